@@ -1,0 +1,143 @@
+// Command webinspect is the line-scan web inspection engine.
+//
+//	webinspect run      [--recipe F] [--source sim|replay:DIR|u3v:SERIAL] [--listen 127.0.0.1:8080]
+//	webinspect simulate --out DIR [--length 200m] [--seed N] [--material fabric|leather|film]
+//	                    [--speed 100m/min] [--width 2000mm] [--defects N]
+//	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model F] [--realtime]
+//	webinspect export   ROLL --format csv|json|parquet [--out F]
+//
+// The command-line contract is described in DESIGN.md; flags may grow but
+// these names keep their meaning.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// usageError is a command-line mistake: printed as one line, exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+var commands = []command{
+	{"run", "inspect a live source (default: the simulator) and serve the UI", cmdRun},
+	{"simulate", "write a simulated recording and its truth.csv", cmdSimulate},
+	{"replay", "inspect a recording into a roll map", cmdReplay},
+	{"export", "export a roll map as csv or json", cmdExport},
+}
+
+var log zerolog.Logger
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	level := zerolog.InfoLevel
+	if v := os.Getenv("WEBINSPECT_LOG"); v != "" {
+		if l, err := zerolog.ParseLevel(v); err == nil {
+			level = l
+		}
+	}
+	log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger()
+
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == args[0] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "webinspect: unknown command %q (commands: %s)\n", args[0], commandNames())
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.run(ctx, args[1:], stdout)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "webinspect %s: %s\n", cmd.name, oneLine(err.Error()))
+		return 2
+	default:
+		fmt.Fprintf(stderr, "webinspect %s: %s\n", cmd.name, oneLine(err.Error()))
+		return 1
+	}
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func commandNames() string {
+	var n []string
+	for _, c := range commands {
+		n = append(n, c.name)
+	}
+	return strings.Join(n, ", ")
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: webinspect <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'webinspect <command> -h' for a command's flags.")
+}
+
+// parseFlags parses flags that may come before or after positional
+// arguments (as in "replay DIR --rolls R") and returns the positionals.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fmt.Fprintf(stdout, "usage of webinspect %s:\n", fs.Name())
+				fs.PrintDefaults()
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/webinspect/webinspect/acquisition/recording"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	rolls := fs.String("rolls", "", "directory the roll map is written to (required)")
+	recipeF := fs.String("recipe", "", "recipe file or built-in name (default: the recording's material)")
+	model := fs.String("model", "", "ONNX model directory for learned detection")
+	realtime := fs.Bool("realtime", false, "replay at the recorded line speed instead of as fast as possible")
+	rollID := fs.String("roll", "", "roll ID (default: generated)")
+	pos, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"expected exactly one recording directory: webinspect replay DIR --rolls OUTDIR"}
+	}
+	if *rolls == "" {
+		return usageError{"--rolls OUTDIR is required"}
+	}
+	if *model != "" {
+		return usageError{"--model: learned (ONNX) detection is not part of this build yet; replay without --model uses the threshold detector"}
+	}
+	src, err := recording.Open(pos[0], recording.ReadOptions{Realtime: *realtime})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	recipe, err := loadRecipe(*recipeF, src.Info())
+	if err != nil {
+		return err
+	}
+	store, err := rollmap.OpenStore(*rolls)
+	if err != nil {
+		return err
+	}
+	s, err := startSession(src, recipe, store, *rollID, nil)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("recording", pos[0]).Str("roll", s.roll.ID()).Str("recipe", recipe.Name).Msg("replaying")
+	runErr := s.run(ctx)
+	info, ierr := store.Roll(s.roll.ID())
+	if ierr == nil {
+		fmt.Fprintf(stdout, "roll %s: %.3f m, %d defects, %d uninspected ranges (%.3f m) -> %s\n",
+			info.ID, info.LengthM, info.Defects, info.Uninspected, info.UninspectedM, filepath.Join(store.Root(), info.ID))
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("%w (the roll map keeps everything inspected before the error)", runErr)
+	}
+	return runErr
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/acquisition/recording"
+	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/api"
+	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	recipeF := fs.String("recipe", "", "recipe file or built-in name (default: the source's material)")
+	source := fs.String("source", "sim", "sim, replay:DIR or u3v:SERIAL")
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the UI and API")
+	rolls := fs.String("rolls", "rolls", "directory roll maps are written to")
+	rollID := fs.String("roll", "", "roll ID (default: generated)")
+	sf := addSimFlags(fs, "10km", -1)
+	pos, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	var src acquisition.Source
+	switch {
+	case *source == "sim":
+		cfg, err := sf.config()
+		if err != nil {
+			return err
+		}
+		cfg.Realtime = true
+		s, err := sim.New(cfg)
+		if err != nil {
+			return err
+		}
+		src = s
+	case strings.HasPrefix(*source, "replay:"):
+		r, err := recording.Open(strings.TrimPrefix(*source, "replay:"), recording.ReadOptions{Realtime: true})
+		if err != nil {
+			return err
+		}
+		src = r
+	case strings.HasPrefix(*source, "u3v:"):
+		return usageError{fmt.Sprintf("--source %s: USB3 Vision cameras are not supported by this build yet (use sim or replay:DIR)", *source)}
+	default:
+		return usageError{fmt.Sprintf("--source %q: must be sim, replay:DIR or u3v:SERIAL", *source)}
+	}
+	defer src.Close()
+	recipe, err := loadRecipe(*recipeF, src.Info())
+	if err != nil {
+		return err
+	}
+	store, err := rollmap.OpenStore(*rolls)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s, err := startSession(src, recipe, store, *rollID, reg)
+	if err != nil {
+		return err
+	}
+	o := api.DefaultOptions()
+	o.Listen = *listen
+	o.Store = store
+	o.Status = s.engine.Status
+	o.Gatherer = reg
+	o.Logger = log
+	srv, err := api.New(o)
+	if err != nil {
+		return err
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.ListenAndServe(ctx) }()
+
+	log.Info().Str("ui", "http://"+*listen).Str("source", src.Info().Name).Str("recipe", recipe.Name).
+		Str("roll", s.roll.ID()).Msg("inspecting")
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.run(runCtx) }()
+	select {
+	case err := <-srvErr:
+		// The UI could not start (e.g. the port is taken): stop inspecting cleanly.
+		cancel()
+		<-runDone
+		return err
+	case err := <-runDone:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error().Err(err).Msg("inspection stopped")
+		} else {
+			log.Info().Str("roll", s.roll.ID()).Msg("source ended; roll closed. The UI stays up until Ctrl-C")
+		}
+		serr := <-srvErr
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if serr != nil && !errors.Is(serr, context.Canceled) {
+			return serr
+		}
+		return nil
+	}
+}

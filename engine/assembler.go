@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// assembler merges regions from all cameras and blocks into defects,
+// measures them in millimetres, classifies them and decides what to do.
+//
+// # When a defect is final
+//
+// Every camera reports a frontier: the smallest encoder count a region it
+// emits later can start at. A pending defect whose MD end plus the merge
+// gap lies before every camera's frontier cannot grow any more, so it is
+// measured, classified and handed on. Regions of different cameras that
+// overlap (the camera overlap zone) or lie within the merge gap of each
+// other become one defect.
+type assembler struct {
+	recipe    *Recipe
+	info      acquisition.Info
+	k         int64
+	mpc       float64 // mm per count
+	lineMM    float64
+	gapCounts int64
+	gapMM     float64
+	origin    int64
+	pending   []*pendingDefect
+	frontier  []int64
+	nextID    int64
+	out       []rollmap.Defect
+	now       func() time.Time
+}
+
+type pendingDefect struct {
+	c0, c1   int64
+	cd0, cd1 float64
+	area     int64
+	owned    int64
+	bright   int64
+	dark     int64
+	sum      float64
+	sumAbs   float64
+	peak     float64
+	camArea  [maxCameras]int64
+	detector string
+}
+
+func newAssembler(r *Recipe, info acquisition.Info) *assembler {
+	k := int64(max(info.CountsPerLine, 1))
+	a := &assembler{
+		recipe:   r,
+		info:     info,
+		k:        k,
+		mpc:      info.MMPerCount,
+		lineMM:   info.LineMM(),
+		gapMM:    r.Assembly.MergeGapMM,
+		frontier: make([]int64, len(info.Cameras)),
+		now:      time.Now,
+	}
+	a.gapCounts = int64(math.Ceil(r.Assembly.MergeGapMM / info.MMPerCount))
+	for i := range a.frontier {
+		a.frontier[i] = math.MinInt64
+	}
+	return a
+}
+
+// add merges one region into the pending defects.
+func (a *assembler) add(r region) {
+	p := &pendingDefect{
+		c0: r.c0, c1: r.c1, cd0: r.cd0, cd1: r.cd1,
+		area: r.area, owned: r.owned, bright: r.bright, dark: r.dark,
+		sum: r.sum, sumAbs: r.sumAbs, peak: r.peak, detector: r.detectorID,
+	}
+	if r.cam >= 0 && r.cam < len(p.camArea) {
+		p.camArea[r.cam] = r.area
+	}
+	for {
+		j := slices.IndexFunc(a.pending, func(q *pendingDefect) bool { return a.near(p, q) })
+		if j < 0 {
+			break
+		}
+		p.merge(a.pending[j])
+		a.pending = slices.Delete(a.pending, j, j+1)
+	}
+	a.pending = append(a.pending, p)
+}
+
+func (a *assembler) near(p, q *pendingDefect) bool {
+	return p.c0 <= q.c1+a.k+a.gapCounts && q.c0 <= p.c1+a.k+a.gapCounts &&
+		p.cd0 <= q.cd1+a.gapMM && q.cd0 <= p.cd1+a.gapMM
+}
+
+func (p *pendingDefect) merge(q *pendingDefect) {
+	p.c0, p.c1 = min(p.c0, q.c0), max(p.c1, q.c1)
+	p.cd0, p.cd1 = min(p.cd0, q.cd0), max(p.cd1, q.cd1)
+	p.area += q.area
+	p.owned += q.owned
+	p.bright += q.bright
+	p.dark += q.dark
+	p.sum += q.sum
+	p.sumAbs += q.sumAbs
+	p.peak = max(p.peak, q.peak)
+	for i := range p.camArea {
+		p.camArea[i] += q.camArea[i]
+	}
+	if p.detector != q.detector && q.detector != "" {
+		p.detector = "threshold+" + q.detector
+	}
+}
+
+// setFrontier records camera cam's frontier.
+func (a *assembler) setFrontier(cam int, f int64) {
+	if cam >= 0 && cam < len(a.frontier) && f > a.frontier[cam] {
+		a.frontier[cam] = f
+	}
+}
+
+// finalize decides every pending defect that can no longer grow and
+// returns them in MD order. The returned slice is reused by the next call.
+func (a *assembler) finalize() []rollmap.Defect {
+	f := int64(math.MaxInt64)
+	for _, x := range a.frontier {
+		f = min(f, x)
+	}
+	a.out = a.out[:0]
+	keep := a.pending[:0]
+	var done []*pendingDefect
+	for _, p := range a.pending {
+		if f == math.MaxInt64 || p.c1+a.k+a.gapCounts < f {
+			done = append(done, p)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	clear(a.pending[len(keep):])
+	a.pending = keep
+	slices.SortFunc(done, func(x, y *pendingDefect) int { return cmpInt64(x.c0, y.c0) })
+	for _, p := range done {
+		if d, ok := a.measure(p); ok {
+			a.out = append(a.out, d)
+		}
+	}
+	return a.out
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// measure turns a pending defect into a roll-map record, or reports false
+// when it is below the recipe's detection limit.
+func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
+	m := Measure{
+		LengthMM: float64(p.c1+a.k-p.c0) * a.mpc,
+		WidthMM:  p.cd1 - p.cd0,
+		PeakAbs:  p.peak,
+	}
+	if m.SizeMM() < a.recipe.Threshold.MinSizeMM {
+		return rollmap.Defect{}, false
+	}
+	owned := p.owned
+	if owned == 0 {
+		owned = p.area
+	}
+	pxMM := 0.0
+	if len(a.info.Cameras) > 0 {
+		pxMM = a.info.Cameras[0].PixelMM
+	}
+	m.AreaMM2 = float64(owned) * pxMM * a.lineMM
+	switch {
+	case float64(p.bright) >= 0.8*float64(p.area):
+		m.Polarity = "bright"
+	case float64(p.dark) >= 0.8*float64(p.area):
+		m.Polarity = "dark"
+	default:
+		m.Polarity = "mixed"
+	}
+	class, severity, decision := a.recipe.Classify(m)
+	cam := 0
+	for i, v := range p.camArea {
+		if v > p.camArea[cam] {
+			cam = i
+		}
+	}
+	a.nextID++
+	return rollmap.Defect{
+		ID:           a.nextID,
+		MDStartM:     float64(p.c0-a.origin) * a.mpc / 1000,
+		MDEndM:       float64(p.c1+a.k-a.origin) * a.mpc / 1000,
+		CDStartMM:    math.Max(p.cd0, 0),
+		CDEndMM:      p.cd1,
+		AreaMM2:      m.AreaMM2,
+		PeakScore:    p.peak,
+		MeanScore:    p.sumAbs / float64(p.area),
+		Contrast:     p.sum / float64(p.area),
+		Polarity:     m.Polarity,
+		Class:        class,
+		Severity:     severity,
+		Decision:     decision,
+		Detector:     p.detector,
+		Camera:       cam,
+		Lane:         -1,
+		Time:         a.now().UTC(),
+		EncoderCount: p.c0,
+	}, true
+}
+
+// uninspected converts a gap of one camera into a roll-map range.
+func (a *assembler) uninspected(g gapRange) rollmap.Uninspected {
+	u := rollmap.Uninspected{
+		MDStartM: float64(g.c0-a.origin) * a.mpc / 1000,
+		MDEndM:   float64(g.c1-a.origin) * a.mpc / 1000,
+		Camera:   g.cam,
+		Lines:    g.lines,
+		Reason:   g.reason,
+	}
+	if g.cam >= 0 && g.cam < len(a.info.Cameras) {
+		c := a.info.Cameras[g.cam]
+		u.CDStartMM = math.Max(c.OffsetMM, 0)
+		u.CDEndMM = c.OffsetMM + float64(c.Width)*c.PixelMM
+		if a.info.WebWidthMM > 0 {
+			u.CDEndMM = math.Min(u.CDEndMM, a.info.WebWidthMM)
+		}
+	} else {
+		u.Camera = -1
+		u.CDEndMM = a.info.WebWidthMM
+	}
+	return u
+}

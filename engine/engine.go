@@ -1,0 +1,473 @@
+// Package engine wires the inspection pipeline together: acquisition rings,
+// detectors, defect assembly, classification and decisions, and the roll
+// map sink.
+//
+// # Pipeline
+//
+//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect ─┐
+//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect ─┼─▶ assemble ─▶ roll map, status, metrics
+//	                                                            ┘  (bounded queue)
+//
+// One acquire and one detect goroutine run per camera. Acquire never blocks
+// on the rest of the pipeline: it needs a free ring slot before the camera
+// starts a block (as a frame grabber needs a free buffer before a frame),
+// and when there is none the block is read into a scratch block and
+// dropped. Drops are attached to the next block that gets through, so the
+// detector learns of every gap in order and the assembler records it on the
+// roll map as uninspected. Detect may block on the assembler's queue; that
+// back-pressure fills the ring, which drops, so the camera is never stalled.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/acquisition/ring"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+const maxCameras = 16
+
+// Errors returned by the engine.
+var (
+	// ErrConfig is wrapped by New when the options or the source are unusable.
+	ErrConfig = errors.New("engine configuration")
+	// ErrSource is wrapped by Run when a camera stream failed; everything
+	// read before the failure has been inspected and recorded.
+	ErrSource = errors.New("source failed")
+)
+
+// RollWriter receives the engine's results. *rollmap.Roll implements it.
+// All calls come from one goroutine.
+type RollWriter interface {
+	ID() string
+	AddDefects(ds ...rollmap.Defect) error
+	AddUninspected(us ...rollmap.Uninspected) error
+	SetLength(m float64)
+	Flush() error
+}
+
+// Options configures an Engine.
+type Options struct {
+	Recipe     *Recipe
+	Source     acquisition.Source
+	Roll       RollWriter
+	Registerer prometheus.Registerer // may be nil
+	Logger     zerolog.Logger
+	// BeforeBlock, when set, is called by a camera's detector before each
+	// block. Tests use it to slow the detector down on purpose.
+	BeforeBlock func(camera int)
+	// OnDefects, when set, is called from the assembler with each batch of
+	// decided defects (already written to the roll). It must not keep the slice.
+	OnDefects func([]rollmap.Defect)
+}
+
+// Engine runs one inspection from one source into one roll.
+type Engine struct {
+	opts    Options
+	info    acquisition.Info
+	streams []acquisition.Stream
+	rings   []*ring.Ring
+	m       *metrics
+	log     zerolog.Logger
+
+	linesIn, blocksDropped, linesDropped atomic.Int64
+
+	mu     sync.Mutex
+	status Status
+}
+
+// detMsg is what a detector tells the assembler after each block.
+type detMsg struct {
+	cam       int
+	regions   []region
+	gaps      []gapRange
+	frontier  int64 // math.MaxInt64 when the camera has ended
+	firstSeen int64 // lowest count in this message (for the roll origin)
+	lastCount int64 // highest accepted count so far
+	hasCount  bool
+	blockTime time.Time // source time of the block
+	arrived   time.Time // wall time the block left the source
+	end       bool
+	err       error
+}
+
+// New checks the options and prepares the rings.
+func New(o Options) (*Engine, error) {
+	if o.Recipe == nil || o.Source == nil || o.Roll == nil {
+		return nil, fmt.Errorf("%w: recipe, source and roll are required", ErrConfig)
+	}
+	if err := o.Recipe.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	info := o.Source.Info()
+	streams := o.Source.Streams()
+	switch {
+	case len(streams) == 0 || len(streams) != len(info.Cameras):
+		return nil, fmt.Errorf("%w: source %s has %d streams for %d cameras", ErrConfig, info.Name, len(streams), len(info.Cameras))
+	case len(streams) > maxCameras:
+		return nil, fmt.Errorf("%w: source %s has %d cameras, at most %d are supported", ErrConfig, info.Name, len(streams), maxCameras)
+	case info.MMPerCount <= 0 || info.CountsPerLine <= 0 || info.LinesPerBlock <= 0:
+		return nil, fmt.Errorf("%w: source %s: mm_per_count (%g), counts_per_line (%d) and lines_per_block (%d) must be positive",
+			ErrConfig, info.Name, info.MMPerCount, info.CountsPerLine, info.LinesPerBlock)
+	}
+	e := &Engine{opts: o, info: info, streams: streams, log: o.Logger}
+	for i, s := range streams {
+		c := s.Camera()
+		if c.Width <= 0 || c.PixelMM <= 0 {
+			return nil, fmt.Errorf("%w: camera %d: width (%d px) and pixel_mm (%g) must be positive", ErrConfig, i, c.Width, c.PixelMM)
+		}
+		e.rings = append(e.rings, ring.New(o.Recipe.Pipeline.RingBlocks, info.LinesPerBlock, c.Width))
+	}
+	e.m = newMetrics(o.Registerer, len(streams))
+	e.status = Status{
+		State: "starting", Source: info.Name, Recipe: o.Recipe.Name, Material: info.Material,
+		RollID: o.Roll.ID(), Started: time.Now().UTC(), WebWidthMM: info.WebWidthMM,
+		Cameras: len(streams), DefectsByClass: map[string]int64{},
+	}
+	return e, nil
+}
+
+// Status returns a snapshot of the engine's state.
+func (e *Engine) Status() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.status
+	s.LinesIn, s.BlocksDropped, s.LinesDropped = e.linesIn.Load(), e.blocksDropped.Load(), e.linesDropped.Load()
+	s.DefectsByClass = make(map[string]int64, len(e.status.DefectsByClass))
+	for k, v := range e.status.DefectsByClass {
+		s.DefectsByClass[k] = v
+	}
+	return s
+}
+
+// Run inspects until every stream has ended or ctx is cancelled. It
+// returns nil when all streams ended cleanly, ctx.Err() when cancelled, and
+// an error wrapping ErrSource naming each failed camera otherwise. In every
+// case all data read before the end has been inspected, written to the roll
+// and flushed.
+func (e *Engine) Run(ctx context.Context) error {
+	e.setState("running", "")
+	msgs := make(chan detMsg, e.opts.Recipe.Pipeline.ResultQueue)
+	srcErrs := make([]error, len(e.streams))
+	var wg sync.WaitGroup
+	for i := range e.streams {
+		wg.Add(2)
+		go func() { defer wg.Done(); srcErrs[i] = e.acquire(ctx, i) }()
+		go func() { defer wg.Done(); e.detect(ctx, i, msgs) }()
+	}
+	go func() { wg.Wait(); close(msgs) }()
+	rollErr := e.assemble(msgs, srcErrs)
+
+	var errs []error
+	for i, err := range srcErrs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("%w: camera %d: %w", ErrSource, i, err))
+		}
+	}
+	if rollErr != nil {
+		errs = append(errs, rollErr)
+	}
+	err := errors.Join(errs...)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		e.setState("failed", err.Error())
+	} else {
+		e.setState("stopped", "")
+	}
+	return err
+}
+
+func (e *Engine) setState(state, msg string) {
+	e.mu.Lock()
+	e.status.State, e.status.Error = state, msg
+	e.mu.Unlock()
+}
+
+// acquire is camera i's producer: it never blocks on the pipeline.
+func (e *Engine) acquire(ctx context.Context, i int) error {
+	r, s := e.rings[i], e.streams[i]
+	scratch := acquisition.NewBlock(e.info.LinesPerBlock, s.Camera().Width)
+	var pending ring.Dropped
+	for {
+		slot := r.Reserve()
+		if !e.info.Live {
+			// Offline source: wait for the detector instead of dropping.
+			for slot == nil {
+				if err := ctx.Err(); err != nil {
+					r.Close(pending)
+					return err
+				}
+				time.Sleep(200 * time.Microsecond)
+				slot = r.Reserve()
+			}
+		}
+		dst := slot
+		if dst == nil {
+			dst = scratch
+		}
+		err := s.ReadBlock(ctx, dst)
+		if err != nil {
+			r.Close(pending)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		dst.Arrived = time.Now()
+		e.m.linesIn[i].Add(float64(dst.Lines))
+		e.linesIn.Add(int64(dst.Lines))
+		if slot == nil {
+			pending.Add(dst)
+			e.m.blocksDropped[i].Inc()
+			e.m.linesDropped[i].Add(float64(dst.Lines))
+			e.blocksDropped.Add(1)
+			e.linesDropped.Add(int64(dst.Lines))
+			continue
+		}
+		r.Commit(pending)
+		pending = ring.Dropped{}
+	}
+}
+
+// detect is camera i's consumer: it runs the threshold detector over each
+// block and reports regions, gaps and its frontier to the assembler.
+func (e *Engine) detect(ctx context.Context, i int, out chan<- detMsg) {
+	r := e.rings[i]
+	cam := e.streams[i].Camera()
+	det := newThresholdDetector(cam, e.info, e.opts.Recipe.Threshold, e.ownedBand(i))
+	send := func(m detMsg) {
+		m.cam = i
+		m.lastCount, m.hasCount = det.lastCount, det.haveLast
+		out <- m // may block: back-pressure lands on the ring, never on the camera
+	}
+	handleDrop := func(m *detMsg, dr ring.Dropped) {
+		if dr.Empty() {
+			return
+		}
+		var g gapRange
+		var ok bool
+		m.regions, g, ok = det.gap(m.regions, dr)
+		if ok {
+			m.gaps = append(m.gaps, g)
+		}
+		m.firstSeen = min(m.firstSeen, dr.FirstCount, dr.LastCount)
+	}
+	for {
+		b, dropped, ok := r.Pop()
+		if !ok {
+			err := r.Wait(ctx)
+			if err == nil {
+				continue
+			}
+			m := detMsg{firstSeen: math.MaxInt64, frontier: math.MaxInt64, end: true, err: err}
+			if errors.Is(err, io.EOF) {
+				m.err = nil
+				handleDrop(&m, r.Final())
+			}
+			m.regions = det.flush(m.regions)
+			send(m)
+			return
+		}
+		if e.opts.BeforeBlock != nil {
+			e.opts.BeforeBlock(i)
+		}
+		m := detMsg{firstSeen: math.MaxInt64, blockTime: b.Time, arrived: b.Arrived}
+		handleDrop(&m, dropped)
+		if b.Lines > 0 {
+			m.firstSeen = min(m.firstSeen, b.Counts[0])
+		}
+		m.regions = det.process(m.regions, b)
+		r.Release()
+		m.frontier = det.frontier()
+		send(m)
+	}
+}
+
+// ownedBand is the CD band camera i is counted for: its own span, with the
+// overlap to each neighbour split in the middle.
+func (e *Engine) ownedBand(i int) [2]float64 {
+	cams := e.info.Cameras
+	c := cams[i]
+	lo, hi := c.OffsetMM, c.OffsetMM+float64(c.Width)*c.PixelMM
+	if i > 0 {
+		p := cams[i-1]
+		pEnd := p.OffsetMM + float64(p.Width)*p.PixelMM
+		if pEnd > lo {
+			lo = (lo + pEnd) / 2
+		}
+	}
+	if i+1 < len(cams) {
+		n := cams[i+1]
+		if n.OffsetMM < hi {
+			hi = (hi + n.OffsetMM) / 2
+		}
+	}
+	return [2]float64{lo, hi}
+}
+
+// assemble is the single consumer of all detectors: it builds defects,
+// writes the roll map and keeps the status. It returns the first roll-map
+// error (the engine keeps going after one, so nothing else is lost).
+func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
+	a := newAssembler(e.opts.Recipe, e.info)
+	roll := e.opts.Roll
+	flushEvery := time.Duration(e.opts.Recipe.Pipeline.FlushMillis) * time.Millisecond
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+
+	var rollErr error
+	note := func(err error, what string) {
+		if err == nil {
+			return
+		}
+		e.m.rollErrors.Inc()
+		e.log.Error().Err(err).Str("roll", roll.ID()).Msg(what)
+		if rollErr == nil {
+			rollErr = fmt.Errorf("roll map %s: %s: %w", roll.ID(), what, err)
+		}
+	}
+	originSet := false
+	var maxCount int64
+	haveMax := false
+	lastCount := make([]int64, len(e.streams))
+	haveCam := make([]bool, len(e.streams))
+	ended := make([]bool, len(e.streams))
+	var speedT time.Time
+	var speedC int64
+	var uninspectedM float64
+
+	lengthM := func() float64 {
+		if !haveMax {
+			return 0
+		}
+		return float64(maxCount+a.k-a.origin) * a.mpc / 1000
+	}
+	emit := func() {
+		ds := a.finalize()
+		if len(ds) == 0 {
+			return
+		}
+		for i := range ds {
+			ds[i].RollID = roll.ID()
+		}
+		note(roll.AddDefects(ds...), "add defects")
+		e.mu.Lock()
+		for _, d := range ds {
+			e.status.Defects++
+			e.status.DefectsByClass[d.Class]++
+		}
+		e.mu.Unlock()
+		for _, d := range ds {
+			e.m.defect(d.Class)
+		}
+		if e.opts.OnDefects != nil {
+			e.opts.OnDefects(ds)
+		}
+	}
+	addGaps := func(gs []gapRange) {
+		for _, g := range gs {
+			u := a.uninspected(g)
+			u.RollID = roll.ID()
+			note(roll.AddUninspected(u), "add uninspected range")
+			uninspectedM += u.MDEndM - u.MDStartM
+			e.m.uninspectedM.Add(u.MDEndM - u.MDStartM)
+			e.log.Warn().Int("camera", g.cam).Float64("md_start_m", u.MDStartM).Float64("md_end_m", u.MDEndM).
+				Int64("lines", g.lines).Str("reason", g.reason).Msg("uninspected range")
+		}
+	}
+
+	for {
+		var m detMsg
+		var ok bool
+		select {
+		case m, ok = <-msgs:
+		case <-tick.C:
+			roll.SetLength(lengthM())
+			note(roll.Flush(), "flush")
+			continue
+		}
+		if !ok {
+			break
+		}
+		if !originSet && m.firstSeen != math.MaxInt64 {
+			a.origin, originSet = m.firstSeen, true
+		}
+		if m.hasCount {
+			lastCount[m.cam], haveCam[m.cam] = m.lastCount, true
+			if !haveMax || m.lastCount > maxCount {
+				maxCount, haveMax = m.lastCount, true
+			}
+		}
+		for _, g := range m.gaps {
+			if end := g.c1 - a.k; !haveMax || end > maxCount {
+				maxCount, haveMax = end, true
+			}
+		}
+		addGaps(m.gaps)
+		for _, r := range m.regions {
+			a.add(r)
+		}
+		a.setFrontier(m.cam, m.frontier)
+		if m.end {
+			ended[m.cam] = true
+		}
+		emit()
+		if !m.arrived.IsZero() {
+			e.m.latency.Observe(time.Since(m.arrived).Seconds())
+		}
+		// Status: position and speed from the encoder, on the source clock.
+		e.mu.Lock()
+		e.status.MDM = lengthM()
+		if m.hasCount && !m.blockTime.IsZero() && m.cam == 0 {
+			if speedT.IsZero() {
+				speedT, speedC = m.blockTime, m.lastCount
+			} else if dt := m.blockTime.Sub(speedT); dt >= time.Second {
+				e.status.SpeedMPerMin = float64(m.lastCount-speedC) * a.mpc / 1000 / dt.Minutes()
+				speedT, speedC = m.blockTime, m.lastCount
+			}
+		}
+		e.status.UninspectedM = uninspectedM
+		e.mu.Unlock()
+	}
+
+	// Every camera has ended: a camera that stopped early (its stream
+	// failed or ran out) leaves the rest of the roll uninspected in its band.
+	if haveMax {
+		var gs []gapRange
+		for i := range e.streams {
+			start := a.origin
+			if haveCam[i] {
+				start = lastCount[i] + a.k
+			}
+			if start > maxCount {
+				continue
+			}
+			reason := "camera-ended"
+			if srcErrs[i] != nil {
+				reason = rollmap.ReasonSourceError
+			}
+			gs = append(gs, gapRange{cam: i, c0: start, c1: maxCount + a.k, lines: (maxCount + a.k - start) / a.k, reason: reason})
+		}
+		addGaps(gs)
+	}
+	roll.SetLength(lengthM())
+	note(roll.Flush(), "final flush")
+	e.mu.Lock()
+	e.status.MDM = lengthM()
+	e.status.UninspectedM = uninspectedM
+	e.mu.Unlock()
+	return rollErr
+}

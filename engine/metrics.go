@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics holds the engine's Prometheus collectors. Label values are
+// resolved once, so the hot path only touches counters.
+type metrics struct {
+	linesIn       []prometheus.Counter
+	blocksDropped []prometheus.Counter
+	linesDropped  []prometheus.Counter
+	uninspectedM  prometheus.Counter
+	defects       *prometheus.CounterVec
+	byClass       map[string]prometheus.Counter // assembler goroutine only
+	latency       prometheus.Histogram
+	rollErrors    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
+	lines := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webinspect_lines_total", Help: "Lines received from the cameras.",
+	}, []string{"camera"})
+	blocks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webinspect_blocks_dropped_total", Help: "Blocks dropped at the ring because the pipeline was behind.",
+	}, []string{"camera"})
+	ldrop := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webinspect_lines_dropped_total", Help: "Lines dropped at the ring because the pipeline was behind.",
+	}, []string{"camera"})
+	m := &metrics{
+		uninspectedM: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webinspect_uninspected_meters_total", Help: "MD metres recorded as uninspected, summed over cameras.",
+		}),
+		defects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webinspect_defects_total", Help: "Defects decided, by class.",
+		}, []string{"class"}),
+		byClass: map[string]prometheus.Counter{},
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "webinspect_pipeline_latency_seconds",
+			Help:    "Time from a block leaving the camera to the assembler having decided everything it closed.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		rollErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webinspect_rollmap_write_errors_total", Help: "Failed roll map writes or flushes.",
+		}),
+	}
+	for i := 0; i < cameras; i++ {
+		c := strconv.Itoa(i)
+		m.linesIn = append(m.linesIn, lines.WithLabelValues(c))
+		m.blocksDropped = append(m.blocksDropped, blocks.WithLabelValues(c))
+		m.linesDropped = append(m.linesDropped, ldrop.WithLabelValues(c))
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{lines, blocks, ldrop, m.uninspectedM, m.defects, m.latency, m.rollErrors} {
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+func (m *metrics) defect(class string) {
+	c, ok := m.byClass[class]
+	if !ok {
+		c = m.defects.WithLabelValues(class)
+		m.byClass[class] = c
+	}
+	c.Inc()
+}

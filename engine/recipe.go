@@ -1,0 +1,367 @@
+package engine
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Recipe is the per-product configuration: how to detect, how to classify,
+// and what to do with each defect. Recipes are JSON files; see
+// engine/RECIPES.md for the format. Field names in error messages are the
+// JSON paths, e.g. "threshold.k_sigma".
+type Recipe struct {
+	Name      string           `json:"name"`
+	Material  string           `json:"material"`
+	Threshold ThresholdOptions `json:"threshold"`
+	Assembly  AssemblyOptions  `json:"assembly"`
+	Pipeline  PipelineOptions  `json:"pipeline"`
+	// Classes are tried in order; the first rule whose conditions all hold
+	// names the defect's class. A rule without conditions matches anything,
+	// so the last rule is usually the catch-all.
+	Classes []ClassRule `json:"classes"`
+	// Severity rules are tried in order; the first match sets the severity.
+	Severity []SeverityRule `json:"severity"`
+	// Decision rules are tried in order; the first match sets the decision.
+	// A defect that matches no rule is passed.
+	Decisions []DecisionRule `json:"decisions"`
+}
+
+// ThresholdOptions configures the threshold detector: a per-column
+// background model with dynamic bright and dark thresholds.
+type ThresholdOptions struct {
+	// KSigma is how many background standard deviations a pixel must differ
+	// from the column mean to be flagged. Range 2..50.
+	KSigma float64 `json:"k_sigma"`
+	// MinContrast is the smallest difference from the background, in grey
+	// levels after flat-field, that can flag a pixel. Range 1..254.
+	MinContrast float64 `json:"min_contrast"`
+	// BackgroundLines is the time constant of the background model in lines
+	// (the update weight is 1/BackgroundLines). Range 8..1000000.
+	BackgroundLines int `json:"background_lines"`
+	// AdaptFlaggedLines, when non-zero, lets flagged pixels pull the
+	// background with weight 1/AdaptFlaggedLines, so that a lasting change of
+	// shade is learned eventually. 0 means flagged pixels never update it.
+	AdaptFlaggedLines int `json:"adapt_flagged_lines"`
+	// LearnLines is how many lines the background learns from at the start
+	// before detection begins. Range 8..1000000.
+	LearnLines int `json:"learn_lines"`
+	// FlatFieldTarget is the grey level a white reference maps to. Range 1..255.
+	FlatFieldTarget int `json:"flat_field_target"`
+	// MinAreaPx drops flagged regions smaller than this many pixels before
+	// they are assembled. Range 1..10000.
+	MinAreaPx int `json:"min_area_px"`
+	// MinSizeMM drops defects whose largest dimension is below this, in mm.
+	// This is the recipe's detection limit. Range 0..1000.
+	MinSizeMM float64 `json:"min_size_mm"`
+}
+
+// AssemblyOptions configures how regions become defects.
+type AssemblyOptions struct {
+	// MergeGapMM merges regions (across blocks, cameras and small breaks)
+	// whose bounding boxes are closer than this, in mm. Range 0..1000.
+	MergeGapMM float64 `json:"merge_gap_mm"`
+}
+
+// PipelineOptions sizes the queues between stages.
+type PipelineOptions struct {
+	// RingBlocks is the number of preallocated blocks in each camera's ring.
+	// Range 2..4096.
+	RingBlocks int `json:"ring_blocks"`
+	// ResultQueue is the capacity of the queue from the detectors to the
+	// assembler, in blocks. Range 1..65536.
+	ResultQueue int `json:"result_queue"`
+	// FlushMillis is how often the roll map is flushed to disk. Range 10..60000.
+	FlushMillis int `json:"flush_ms"`
+}
+
+// ClassRule names a class for defects that satisfy every set condition.
+// Zero-valued conditions are not checked. Length is along MD, width across
+// (CD), aspect is length/width, size is max(length, width).
+type ClassRule struct {
+	Name        string  `json:"name"`
+	Polarity    string  `json:"polarity,omitempty"` // bright, dark, mixed or "" for any
+	MinLengthMM float64 `json:"min_length_mm,omitempty"`
+	MaxLengthMM float64 `json:"max_length_mm,omitempty"`
+	MinWidthMM  float64 `json:"min_width_mm,omitempty"`
+	MaxWidthMM  float64 `json:"max_width_mm,omitempty"`
+	MinAspect   float64 `json:"min_aspect,omitempty"`
+	MaxAspect   float64 `json:"max_aspect,omitempty"`
+	MinAreaMM2  float64 `json:"min_area_mm2,omitempty"`
+	MaxAreaMM2  float64 `json:"max_area_mm2,omitempty"`
+	MinSizeMM   float64 `json:"min_size_mm,omitempty"`
+	MaxSizeMM   float64 `json:"max_size_mm,omitempty"`
+}
+
+// SeverityRule sets the severity of defects of a class ("*" for any) whose
+// size and peak contrast reach the given minimums.
+type SeverityRule struct {
+	Class       string  `json:"class"`
+	MinSizeMM   float64 `json:"min_size_mm,omitempty"`
+	MinContrast float64 `json:"min_contrast,omitempty"`
+	Severity    string  `json:"severity"`
+}
+
+// DecisionRule maps a class and severity ("*" for any) to a decision.
+type DecisionRule struct {
+	Class    string `json:"class"`
+	Severity string `json:"severity"`
+	Decision string `json:"decision"`
+}
+
+// Decisions the engine can take for a defect.
+const (
+	DecisionPass   = "pass"
+	DecisionMark   = "mark"
+	DecisionReview = "review"
+)
+
+// Errors returned when loading recipes.
+var (
+	// ErrRecipe is wrapped by every recipe loading or validation error.
+	ErrRecipe = errors.New("recipe")
+	// ErrUnknownRecipe is returned for a built-in recipe name that does not exist.
+	ErrUnknownRecipe = errors.New("no such built-in recipe")
+)
+
+//go:embed recipes/*.json
+var builtinFS embed.FS
+
+// BuiltinRecipes lists the names of the recipes shipped with the engine.
+func BuiltinRecipes() []string {
+	ents, _ := builtinFS.ReadDir("recipes")
+	var names []string
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadRecipe loads a recipe from a file path, or a built-in recipe by name
+// (fabric, leather, film) when no such file exists.
+func LoadRecipe(nameOrPath string) (*Recipe, error) {
+	data, err := os.ReadFile(nameOrPath)
+	src := nameOrPath
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) || strings.ContainsAny(nameOrPath, "/\\.") {
+			return nil, fmt.Errorf("%w %s: %v", ErrRecipe, nameOrPath, unwrapPathErr(err))
+		}
+		data, err = builtinFS.ReadFile("recipes/" + nameOrPath + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w (built-in: %s)", ErrRecipe, nameOrPath, ErrUnknownRecipe, strings.Join(BuiltinRecipes(), ", "))
+		}
+		src = "built-in " + nameOrPath
+	} else {
+		src = filepath.Base(nameOrPath)
+	}
+	return ParseRecipe(src, data)
+}
+
+// DefaultRecipe returns the built-in recipe for a material.
+func DefaultRecipe(material string) (*Recipe, error) {
+	if material == "" {
+		material = "fabric"
+	}
+	return LoadRecipe(material)
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ParseRecipe decodes and validates a recipe. src names it in errors.
+// Unset fields take the defaults of DefaultRecipeValues.
+func ParseRecipe(src string, data []byte) (*Recipe, error) {
+	r := defaultRecipeValues()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(r); err != nil {
+		return nil, fmt.Errorf("%w %s: %s", ErrRecipe, src, describeJSONError(data, err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w %s: unexpected data after the recipe object", ErrRecipe, src)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrRecipe, src, err)
+	}
+	return r, nil
+}
+
+func describeJSONError(data []byte, err error) string {
+	line := func(off int64) int {
+		if off > int64(len(data)) {
+			off = int64(len(data))
+		}
+		return 1 + bytes.Count(data[:off], []byte("\n"))
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("line %d: invalid JSON: %v", line(se.Offset), se)
+	case errors.As(err, &te):
+		return fmt.Sprintf("line %d: field %s: expected %s, got JSON %s", line(te.Offset), te.Field, te.Type, te.Value)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of file"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return err.Error()
+}
+
+func defaultRecipeValues() *Recipe {
+	return &Recipe{
+		Name: "custom",
+		Threshold: ThresholdOptions{
+			KSigma: 4.5, MinContrast: 18, BackgroundLines: 512, LearnLines: 256,
+			FlatFieldTarget: 255, MinAreaPx: 3, MinSizeMM: 1.0,
+		},
+		Assembly: AssemblyOptions{MergeGapMM: 3},
+		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
+	}
+}
+
+// Validate checks every field and names the first bad one with its allowed range.
+func (r *Recipe) Validate() error {
+	t := r.Threshold
+	checks := []error{
+		nonEmpty("name", r.Name),
+		oneOf("material", r.Material, "fabric", "leather", "film", "nonwoven", "paper", "other"),
+		rangeF("threshold.k_sigma", t.KSigma, 2, 50),
+		rangeF("threshold.min_contrast", t.MinContrast, 1, 254),
+		rangeI("threshold.background_lines", t.BackgroundLines, 8, 1_000_000),
+		orZero(rangeI("threshold.adapt_flagged_lines", t.AdaptFlaggedLines, 8, 100_000_000), t.AdaptFlaggedLines),
+		rangeI("threshold.learn_lines", t.LearnLines, 8, 1_000_000),
+		rangeI("threshold.flat_field_target", t.FlatFieldTarget, 1, 255),
+		rangeI("threshold.min_area_px", t.MinAreaPx, 1, 10_000),
+		rangeF("threshold.min_size_mm", t.MinSizeMM, 0, 1000),
+		rangeF("assembly.merge_gap_mm", r.Assembly.MergeGapMM, 0, 1000),
+		rangeI("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
+		rangeI("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),
+		rangeI("pipeline.flush_ms", r.Pipeline.FlushMillis, 10, 60000),
+	}
+	if len(r.Classes) == 0 {
+		checks = append(checks, errors.New("classes: at least one class rule is required"))
+	}
+	classes := map[string]bool{"*": true}
+	for i, c := range r.Classes {
+		f := fmt.Sprintf("classes[%d]", i)
+		classes[c.Name] = true
+		checks = append(checks,
+			nonEmpty(f+".name", c.Name),
+			orEmpty(oneOf(f+".polarity", c.Polarity, "bright", "dark", "mixed"), c.Polarity),
+			minMax(f, "length_mm", c.MinLengthMM, c.MaxLengthMM),
+			minMax(f, "width_mm", c.MinWidthMM, c.MaxWidthMM),
+			minMax(f, "aspect", c.MinAspect, c.MaxAspect),
+			minMax(f, "area_mm2", c.MinAreaMM2, c.MaxAreaMM2),
+			minMax(f, "size_mm", c.MinSizeMM, c.MaxSizeMM),
+		)
+	}
+	severities := map[string]bool{"*": true}
+	for i, s := range r.Severity {
+		f := fmt.Sprintf("severity[%d]", i)
+		severities[s.Severity] = true
+		checks = append(checks,
+			knownClass(f+".class", s.Class, classes),
+			nonEmpty(f+".severity", s.Severity),
+			rangeF(f+".min_size_mm", s.MinSizeMM, 0, 1e6),
+			rangeF(f+".min_contrast", s.MinContrast, 0, 255),
+		)
+	}
+	for i, d := range r.Decisions {
+		f := fmt.Sprintf("decisions[%d]", i)
+		checks = append(checks,
+			knownClass(f+".class", d.Class, classes),
+			knownClass(f+".severity", d.Severity, severities),
+			oneOf(f+".decision", d.Decision, DecisionPass, DecisionMark, DecisionReview),
+		)
+	}
+	return errors.Join(firstErr(checks))
+}
+
+func firstErr(errs []error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func nonEmpty(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("%s: must not be empty", field)
+	}
+	return nil
+}
+
+func oneOf(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s = %q: must be one of %s", field, v, strings.Join(allowed, ", "))
+}
+
+func knownClass(field, v string, known map[string]bool) error {
+	if known[v] {
+		return nil
+	}
+	var names []string
+	for k := range known {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("%s = %q: must be one of %s", field, v, strings.Join(names, ", "))
+}
+
+func rangeF(field string, v, lo, hi float64) error {
+	if v >= lo && v <= hi { // also rejects NaN
+		return nil
+	}
+	return fmt.Errorf("%s = %g: must be between %g and %g", field, v, lo, hi)
+}
+
+func rangeI(field string, v, lo, hi int) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	return fmt.Errorf("%s = %d: must be between %d and %d", field, v, lo, hi)
+}
+
+func orZero(err error, v int) error {
+	if v == 0 {
+		return nil
+	}
+	return err
+}
+
+func orEmpty(err error, v string) error {
+	if v == "" {
+		return nil
+	}
+	return err
+}
+
+func minMax(prefix, name string, lo, hi float64) error {
+	if lo < 0 || hi < 0 {
+		return fmt.Errorf("%s.min_%s/max_%s: must not be negative", prefix, name, name)
+	}
+	if hi != 0 && lo > hi {
+		return fmt.Errorf("%s.min_%s = %g is greater than max_%s = %g", prefix, name, lo, name, hi)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// ScoreOptions sets the tolerances for scoring detections against ground truth.
+type ScoreOptions struct {
+	MinSizeMM float64 // truth defects smaller than this are not required to be found
+	LineMM    float64 // MD size of one line
+	PixelMM   float64 // CD size of one pixel
+	MDTolMM   float64 // allowed MD error on top of one line (default 2)
+	CDTolMM   float64 // allowed CD error on top of one pixel (default 1)
+	LengthM   float64 // inspected length, for the false-alarm rate
+}
+
+// Score is the outcome of matching detections to ground truth.
+type Score struct {
+	Eligible      int     // truth defects at or above MinSizeMM
+	Found         int     // eligible truth defects with a detection within tolerance
+	Recall        float64 // Found / Eligible
+	False         int     // detections that match no truth defect (of any size)
+	FalsePer100M  float64
+	MaxMDErrMM    float64 // worst MD start/end error over found defects
+	MaxCDErrMM    float64 // worst CD start/end error over found defects
+	Missed        []sim.Truth
+	Misplaced     []string // found but outside the position tolerance
+	FalseDefects  []rollmap.Defect
+	MDLimitMM     float64
+	CDLimitMM     float64
+	DetectedTotal int
+	SubLimitFound int // truth defects below MinSizeMM that were detected anyway
+	SubLimitTotal int
+}
+
+func (s Score) String() string {
+	return fmt.Sprintf("recall %d/%d = %.3f, false %d (%.2f per 100 m), max MD error %.3f mm (limit %.3f), max CD error %.3f mm (limit %.3f), %d detections",
+		s.Found, s.Eligible, s.Recall, s.False, s.FalsePer100M, s.MaxMDErrMM, s.MDLimitMM, s.MaxCDErrMM, s.CDLimitMM, s.DetectedTotal)
+}
+
+// ScoreDetections matches each truth defect to the nearest detection whose
+// box overlaps it (boxes grown by the tolerance), and counts detections
+// that overlap no truth defect as false.
+func ScoreDetections(truth []sim.Truth, found []rollmap.Defect, o ScoreOptions) Score {
+	if o.MDTolMM == 0 {
+		o.MDTolMM = 2
+	}
+	if o.CDTolMM == 0 {
+		o.CDTolMM = 1
+	}
+	s := Score{MDLimitMM: o.MDTolMM + o.LineMM, CDLimitMM: o.CDTolMM + o.PixelMM, DetectedTotal: len(found)}
+	grow := math.Max(s.MDLimitMM, s.CDLimitMM)
+	overlaps := func(t sim.Truth, d rollmap.Defect) bool {
+		return d.MDStartM*1000 <= t.MDEndM*1000+grow && t.MDStartM*1000 <= d.MDEndM*1000+grow &&
+			d.CDStartMM <= t.CDEndMM+grow && t.CDStartMM <= d.CDEndMM+grow
+	}
+	used := make([]bool, len(found))
+	for _, t := range truth {
+		best, bestDist := -1, math.Inf(1)
+		for j, d := range found {
+			if !overlaps(t, d) {
+				continue
+			}
+			used[j] = true
+			dist := math.Abs((t.MDStartM+t.MDEndM)/2*1000-(d.MDStartM+d.MDEndM)/2*1000) +
+				math.Abs((t.CDStartMM+t.CDEndMM)/2-(d.CDStartMM+d.CDEndMM)/2)
+			if dist < bestDist {
+				best, bestDist = j, dist
+			}
+		}
+		if t.SizeMM < o.MinSizeMM {
+			s.SubLimitTotal++
+			if best >= 0 {
+				s.SubLimitFound++
+			}
+			continue
+		}
+		s.Eligible++
+		if best < 0 {
+			s.Missed = append(s.Missed, t)
+			continue
+		}
+		d := found[best]
+		mdErr := math.Max(math.Abs(d.MDStartM-t.MDStartM), math.Abs(d.MDEndM-t.MDEndM)) * 1000
+		cdErr := math.Max(math.Abs(d.CDStartMM-t.CDStartMM), math.Abs(d.CDEndMM-t.CDEndMM))
+		s.MaxMDErrMM = math.Max(s.MaxMDErrMM, mdErr)
+		s.MaxCDErrMM = math.Max(s.MaxCDErrMM, cdErr)
+		if mdErr > s.MDLimitMM || cdErr > s.CDLimitMM {
+			s.Misplaced = append(s.Misplaced, fmt.Sprintf("truth %d %s md %.4f-%.4f cd %.2f-%.2f: detected md %.4f-%.4f cd %.2f-%.2f (MD err %.2f mm, CD err %.2f mm)",
+				t.ID, t.Class, t.MDStartM, t.MDEndM, t.CDStartMM, t.CDEndMM, d.MDStartM, d.MDEndM, d.CDStartMM, d.CDEndMM, mdErr, cdErr))
+			continue
+		}
+		s.Found++
+	}
+	for j, d := range found {
+		if !used[j] {
+			s.False++
+			s.FalseDefects = append(s.FalseDefects, d)
+		}
+	}
+	if s.Eligible > 0 {
+		s.Recall = float64(s.Found) / float64(s.Eligible)
+	}
+	if o.LengthM > 0 {
+		s.FalsePer100M = float64(s.False) / o.LengthM * 100
+	}
+	return s
+}

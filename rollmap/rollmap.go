@@ -1,0 +1,103 @@
+// # Model
+//
+// A [Store] is a directory of rolls. A roll is started with [Store.StartRoll],
+// which returns the one [Roll] that writes it; the engine appends decided
+// defects and uninspected ranges to it in MD order and calls [Roll.Flush]
+// every second, and [Roll.Close] when the roll is cut. While a roll is open
+// the Store serves queries on it from memory (including rows not yet
+// flushed); once it is closed, or for rolls written by an earlier process,
+// queries read its files. [ReadRoll] reads a roll directory without a Store
+// (for export).
+//
+// Rows are append-only: a defect, once added, is never changed in place.
+//
+// # Bytes
+//
+// Every roll is a directory named by its ID holding three files (the full
+// description, with every column and its unit, is in FORMAT.md next to this
+// file):
+//
+//	ROOT/
+//	└── R20250314-061502-3f9a/        roll ID: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+//	    ├── roll.json                 RollMeta + row counts; replaced atomically
+//	    │                             (write roll.json.tmp, fsync, rename, fsync dir)
+//	    ├── defects.arrows            Arrow IPC stream, schema DefectSchema
+//	    └── uninspected.arrows        Arrow IPC stream, schema UninspectedSchema
+//
+// Each .arrows file is an Arrow IPC stream (not the random-access file
+// format), so it can be appended to and read back while it grows:
+//
+//	┌────────────────┬────────────────┬────────────────┬─────┬───────────┐
+//	│ schema message │ record batch 1 │ record batch 2 │ ... │ EOS (8 B) │
+//	└────────────────┴────────────────┴────────────────┴─────┴───────────┘
+//	 written by StartRoll   one batch per Flush, fsync'd    written by Close
+//
+//	message = 0xFFFFFFFF | int32 metadata length L | L bytes flatbuffer
+//	          Message (padded to 8) | body (Message.bodyLength bytes)
+//	EOS     = 0xFFFFFFFF | 0x00000000
+//
+// The schemas carry the metadata key "webinspect.rollmap.version" (see
+// [FormatVersion]); readers refuse other versions with [ErrVersion], look
+// columns up by name and ignore columns they do not know.
+//
+// # Crash safety
+//
+// Flush writes each file's new batch with one write call, fsyncs the file,
+// then replaces roll.json. A crash leaves every file as a sequence of
+// complete messages possibly followed by one partial message. Readers return
+// every complete batch and report the partial tail with [ErrTruncated]; the
+// row counts in roll.json never exceed what the data files hold. A roll
+// directory without roll.json is a roll whose start did not complete and is
+// not listed.
+package rollmap
+
+import "errors"
+
+// Errors returned by the package. They are wrapped with context (roll ID,
+// file, field); test for them with errors.Is.
+var (
+	// ErrNotFound is returned when no roll of the given ID exists in the
+	// store, or a directory given to ReadRoll holds no roll.json.
+	ErrNotFound = errors.New("roll not found")
+	// ErrRollExists is returned by StartRoll when a roll of that ID is open
+	// or already on disk.
+	ErrRollExists = errors.New("roll already exists")
+	// ErrBadRollID is returned when a roll ID is empty, longer than 64
+	// bytes, has characters outside [A-Za-z0-9._-] or does not start with a
+	// letter or digit (which rules out ".", ".." and hidden names).
+	ErrBadRollID = errors.New("bad roll ID")
+	// ErrInvalid is returned when an argument is out of range: a query
+	// field, a roll metadata field or a non-finite defect value. The message
+	// names the field and the allowed range.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrClosed is returned by a Roll's methods after Close, and by a
+	// Store's StartRoll after Store.Close.
+	ErrClosed = errors.New("roll map closed")
+	// ErrTruncated is returned by readers when a stream file ends in a
+	// partial message (the process stopped in the middle of a write). All
+	// complete batches before it are returned with the error.
+	ErrTruncated = errors.New("roll map file truncated")
+	// ErrCorrupt is returned by readers when a file's bytes are not a roll
+	// map stream: bad framing, undecodable metadata, a missing or mistyped
+	// column, nulls, or bad string offsets. Batches before the damage are
+	// returned with the error.
+	ErrCorrupt = errors.New("roll map file corrupt")
+	// ErrVersion is returned by readers for a file written in a format
+	// version this package does not read.
+	ErrVersion = errors.New("unsupported roll map format version")
+)
+
+// FormatVersion is the value of the schema metadata key VersionKey in every
+// file this package writes. It changes only when an older reader would
+// misread a newer file; adding a column does not change it.
+const FormatVersion = "1"
+
+// VersionKey is the schema metadata key that holds FormatVersion.
+const VersionKey = "webinspect.rollmap.version"
+
+// File names inside a roll directory.
+const (
+	MetaFile        = "roll.json"
+	DefectsFile     = "defects.arrows"
+	UninspectedFile = "uninspected.arrows"
+)

@@ -33,6 +33,10 @@ type gapRange struct {
 	reason string
 }
 
+// bgGuardPx is how many pixels beside a flagged run are kept out of the
+// background update.
+const bgGuardPx = 2
+
 // thresholdDetector runs the threshold detector for one camera. It is used
 // by one goroutine. Per line it flat-fields, compares against the
 // per-column background, run-length encodes the flagged pixels, labels
@@ -49,6 +53,7 @@ type thresholdDetector struct {
 	mean, vari []float32
 	lo, hi     []uint8
 	mask       []int8
+	bgMask     []int8 // mask dilated by bgGuardPx: columns the background must not learn from
 	runs       []kernels.Run
 	comps      []kernels.Component
 	lab        *kernels.Labeler
@@ -77,6 +82,7 @@ func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opt
 		lo:       make([]uint8, w),
 		hi:       make([]uint8, w),
 		mask:     make([]int8, w),
+		bgMask:   make([]int8, w),
 		runs:     make([]kernels.Run, 0, 256),
 		lab:      kernels.NewLabeler(w),
 		alpha:    float32(1 / float64(opts.BackgroundLines)),
@@ -146,7 +152,23 @@ func (d *thresholdDetector) process(dst []region, b *acquisition.Block) []region
 		}
 		d.comps = d.lab.AddLine(d.comps[:0], y, c, d.runs)
 		dst = d.appendRegions(dst)
-		kernels.UpdateBackground(d.mean, d.vari, line, d.mask, d.alpha, d.alphaFlag)
+		bg := d.mask
+		if n > 0 {
+			// The faint fringe of a defect (partly covered pixels below the
+			// threshold) must not pull the background either, or the
+			// defect's edge columns drift and flag clean web afterwards.
+			bg = d.bgMask
+			copy(bg, d.mask)
+			for _, r := range d.runs {
+				lo, hi := max(int(r.X0)-bgGuardPx, 0), min(int(r.X1)+bgGuardPx, w)
+				for x := lo; x < hi; x++ {
+					if bg[x] == 0 {
+						bg[x] = r.Pol
+					}
+				}
+			}
+		}
+		kernels.UpdateBackground(d.mean, d.vari, line, bg, d.alpha, d.alphaFlag)
 	}
 	return dst
 }

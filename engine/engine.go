@@ -405,15 +405,19 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		if !originSet && m.firstSeen != math.MaxInt64 {
 			a.origin, originSet = m.firstSeen, true
 		}
-		if m.hasCount {
+		if m.hasCount && (!haveCam[m.cam] || m.lastCount > lastCount[m.cam]) {
 			lastCount[m.cam], haveCam[m.cam] = m.lastCount, true
 			if !haveMax || m.lastCount > maxCount {
 				maxCount, haveMax = m.lastCount, true
 			}
 		}
 		for _, g := range m.gaps {
-			if end := g.c1 - a.k; !haveMax || end > maxCount {
+			end := g.c1 - a.k
+			if !haveMax || end > maxCount {
 				maxCount, haveMax = end, true
+			}
+			if !haveCam[m.cam] || end > lastCount[m.cam] {
+				lastCount[m.cam], haveCam[m.cam] = end, true
 			}
 		}
 		addGaps(m.gaps)

@@ -61,14 +61,11 @@ func flatFieldGeneric(dst, src []uint8, dark []uint8, gain []uint16) {
 		s := src[off : off+w]
 		d := dst[off : off+w]
 		for c, x := range s {
-			var v uint32
-			if x > dark[c] {
-				v = (uint32(x-dark[c])*uint32(gain[c]) + 128) >> 8
-			}
-			if v > 255 {
-				v = 255
-			}
-			d[c] = uint8(v)
+			// Branch-free: pixels vary at random around dark, so a
+			// branch on x > dark would mispredict.
+			v := int32(x) - int32(dark[c])
+			v &^= v >> 31 // max(v, 0)
+			d[c] = uint8(min((uint32(v)*uint32(gain[c])+128)>>8, 255))
 		}
 	}
 }

@@ -552,7 +552,7 @@ func imageFromBytes(data []byte) (*testImage, []int) {
 	}
 	w := 1 + int(data[0])%32
 	rowBytes := 1 + (w+3)/4
-	h := min((len(data)-2)/rowBytes, 200)
+	h := min((len(data)-2)/rowBytes, 96)
 	if h == 0 {
 		return nil, nil
 	}

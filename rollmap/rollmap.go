@@ -11,6 +11,15 @@
 //
 // Rows are append-only: a defect, once added, is never changed in place.
 //
+// # Memory and concurrency
+//
+// An open roll keeps every row in memory, in chunks of 1024 rows that are
+// never moved (about 300 bytes per defect: 30 MB for 100 000 defects), so
+// live queries never touch the disk; the memory goes when the roll closes.
+// All methods of Store and Roll are safe for concurrent use. Readers copy
+// a view of the rows under a short lock and never wait for a Flush's disk
+// I/O; Flush and Close are serialised with each other.
+//
 // # Bytes
 //
 // Every roll is a directory named by its ID holding three files (the full

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -49,6 +50,15 @@ var (
 	uninspectedHeader = sync.OnceValues(func() ([]byte, error) { return schemaMessage(UninspectedSchema) })
 )
 
+// appendFile is what a streamWriter needs of its file: *os.File opened with
+// O_APPEND. Tests substitute one that fails.
+type appendFile interface {
+	Write(p []byte) (int, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
 // streamWriter appends record batches to one Arrow IPC stream file.
 //
 // The file always starts with the schema message, written and synced at
@@ -56,18 +66,22 @@ var (
 // encodes into buf, which streamWriter owns and reuses; the schema message
 // the ipc.Writer emits before its first batch is checked against the one
 // already in the file and dropped. Each batch then reaches the file in one
-// write call. If that write fails, the file is truncated back to the end of
-// the last complete batch and the batch can be written again; the same
+// write call. If that write fails, the file is cut back to the end of the
+// last complete message and the batch can be written again; the same
 // mechanism will let a recovered roll append to an existing file.
+//
+// A failed sync, or a failed cut-back, leaves the file in an unknown state:
+// the error sticks and every later call returns it.
 type streamWriter struct {
 	path    string
-	f       *os.File
+	f       appendFile
 	header  []byte // schema message at the start of the file
 	w       *ipc.Writer
 	buf     bytes.Buffer
 	started bool  // w has emitted its schema message
 	end     int64 // file size after the last complete message
 	dirty   bool  // written since the last sync
+	err     error // sticky failure
 }
 
 // createStream creates path (which must not exist), writes the schema
@@ -77,7 +91,6 @@ func createStream(path string, schema *arrow.Schema, header []byte) (*streamWrit
 	if err != nil {
 		return nil, err
 	}
-	s := &streamWriter{path: path, f: f, header: header}
 	if _, err := f.Write(header); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("write %s: %w", path, err)
@@ -86,13 +99,16 @@ func createStream(path string, schema *arrow.Schema, header []byte) (*streamWrit
 		f.Close()
 		return nil, fmt.Errorf("sync %s: %w", path, err)
 	}
-	s.end = int64(len(header))
+	s := &streamWriter{path: path, f: f, header: header, end: int64(len(header))}
 	s.w = ipc.NewWriter(&s.buf, ipc.WithSchema(schema))
 	return s, nil
 }
 
 // write appends rec as one record batch message. It does not sync.
 func (s *streamWriter) write(rec arrow.RecordBatch) error {
+	if s.err != nil {
+		return s.err
+	}
 	s.buf.Reset()
 	if err := s.w.Write(rec); err != nil {
 		return fmt.Errorf("encode batch for %s: %w", s.path, err)
@@ -112,10 +128,14 @@ func (s *streamWriter) write(rec arrow.RecordBatch) error {
 // append writes msg at the end of the file; on failure it cuts the file back
 // to the last complete message so the stream stays well-formed.
 func (s *streamWriter) append(msg []byte) error {
+	if s.err != nil {
+		return s.err
+	}
 	s.dirty = true
 	if _, err := s.f.Write(msg); err != nil {
 		if terr := s.f.Truncate(s.end); terr != nil {
-			return fmt.Errorf("write %s: %w; truncating back to %d bytes also failed: %w", s.path, err, s.end, terr)
+			s.err = fmt.Errorf("write %s: %w; cutting it back to %d bytes failed: %w", s.path, err, s.end, terr)
+			return s.err
 		}
 		return fmt.Errorf("write %s: %w", s.path, err)
 	}
@@ -124,26 +144,31 @@ func (s *streamWriter) append(msg []byte) error {
 }
 
 func (s *streamWriter) sync() error {
+	if s.err != nil {
+		return s.err
+	}
 	if !s.dirty {
 		return nil
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.path, err)
+		s.err = fmt.Errorf("sync %s: %w", s.path, err)
+		return s.err
 	}
 	s.dirty = false
 	return nil
 }
 
-// close ends the stream with EOS (when eos is set), syncs and closes the file.
-func (s *streamWriter) close(writeEOS bool) error {
+// close ends the stream with EOS and syncs it (unless the writer failed
+// before), then closes the file.
+func (s *streamWriter) close() error {
 	var err error
-	if writeEOS {
+	if s.err == nil {
 		err = s.append(eos[:])
 		if err == nil {
 			err = s.sync()
 		}
 	}
-	s.w.Close() // releases the writer; it only ever wrote to buf
+	s.w.Close() // releases the writer's state; it only ever wrote to buf
 	if cerr := s.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close %s: %w", s.path, cerr)
 	}
@@ -154,6 +179,7 @@ func (s *streamWriter) close(writeEOS bool) error {
 type streamScan struct {
 	end     int64 // offset after the last complete message (EOS included)
 	batches int   // complete record batch messages
+	rows    int64 // rows in those batches
 	err     error // ErrTruncated or ErrCorrupt (wrapped) if the walk stopped early
 }
 
@@ -214,7 +240,10 @@ func scanStream(r io.ReaderAt, size int64) streamScan {
 			sc.err = fmt.Errorf("read at %d: %w", off+prefixLen, err)
 			return sc
 		}
-		htype, bodyLen, err := parseMessage(meta)
+		htype, bodyLen, rows, err := parseMessage(meta)
+		if err == nil && htype == headerSchema {
+			err = checkSchemaMessage(meta)
+		}
 		if err != nil {
 			sc.err = fmt.Errorf("%w: message at offset %d: %v", ErrCorrupt, off, err)
 			return sc
@@ -229,6 +258,11 @@ func scanStream(r io.ReaderAt, size int64) streamScan {
 		case bodyLen < 0 || bodyLen%8 != 0:
 			sc.err = fmt.Errorf("%w: message at offset %d: body length %d (want a multiple of 8)", ErrCorrupt, off, bodyLen)
 			return sc
+		case rows < 0 || rows > bodyLen/minRowBytes:
+			// Every row of every schema here takes at least one 8-byte
+			// value, so this bounds what a reader allocates.
+			sc.err = fmt.Errorf("%w: message at offset %d: %d rows in a %d-byte body", ErrCorrupt, off, rows, bodyLen)
+			return sc
 		}
 		next := off + prefixLen + metaLen + bodyLen
 		if next > size || next < off { // next < off: overflow
@@ -237,57 +271,260 @@ func scanStream(r io.ReaderAt, size int64) streamScan {
 		}
 		if htype == headerRecordBatch {
 			sc.batches++
+			sc.rows += rows
 		}
 		off = next
 		sc.end = off
 	}
 }
 
-// parseMessage reads the header type and body length from the flatbuffer
-// Message table of Arrow's Message.fbs (fields: version, header_type,
-// header, bodyLength, custom_metadata), checking every offset against meta.
-func parseMessage(meta []byte) (htype byte, bodyLen int64, err error) {
-	n := int64(len(meta))
-	u32 := func(at int64) (int64, bool) {
-		if at < 0 || at+4 > n {
-			return 0, false
+// minRowBytes is the fewest body bytes a row of any roll-map schema takes.
+const minRowBytes = 8
+
+// parseMessage reads the header type, body length and, for a record batch,
+// the row count from the flatbuffer Message of Arrow's Message.fbs:
+//
+//	table Message     { version: short; header: MessageHeader (union: type byte + table); bodyLength: long; ... }
+//	table RecordBatch { length: long; ... }
+//
+// Every offset is checked against meta.
+func parseMessage(meta []byte) (htype byte, bodyLen, rows int64, err error) {
+	fb := flatbuf(meta)
+	msg, err := fb.root()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if o, err := fb.field(msg, 1, 1); err != nil {
+		return 0, 0, 0, fmt.Errorf("header_type: %w", err)
+	} else if o != 0 {
+		htype = meta[o]
+	}
+	if o, err := fb.field(msg, 3, 8); err != nil {
+		return 0, 0, 0, fmt.Errorf("bodyLength: %w", err)
+	} else if o != 0 {
+		bodyLen = int64(binary.LittleEndian.Uint64(meta[o:]))
+	}
+	if htype != headerRecordBatch {
+		return htype, bodyLen, 0, nil
+	}
+	rb, err := fb.tableField(msg, 2)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("record batch: %w", err)
+	}
+	if o, err := fb.field(rb, 0, 8); err != nil {
+		return 0, 0, 0, fmt.Errorf("record batch length: %w", err)
+	} else if o != 0 {
+		rows = int64(binary.LittleEndian.Uint64(meta[o:]))
+	}
+	// This package never compresses; a compressed buffer states its own
+	// uncompressed size, which the Arrow decoder would allocate unchecked.
+	if o, err := fb.field(rb, 3, 4); err != nil || o != 0 {
+		return 0, 0, 0, errors.New("record batch is compressed (not written by this package)")
+	}
+	return htype, bodyLen, rows, nil
+}
+
+// checkSchemaMessage checks that every vector and string the Arrow decoder
+// will size an allocation by lies inside meta (it trusts the lengths).
+// Tables of Arrow's Schema.fbs used:
+//
+//	Schema   { endianness; fields: [Field]; custom_metadata: [KeyValue]; features: [long] }
+//	Field    { name: string; nullable; type (union: type byte + table); dictionary: DictionaryEncoding;
+//	           children: [Field]; custom_metadata: [KeyValue] }
+//	KeyValue { key: string; value: string }
+//	Timestamp { unit; timezone: string }   Union { mode; typeIds: [int] }
+func checkSchemaMessage(meta []byte) error {
+	fb := flatbuf(meta)
+	msg, err := fb.root()
+	if err != nil {
+		return err
+	}
+	sch, err := fb.tableField(msg, 2)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if err := fb.checkFields(sch, 1, 0); err != nil {
+		return fmt.Errorf("schema fields: %w", err)
+	}
+	if err := fb.checkKeyValues(sch, 2); err != nil {
+		return fmt.Errorf("schema metadata: %w", err)
+	}
+	if _, _, err := fb.vector(sch, 3, 8); err != nil {
+		return fmt.Errorf("schema features: %w", err)
+	}
+	return nil
+}
+
+// maxFieldDepth bounds the nesting of fields in a schema.
+const maxFieldDepth = 16
+
+// Arrow Type union members with vectors or strings inside.
+const (
+	typeTimestamp = 10
+	typeUnion     = 14
+)
+
+func (b flatbuf) checkFields(t fbTable, slot int64, depth int) error {
+	if depth > maxFieldDepth {
+		return errors.New("fields nested too deep")
+	}
+	pos, n, err := b.vector(t, slot, 4)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		f, err := b.tableAt(pos + 4*i)
+		if err != nil {
+			return fmt.Errorf("field %d: %w", i, err)
 		}
-		return int64(binary.LittleEndian.Uint32(meta[at:])), true
-	}
-	table, ok := u32(0)
-	if !ok || table+4 > n {
-		return 0, 0, errors.New("root table offset out of range")
-	}
-	soff, _ := u32(table)
-	vtable := table - int64(int32(soff))
-	if vtable < 0 || vtable+4 > n {
-		return 0, 0, errors.New("vtable offset out of range")
-	}
-	vtLen := int64(binary.LittleEndian.Uint16(meta[vtable:]))
-	if vtLen < 4 || vtable+vtLen > n {
-		return 0, 0, errors.New("vtable length out of range")
-	}
-	// field returns the table-relative offset of field i, 0 when absent.
-	field := func(i int64) int64 {
-		at := 4 + 2*i
-		if at+2 > vtLen {
-			return 0
+		if _, _, err := b.vector(f, 0, 1); err != nil {
+			return fmt.Errorf("field %d name: %w", i, err)
 		}
-		return int64(binary.LittleEndian.Uint16(meta[vtable+at:]))
-	}
-	if o := field(1); o != 0 {
-		if table+o+1 > n {
-			return 0, 0, errors.New("header_type out of range")
+		if o, err := b.field(f, 3, 4); err != nil {
+			return fmt.Errorf("field %d type: %w", i, err)
+		} else if o != 0 {
+			ty, err := b.tableAt(o)
+			if err != nil {
+				return fmt.Errorf("field %d type: %w", i, err)
+			}
+			var tt byte
+			if o, err := b.field(f, 2, 1); err == nil && o != 0 {
+				tt = b[o]
+			}
+			switch tt {
+			case typeTimestamp:
+				_, _, err = b.vector(ty, 1, 1)
+			case typeUnion:
+				_, _, err = b.vector(ty, 1, 4)
+			}
+			if err != nil {
+				return fmt.Errorf("field %d type: %w", i, err)
+			}
 		}
-		htype = meta[table+o]
-	}
-	if o := field(3); o != 0 {
-		if table+o+8 > n {
-			return 0, 0, errors.New("bodyLength out of range")
+		if o, err := b.field(f, 4, 4); err != nil {
+			return fmt.Errorf("field %d dictionary: %w", i, err)
+		} else if o != 0 {
+			d, err := b.tableAt(o)
+			if err == nil {
+				_, err = b.tableField(d, 1) // index type
+			}
+			if err != nil {
+				return fmt.Errorf("field %d dictionary: %w", i, err)
+			}
 		}
-		bodyLen = int64(binary.LittleEndian.Uint64(meta[table+o:]))
+		if err := b.checkFields(f, 5, depth+1); err != nil {
+			return fmt.Errorf("field %d children: %w", i, err)
+		}
+		if err := b.checkKeyValues(f, 6); err != nil {
+			return fmt.Errorf("field %d metadata: %w", i, err)
+		}
 	}
-	return htype, bodyLen, nil
+	return nil
+}
+
+func (b flatbuf) checkKeyValues(t fbTable, slot int64) error {
+	pos, n, err := b.vector(t, slot, 4)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		kv, err := b.tableAt(pos + 4*i)
+		if err == nil {
+			_, _, err = b.vector(kv, 0, 1)
+		}
+		if err == nil {
+			_, _, err = b.vector(kv, 1, 1)
+		}
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// flatbuf reads tables of a flatbuffer with every offset bounds-checked.
+type flatbuf []byte
+
+// fbTable is a table's position and its vtable's position and length.
+type fbTable struct{ pos, vtable, vtLen int64 }
+
+func (b flatbuf) root() (fbTable, error) {
+	if len(b) < 4 {
+		return fbTable{}, errors.New("flatbuffer shorter than its root offset")
+	}
+	return b.table(int64(binary.LittleEndian.Uint32(b)))
+}
+
+func (b flatbuf) table(pos int64) (fbTable, error) {
+	n := int64(len(b))
+	if pos < 0 || pos+4 > n {
+		return fbTable{}, errors.New("table offset out of range")
+	}
+	vt := pos - int64(int32(binary.LittleEndian.Uint32(b[pos:])))
+	if vt < 0 || vt+4 > n {
+		return fbTable{}, errors.New("vtable offset out of range")
+	}
+	vtLen := int64(binary.LittleEndian.Uint16(b[vt:]))
+	if vtLen < 4 || vt+vtLen > n {
+		return fbTable{}, errors.New("vtable length out of range")
+	}
+	return fbTable{pos: pos, vtable: vt, vtLen: vtLen}, nil
+}
+
+// tableAt returns the table that the uoffset stored at pos points to.
+func (b flatbuf) tableAt(pos int64) (fbTable, error) {
+	if pos < 0 || pos+4 > int64(len(b)) {
+		return fbTable{}, errors.New("offset out of range")
+	}
+	return b.table(pos + int64(binary.LittleEndian.Uint32(b[pos:])))
+}
+
+// tableField returns the table in field i of t, which must be present.
+func (b flatbuf) tableField(t fbTable, i int64) (fbTable, error) {
+	o, err := b.field(t, i, 4)
+	if err != nil {
+		return fbTable{}, err
+	}
+	if o == 0 {
+		return fbTable{}, errors.New("table missing")
+	}
+	return b.tableAt(o)
+}
+
+// vector returns the position of the first element and the length of the
+// vector (or string) in field i of t, checking that its n elements of size
+// bytes lie inside b. An absent field is an empty vector.
+func (b flatbuf) vector(t fbTable, i, size int64) (pos, n int64, err error) {
+	o, err := b.field(t, i, 4)
+	if err != nil || o == 0 {
+		return 0, 0, err
+	}
+	v := o + int64(binary.LittleEndian.Uint32(b[o:]))
+	if v+4 > int64(len(b)) {
+		return 0, 0, errors.New("vector offset out of range")
+	}
+	n = int64(binary.LittleEndian.Uint32(b[v:]))
+	if v+4+n*size > int64(len(b)) {
+		return 0, 0, fmt.Errorf("vector of %d elements beyond the buffer", n)
+	}
+	return v + 4, n, nil
+}
+
+// field returns the absolute offset of field i of t, whose value is size
+// bytes, or 0 when the field is absent (its default applies).
+func (b flatbuf) field(t fbTable, i, size int64) (int64, error) {
+	at := 4 + 2*i
+	if at+2 > t.vtLen {
+		return 0, nil
+	}
+	o := int64(binary.LittleEndian.Uint16(b[t.vtable+at:]))
+	if o == 0 {
+		return 0, nil
+	}
+	if t.pos+o+size > int64(len(b)) {
+		return 0, errors.New("field out of range")
+	}
+	return t.pos + o, nil
 }
 
 // readStream reads every complete record batch of the stream file at path
@@ -304,16 +541,22 @@ func readStream[T any](dst []T, path string, cols []column[T]) ([]T, error) {
 	if err != nil {
 		return dst, err
 	}
-	sc := scanStream(f, st.Size())
+	return readStreamFrom(dst, f, st.Size(), path, cols)
+}
+
+// readStreamFrom is readStream of the size bytes of r, named name in errors.
+func readStreamFrom[T any](dst []T, r io.ReaderAt, size int64, name string, cols []column[T]) ([]T, error) {
+	sc := scanStream(r, size)
 	if sc.end == 0 { // not even a complete schema message
-		return dst, fmt.Errorf("%s: %w", path, sc.err)
+		return dst, fmt.Errorf("%s: %w", name, sc.err)
 	}
-	dst, err = decodeStream(dst, io.NewSectionReader(f, 0, sc.end), cols)
+	dst = slices.Grow(dst, int(sc.rows))
+	dst, err := decodeStream(dst, io.NewSectionReader(r, 0, sc.end), cols)
 	if err != nil {
-		return dst, fmt.Errorf("%s: %w", path, err)
+		return dst, fmt.Errorf("%s: %w", name, err)
 	}
 	if sc.err != nil {
-		return dst, fmt.Errorf("%s: %d complete batches, then %w", path, sc.batches, sc.err)
+		return dst, fmt.Errorf("%s: %d complete batches, then %w", name, sc.batches, sc.err)
 	}
 	return dst, nil
 }

@@ -276,6 +276,16 @@ func shape(r *wyrand, class string, small bool) defect {
 	}
 	d.amp = pol * contrast
 	d.setBBox()
+	// A rotated shape's box can be smaller than its diameter: keep every
+	// defect meant to be detectable at or above the detection limit.
+	if size := max(d.mdHi-d.mdLo, d.cdHi-d.cdLo); size < detectLimitMM*1.001 {
+		k := detectLimitMM * 1.001 / size
+		for i := range d.parts {
+			p := &d.parts[i]
+			p.a, p.b, p.cm, p.cc = p.a*k, p.b*k, p.cm*k, p.cc*k
+		}
+		d.setBBox()
+	}
 	return d
 }
 
@@ -310,7 +320,11 @@ func placeDefects(cfg *Config) ([]defect, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	r := wyrand(hash(uint64(cfg.Seed), 0x646566656374))
+	var mat uint64
+	for _, ch := range cfg.Material {
+		mat = mat*31 + uint64(ch)
+	}
+	r := wyrand(hash(uint64(cfg.Seed), 0x646566656374, mat))
 	nSmall := int(math.Round(smallFraction * float64(n)))
 	nStraddle := 0
 	zones := overlapZones(cfg)
@@ -331,7 +345,7 @@ func placeDefects(cfg *Config) ([]defect, error) {
 
 	mdMin := cfg.LearnM * 1000
 	mdMax := cfg.LengthM*1000 - endMarginMM
-	cdMin, cdMax := edgeMarginMM, cfg.WidthMM-edgeMarginMM
+	cdMin, cdMax := float64(edgeMarginMM), cfg.WidthMM-edgeMarginMM
 	placed := make([]defect, 0, n) // sorted by mdLo
 	maxLen := 0.0                  // longest MD extent placed so far
 

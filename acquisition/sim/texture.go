@@ -11,13 +11,13 @@ const (
 	fabricBase       = 130
 	fabricWarpPitch  = 1.05 // mm, CD spacing of the warp yarns (running along MD)
 	fabricWeftPitch  = 0.95 // mm, MD spacing of the weft yarns (running along CD)
-	fabricTopOffset  = 2.0  // warp on top is this much brighter than the base, weft on top this much darker
-	fabricYarnAmp    = 4.0  // bright crown, dark gaps across each yarn
-	fabricToneAmp    = 2.5  // per-yarn tone variation
+	fabricTopOffset  = 3.5  // warp on top is this much brighter than the base, weft on top this much darker
+	fabricYarnAmp    = 2.0  // bright crown, dark gaps across each yarn
+	fabricToneAmp    = 2.0  // per-yarn tone variation
 	leatherBase      = 110
 	leatherTile      = 1024 // grain tile size in pixels/lines (power of two)
 	leatherGrainSig  = 2.2  // grain standard deviation before clamping
-	leatherGrainPeak = 6    // grain clamp
+	leatherGrainPeak = 5    // grain clamp
 	filmBase         = 170
 )
 
@@ -161,7 +161,7 @@ func leatherGrain(seed uint64) []int8 {
 	for o, oct := range []struct {
 		cell   int
 		weight float64
-	}{{32, 0.5}, {8, 1.0}, {4, 0.6}} {
+	}{{32, 0.3}, {8, 1.0}, {4, 0.6}} {
 		l := n / oct.cell
 		r := wyrand(hash(seed, 0x6772, uint64(o)))
 		lat := make([]float64, l*l)

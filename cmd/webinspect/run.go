@@ -15,7 +15,6 @@ import (
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
-	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/rollmap"
 )
 

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// routes builds the mux and wraps it in the middleware.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/status", s.handleStatus)
+	mux.HandleFunc("GET /api/rolls", s.handleRolls)
+	mux.HandleFunc("GET /api/rolls/{id}", s.handleRoll)
+	mux.HandleFunc("GET /api/rolls/{id}/defects", s.handleDefects)
+	if s.opts.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      promLogger{s.log},
+			ErrorHandling: promhttp.ContinueOnError, // serve what could be gathered
+		}))
+	}
+	mux.HandleFunc("GET /{$}", s.handleIndex)
+	mux.HandleFunc("GET /ui/{file}", s.handleAsset)
+	return s.middleware(mux)
+}
+
+// errorBody is the body of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// writeJSON writes v with status code. v is encoded before anything is
+// written, so a value that cannot be encoded (a NaN from a broken producer)
+// becomes a clean 500 rather than half a body.
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode response")
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: "encode response: " + err.Error()})
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	w.Write(b)
+}
+
+// writeError writes {"error": msg} with status code.
+func (s *Server) writeError(w http.ResponseWriter, code int, msg string) {
+	s.writeJSON(w, code, errorBody{Error: msg})
+}
+
+// storeError answers a failed store call about roll id: 404 for an unknown
+// roll, 400 for a malformed ID, 500 for anything else.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, id string, err error) {
+	switch {
+	case errors.Is(err, rollmap.ErrNotFound):
+		s.writeError(w, http.StatusNotFound, fmt.Sprintf("roll %q not found", id))
+	case errors.Is(err, rollmap.ErrBadRollID):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		s.log.Error().Err(err).Str("path", r.URL.Path).Str("roll", id).Msg("roll store")
+		s.writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Status == nil {
+		s.writeError(w, http.StatusServiceUnavailable, "no engine status: this server runs without an engine")
+		return
+	}
+	st := s.opts.Status()
+	if st.DefectsByClass == nil {
+		st.DefectsByClass = map[string]int64{} // {} rather than null for clients
+	}
+	s.writeJSON(w, http.StatusOK, st)
+}
+
+// rollList is the body of GET /api/rolls.
+type rollList struct {
+	Rolls   []rollmap.RollInfo `json:"rolls"`
+	Warning string             `json:"warning,omitempty"` // rolls that could not be read
+}
+
+func (s *Server) handleRolls(w http.ResponseWriter, r *http.Request) {
+	rolls, err := s.opts.Store.List()
+	if err != nil && len(rolls) == 0 {
+		s.log.Error().Err(err).Msg("list rolls")
+		s.writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	body := rollList{Rolls: rolls}
+	if body.Rolls == nil {
+		body.Rolls = []rollmap.RollInfo{}
+	}
+	if err != nil {
+		// One damaged roll directory must not hide every other roll.
+		s.log.Warn().Err(err).Int("rolls", len(rolls)).Msg("list rolls: some rolls unreadable")
+		body.Warning = err.Error()
+	}
+	s.writeJSON(w, http.StatusOK, body)
+}
+
+// rollDetail is the body of GET /api/rolls/{id}: the roll's summary with its
+// uninspected ranges.
+type rollDetail struct {
+	rollmap.RollInfo
+	Uninspected []rollmap.Uninspected `json:"uninspected"`
+}
+
+func (s *Server) handleRoll(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	info, err := s.opts.Store.Roll(id)
+	if err != nil {
+		s.storeError(w, r, id, err)
+		return
+	}
+	us, err := s.opts.Store.Uninspected(id)
+	if err != nil {
+		s.storeError(w, r, id, err)
+		return
+	}
+	if us == nil {
+		us = []rollmap.Uninspected{}
+	}
+	s.writeJSON(w, http.StatusOK, rollDetail{RollInfo: info, Uninspected: us})
+}
+
+// defectPage is the body of GET /api/rolls/{id}/defects.
+type defectPage struct {
+	RollID    string           `json:"roll_id"`
+	Defects   []rollmap.Defect `json:"defects"`
+	NextAfter *int64           `json:"next_after"` // last defect_id returned; null when none
+}
+
+func (s *Server) handleDefects(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q, err := parseDefectQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ds, err := s.opts.Store.Defects(id, q)
+	if err != nil {
+		s.storeError(w, r, id, err)
+		return
+	}
+	page := defectPage{RollID: id, Defects: ds}
+	if len(ds) > 0 {
+		last := ds[len(ds)-1].ID
+		page.NextAfter = &last
+	} else {
+		page.Defects = []rollmap.Defect{}
+	}
+	s.writeJSON(w, http.StatusOK, page)
+}
+
+// defectParams are the query parameters of the defects endpoint, in the
+// order error messages list them.
+var defectParams = []string{"after", "limit", "md_from", "md_to", "class", "decision"}
+
+// parseDefectQuery turns the defects endpoint's query string into a Query.
+// Errors name the parameter and what it allows; they are client errors.
+func parseDefectQuery(raw string) (rollmap.Query, error) {
+	q := rollmap.Query{Limit: DefaultDefectLimit}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return q, fmt.Errorf("query string: %v", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
+		if !slices.Contains(defectParams, name) {
+			return q, fmt.Errorf("unknown parameter %q (known: after, limit, md_from, md_to, class, decision)", name)
+		}
+		if n := len(vals[name]); n > 1 {
+			return q, fmt.Errorf("%s: given %d times, want at most once", name, n)
+		}
+	}
+	if v, ok := vals["after"]; ok {
+		n, err := strconv.ParseInt(v[0], 10, 64)
+		if err != nil || n < 0 {
+			return q, errors.New("after: must be an integer >= 0 (a defect_id)")
+		}
+		q.AfterID = n
+	}
+	if v, ok := vals["limit"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > MaxDefectLimit {
+			return q, fmt.Errorf("limit: must be an integer 1..%d", MaxDefectLimit)
+		}
+		q.Limit = n
+	}
+	metres := func(name string) (float64, bool, error) {
+		v, ok := vals[name]
+		if !ok {
+			return 0, false, nil
+		}
+		f, err := strconv.ParseFloat(v[0], 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			return 0, false, fmt.Errorf("%s: must be a number of metres >= 0", name)
+		}
+		return f, true, nil
+	}
+	from, _, err := metres("md_from")
+	if err != nil {
+		return q, err
+	}
+	to, hasTo, err := metres("md_to")
+	if err != nil {
+		return q, err
+	}
+	if hasTo && to < from {
+		return q, fmt.Errorf("md_to: must be >= md_from (got md_from=%g, md_to=%g)", from, to)
+	}
+	q.MDFromM = from
+	if hasTo {
+		q.MDToM = to
+		if to == 0 {
+			// In a Query 0 means "no upper bound"; md_to=0 asks for the
+			// defects that start at 0 m. MD is never negative, so the
+			// smallest positive float selects exactly those.
+			q.MDToM = math.SmallestNonzeroFloat64
+		}
+	}
+	if v, ok := vals["class"]; ok {
+		q.Class = v[0]
+	}
+	if v, ok := vals["decision"]; ok {
+		q.Decision = v[0]
+	}
+	return q, nil
+}

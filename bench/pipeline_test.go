@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+type discardRoll struct{ n int }
+
+func (d *discardRoll) ID() string                                  { return "bench" }
+func (d *discardRoll) AddDefects(ds ...rollmap.Defect) error       { d.n += len(ds); return nil }
+func (d *discardRoll) AddUninspected(...rollmap.Uninspected) error { return nil }
+func (d *discardRoll) SetLength(float64)                           {}
+func (d *discardRoll) Flush() error                                { return nil }
+
+// BenchmarkPipeline runs the whole threshold pipeline (rings, flat-field,
+// background, thresholds, runs, labelling, assembly, classification) over
+// simulated web held in memory.
+func BenchmarkPipeline(b *testing.B) {
+	for _, material := range []string{"fabric", "film"} {
+		b.Run(fmt.Sprintf("material=%s/width=2000mm", material), func(b *testing.B) {
+			cfg := sim.DefaultConfig()
+			cfg.Material = material
+			cfg.LengthM = 8
+			cfg.Defects = 10
+			s, err := sim.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mem, err := Capture(context.Background(), s, 24)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mem = mem.WithBlocks(96)
+			recipe, err := engine.DefaultRecipe(material)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(mem.Pixels())
+			b.ReportAllocs()
+			b.ResetTimer()
+			defects := 0
+			for i := 0; i < b.N; i++ {
+				roll := &discardRoll{}
+				e, err := engine.New(engine.Options{Recipe: recipe, Source: mem, Roll: roll, Logger: zerolog.Nop()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := e.Run(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				defects = roll.n
+			}
+			b.StopTimer()
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(mem.Pixels())/sec/1e6, "Mpx/s")
+			b.ReportMetric(float64(mem.Lines())/sec, "lines/s")
+			b.ReportMetric(float64(defects), "defects/run")
+		})
+	}
+}

@@ -1,0 +1,188 @@
+package rollmap
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// CSVHeader is the first line of ExportCSV's output, without the newline.
+// The first 13 columns are the command line's stable contract (score is the
+// peak score); columns may be added at the end, never reordered.
+const CSVHeader = "roll_id,defect_id,md_start_m,md_end_m,cd_start_mm,cd_end_mm,area_mm2," +
+	"class,severity,decision,score,detector,camera," +
+	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label"
+
+// csvTime is the layout of the time column: UTC, microseconds, as stored.
+const csvTime = "2006-01-02T15:04:05.000000Z07:00"
+
+// csvFlushAt is the size at which ExportCSV hands its row buffer to w.
+const csvFlushAt = 32 << 10
+
+// ExportCSV writes ds as CSV (RFC 4180 quoting, "\n" line ends): the
+// CSVHeader line, then one row per defect in the order given. MD positions
+// have 6 decimals (micrometres), CD positions 3; area, scores and contrast
+// are written with the fewest digits that read back to the same float64;
+// time is RFC 3339 UTC with microseconds, empty when zero. Strings are
+// quoted when they hold a comma, quote, CR or LF or start with a space.
+func ExportCSV(w io.Writer, ds []Defect) error {
+	buf := make([]byte, 0, csvFlushAt+1024)
+	buf = append(buf, CSVHeader...)
+	buf = append(buf, '\n')
+	for i := range ds {
+		buf = appendCSVRow(buf, &ds[i])
+		if len(buf) >= csvFlushAt {
+			if _, err := w.Write(buf); err != nil {
+				return fmt.Errorf("rollmap: export csv: %w", err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("rollmap: export csv: %w", err)
+	}
+	return nil
+}
+
+func appendCSVRow(b []byte, d *Defect) []byte {
+	b = appendCSVString(b, d.RollID)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, d.ID, 10)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.MDStartM, 'f', 6, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.MDEndM, 'f', 6, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.CDStartMM, 'f', 3, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.CDEndMM, 'f', 3, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.AreaMM2, 'f', -1, 64)
+	b = append(b, ',')
+	b = appendCSVString(b, d.Class)
+	b = append(b, ',')
+	b = appendCSVString(b, d.Severity)
+	b = append(b, ',')
+	b = appendCSVString(b, d.Decision)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.PeakScore, 'f', -1, 64)
+	b = append(b, ',')
+	b = appendCSVString(b, d.Detector)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(d.Camera), 10)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.PeakScore, 'f', -1, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.MeanScore, 'f', -1, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.Contrast, 'f', -1, 64)
+	b = append(b, ',')
+	b = appendCSVString(b, d.Polarity)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(d.Lane), 10)
+	b = append(b, ',')
+	if !d.Time.IsZero() {
+		b = d.Time.UTC().AppendFormat(b, csvTime)
+	}
+	b = append(b, ',')
+	b = strconv.AppendInt(b, d.EncoderCount, 10)
+	b = append(b, ',')
+	b = appendCSVString(b, d.ImageRef)
+	b = append(b, ',')
+	b = appendCSVString(b, d.ReviewStatus)
+	b = append(b, ',')
+	b = appendCSVString(b, d.ReviewLabel)
+	return append(b, '\n')
+}
+
+// appendCSVString appends s as one CSV field, quoted when needed.
+func appendCSVString(b []byte, s string) []byte {
+	quote := len(s) > 0 && (s[0] == ' ' || s[0] == '\t')
+	for i := 0; i < len(s) && !quote; i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			quote = true
+		}
+	}
+	if !quote {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+// ExportJSON writes one indented JSON object
+//
+//	{"roll": RollMeta, "defects": [Defect...], "uninspected": [Uninspected...]}
+//
+// with the json names of the structs (the Arrow column names). Empty lists
+// are written as []. The output is byte-for-byte what json.MarshalIndent
+// with two-space indentation gives for that object, followed by a newline,
+// but it is written one defect at a time, so memory does not grow with the
+// roll.
+func ExportJSON(w io.Writer, meta RollMeta, ds []Defect, us []Uninspected) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	e := jsonExporter{w: bw}
+	e.raw("{\n  \"roll\": ")
+	e.value(meta, "  ")
+	e.raw(",\n  \"defects\": ")
+	writeJSONList(&e, ds)
+	e.raw(",\n  \"uninspected\": ")
+	writeJSONList(&e, us)
+	e.raw("\n}\n")
+	if e.err == nil {
+		e.err = bw.Flush()
+	}
+	if e.err != nil {
+		return fmt.Errorf("rollmap: export json: %w", e.err)
+	}
+	return nil
+}
+
+// jsonExporter writes to w, remembering the first error.
+type jsonExporter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *jsonExporter) raw(s string) {
+	if e.err == nil {
+		_, e.err = io.WriteString(e.w, s)
+	}
+}
+
+func (e *jsonExporter) value(v any, prefix string) {
+	if e.err != nil {
+		return
+	}
+	b, err := json.MarshalIndent(v, prefix, "  ")
+	if err != nil {
+		e.err = err
+		return
+	}
+	_, e.err = e.w.Write(b)
+}
+
+func writeJSONList[T any](e *jsonExporter, rows []T) {
+	if len(rows) == 0 {
+		e.raw("[]")
+		return
+	}
+	e.raw("[\n")
+	for i := range rows {
+		if i > 0 {
+			e.raw(",\n")
+		}
+		e.raw("    ")
+		e.value(&rows[i], "    ")
+	}
+	e.raw("\n  ]")
+}

@@ -1,0 +1,207 @@
+package rollmap
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// goldenMeta, goldenDefects and goldenUninspected are the fixed content of
+// the golden exports and of the format fixture testdata/roll-v1.
+var goldenMeta = RollMeta{
+	ID: "R20250314-061502-3f9a", Recipe: "fabric-2m", Material: "fabric", Source: "sim",
+	WebWidthMM: 2000, Started: time.Date(2025, 3, 14, 6, 15, 2, 0, time.UTC),
+	Ended: time.Date(2025, 3, 14, 6, 47, 10, 500000000, time.UTC), LengthM: 3210.5,
+}
+
+func goldenDefects() []Defect {
+	t0 := time.Date(2025, 3, 14, 6, 15, 7, 123456000, time.UTC)
+	return []Defect{
+		{ID: 1, MDStartM: 0.0125, MDEndM: 0.0375, CDStartMM: 12.25, CDEndMM: 14.75, AreaMM2: 6.25,
+			PeakScore: 41.5, MeanScore: 22.125, Contrast: -38.2, Polarity: "dark", Class: "hole", Severity: "major",
+			Decision: "mark", Detector: "threshold", Camera: 0, Lane: -1, Time: t0, EncoderCount: 50,
+			ImageRef: "crops/000001.png"},
+		{ID: 2, MDStartM: 1234.567891, MDEndM: 1234.6, CDStartMM: 1999.999, CDEndMM: 2000, AreaMM2: 0.0625,
+			PeakScore: 0.1 + 0.2, MeanScore: 1e-7, Contrast: 12, Polarity: "bright", Class: "fly, yarn", Severity: "minor",
+			Decision: "review", Detector: "onnx:fabric-v2", Camera: 3, Lane: 4, Time: t0.Add(90 * time.Minute),
+			EncoderCount: 4938271564, ImageRef: "crops/000002.png", ReviewStatus: "reclassified",
+			ReviewLabel: `knot, "big"`},
+		{ID: 3, MDStartM: 2000, MDEndM: 2000.000001, Polarity: "mixed", Class: "Ölfleck", Decision: "pass",
+			Detector: "threshold", Camera: 1, Lane: 0, ReviewStatus: "false_alarm", ReviewLabel: "two\nlines",
+			ImageRef: " leading space"},
+	}
+}
+
+func goldenUninspected() []Uninspected {
+	return []Uninspected{
+		{MDStartM: 100, MDEndM: 100.5, CDStartMM: 0, CDEndMM: 512, Camera: 0, Lines: 2000, Reason: ReasonDropped},
+		{MDStartM: 2500, MDEndM: 2510, CDStartMM: 0, CDEndMM: 2000, Camera: -1, Lines: 40000, Reason: ReasonRestart},
+	}
+}
+
+// golden compares got with testdata/name, or rewrites it with -rewrite.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *rewrite {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -rewrite to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (go test -rewrite updates it):\n got:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestExportCSVGolden(t *testing.T) {
+	ds := stored(goldenMeta.ID, goldenDefects())
+	var buf bytes.Buffer
+	if err := ExportCSV(&buf, ds); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "export.csv", buf.Bytes())
+
+	// Any RFC 4180 reader gets the fields back.
+	recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(ds)+1 || len(recs[0]) != 23 {
+		t.Fatalf("%d records of %d fields", len(recs), len(recs[0]))
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for i, d := range ds {
+		row := recs[i+1]
+		if row[col["review_label"]] != d.ReviewLabel || row[col["class"]] != d.Class || row[col["image_ref"]] != d.ImageRef {
+			t.Errorf("row %d strings: %q", i, row)
+		}
+		if row[col["score"]] != row[col["peak_score"]] {
+			t.Errorf("row %d: score %s != peak_score %s", i, row[col["score"]], row[col["peak_score"]])
+		}
+		if v, _ := strconv.ParseFloat(row[col["peak_score"]], 64); v != d.PeakScore {
+			t.Errorf("row %d: peak_score %s does not read back as %v", i, row[col["peak_score"]], d.PeakScore)
+		}
+	}
+}
+
+// TestExportCSVLarge crosses the internal buffer size and checks every
+// row arrives.
+func TestExportCSVLarge(t *testing.T) {
+	ds := stored("L", makeDefects(2000, 60))
+	var buf bytes.Buffer
+	if err := ExportCSV(&buf, ds); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != len(ds)+1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if last := recs[len(recs)-1]; last[1] != "2000" {
+		t.Errorf("last row has defect_id %s", last[1])
+	}
+	if err := ExportCSV(failWriter{}, ds); !errors.Is(err, errInjected) {
+		t.Errorf("write error not returned: %v", err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errInjected }
+
+func TestExportJSONGolden(t *testing.T) {
+	ds := stored(goldenMeta.ID, goldenDefects())
+	us := storedU(goldenMeta.ID, goldenUninspected())
+	var buf bytes.Buffer
+	if err := ExportJSON(&buf, goldenMeta, ds, us); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "export.json", buf.Bytes())
+
+	type doc struct {
+		Roll        RollMeta      `json:"roll"`
+		Defects     []Defect      `json:"defects"`
+		Uninspected []Uninspected `json:"uninspected"`
+	}
+	for _, c := range []doc{{goldenMeta, ds, us}, {goldenMeta, []Defect{}, []Uninspected{}}} {
+		var got bytes.Buffer
+		if err := ExportJSON(&got, c.Roll, c.Defects, c.Uninspected); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.MarshalIndent(c, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), append(want, '\n')) {
+			t.Errorf("streamed JSON differs from json.MarshalIndent:\n%s\nwant\n%s", got.Bytes(), want)
+		}
+		var back doc
+		if err := json.Unmarshal(got.Bytes(), &back); err != nil {
+			t.Fatal(err)
+		}
+		equalRows(t, "json defects", back.Defects, c.Defects)
+	}
+	var empty bytes.Buffer
+	ExportJSON(&empty, goldenMeta, nil, nil)
+	if !bytes.Contains(empty.Bytes(), []byte(`"defects": [],`)) {
+		t.Errorf("nil defects not written as []:\n%s", empty.Bytes())
+	}
+}
+
+// TestFormatFixtureV1 reads a roll directory written by the first version
+// of the format and kept under testdata: later readers must keep reading it.
+// -rewrite regenerates it (only do so when the format version changes).
+func TestFormatFixtureV1(t *testing.T) {
+	dir := filepath.Join("testdata", "roll-v1")
+	if *rewrite {
+		s := openStore(t)
+		meta := goldenMeta
+		r, err := s.StartRoll(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.AddDefects(goldenDefects()[:2]...)
+		r.AddUninspected(goldenUninspected()...)
+		r.Flush()
+		r.AddDefects(goldenDefects()[2:]...)
+		r.SetLength(meta.LengthM)
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{MetaFile, DefectsFile, UninspectedFile} {
+			b, err := os.ReadFile(filepath.Join(s.Root(), meta.ID, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, f), b, 0o644)
+		}
+	}
+	meta, ds, us, err := ReadRoll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := goldenMeta
+	want.Ended = meta.Ended // set by Close when the fixture was written
+	if meta != want || meta.Ended.IsZero() {
+		t.Errorf("meta = %+v\nwant %+v", meta, want)
+	}
+	equalRows(t, "defects", ds, stored(goldenMeta.ID, goldenDefects()))
+	equalRows(t, "uninspected", us, storedU(goldenMeta.ID, goldenUninspected()))
+}

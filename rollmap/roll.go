@@ -1,0 +1,342 @@
+package rollmap
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Roll writes one open roll. Its methods are safe for concurrent use; the
+// engine calls AddDefects, AddUninspected and SetLength from its assembler
+// and Flush from a ticker, while the Store reads the roll for queries.
+//
+// Everything added is kept in memory (queries on an open roll never touch
+// the disk) and is buffered for the files until Flush. Rows are never
+// changed once added, so readers take a view of the rows under the lock
+// and read them without it (see rowLog).
+type Roll struct {
+	store *Store
+	dir   string
+	id    string
+
+	// mu guards the fields shared with readers.
+	mu      sync.Mutex
+	meta    RollMeta
+	defects rowLog[Defect]      // every defect added, in the order added
+	unins   rowLog[Uninspected] // every uninspected range added
+	sorted  bool                // defects are in strictly increasing ID order
+	maxID   int64
+	closed  bool // Close has begun; nothing more can be added
+
+	// wmu serialises Flush and Close and guards the writer state below.
+	wmu      sync.Mutex
+	dfile    *streamWriter
+	ufile    *streamWriter
+	dbuild   *DefectBuilder
+	ubuild   *UninspectedBuilder
+	flushedD int      // defects[:flushedD] are in dfile
+	flushedU int      // unins[:flushedU] are in ufile
+	written  metaFile // the content of roll.json on disk
+	done     bool     // Close has finished
+}
+
+// createRoll makes the roll directory, its two stream files and roll.json.
+func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
+	dh, err := defectHeader()
+	if err != nil {
+		return nil, err
+	}
+	uh, err := uninspectedHeader()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w (%s)", ErrRollExists, dir)
+		}
+		return nil, err
+	}
+	r := &Roll{store: s, dir: dir, id: meta.ID, meta: meta, sorted: true}
+	defer func() {
+		if err != nil { // remove the directory this call made
+			if r.dfile != nil {
+				r.dfile.close()
+			}
+			if r.ufile != nil {
+				r.ufile.close()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+	if r.dfile, err = createStream(filepath.Join(dir, DefectsFile), DefectSchema, dh); err != nil {
+		return nil, err
+	}
+	if r.ufile, err = createStream(filepath.Join(dir, UninspectedFile), UninspectedSchema, uh); err != nil {
+		return nil, err
+	}
+	r.written = metaFile{FormatVersion: FormatVersion, RollMeta: meta}
+	if err = writeMetaFile(dir, &r.written); err != nil {
+		return nil, err
+	}
+	if err = syncDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("sync %s: %w", filepath.Dir(dir), err)
+	}
+	r.dbuild = NewDefectBuilder(nil)
+	r.ubuild = NewUninspectedBuilder(nil)
+	return r, nil
+}
+
+// ID returns the roll's ID.
+func (r *Roll) ID() string { return r.id }
+
+// Info returns the roll's summary; counts include rows not yet flushed.
+func (r *Roll) Info() RollInfo {
+	r.mu.Lock()
+	m, nd, us := r.meta, r.defects.len(), r.unins.view()
+	r.mu.Unlock()
+	return RollInfo{
+		ID: m.ID, Recipe: m.Recipe, Material: m.Material, Source: m.Source,
+		WebWidthMM: m.WebWidthMM, Started: m.Started, Ended: m.Ended, Open: m.Open,
+		LengthM: m.LengthM, Defects: int64(nd), Uninspected: int64(us.n),
+		UninspectedM: uninspectedMetres(us.slices(0)...),
+	}
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func checkDefect(d *Defect) error {
+	if d.ID < 0 {
+		return fmt.Errorf("%w: defect ID %d, want >= 0 (0: assign the next ID)", ErrInvalid, d.ID)
+	}
+	for _, f := range [...]struct {
+		name string
+		v    float64
+	}{
+		{"md_start_m", d.MDStartM}, {"md_end_m", d.MDEndM}, {"cd_start_mm", d.CDStartMM},
+		{"cd_end_mm", d.CDEndMM}, {"area_mm2", d.AreaMM2}, {"peak_score", d.PeakScore},
+		{"mean_score", d.MeanScore}, {"contrast", d.Contrast},
+	} {
+		if !finite(f.v) {
+			return fmt.Errorf("%w: defect %d: %s is %v, want a finite number", ErrInvalid, d.ID, f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// AddDefects adds defects to the roll. Each gets the roll's ID as RollID,
+// its Time in UTC truncated to the microsecond (as stored), and, if its ID
+// is 0, one more than the largest ID added so far. Non-finite values or a
+// negative ID reject the whole call with ErrInvalid. The defects are
+// visible to queries at once and written to disk by the next Flush.
+func (r *Roll) AddDefects(ds ...Defect) error {
+	for i := range ds {
+		if err := checkDefect(&ds[i]); err != nil {
+			return fmt.Errorf("rollmap: roll %s: %w", r.id, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("rollmap: roll %s: add defects: %w", r.id, ErrClosed)
+	}
+	for _, d := range ds {
+		d.RollID = r.id
+		d.Time = d.Time.UTC().Truncate(time.Microsecond)
+		if d.ID == 0 {
+			d.ID = r.maxID + 1
+		}
+		if r.defects.len() > 0 && d.ID <= r.maxID {
+			r.sorted = false
+		}
+		r.maxID = max(r.maxID, d.ID)
+		r.defects.append(d)
+	}
+	return nil
+}
+
+// AddUninspected adds uninspected ranges, setting their RollID.
+// Non-finite positions reject the whole call with ErrInvalid.
+func (r *Roll) AddUninspected(us ...Uninspected) error {
+	for _, u := range us {
+		for _, v := range [...]float64{u.MDStartM, u.MDEndM, u.CDStartMM, u.CDEndMM} {
+			if !finite(v) {
+				return fmt.Errorf("rollmap: roll %s: %w: uninspected range [%v, %v] m has a non-finite position",
+					r.id, ErrInvalid, u.MDStartM, u.MDEndM)
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("rollmap: roll %s: add uninspected: %w", r.id, ErrClosed)
+	}
+	for _, u := range us {
+		u.RollID = r.id
+		r.unins.append(u)
+	}
+	return nil
+}
+
+// SetLength records the MD length inspected so far, in metres. Negative or
+// non-finite values are ignored. It reaches roll.json with the next Flush.
+func (r *Roll) SetLength(m float64) {
+	if !(m >= 0) || math.IsInf(m, 0) {
+		return
+	}
+	r.mu.Lock()
+	if !r.closed {
+		r.meta.LengthM = m
+	}
+	r.mu.Unlock()
+}
+
+// snapshotDefects returns a view of every defect added so far and whether
+// they are in ID order.
+func (r *Roll) snapshotDefects() (rowView[Defect], bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.defects.view(), r.sorted
+}
+
+func (r *Roll) snapshotUninspected() rowView[Uninspected] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unins.view()
+}
+
+// Flush writes the rows added since the last Flush as one record batch per
+// file, syncs the files, then rewrites roll.json if anything changed. If a
+// write fails the file is cut back to its last complete batch and the rows
+// stay pending for the next Flush; if a sync fails, the file's state is
+// unknown and every later Flush returns that error.
+func (r *Roll) Flush() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.done {
+		return fmt.Errorf("rollmap: roll %s: flush: %w", r.id, ErrClosed)
+	}
+	if err := r.flushLocked(); err != nil {
+		return fmt.Errorf("rollmap: roll %s: flush: %w", r.id, err)
+	}
+	return nil
+}
+
+// flushLocked writes and syncs the pending rows of both files, then
+// roll.json if every write and sync succeeded, so that its counts never
+// exceed what the synced files hold.
+func (r *Roll) flushLocked() error {
+	r.mu.Lock()
+	meta, ds, us := r.meta, r.defects.view(), r.unins.view()
+	r.mu.Unlock()
+	var errs []error
+	if ds.n > r.flushedD {
+		for _, part := range ds.slices(r.flushedD) {
+			r.dbuild.Append(part)
+		}
+		if err := writeBatch(r.dfile, r.dbuild.NewRecordBatch()); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.flushedD = ds.n
+		}
+	}
+	if us.n > r.flushedU {
+		for _, part := range us.slices(r.flushedU) {
+			r.ubuild.Append(part)
+		}
+		if err := writeBatch(r.ufile, r.ubuild.NewRecordBatch()); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.flushedU = us.n
+		}
+	}
+	for _, f := range []*streamWriter{r.dfile, r.ufile} {
+		if err := f.sync(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	m := metaFile{
+		FormatVersion: FormatVersion, RollMeta: meta,
+		Defects: int64(r.flushedD), Uninspected: int64(r.flushedU),
+		UninspectedM: uninspectedMetres(us.prefix(r.flushedU).slices(0)...),
+	}
+	if m == r.written {
+		return nil
+	}
+	if err := writeMetaFile(r.dir, &m); err != nil {
+		return err
+	}
+	r.written = m
+	return nil
+}
+
+func writeBatch(s *streamWriter, rec arrow.RecordBatch) error {
+	defer rec.Release()
+	return s.write(rec)
+}
+
+// Close flushes, marks the roll ended (Open false, Ended now), ends both
+// streams and closes the files; the roll is then served from disk. Close
+// always ends the roll: if the final flush fails, the rows added since the
+// last successful Flush are not on disk, and the error says how many.
+// Calls after the first return ErrClosed.
+func (r *Roll) Close() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.done {
+		return fmt.Errorf("rollmap: roll %s: close: %w", r.id, ErrClosed)
+	}
+	r.mu.Lock()
+	r.closed = true // no more rows; readers still see everything in memory
+	r.meta.Open = false
+	r.meta.Ended = time.Now().UTC()
+	r.mu.Unlock()
+
+	var errs []error
+	ferr := r.flushLocked()
+	if ferr != nil {
+		r.mu.Lock()
+		lostD, lostU := r.defects.len()-r.flushedD, r.unins.len()-r.flushedU
+		meta := r.meta
+		r.mu.Unlock()
+		errs = append(errs, fmt.Errorf("final flush: %w (%d defects and %d uninspected ranges not on disk)", ferr, lostD, lostU))
+		// Still mark the roll closed on disk, with the counts last known
+		// to be synced.
+		m := r.written
+		m.RollMeta = meta
+		if err := writeMetaFile(r.dir, &m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, f := range []*streamWriter{r.dfile, r.ufile} {
+		if err := f.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.dbuild.Release()
+	r.ubuild.Release()
+	r.done = true
+	r.store.remove(r)
+	if len(errs) > 0 {
+		return fmt.Errorf("rollmap: roll %s: close: %w", r.id, errors.Join(errs...))
+	}
+	return nil
+}
+
+// remove forgets an open roll once it is closed.
+func (s *Store) remove(r *Roll) {
+	s.mu.Lock()
+	if s.open[r.id] == r {
+		delete(s.open, r.id)
+	}
+	s.mu.Unlock()
+}

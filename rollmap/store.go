@@ -1,0 +1,500 @@
+package rollmap
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// RollMeta describes a roll: what was inspected and when. It is stored in
+// the roll's roll.json.
+type RollMeta struct {
+	ID         string    `json:"id"`
+	Recipe     string    `json:"recipe"`
+	Material   string    `json:"material"`
+	Source     string    `json:"source"`
+	WebWidthMM float64   `json:"web_width_mm"`
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended,omitzero"`
+	LengthM    float64   `json:"length_m"` // MD length inspected (from the encoder)
+	Open       bool      `json:"open"`     // not yet closed
+}
+
+// metaFile is the content of roll.json: the roll's metadata and the row
+// counts of its data files as of the last completed flush.
+type metaFile struct {
+	FormatVersion string `json:"format_version"`
+	RollMeta
+	Defects      int64   `json:"defects"`
+	Uninspected  int64   `json:"uninspected_ranges"`
+	UninspectedM float64 `json:"uninspected_m"`
+}
+
+func (m *metaFile) info() RollInfo {
+	return RollInfo{
+		ID: m.ID, Recipe: m.Recipe, Material: m.Material, Source: m.Source,
+		WebWidthMM: m.WebWidthMM, Started: m.Started, Ended: m.Ended, Open: m.Open,
+		LengthM: m.LengthM, Defects: m.Defects, Uninspected: m.Uninspected, UninspectedM: m.UninspectedM,
+	}
+}
+
+// maxIDLen is the longest roll ID accepted.
+const maxIDLen = 64
+
+// ValidRollID reports whether id can name a roll: 1 to 64 bytes of
+// [A-Za-z0-9._-], starting with a letter or digit. Such an ID is a single
+// plain path element (never ".", ".." or a hidden file) and cannot be taken
+// for a command-line flag. The error wraps ErrBadRollID.
+func ValidRollID(id string) error {
+	if id == "" || len(id) > maxIDLen {
+		return fmt.Errorf("%w: %q: length %d, want 1 to %d", ErrBadRollID, id, len(id), maxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if i == 0 && !alnum {
+			return fmt.Errorf("%w: %q: must start with a letter or digit", ErrBadRollID, id)
+		}
+		if !alnum && c != '.' && c != '_' && c != '-' {
+			return fmt.Errorf("%w: %q: byte %d is %q, allowed are A-Z a-z 0-9 . _ -", ErrBadRollID, id, i, c)
+		}
+	}
+	return nil
+}
+
+// NewRollID returns an ID made of the UTC time t and a random suffix,
+// e.g. "R20250314-061502-3f9a".
+func NewRollID(t time.Time) string {
+	var r [2]byte
+	rand.Read(r[:]) // never fails (crypto/rand)
+	return "R" + t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(r[:])
+}
+
+// Store is a directory of rolls. Its methods are safe for concurrent use.
+type Store struct {
+	root   string
+	mu     sync.Mutex
+	open   map[string]*Roll
+	closed bool
+}
+
+// OpenStore opens the store at root, creating the directory if needed.
+// Rolls left open by a process that stopped are listed and readable, with
+// Open false and a zero Ended time; they are not reopened for writing.
+func OpenStore(root string) (*Store, error) {
+	if root == "" {
+		return nil, fmt.Errorf("rollmap: open store: %w: root directory is empty", ErrInvalid)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("rollmap: open store: %w", err)
+	}
+	return &Store{root: filepath.Clean(root), open: make(map[string]*Roll)}, nil
+}
+
+// Root returns the store's directory.
+func (s *Store) Root() string { return s.root }
+
+// Close closes every open roll (see Roll.Close) and makes StartRoll fail
+// with ErrClosed. Reads keep working from disk.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	rolls := make([]*Roll, 0, len(s.open))
+	for _, r := range s.open {
+		rolls = append(rolls, r)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, r := range rolls {
+		if err := r.Close(); err != nil && !errors.Is(err, ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// StartRoll creates a new roll and returns its writer. An empty meta.ID is
+// replaced by NewRollID(meta.Started); a zero Started by the current time.
+// Open is set and Ended cleared. The roll's directory, its two (empty)
+// stream files and roll.json are on disk, synced, when StartRoll returns.
+func (s *Store) StartRoll(meta RollMeta) (*Roll, error) {
+	if meta.Started.IsZero() {
+		meta.Started = time.Now()
+	}
+	meta.Started = meta.Started.UTC()
+	generated := meta.ID == ""
+	if generated {
+		meta.ID = NewRollID(meta.Started)
+	}
+	if err := ValidRollID(meta.ID); err != nil {
+		return nil, fmt.Errorf("rollmap: start roll: %w", err)
+	}
+	if err := checkMeta(meta); err != nil {
+		return nil, fmt.Errorf("rollmap: start roll %s: %w", meta.ID, err)
+	}
+	meta.Open, meta.Ended = true, time.Time{}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("rollmap: start roll %s: store %w", meta.ID, ErrClosed)
+	}
+	var (
+		r   *Roll
+		err error
+	)
+	for try := 0; ; try++ {
+		if _, ok := s.open[meta.ID]; ok {
+			err = fmt.Errorf("%w (open)", ErrRollExists)
+		} else {
+			r, err = createRoll(s, filepath.Join(s.root, meta.ID), meta)
+		}
+		// A generated ID can collide within the same second: draw another.
+		if !generated || try == 4 || !errors.Is(err, ErrRollExists) {
+			break
+		}
+		meta.ID = NewRollID(meta.Started)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rollmap: start roll %s: %w", meta.ID, err)
+	}
+	s.open[meta.ID] = r
+	return r, nil
+}
+
+func checkMeta(m RollMeta) error {
+	if !(m.WebWidthMM >= 0) || math.IsInf(m.WebWidthMM, 0) {
+		return fmt.Errorf("%w: WebWidthMM %v, want finite and >= 0", ErrInvalid, m.WebWidthMM)
+	}
+	if !(m.LengthM >= 0) || math.IsInf(m.LengthM, 0) {
+		return fmt.Errorf("%w: LengthM %v, want finite and >= 0", ErrInvalid, m.LengthM)
+	}
+	return nil
+}
+
+// List returns every roll: the rolls this Store has open and those found on
+// disk, newest (latest Started) first. If some roll directories could not be
+// read, the others are returned together with an error naming them.
+func (s *Store) List() ([]RollInfo, error) {
+	s.mu.Lock()
+	infos := make([]RollInfo, 0, len(s.open))
+	for _, r := range s.open {
+		infos = append(infos, r.Info())
+	}
+	s.mu.Unlock()
+	seen := make(map[string]bool, len(infos))
+	for _, in := range infos {
+		seen[in.ID] = true
+	}
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("rollmap: list %s: %w", s.root, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		id := e.Name()
+		if !e.IsDir() || seen[id] || ValidRollID(id) != nil {
+			continue
+		}
+		m, err := readMetaFile(filepath.Join(s.root, id))
+		if errors.Is(err, ErrNotFound) {
+			continue // a start that did not complete, or not a roll
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if m.ID != id {
+			errs = append(errs, fmt.Errorf("rollmap: %s: %w: roll.json names roll %q", filepath.Join(s.root, id), ErrCorrupt, m.ID))
+			continue
+		}
+		infos = append(infos, s.diskInfo(&m))
+	}
+	slices.SortFunc(infos, func(a, b RollInfo) int {
+		if c := b.Started.Compare(a.Started); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return infos, errors.Join(errs...)
+}
+
+// lookup returns the open roll of that ID, or the roll's directory.
+func (s *Store) lookup(id string) (*Roll, string, error) {
+	if err := ValidRollID(id); err != nil {
+		return nil, "", fmt.Errorf("rollmap: %w", err)
+	}
+	s.mu.Lock()
+	r := s.open[id]
+	s.mu.Unlock()
+	return r, filepath.Join(s.root, id), nil
+}
+
+// Roll returns the summary of one roll.
+func (s *Store) Roll(id string) (RollInfo, error) {
+	r, dir, err := s.lookup(id)
+	if err != nil {
+		return RollInfo{}, err
+	}
+	if r != nil {
+		return r.Info(), nil
+	}
+	m, err := readMetaFile(dir)
+	if err != nil {
+		return RollInfo{}, err
+	}
+	return s.diskInfo(&m), nil
+}
+
+// diskInfo summarises a roll from its roll.json. A roll.json that still
+// says open belongs to a roll this Store is not writing: either it was just
+// started (then the open roll answers) or its writer stopped without
+// closing it (then it is reported closed, with a zero Ended time).
+func (s *Store) diskInfo(m *metaFile) RollInfo {
+	if m.Open {
+		s.mu.Lock()
+		r := s.open[m.ID]
+		s.mu.Unlock()
+		if r != nil {
+			return r.Info()
+		}
+	}
+	in := m.info()
+	in.Open = false
+	return in
+}
+
+// Defects returns the defects of roll id that match q, sorted by ID. An open
+// roll is served from memory, including rows not yet flushed; other rolls
+// from disk. If the roll's defect file is truncated or damaged, the matching
+// defects before the damage are returned with the error.
+func (s *Store) Defects(id string, q Query) ([]Defect, error) {
+	if err := checkQuery(q); err != nil {
+		return nil, fmt.Errorf("rollmap: roll %s: %w", id, err)
+	}
+	r, dir, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		v, sorted := r.snapshotDefects()
+		return filterDefects(nil, v.slices(0), q, sorted), nil
+	}
+	if _, err := readMetaFile(dir); err != nil {
+		return nil, err
+	}
+	all, rerr := readStream(nil, filepath.Join(dir, DefectsFile), defectColumns)
+	sorted := slices.IsSortedFunc(all, byID)
+	if !sorted {
+		slices.SortStableFunc(all, byID)
+	}
+	// Filter in place: the result never outgrows what it is read from.
+	out := filterDefects(all[:0], [][]Defect{all}, q, true)
+	if rerr != nil {
+		rerr = fmt.Errorf("rollmap: roll %s: %w", id, rerr)
+	}
+	return out, rerr
+}
+
+// Uninspected returns the uninspected ranges of roll id in the order they
+// were recorded. Errors are as for Defects.
+func (s *Store) Uninspected(id string) ([]Uninspected, error) {
+	r, dir, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		return r.snapshotUninspected().appendTo(nil, 0), nil
+	}
+	if _, err := readMetaFile(dir); err != nil {
+		return nil, err
+	}
+	us, err := readStream(nil, filepath.Join(dir, UninspectedFile), uninspectedColumns)
+	if err != nil {
+		err = fmt.Errorf("rollmap: roll %s: %w", id, err)
+	}
+	return us, err
+}
+
+func byID(a, b Defect) int { return cmp.Compare(a.ID, b.ID) }
+
+func checkQuery(q Query) error {
+	switch {
+	case q.Limit < 0:
+		return fmt.Errorf("%w: query Limit %d, want 0 (no limit) or more", ErrInvalid, q.Limit)
+	case math.IsNaN(q.MDFromM) || math.IsInf(q.MDFromM, 0):
+		return fmt.Errorf("%w: query MDFromM %v, want a finite number", ErrInvalid, q.MDFromM)
+	case math.IsNaN(q.MDToM) || math.IsInf(q.MDToM, 0):
+		return fmt.Errorf("%w: query MDToM %v, want a finite number (0: no upper bound)", ErrInvalid, q.MDToM)
+	}
+	return nil
+}
+
+// matches reports whether d passes every filter of q other than Limit.
+func (q *Query) matches(d *Defect) bool {
+	return (q.MDFromM == 0 || d.MDEndM >= q.MDFromM) &&
+		(q.MDToM == 0 || d.MDStartM <= q.MDToM) &&
+		(q.Class == "" || d.Class == q.Class) &&
+		(q.Decision == "" || d.Decision == q.Decision) &&
+		d.ID > q.AfterID
+}
+
+// filterDefects appends the defects of parts matching q to dst, in ID
+// order, at most q.Limit of them. sorted says the concatenation of parts
+// is in ID order. dst may share the array of a single part from its start
+// (filtering in place): it never gets ahead of the row being read.
+func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool) []Defect {
+	start := len(dst)
+	if !sorted {
+		for _, p := range parts {
+			for i := range p {
+				if q.matches(&p[i]) {
+					dst = append(dst, p[i])
+				}
+			}
+		}
+		slices.SortStableFunc(dst[start:], byID)
+		if q.Limit > 0 && len(dst)-start > q.Limit {
+			dst = dst[:start+q.Limit]
+		}
+		return dst
+	}
+	for _, p := range parts {
+		i := 0
+		if q.AfterID > 0 { // live polling: skip straight to the new defects
+			if len(p) > 0 && p[len(p)-1].ID <= q.AfterID {
+				continue
+			}
+			i = sort.Search(len(p), func(k int) bool { return p[k].ID > q.AfterID })
+		}
+		for ; i < len(p); i++ {
+			if q.Limit > 0 && len(dst)-start == q.Limit {
+				return dst
+			}
+			if q.matches(&p[i]) {
+				dst = append(dst, p[i])
+			}
+		}
+	}
+	return dst
+}
+
+// uninspectedMetres returns the MD length covered by the union of the
+// ranges in parts: overlapping ranges (several cameras, one dropped block)
+// count once.
+func uninspectedMetres(parts ...[]Uninspected) float64 {
+	var iv [][2]float64
+	for _, p := range parts {
+		for _, u := range p {
+			iv = append(iv, [2]float64{min(u.MDStartM, u.MDEndM), max(u.MDStartM, u.MDEndM)})
+		}
+	}
+	if len(iv) == 0 {
+		return 0
+	}
+	slices.SortFunc(iv, func(a, b [2]float64) int { return cmp.Compare(a[0], b[0]) })
+	total, lo, hi := 0.0, iv[0][0], iv[0][1]
+	for _, v := range iv[1:] {
+		if v[0] > hi {
+			total += hi - lo
+			lo, hi = v[0], v[1]
+		} else {
+			hi = max(hi, v[1])
+		}
+	}
+	return total + hi - lo
+}
+
+// readMetaFile reads dir/roll.json; a missing file gives ErrNotFound.
+func readMetaFile(dir string) (metaFile, error) {
+	var m metaFile
+	path := filepath.Join(dir, MetaFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, fmt.Errorf("rollmap: %s: %w", dir, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("rollmap: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("rollmap: %s: %w: %v", path, ErrCorrupt, err)
+	}
+	if m.FormatVersion != FormatVersion {
+		return m, fmt.Errorf("rollmap: %s: %w: format_version %q, this reader reads %q", path, ErrVersion, m.FormatVersion, FormatVersion)
+	}
+	return m, nil
+}
+
+// writeMetaFile replaces dir/roll.json atomically: write a temporary file,
+// sync it, rename it over roll.json and sync the directory.
+func writeMetaFile(dir string, m *metaFile) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", MetaFile, err)
+	}
+	b = append(b, '\n')
+	tmp := filepath.Join(dir, MetaFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, MetaFile))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, MetaFile), err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ReadRoll reads a roll directory directly, without a Store. If a data file
+// is truncated or damaged, everything read before the damage is returned
+// together with the error (errors.Is(err, ErrTruncated) tells the common
+// crash case apart); errors of both files are joined.
+func ReadRoll(dir string) (RollMeta, []Defect, []Uninspected, error) {
+	m, err := readMetaFile(dir)
+	if err != nil {
+		return RollMeta{}, nil, nil, err
+	}
+	ds, derr := readStream(nil, filepath.Join(dir, DefectsFile), defectColumns)
+	us, uerr := readStream(nil, filepath.Join(dir, UninspectedFile), uninspectedColumns)
+	err = errors.Join(derr, uerr)
+	if err != nil {
+		err = fmt.Errorf("rollmap: read roll %s: %w", m.ID, err)
+	}
+	return m.RollMeta, ds, us, err
+}

@@ -99,20 +99,20 @@ type CameraInfo struct {
 
 // Info describes a source: the web, the encoder and the cameras.
 type Info struct {
-	Name          string       `json:"name"`     // e.g. "sim:fabric" or a recording path
-	Material      string       `json:"material"` // fabric, leather, film, or "" when unknown
-	WebWidthMM    float64      `json:"web_width_mm"`
-	MMPerCount    float64      `json:"mm_per_count"`    // encoder resolution
-	CountsPerLine int          `json:"counts_per_line"` // trigger divider k: one line every k counts
-	LinesPerBlock int          `json:"lines_per_block"`
-	SpeedMPerMin  float64      `json:"speed_m_per_min"` // nominal line speed
+	Name          string  `json:"name"`     // e.g. "sim:fabric" or a recording path
+	Material      string  `json:"material"` // fabric, leather, film, or "" when unknown
+	WebWidthMM    float64 `json:"web_width_mm"`
+	MMPerCount    float64 `json:"mm_per_count"`    // encoder resolution
+	CountsPerLine int     `json:"counts_per_line"` // trigger divider k: one line every k counts
+	LinesPerBlock int     `json:"lines_per_block"`
+	SpeedMPerMin  float64 `json:"speed_m_per_min"` // nominal line speed
 	// Live is true when the source runs at line speed and cannot wait: a
 	// camera, the simulator in real time, a real-time replay. The engine
 	// drops blocks from a live source when it falls behind. A source that is
 	// not live (a replay as fast as possible) is read only as fast as the
 	// engine inspects, so nothing is dropped.
-	Live bool `json:"live"`
-	Cameras       []CameraInfo `json:"cameras"`
+	Live    bool         `json:"live"`
+	Cameras []CameraInfo `json:"cameras"`
 }
 
 // LineMM is the MD length one line covers.

@@ -14,6 +14,30 @@
 // CameraInfo.OffsetMM and CameraInfo.PixelMM. Neighbouring cameras overlap
 // by a few millimetres so that nothing falls between them.
 //
+// # Lines are never counted twice on the roll
+//
+// A web does not only run forwards. It stops (splices, breaks, operator
+// stops) and it is jogged backwards to bring a spot back under the cameras.
+// The encoder follows every movement, and the trigger divider fires a line
+// each time the count reaches a multiple of CountsPerLine in either
+// direction. Lines triggered while the web runs backwards, and while it runs
+// forwards again over material that was already inspected, image web that is
+// already on the roll map. The rule is:
+//
+//	a line is accepted only if its encoder count is greater than the
+//	highest count accepted so far.
+//
+// So a stopped web produces no lines at all, a backward jog produces lines
+// that are all rejected, and after the jog the first accepted line is the
+// first one past the high-water mark. Gate implements the rule.
+//
+// # Motion model
+//
+// Motion turns a list of constant-speed phases into the exact sequence of
+// trigger events (encoder count and time) a real encoder and trigger divider
+// would produce. The simulator uses it so that a synthetic web can stop and
+// jog like a real one.
+//
 // # Ownership
 //
 // Stream.ReadBlock fills a Block the caller owns (typically a preallocated

@@ -494,9 +494,11 @@
 
   new ResizeObserver(resize).observe(canvas);
 
+  // Redraw when something changed. A timer rather than requestAnimationFrame
+  // keeps the map current on a wall screen or in a headless browser, where
+  // animation frames may be paused.
   function frame() {
     if (state.dirty) { state.dirty = false; draw(); }
-    requestAnimationFrame(frame);
   }
 
   function every(ms, fn) {
@@ -512,5 +514,5 @@
     every(2000, pollRoll);
     setInterval(pollRollList, 10000);
   });
-  requestAnimationFrame(frame);
+  setInterval(frame, 200);
 })();

@@ -15,9 +15,19 @@ export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: deps build run test bench clean
 
+# Debian packages the tests need: chromium drives the UI tests.
+DEB_PKGS := chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 deps:
 	@$(GO) version >/dev/null || { echo "Go is required: install Go 1.26 into /usr/local/go" >&2; exit 1; }
 	$(GO) mod download
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update >/dev/null && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; \
+	fi
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/webinspect

@@ -11,7 +11,7 @@
   const PAGE = 10000;          // defects per request (the API's maximum)
   const MAX_DEFECTS = 500000;  // stop loading beyond this many (browser memory)
   const MIN_PX = 3;            // smallest drawn defect, CSS pixels
-  const MARGIN = { left: 60, top: 26, right: 10, bottom: 8 };
+  const MARGIN = { left: 60, top: 26, right: 18, bottom: 8 }; // right: room for half the last CD label
   // Colour-blind-friendly palette; classes take colours in order of appearance.
   const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#edc948',
     '#76b7b2', '#ff9da7', '#9c755f', '#e15759', '#3b3b3b'];
@@ -285,13 +285,22 @@
     return hatch;
   }
 
+  // Fit the bitmap to the canvas's CSS size and redraw at once. Setting
+  // canvas.width clears the bitmap, and a ResizeObserver callback runs after
+  // layout but before paint: drawing here puts the new map in the same frame.
+  // Leaving it to the next frame() tick showed a blank canvas for up to 200 ms
+  // after every resize, and a headless --screenshot, which grows the viewport
+  // just before it captures, caught that blank frame every time.
   function resize() {
     const dpr = window.devicePixelRatio || 1;
-    const w = canvas.clientWidth, h = canvas.clientHeight;
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
+    const bw = Math.round(canvas.clientWidth * dpr), bh = Math.round(canvas.clientHeight * dpr);
+    if (canvas.width !== bw || canvas.height !== bh) {
+      canvas.width = bw;
+      canvas.height = bh;
+    }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    state.dirty = true;
+    state.dirty = false;
+    draw();
   }
 
   function draw() {

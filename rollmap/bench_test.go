@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -153,4 +154,149 @@ func BenchmarkDefectsOpen(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
 		})
 	}
+}
+
+// bench10km is the roll of the query targets: 10 km, 100 000 defects
+// (makeDefects' MD positions scaled to end at 10 km), 200 uninspected
+// ranges, six lanes of a 2 m web.
+func bench10km(b *testing.B, s *Store, id string) *Roll {
+	const n, lengthM = 100_000, 10_000.0
+	ds := makeDefects(n, 50)
+	scale := lengthM / ds[n-1].MDEndM
+	for i := range ds {
+		ds[i].MDStartM *= scale
+		ds[i].MDEndM *= scale
+	}
+	us := makeUninspected(200, 51)
+	for i := range us {
+		us[i].MDStartM *= lengthM / 2000
+		us[i].MDEndM *= lengthM / 2000
+	}
+	r, err := s.StartRoll(RollMeta{ID: id, WebWidthMM: 2000, Lanes: EqualLanes(6, 0, 2000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for lo := 0; lo < n; lo += 10_000 {
+		if err := r.AddDefects(ds[lo : lo+10_000]...); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := r.AddUninspected(us...); err != nil {
+		b.Fatal(err)
+	}
+	r.SetLength(lengthM)
+	if err := r.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// open10km returns a store holding roll "OPEN" (open, served from memory)
+// and roll "CLOSED" (served from its files), both as bench10km.
+func open10km(b *testing.B) *Store {
+	s := openStore(b)
+	bench10km(b, s, "OPEN")
+	if err := bench10km(b, s, "CLOSED").Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkQuery10km measures Store.Defects on a 10 km roll of 100 000
+// defects: open (from memory), closed (from the Store's cache of the last
+// closed roll read) and closed-cold (reading the file). The target is under 50 ms per query
+// (ms/query); nothing is asserted.
+func BenchmarkQuery10km(b *testing.B) {
+	s := open10km(b)
+	for _, state := range []string{"open", "closed", "closed-cold"} {
+		id, cold := strings.ToUpper(state), state == "closed-cold"
+		if cold {
+			id = "CLOSED"
+		}
+		for _, c := range []struct {
+			name string
+			q    Query
+		}{
+			{"all", Query{}},
+			{"md-range", Query{MDFromM: 5000, MDToM: 5100}},
+			{"lane", Query{ByLane: true, Lane: 2}},
+			{"lane-md-range", Query{ByLane: true, Lane: 2, MDFromM: 5000, MDToM: 5100}},
+			{"class-decision", Query{Class: "hole", Decision: "mark"}},
+			{"review", Query{ReviewStatus: ReviewNone, Limit: 500}},
+			{"poll", Query{AfterID: 99_950, Limit: 100}},
+		} {
+			b.Run("state="+state+"/query="+c.name, func(b *testing.B) {
+				got, err := s.Defects(id, c.q)
+				if err != nil || len(got) == 0 {
+					b.Fatalf("%d defects, %v", len(got), err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if cold { // read the file every time, as for the first query
+						s.cmu.Lock()
+						s.cache = nil
+						s.cmu.Unlock()
+					}
+					if _, err := s.Defects(id, c.q); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/query")
+				b.ReportMetric(float64(len(got)), "defects/query")
+			})
+		}
+	}
+}
+
+// BenchmarkDensity10km measures Store.Density over the 10 km roll in 1 m
+// and 10 m bins, for all lanes and for one. Target: under 50 ms.
+func BenchmarkDensity10km(b *testing.B) {
+	s := open10km(b)
+	for _, state := range []string{"open", "closed"} {
+		id := strings.ToUpper(state)
+		for _, bin := range []float64{1, 10} {
+			for _, lane := range []int{AllLanes, 2} {
+				name := fmt.Sprintf("state=%s/bin=%gm/lane=%d", state, bin, lane)
+				if lane == AllLanes {
+					name = fmt.Sprintf("state=%s/bin=%gm/lane=all", state, bin)
+				}
+				b.Run(name, func(b *testing.B) {
+					bins, err := s.Density(id, bin, lane)
+					if err != nil || len(bins) < int(10_000/bin) {
+						b.Fatalf("%d bins, %v", len(bins), err)
+					}
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := s.Density(id, bin, lane); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/query")
+				})
+			}
+		}
+	}
+}
+
+func BenchmarkExportParquet(b *testing.B) {
+	const n = 100_000
+	b.Run(fmt.Sprintf("defects=%d", n), func(b *testing.B) {
+		ds := stored("BR", makeDefects(n, 4))
+		var cw countWriter
+		if err := ExportParquet(&cw, ds); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(cw.n)
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := ExportParquet(io.Discard, ds); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "defects/s")
+	})
 }

@@ -2,9 +2,11 @@ package rollmap
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -185,4 +187,93 @@ func writeJSONList[T any](e *jsonExporter, rows []T) {
 		e.value(&rows[i], "    ")
 	}
 	e.raw("\n  ]")
+}
+
+// MarkingListHeader is the first line of ExportMarkingList's output.
+const MarkingListHeader = "lane,lane_name,lane_cd_start_mm,lane_cd_end_mm,defect_id," +
+	"md_start_m,md_end_m,cd_start_mm,cd_end_mm,class,decision"
+
+// ExportMarkingList writes the cutting list of a roll as CSV (quoting as
+// ExportCSV): the MarkingListHeader line, then one row per defect to
+// remove, grouped by lane in lane order and within a lane by MD start (then
+// ID), so a rewinder or cutting table can stop at each in turn.
+//
+// A defect is listed when its decision is in decisions (nil or empty:
+// every decision except "pass") and it was not reviewed as a false alarm;
+// class is the class after review. With lanes, each defect is put in its
+// lane with AssignLane (a defect across a slit is cut out of the lane
+// holding most of it) and defects outside every lane (edge trim) are left
+// out. Without lanes every listed defect is in lane -1 and the lane name
+// and edges are empty. Positions are formatted as in ExportCSV.
+func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []string) error {
+	if err := validateLanes(lanes); err != nil {
+		return fmt.Errorf("rollmap: export marking list: %w", err)
+	}
+	type item struct {
+		lane int
+		d    *Defect
+	}
+	var items []item
+	for i := range ds {
+		d := &ds[i]
+		if d.ReviewStatus == "false_alarm" {
+			continue
+		}
+		if len(decisions) == 0 && d.Decision == "pass" || len(decisions) > 0 && !slices.Contains(decisions, d.Decision) {
+			continue
+		}
+		lane := NoLane
+		if len(lanes) > 0 {
+			if lane = AssignLane(lanes, *d); lane == NoLane {
+				continue
+			}
+		}
+		items = append(items, item{lane, d})
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		return cmp.Or(cmp.Compare(a.lane, b.lane), cmp.Compare(a.d.MDStartM, b.d.MDStartM), cmp.Compare(a.d.ID, b.d.ID))
+	})
+	buf := make([]byte, 0, csvFlushAt+1024)
+	buf = append(buf, MarkingListHeader...)
+	buf = append(buf, '\n')
+	for _, it := range items {
+		d := it.d
+		buf = strconv.AppendInt(buf, int64(it.lane), 10)
+		buf = append(buf, ',')
+		if it.lane >= 0 {
+			l := lanes[it.lane]
+			buf = appendCSVString(buf, l.Name)
+			buf = append(buf, ',')
+			buf = strconv.AppendFloat(buf, l.CDStartMM, 'f', 3, 64)
+			buf = append(buf, ',')
+			buf = strconv.AppendFloat(buf, l.CDEndMM, 'f', 3, 64)
+		} else {
+			buf = append(buf, ",,"...)
+		}
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, d.ID, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, d.MDStartM, 'f', 6, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, d.MDEndM, 'f', 6, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, d.CDStartMM, 'f', 3, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, d.CDEndMM, 'f', 3, 64)
+		buf = append(buf, ',')
+		buf = appendCSVString(buf, effectiveClass(d))
+		buf = append(buf, ',')
+		buf = appendCSVString(buf, d.Decision)
+		buf = append(buf, '\n')
+		if len(buf) >= csvFlushAt {
+			if _, err := w.Write(buf); err != nil {
+				return fmt.Errorf("rollmap: export marking list: %w", err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("rollmap: export marking list: %w", err)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -199,7 +200,7 @@ func TestFormatFixtureV1(t *testing.T) {
 	}
 	want := goldenMeta
 	want.Ended = meta.Ended // set by Close when the fixture was written
-	if meta != want || meta.Ended.IsZero() {
+	if !reflect.DeepEqual(meta, want) || meta.Ended.IsZero() {
 		t.Errorf("meta = %+v\nwant %+v", meta, want)
 	}
 	equalRows(t, "defects", ds, stored(goldenMeta.ID, goldenDefects()))

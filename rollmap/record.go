@@ -75,4 +75,16 @@ type Query struct {
 	Decision string
 	AfterID  int64 // only defects with ID > AfterID (for live polling and paging)
 	Limit    int   // 0 = no limit
+
+	// ByLane turns the lane filter on: Lane alone cannot mean "no filter",
+	// as lane 0 is a lane.
+	ByLane bool
+	Lane   int // with ByLane: only defects of this lane (NoLane: outside every lane)
+	// ReviewStatus keeps the defects with this review status; "" = no
+	// filter, ReviewNone = only defects not reviewed yet.
+	ReviewStatus string
 }
+
+// ReviewNone is the Query.ReviewStatus that selects defects not reviewed
+// yet (an empty ReviewStatus).
+const ReviewNone = "none"

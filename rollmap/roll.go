@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -132,7 +133,9 @@ func checkDefect(d *Defect) error {
 
 // AddDefects adds defects to the roll. Each gets the roll's ID as RollID,
 // its Time in UTC truncated to the microsecond (as stored), and, if its ID
-// is 0, one more than the largest ID added so far. Non-finite values or a
+// is 0, one more than the largest ID added so far. If the roll's RollMeta
+// has Lanes, each defect's Lane is set to AssignLane(Lanes, defect),
+// whatever it was; otherwise Lane is kept as given. Non-finite values or a
 // negative ID reject the whole call with ErrInvalid. The defects are
 // visible to queries at once and written to disk by the next Flush.
 func (r *Roll) AddDefects(ds ...Defect) error {
@@ -151,6 +154,9 @@ func (r *Roll) AddDefects(ds ...Defect) error {
 		d.Time = d.Time.UTC().Truncate(time.Microsecond)
 		if d.ID == 0 {
 			d.ID = r.maxID + 1
+		}
+		if len(r.meta.Lanes) > 0 {
+			d.Lane = AssignLane(r.meta.Lanes, d)
 		}
 		if r.defects.len() > 0 && d.ID <= r.maxID {
 			r.sorted = false
@@ -269,7 +275,7 @@ func (r *Roll) flushLocked() error {
 		Defects: int64(r.flushedD), Uninspected: int64(r.flushedU),
 		UninspectedM: uninspectedMetres(us.prefix(r.flushedU).slices(0)...),
 	}
-	if m == r.written {
+	if reflect.DeepEqual(m, r.written) {
 		return nil
 	}
 	if err := writeMetaFile(r.dir, &m); err != nil {
@@ -288,7 +294,11 @@ func writeBatch(s *streamWriter, rec arrow.RecordBatch) error {
 // streams and closes the files; the roll is then served from disk. Close
 // always ends the roll: if the final flush fails, the rows added since the
 // last successful Flush are not on disk, and the error says how many.
-// Calls after the first return ErrClosed.
+//
+// Then Close writes defects.parquet, uninspected.parquet and summary.json
+// from the rows in the streams. A failure there is reported in Close's
+// error (naming the file) but does not touch the streams, which remain the
+// roll's complete record. Calls after the first return ErrClosed.
 func (r *Roll) Close() error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
@@ -322,6 +332,12 @@ func (r *Roll) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	// The IPC streams are complete; the Parquet copies and the summary
+	// are derived from the rows they hold, and failing to write them
+	// loses nothing.
+	if err := r.finish(); err != nil {
+		errs = append(errs, err)
+	}
 	r.dbuild.Release()
 	r.ubuild.Release()
 	r.done = true
@@ -330,6 +346,34 @@ func (r *Roll) Close() error {
 		return fmt.Errorf("rollmap: roll %s: close: %w", r.id, errors.Join(errs...))
 	}
 	return nil
+}
+
+// finish writes the derived files of a closed roll from the rows on disk
+// (the flushed prefix of the rows in memory): the two Parquet files and
+// summary.json. Each is written atomically; one failing does not stop the
+// others.
+func (r *Roll) finish() error {
+	r.mu.Lock()
+	meta, dv, uv := r.meta, r.defects.view().prefix(r.flushedD), r.unins.view().prefix(r.flushedU)
+	r.mu.Unlock()
+	dparts, uparts := dv.slices(0), uv.slices(0)
+	var errs []error
+	if err := writeParquetFile(r.dir, DefectsParquetFile, defectColumns, DefectSchema, dparts); err != nil {
+		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
+	}
+	if err := writeParquetFile(r.dir, UninspectedParquetFile, uninspectedColumns, UninspectedSchema, uparts); err != nil {
+		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
+	}
+	sum := summarize(meta, dparts, uparts)
+	if err := writeSummaryFile(r.dir, &sum); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if err := syncDir(r.dir); err != nil {
+			return fmt.Errorf("sync %s: %w", r.dir, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // remove forgets an open roll once it is closed.

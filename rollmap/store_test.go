@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ func TestRoundTripFiles(t *testing.T) {
 	equalRows(t, "uninspected", gotU, storedU("RT-1", us))
 	want := RollMeta{ID: "RT-1", Recipe: "fabric-2m", Material: "fabric", Source: "sim", WebWidthMM: 2000,
 		Started: time.Date(2025, 3, 14, 6, 15, 2, 0, time.UTC), Ended: meta.Ended, LengthM: 512.25}
-	if meta != want || meta.Ended.IsZero() || meta.Ended.Location() != time.UTC {
+	if !reflect.DeepEqual(meta, want) || meta.Ended.IsZero() || meta.Ended.Location() != time.UTC {
 		t.Errorf("meta = %+v\nwant %+v with a UTC Ended", meta, want)
 	}
 	viaStore, err := s.Defects("RT-1", Query{})
@@ -243,13 +244,23 @@ var queryCases = []Query{
 	{AfterID: chunkRows - 1, Limit: 5}, // across the in-memory chunk boundary
 	{AfterID: chunkRows},
 	{AfterID: 2*chunkRows - 3, Class: "hole"},
+	{ByLane: true, Lane: 0}, // lane 0, not "no filter"
+	{ByLane: true, Lane: NoLane},
+	{ByLane: true, Lane: 3, Decision: "mark", MDFromM: 50},
+	{ByLane: true, Lane: 99},
+	{Lane: 2}, // Lane without ByLane: no filter
+	{ReviewStatus: "confirmed"},
+	{ReviewStatus: ReviewNone},
+	{ReviewStatus: "false_alarm", ByLane: true, Lane: 1, Limit: 7},
 }
 
 func bruteForce(all []Defect, q Query) []Defect {
 	var out []Defect
 	for _, d := range all {
 		if (q.MDFromM == 0 || d.MDEndM >= q.MDFromM) && (q.MDToM == 0 || d.MDStartM <= q.MDToM) &&
-			(q.Class == "" || d.Class == q.Class) && (q.Decision == "" || d.Decision == q.Decision) && d.ID > q.AfterID {
+			(q.Class == "" || d.Class == q.Class) && (q.Decision == "" || d.Decision == q.Decision) && d.ID > q.AfterID &&
+			(!q.ByLane || d.Lane == q.Lane) &&
+			(q.ReviewStatus == "" || q.ReviewStatus == d.ReviewStatus || q.ReviewStatus == ReviewNone && d.ReviewStatus == "") {
 			out = append(out, d)
 		}
 	}
@@ -282,7 +293,12 @@ func TestQueries(t *testing.T) {
 				equalRows(t, fmt.Sprintf("%s %s %+v", order, where, q), got, want)
 			}
 		}
-		if len(bruteForce(all, queryCases[1])) == len(all) || len(bruteForce(all, queryCases[4])) == 0 {
+		for _, q := range []Query{queryCases[4], {ByLane: true}, {ByLane: true, Lane: NoLane}, {ReviewStatus: ReviewNone}} {
+			if n := len(bruteForce(all, q)); n == 0 || n == len(all) {
+				t.Fatalf("test data does not exercise the filter %+v: %d of %d defects match", q, n, len(all))
+			}
+		}
+		if len(bruteForce(all, queryCases[1])) == len(all) {
 			t.Fatal("test data does not exercise the filters")
 		}
 		check("open")
@@ -293,7 +309,7 @@ func TestQueries(t *testing.T) {
 	}
 	s := openStore(t)
 	writeRoll(t, s, "Q", nil, nil, 1)
-	for _, q := range []Query{{Limit: -1}, {MDFromM: math.NaN()}, {MDToM: math.Inf(1)}} {
+	for _, q := range []Query{{Limit: -1}, {MDFromM: math.NaN()}, {MDToM: math.Inf(1)}, {ByLane: true, Lane: -2}} {
 		if _, err := s.Defects("Q", q); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Defects(%+v) = %v, want ErrInvalid", q, err)
 		}
@@ -454,6 +470,16 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 					errc <- err
 					return
 				}
+				// Density and Summary read the open roll, then (once it
+				// is closed) its files and summary.json.
+				if _, err := s.Density("live", 50, AllLanes); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := s.Summary("live"); err != nil {
+					errc <- err
+					return
+				}
 			}
 		})
 	}
@@ -483,4 +509,46 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	equalRows(t, "after close", got, stored("live", ds))
+}
+
+// TestDiskCache checks that the cache of the last closed roll read follows
+// its file (a roll another Store is still writing) and that results are
+// the caller's own.
+func TestDiskCache(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "rolls")
+	w, err := OpenStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenStore(root) // a second Store (say, another process) reading the same root
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := makeDefects(500, 60)
+	r := writeRoll(t, w, "C", ds[:200], nil, 1)
+	got, err := s.Defects("C", Query{})
+	if err != nil || len(got) != 200 {
+		t.Fatalf("%d defects, %v", len(got), err)
+	}
+	got[0].Class = "scribbled on by the caller"
+	if again, _ := s.Defects("C", Query{Limit: 1}); again[0].Class == got[0].Class {
+		t.Error("a query result shares rows with the cache")
+	}
+	if err := r.AddDefects(ds[200:]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Defects("C", Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalRows(t, "after the file grew", got, stored("C", ds))
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if bins, err := s.Density("C", 10, AllLanes); err != nil || len(bins) == 0 {
+		t.Errorf("density from the cache: %d bins, %v", len(bins), err)
+	}
 }

@@ -14,7 +14,7 @@ import (
 
 func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	format := fs.String("format", "csv", "output format: csv or json")
+	format := fs.String("format", "csv", "output format: csv, json or parquet")
 	out := fs.String("out", "", "output file (default: standard output)")
 	rolls := fs.String("rolls", "rolls", "directory of roll maps, used when ROLL is an ID rather than a directory")
 	pos, err := parseFlags(fs, args, stdout)
@@ -22,14 +22,12 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"expected exactly one roll: webinspect export ROLL --format csv|json"}
+		return usageError{"expected exactly one roll: webinspect export ROLL --format csv|json|parquet"}
 	}
 	switch *format {
-	case "csv", "json":
-	case "parquet":
-		return usageError{"--format parquet: not available in this build yet (use csv or json)"}
+	case "csv", "json", "parquet":
 	default:
-		return usageError{fmt.Sprintf("--format %q: must be csv or json", *format)}
+		return usageError{fmt.Sprintf("--format %q: must be csv, json or parquet", *format)}
 	}
 	dir := pos[0]
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -58,6 +56,8 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 		err = rollmap.ExportCSV(w, defects)
 	case "json":
 		err = rollmap.ExportJSON(w, meta, defects, unins)
+	case "parquet":
+		err = rollmap.ExportParquet(w, defects)
 	}
 	if f != nil {
 		if cerr := f.Close(); err == nil {

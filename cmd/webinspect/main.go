@@ -40,7 +40,7 @@ var commands = []command{
 	{"run", "inspect a live source (default: the simulator) and serve the UI", cmdRun},
 	{"simulate", "write a simulated recording and its truth.csv", cmdSimulate},
 	{"replay", "inspect a recording into a roll map", cmdReplay},
-	{"export", "export a roll map as csv or json", cmdExport},
+	{"export", "export a roll map as csv, json or parquet", cmdExport},
 }
 
 var log zerolog.Logger

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/engine"
@@ -126,6 +130,24 @@ func TestSimulateReplayExportMatchesTruth(t *testing.T) {
 	}
 	if len(doc.Defects) != len(defects) {
 		t.Errorf("json export has %d defects, csv %d", len(doc.Defects), len(defects))
+	}
+	// Parquet export reads back through arrow-go's Parquet reader.
+	pq := filepath.Join(dir, "defects.parquet")
+	if code, _, stderr := runCLI(t, "export", roll, "--format", "parquet", "--out", pq); code != 0 {
+		t.Fatalf("export parquet: %s", stderr)
+	}
+	f, err := os.Open(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tbl, err := pqarrow.ReadTable(context.Background(), f, nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatalf("parquet export does not read back: %v", err)
+	}
+	defer tbl.Release()
+	if int(tbl.NumRows()) != len(defects) {
+		t.Errorf("parquet export has %d rows, csv %d", tbl.NumRows(), len(defects))
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/ring"
+	"github.com/webinspect/webinspect/engine/marking"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -83,6 +85,12 @@ type Engine struct {
 
 	linesIn, blocksDropped, linesDropped atomic.Int64
 
+	// Marking: nil when the recipe's marking output is "none".
+	marks     *marking.Scheduler
+	simMarker *marking.SimMarker
+	markEvts  chan marking.MarkEvent // from the scheduler to the assembler; never blocks the scheduler
+	markLost  atomic.Int64           // mark events that did not fit in markEvts
+
 	mu     sync.Mutex
 	status Status
 }
@@ -100,6 +108,9 @@ type detMsg struct {
 	arrived   time.Time // wall time the block left the source
 	end       bool
 	err       error
+	// counts are the block's encoder counts, for the marking feed of a
+	// source that is not live (camera 0 only).
+	counts []int64
 }
 
 // New checks the options and prepares the rings.
@@ -130,10 +141,31 @@ func New(o Options) (*Engine, error) {
 		e.rings = append(e.rings, ring.New(o.Recipe.Pipeline.RingBlocks, info.LinesPerBlock, c.Width))
 	}
 	e.m = newMetrics(o.Registerer, len(streams))
+	if o.Recipe.Marking.Output.Kind != marking.OutputNone {
+		out, err := marking.NewOutput(o.Recipe.Marking, info.MMPerCount, o.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		e.simMarker, _ = out.(*marking.SimMarker)
+		e.markEvts = make(chan marking.MarkEvent, 4096)
+		e.marks, err = marking.NewScheduler(o.Recipe.Marking, out, o.Registerer, o.Logger, func(ev marking.MarkEvent) {
+			select {
+			case e.markEvts <- ev:
+			default:
+				e.markLost.Add(1)
+			}
+		})
+		if err != nil {
+			if out != nil {
+				out.Close()
+			}
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
 	e.status = Status{
 		State: "starting", Source: info.Name, Recipe: o.Recipe.Name, Material: info.Material,
 		RollID: o.Roll.ID(), Started: time.Now().UTC(), WebWidthMM: info.WebWidthMM,
-		Cameras: len(streams), DefectsByClass: map[string]int64{},
+		Cameras: len(streams), DefectsByClass: map[string]int64{}, Marks: map[string]int64{},
 	}
 	return e, nil
 }
@@ -147,6 +179,10 @@ func (e *Engine) Status() Status {
 	s.DefectsByClass = make(map[string]int64, len(e.status.DefectsByClass))
 	for k, v := range e.status.DefectsByClass {
 		s.DefectsByClass[k] = v
+	}
+	s.Marks = make(map[string]int64, len(e.status.Marks))
+	for k, v := range e.status.Marks {
+		s.Marks[k] = v
 	}
 	return s
 }
@@ -201,6 +237,7 @@ func (e *Engine) acquire(ctx context.Context, i int) error {
 	r, s := e.rings[i], e.streams[i]
 	scratch := acquisition.NewBlock(e.info.LinesPerBlock, s.Camera().Width)
 	var pending ring.Dropped
+	var enc encoderFeed
 	for {
 		slot := r.Reserve()
 		if !e.info.Live {
@@ -227,6 +264,9 @@ func (e *Engine) acquire(ctx context.Context, i int) error {
 			return err
 		}
 		dst.Arrived = time.Now()
+		if i == 0 && e.marks != nil && e.info.Live {
+			enc.observe(e, dst)
+		}
 		e.m.linesIn[i].Add(float64(dst.Lines))
 		e.linesIn.Add(int64(dst.Lines))
 		if slot == nil {
@@ -290,9 +330,25 @@ func (e *Engine) detect(ctx context.Context, i int, out chan<- detMsg) {
 			m.firstSeen = min(m.firstSeen, b.Counts[0])
 		}
 		m.regions = det.process(m.regions, b)
+		if i == 0 && e.marks != nil && !e.info.Live {
+			m.counts = append([]int64(nil), b.Counts[:b.Lines]...)
+		}
 		r.Release()
 		m.frontier = det.frontier()
 		send(m)
+	}
+}
+
+// markEvent records one mark status change. Late and missed marks are
+// logged; they mean a defect left the line unmarked.
+func (e *Engine) markEvent(ev marking.MarkEvent) {
+	e.mu.Lock()
+	e.status.Marks[ev.Status.String()]++
+	e.mu.Unlock()
+	switch ev.Status {
+	case marking.StatusLate, marking.StatusMissed:
+		e.log.Warn().Int64("defect", ev.DefectID).Str("head", ev.HeadName).Str("status", ev.Status.String()).
+			Float64("md_m", ev.MDM).Float64("passed_by_mm", ev.PassedByMM).AnErr("cause", ev.Err).Msg("defect not marked")
 	}
 }
 
@@ -339,6 +395,8 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			rollErr = fmt.Errorf("roll map %s: %s: %w", roll.ID(), what, err)
 		}
 	}
+	var offlineEnc encoderFeed
+	var offlineChunks []countChunk
 	originSet := false
 	var maxCount int64
 	haveMax := false
@@ -364,6 +422,13 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			ds[i].RollID = roll.ID()
 		}
 		note(roll.AddDefects(ds...), "add defects")
+		if e.marks != nil {
+			for i := range ds {
+				if _, err := e.marks.Schedule(ds[i], ds[i].EncoderCount, a.origin, a.mpc); err != nil {
+					e.log.Error().Err(err).Int64("defect", ds[i].ID).Msg("schedule mark")
+				}
+			}
+		}
 		e.mu.Lock()
 		for _, d := range ds {
 			e.status.Defects++
@@ -389,11 +454,24 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		}
 	}
 
+	drainMarks := func() {
+		for {
+			select {
+			case ev := <-e.markEvts:
+				e.markEvent(ev)
+			default:
+				return
+			}
+		}
+	}
 	for {
 		var m detMsg
 		var ok bool
 		select {
 		case m, ok = <-msgs:
+		case ev := <-e.markEvts: // nil channel when marking is off
+			e.markEvent(ev)
+			continue
 		case <-tick.C:
 			roll.SetLength(lengthM())
 			note(roll.Flush(), "flush")
@@ -429,6 +507,29 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			ended[m.cam] = true
 		}
 		emit()
+		if len(m.counts) > 0 {
+			offlineChunks = append(offlineChunks, countChunk{m.counts, m.blockTime})
+		}
+		if len(offlineChunks) > 0 {
+			// Not live: the web "moves" only as far as every camera has
+			// been inspected, and only once the marks decided so far have
+			// reached the device (see encoderFeed).
+			limit := int64(math.MaxInt64)
+			for c := range e.streams {
+				switch {
+				case ended[c]:
+				case !haveCam[c]:
+					limit = math.MinInt64
+				default:
+					limit = min(limit, lastCount[c])
+				}
+			}
+			e.marks.WaitIdle(time.Second)
+			for len(offlineChunks) > 0 && slices.Max(offlineChunks[0].counts) <= limit {
+				offlineEnc.observeCounts(e, offlineChunks[0].counts, offlineChunks[0].t0)
+				offlineChunks = offlineChunks[1:]
+			}
+		}
 		if !m.arrived.IsZero() {
 			e.m.latency.Observe(time.Since(m.arrived).Seconds())
 		}
@@ -467,6 +568,17 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		}
 		addGaps(gs)
 	}
+	if e.marks != nil {
+		// Marks still pending when inspection ends can no longer be placed:
+		// Close reports them missed.
+		if err := e.marks.Close(); err != nil {
+			e.log.Error().Err(err).Msg("close marking")
+		}
+		drainMarks()
+		if n := e.markLost.Load(); n > 0 {
+			e.log.Error().Int64("events", n).Msg("mark events lost: the event queue was full")
+		}
+	}
 	roll.SetLength(lengthM())
 	note(roll.Flush(), "final flush")
 	e.mu.Lock()
@@ -475,3 +587,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 	e.mu.Unlock()
 	return rollErr
 }
+
+// SimMarker returns the simulated marker when the recipe's marking output
+// is "sim", for tests and the demo; nil otherwise.
+func (e *Engine) SimMarker() *marking.SimMarker { return e.simMarker }

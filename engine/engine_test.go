@@ -58,6 +58,17 @@ func testSimConfig(material string, seed int64) sim.Config {
 
 func runSim(t *testing.T, cfg sim.Config, recipe *Recipe, o Options) (*memRoll, *sim.Sim, error) {
 	t.Helper()
+	return runSimWith(t, cfg, recipe, o, nil)
+}
+
+// runSimEngine is runSim for tests that need the engine afterwards.
+func runSimEngine(t *testing.T, cfg sim.Config, recipe *Recipe, got func(*Engine)) (*memRoll, *sim.Sim, error) {
+	t.Helper()
+	return runSimWith(t, cfg, recipe, Options{}, got)
+}
+
+func runSimWith(t *testing.T, cfg sim.Config, recipe *Recipe, o Options, got func(*Engine)) (*memRoll, *sim.Sim, error) {
+	t.Helper()
 	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +85,9 @@ func runSim(t *testing.T, cfg sim.Config, recipe *Recipe, o Options) (*memRoll, 
 	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got != nil {
+		got(e)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/webinspect/webinspect/engine/marking"
 )
 
 // Recipe is the per-product configuration: how to detect, how to classify,
@@ -23,6 +25,9 @@ type Recipe struct {
 	Threshold ThresholdOptions `json:"threshold"`
 	Assembly  AssemblyOptions  `json:"assembly"`
 	Pipeline  PipelineOptions  `json:"pipeline"`
+	// Marking configures the marking unit (engine/marking). Its output kind
+	// "none" (the default) disables marking.
+	Marking marking.Options `json:"marking"`
 	// Classes are tried in order; the first rule whose conditions all hold
 	// names the defect's class. A rule without conditions matches anything,
 	// so the last rule is usually the catch-all.
@@ -230,6 +235,7 @@ func defaultRecipeValues() *Recipe {
 		},
 		Assembly: AssemblyOptions{MergeGapMM: 3},
 		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
+		Marking:  marking.DefaultOptions(),
 	}
 }
 
@@ -288,7 +294,13 @@ func (r *Recipe) Validate() error {
 			oneOf(f+".decision", d.Decision, DecisionPass, DecisionMark, DecisionReview),
 		)
 	}
-	return errors.Join(firstErr(checks))
+	if err := firstErr(checks); err != nil {
+		return err
+	}
+	if err := r.Marking.Validate(); err != nil {
+		return errors.Unwrap(err) // the field path is the message; ErrRecipe wraps it
+	}
+	return nil
 }
 
 func firstErr(errs []error) error {

@@ -21,4 +21,7 @@ type Status struct {
 	UninspectedM   float64          `json:"uninspected_m"`
 	Defects        int64            `json:"defects"`
 	DefectsByClass map[string]int64 `json:"defects_by_class"`
+	// Marks counts mark events by status (scheduled, fired, acknowledged,
+	// late, missed); empty when marking is off.
+	Marks map[string]int64 `json:"marks"`
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -161,10 +162,11 @@ type Scheduler struct {
 	unacked     int          // count-triggered marks delivered to an Acker, not yet acknowledged
 	ackTimeout  time.Duration
 
-	queue  chan *pending
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	queue    chan *pending
+	inflight atomic.Int64 // marks queued for or being handled by the output goroutine
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // recentFired is how many fired marks per head are kept to absorb defects
@@ -458,6 +460,7 @@ func (s *Scheduler) delayCounts() int64 {
 func (s *Scheduler) enqueue(p *pending) bool {
 	select {
 	case s.queue <- p:
+		s.inflight.Add(1)
 		if s.trig {
 			s.undelivered--
 		}
@@ -480,6 +483,22 @@ func (s *Scheduler) emit(m *Mark, id int64, st Status, fire int64, passedMM floa
 	})
 }
 
+// WaitIdle waits until the output goroutine has handled every mark queued
+// so far, or until max has passed, and reports whether it is idle. The
+// engine calls it when replaying a recording as fast as possible, where
+// the web "moves" only as fast as inspection runs and must not overtake
+// marks still on their way to the device. Live inspection never calls it.
+func (s *Scheduler) WaitIdle(max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for s.inflight.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return true
+}
+
 // run is the output goroutine: it sends queued marks one at a time and
 // backs off exponentially after failures.
 func (s *Scheduler) run() {
@@ -492,12 +511,14 @@ func (s *Scheduler) run() {
 	for p := range s.queue {
 		m, ok := s.claim(p)
 		if !ok {
+			s.inflight.Add(-1)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
 		err := s.out.Send(ctx, m)
 		cancel()
 		s.sent(p, err)
+		s.inflight.Add(-1)
 		if err == nil {
 			backoff = minB
 			continue

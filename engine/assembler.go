@@ -194,7 +194,7 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		}
 	}
 	a.nextID++
-	return rollmap.Defect{
+	d := rollmap.Defect{
 		ID:           a.nextID,
 		MDStartM:     float64(p.c0-a.origin) * a.mpc / 1000,
 		MDEndM:       float64(p.c1+a.k-a.origin) * a.mpc / 1000,
@@ -213,7 +213,11 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Lane:         -1,
 		Time:         a.now().UTC(),
 		EncoderCount: p.c0,
-	}, true
+	}
+	if len(a.recipe.Lanes) > 0 {
+		d.Lane = rollmap.AssignLane(a.recipe.Lanes, d)
+	}
+	return d, true
 }
 
 // uninspected converts a gap of one camera into a roll-map range.

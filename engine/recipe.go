@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/webinspect/webinspect/engine/marking"
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 // Recipe is the per-product configuration: how to detect, how to classify,
@@ -25,6 +26,13 @@ type Recipe struct {
 	Threshold ThresholdOptions `json:"threshold"`
 	Assembly  AssemblyOptions  `json:"assembly"`
 	Pipeline  PipelineOptions  `json:"pipeline"`
+	// Lanes are the slit widths the roll is cut into, across the web. Each
+	// defect is assigned to the lane holding most of its width; the roll
+	// summary counts and grades per lane. Empty: no lanes.
+	Lanes []rollmap.Lane `json:"lanes,omitempty"`
+	// Grading is the roll grading scheme (textile 4-point or count per
+	// area); nil: rolls are not graded.
+	Grading *rollmap.GradingScheme `json:"grading,omitempty"`
 	// Marking configures the marking unit (engine/marking). Its output kind
 	// "none" (the default) disables marking.
 	Marking marking.Options `json:"marking"`
@@ -296,6 +304,14 @@ func (r *Recipe) Validate() error {
 	}
 	if err := firstErr(checks); err != nil {
 		return err
+	}
+	if err := (rollmap.LanesOptions{Lanes: r.Lanes}).Validate(); err != nil {
+		return err
+	}
+	if r.Grading != nil {
+		if err := r.Grading.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := r.Marking.Validate(); err != nil {
 		return errors.Unwrap(err) // the field path is the message; ErrRecipe wraps it

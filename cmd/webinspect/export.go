@@ -14,7 +14,7 @@ import (
 
 func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	format := fs.String("format", "csv", "output format: csv, json or parquet")
+	format := fs.String("format", "csv", "output format: csv, json, parquet, or cutlist (the defects to remove per lane)")
 	out := fs.String("out", "", "output file (default: standard output)")
 	rolls := fs.String("rolls", "rolls", "directory of roll maps, used when ROLL is an ID rather than a directory")
 	pos, err := parseFlags(fs, args, stdout)
@@ -25,9 +25,9 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError{"expected exactly one roll: webinspect export ROLL --format csv|json|parquet"}
 	}
 	switch *format {
-	case "csv", "json", "parquet":
+	case "csv", "json", "parquet", "cutlist":
 	default:
-		return usageError{fmt.Sprintf("--format %q: must be csv, json or parquet", *format)}
+		return usageError{fmt.Sprintf("--format %q: must be csv, json, parquet or cutlist", *format)}
 	}
 	dir := pos[0]
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -58,6 +58,8 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 		err = rollmap.ExportJSON(w, meta, defects, unins)
 	case "parquet":
 		err = rollmap.ExportParquet(w, defects)
+	case "cutlist":
+		err = rollmap.ExportMarkingList(w, meta.Lanes, defects, nil)
 	}
 	if f != nil {
 		if cerr := f.Close(); err == nil {

@@ -36,6 +36,7 @@ func startSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.
 	info := src.Info()
 	roll, err := store.StartRoll(rollmap.RollMeta{
 		ID: rollID, Recipe: recipe.Name, Material: info.Material, Source: info.Name, WebWidthMM: info.WebWidthMM,
+		Lanes: recipe.Lanes, Grading: recipe.Grading,
 	})
 	if err != nil {
 		return nil, err

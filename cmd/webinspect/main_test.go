@@ -131,6 +131,24 @@ func TestSimulateReplayExportMatchesTruth(t *testing.T) {
 	if len(doc.Defects) != len(defects) {
 		t.Errorf("json export has %d defects, csv %d", len(doc.Defects), len(defects))
 	}
+	// The roll summary grades each lane of the recipe (fabric: four 500 mm
+	// lanes, 4-point system).
+	sum, err := rollmap.ReadSummary(roll)
+	if err != nil {
+		t.Fatalf("roll summary: %v", err)
+	}
+	if len(sum.Grades) != 4 || sum.GradingError != "" {
+		t.Errorf("summary grades %+v (error %q), want one per lane of the fabric recipe", sum.Grades, sum.GradingError)
+	}
+	for _, d := range doc.Defects {
+		if want := int(d.CDStartMM+d.CDEndMM) / 1000; d.Lane != want && d.CDEndMM-d.CDStartMM < 100 {
+			t.Errorf("defect %d at CD %.1f-%.1f mm is in lane %d, want %d", d.ID, d.CDStartMM, d.CDEndMM, d.Lane, want)
+		}
+	}
+	code, out, stderr = runCLI(t, "export", roll, "--format", "cutlist")
+	if code != 0 || !strings.HasPrefix(out, rollmap.MarkingListHeader) {
+		t.Errorf("cutlist export: exit %d, %q %s", code, out, stderr)
+	}
 	// Parquet export reads back through arrow-go's Parquet reader.
 	pq := filepath.Join(dir, "defects.parquet")
 	if code, _, stderr := runCLI(t, "export", roll, "--format", "parquet", "--out", pq); code != 0 {

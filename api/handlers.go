@@ -23,6 +23,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rolls", s.handleRolls)
 	mux.HandleFunc("GET /api/rolls/{id}", s.handleRoll)
 	mux.HandleFunc("GET /api/rolls/{id}/defects", s.handleDefects)
+	mux.HandleFunc("GET /api/rolls/{id}/density", s.handleDensity)
+	mux.HandleFunc("GET /api/rolls/{id}/summary", s.handleSummary)
 	if s.opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      promLogger{s.log},

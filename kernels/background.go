@@ -31,8 +31,16 @@ func initBackgroundGeneric(mean, variance []float32, line []uint8, v0 float32) {
 //
 // alphaFlagged = 0 leaves flagged columns exactly unchanged, so defects do
 // not leak into the background; a small non-zero value lets the model follow
-// a lasting change of the material. All arithmetic is float32. variance,
-// line and mask must be at least as long as mean.
+// a lasting change of the material. All arithmetic is float32, each product
+// and sum rounded on its own (no fused multiply-add), so every
+// implementation gives the same bits. variance, line and mask must be at
+// least as long as mean.
+//
+// A column whose input stays exactly at its mean (a noise-free synthetic
+// image, with the model initialised from it) has d = 0 on every line, so
+// its variance decays into float32 subnormals and stays there; subnormal
+// arithmetic makes every implementation several times slower. Real camera
+// noise keeps the variance far from that range.
 func UpdateBackground(mean, variance []float32, line []uint8, mask []int8, alpha, alphaFlagged float32) {
 	n := len(mean)
 	need("variance", len(variance), n)
@@ -52,8 +60,13 @@ func updateBackgroundGeneric(mean, variance []float32, line []uint8, mask []int8
 		}
 		m := mean[c]
 		d := float32(x) - m
-		mean[c] = m + a*d
-		variance[c] = (1 - a) * (variance[c] + a*d*d)
+		// The float32 conversions round each product and so forbid the
+		// compiler fusing it into an add (FMA, with GOAMD64=v3): the
+		// assembly does the same operations in the same order unfused,
+		// which keeps the two bit-exact.
+		ad := float32(a * d)
+		mean[c] = m + ad
+		variance[c] = (1 - a) * (variance[c] + float32(ad*d))
 	}
 }
 

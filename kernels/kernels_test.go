@@ -444,6 +444,8 @@ func TestKernelsDoNotAllocate(t *testing.T) {
 		"Thresholds":       func() { Thresholds(lo, hi, mean, vari, 3, 4) },
 		"ThresholdMask":    func() { ThresholdMask(mask, line, lo, hi) },
 		"EncodeRuns":       func() { runs = EncodeRuns(runs[:0], mask, line, mean) },
+		"Normalize":        func() { Normalize(mean, line, 1.0/255, 0) },
+		"Bin2":             func() { Bin2(out, line, 256) },
 	} {
 		if a := testing.AllocsPerRun(10, f); a != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", name, a)

@@ -202,8 +202,11 @@ func TestNeverBlocks(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("trig=%v: Observe/Schedule blocked behind a hung output", trig)
 		}
-		if out.sends.Load() != 1 {
-			t.Errorf("trig=%v: %d sends started, want 1 (the output hangs in the first)", trig, out.sends.Load())
+		// The output hangs in its first Send; if the output goroutine was
+		// scheduled late, every queued mark had already passed and none
+		// was sent at all.
+		if n := out.sends.Load(); n > 1 {
+			t.Errorf("trig=%v: %d sends started, want at most 1 (the output hangs in the first)", trig, n)
 		}
 		// Every mark but the one stuck in Send passed the marker undelivered.
 		if n := testutil.ToFloat64(s.met.events[StatusMissed]); n < 150 {

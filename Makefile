@@ -5,8 +5,8 @@
 #   make test    set up and run every test (with the race detector)
 #   make bench   run the benchmarks
 #
-# Set-up (make deps) is idempotent: Go modules now; later the ONNX Runtime
-# library and Debian packages, each only when missing.
+# Set-up (make deps) is idempotent: Go modules, Debian packages and the ONNX
+# Runtime library (third_party/onnxruntime), each only when missing.
 
 SHELL := /bin/bash
 GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
@@ -14,6 +14,21 @@ BIN   := bin/webinspect
 export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: deps build run test bench clean
+
+# ONNX Runtime CPU library for engine/onnx, taken from the npm registry package
+# onnxruntime-node (the only registry here that ships it). The tarball is
+# checked against the SHA-256 and the npm integrity (SHA-512) recorded below,
+# then only the Linux x64 library is extracted into third_party/ (git-ignored).
+# To move to a new version: `npm pack onnxruntime-node@VER --json` in a temp
+# dir, then record the tarball's sha256sum, the "integrity" field and the
+# library's sha256sum here.
+ORT_NPM_PKG        := onnxruntime-node@1.30.0
+ORT_NPM_TGZ_SHA256 := 6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
+ORT_NPM_INTEGRITY  := sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==
+ORT_NPM_MEMBER     := package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+ORT_LIB_SHA256     := ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+ORT_DIR            := $(CURDIR)/third_party/onnxruntime
+ORT_LIB            := $(ORT_DIR)/libonnxruntime.so.1
 
 # Debian packages the tests need: chromium drives the UI tests.
 DEB_PKGS := chromium
@@ -28,6 +43,26 @@ deps:
 	  $(SUDO) apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update >/dev/null && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; \
 	fi
+	@set -euo pipefail; \
+	if [ -f "$(ORT_LIB)" ] && echo "$(ORT_LIB_SHA256)  $(ORT_LIB)" | sha256sum -c --status 2>/dev/null; then exit 0; fi; \
+	command -v npm >/dev/null || { echo "npm is required to fetch ONNX Runtime: apt-get install npm" >&2; exit 1; }; \
+	echo "fetching ONNX Runtime ($(ORT_NPM_PKG)) into $(ORT_DIR)"; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	( cd "$$tmp" && npm pack --silent --json $(ORT_NPM_PKG) >pack.json ); \
+	tgz=$$(ls "$$tmp"/*.tgz); \
+	echo "$(ORT_NPM_TGZ_SHA256)  $$tgz" | sha256sum -c --status 2>/dev/null || \
+	  { echo "ONNX Runtime: $$tgz has SHA-256 $$(sha256sum "$$tgz" | cut -d' ' -f1), want $(ORT_NPM_TGZ_SHA256)" >&2; exit 1; }; \
+	reported=$$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1]))[0].integrity)' "$$tmp/pack.json"); \
+	computed=$$(node -e 'const f=require("fs"),h=require("crypto").createHash("sha512");console.log("sha512-"+h.update(f.readFileSync(process.argv[1])).digest("base64"))' "$$tgz"); \
+	[ "$$reported" = "$(ORT_NPM_INTEGRITY)" ] && [ "$$computed" = "$(ORT_NPM_INTEGRITY)" ] || \
+	  { echo "ONNX Runtime: npm integrity $$reported, tarball $$computed, want $(ORT_NPM_INTEGRITY)" >&2; exit 1; }; \
+	tar -xzf "$$tgz" -C "$$tmp" $(ORT_NPM_MEMBER); \
+	echo "$(ORT_LIB_SHA256)  $$tmp/$(ORT_NPM_MEMBER)" | sha256sum -c --status 2>/dev/null || \
+	  { echo "ONNX Runtime: extracted library has the wrong SHA-256" >&2; exit 1; }; \
+	mkdir -p "$(ORT_DIR)"; \
+	install -m 0644 "$$tmp/$(ORT_NPM_MEMBER)" "$(ORT_LIB).tmp"; \
+	mv -f "$(ORT_LIB).tmp" "$(ORT_LIB)"; \
+	echo "ONNX Runtime library: $(ORT_LIB)"
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/webinspect
@@ -37,7 +72,8 @@ run: build
 
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -timeout 30m ./...
+	WEBINSPECT_ORT_LIB=$(ORT_LIB) WEBINSPECT_REQUIRE_ORT=1 $(GO) test -race -timeout 30m ./...
+	$(GO) test -race -tags noasm ./kernels/...
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -194,29 +193,47 @@ func bench10km(b *testing.B, s *Store, id string) *Roll {
 	return r
 }
 
-// open10km returns a store holding roll "OPEN" (open, served from memory)
-// and roll "CLOSED" (served from its files), both as bench10km.
-func open10km(b *testing.B) *Store {
-	s := openStore(b)
-	bench10km(b, s, "OPEN")
-	if err := bench10km(b, s, "CLOSED").Close(); err != nil {
-		b.Fatal(err)
+// open10km returns, by state, a store holding roll "R" as bench10km:
+// "open" is open with the default Options.MemoryDefects (16384 defects in
+// memory, the rest read from its file through the Store's cache),
+// "open-window" open keeping only 1024 in memory, "open-all" open keeping
+// every defect in memory (MemoryDefects 0), "closed" closed (served from
+// its file through the cache) and "closed-cold" the same store with the
+// cache emptied before every query.
+func open10km(b *testing.B) map[string]*Store {
+	stores := make(map[string]*Store)
+	for _, state := range []string{"open", "open-window", "open-all", "closed"} {
+		o := DefaultOptions()
+		switch state {
+		case "open-window":
+			o.MemoryDefects = chunkRows
+		case "open-all":
+			o.MemoryDefects = 0
+		}
+		s, err := OpenStoreOptions(filepath.Join(b.TempDir(), "rolls"), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := bench10km(b, s, "R")
+		if state == "closed" {
+			if err := r.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Cleanup(func() { s.Close() })
+		stores[state] = s
 	}
-	b.Cleanup(func() { s.Close() })
-	return s
+	stores["closed-cold"] = stores["closed"]
+	return stores
 }
 
 // BenchmarkQuery10km measures Store.Defects on a 10 km roll of 100 000
-// defects: open (from memory), closed (from the Store's cache of the last
-// closed roll read) and closed-cold (reading the file). The target is under 50 ms per query
+// defects in each state of open10km. The target is under 50 ms per query
 // (ms/query); nothing is asserted.
 func BenchmarkQuery10km(b *testing.B) {
-	s := open10km(b)
-	for _, state := range []string{"open", "closed", "closed-cold"} {
-		id, cold := strings.ToUpper(state), state == "closed-cold"
-		if cold {
-			id = "CLOSED"
-		}
+	stores := open10km(b)
+	for _, state := range []string{"open", "open-window", "open-all", "closed", "closed-cold"} {
+		s, cold := stores[state], state == "closed-cold"
 		for _, c := range []struct {
 			name string
 			q    Query
@@ -230,7 +247,7 @@ func BenchmarkQuery10km(b *testing.B) {
 			{"poll", Query{AfterID: 99_950, Limit: 100}},
 		} {
 			b.Run("state="+state+"/query="+c.name, func(b *testing.B) {
-				got, err := s.Defects(id, c.q)
+				got, err := s.Defects("R", c.q)
 				if err != nil || len(got) == 0 {
 					b.Fatalf("%d defects, %v", len(got), err)
 				}
@@ -241,7 +258,7 @@ func BenchmarkQuery10km(b *testing.B) {
 						s.cache = nil
 						s.cmu.Unlock()
 					}
-					if _, err := s.Defects(id, c.q); err != nil {
+					if _, err := s.Defects("R", c.q); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -255,9 +272,9 @@ func BenchmarkQuery10km(b *testing.B) {
 // BenchmarkDensity10km measures Store.Density over the 10 km roll in 1 m
 // and 10 m bins, for all lanes and for one. Target: under 50 ms.
 func BenchmarkDensity10km(b *testing.B) {
-	s := open10km(b)
-	for _, state := range []string{"open", "closed"} {
-		id := strings.ToUpper(state)
+	stores := open10km(b)
+	for _, state := range []string{"open", "open-window", "closed"} {
+		s, id := stores[state], "R"
 		for _, bin := range []float64{1, 10} {
 			for _, lane := range []int{AllLanes, 2} {
 				name := fmt.Sprintf("state=%s/bin=%gm/lane=%d", state, bin, lane)

@@ -57,20 +57,21 @@ func (s *Store) Density(id string, binM float64, lane int) ([]DensityBin, error)
 		rerr  error
 	)
 	if r != nil {
-		r.mu.Lock()
-		dv, uv := r.defects.view(), r.unins.view()
-		meta = r.meta
-		r.mu.Unlock()
-		parts, us = dv.slices(0), uv.slices(0)
+		var uv rowView[Uninspected]
+		parts, _, meta, uv, rerr = s.openRows(r)
+		us = uv.slices(0)
+		if rerr != nil {
+			rerr = fmt.Errorf("rollmap: roll %s: %w", id, rerr)
+		}
 	} else {
 		m, err := readMetaFile(dir)
 		if err != nil {
 			return nil, err
 		}
 		meta = m.RollMeta
-		ds, _, derr := s.diskDefects(id, dir)
+		ds, _, derr := s.diskDefects(id, dir, -1)
 		u, uerr := readStream(nil, filepath.Join(dir, UninspectedFile), uninspectedColumns)
-		parts, us = [][]Defect{ds}, [][]Uninspected{u}
+		parts, us = ds, [][]Uninspected{u}
 		if derr != nil || uerr != nil {
 			rerr = fmt.Errorf("rollmap: roll %s: %w", id, errors.Join(derr, uerr))
 		}

@@ -18,14 +18,25 @@ import (
 // engine calls AddDefects, AddUninspected and SetLength from its assembler
 // and Flush from a ticker, while the Store reads the roll for queries.
 //
-// Everything added is kept in memory (queries on an open roll never touch
-// the disk) and is buffered for the files until Flush. Rows are never
+// Rows added are kept in memory and buffered for the files until a Flush.
+// Besides the caller's Flush calls, the Roll flushes by itself every
+// Options.FlushInterval and as soon as Options.FlushEvery defects wait.
+// Once flushed, all but the newest Options.MemoryDefects defects are
+// dropped from memory and queries read them from the file. Rows are never
 // changed once added, so readers take a view of the rows under the lock
 // and read them without it (see rowLog).
 type Roll struct {
 	store *Store
 	dir   string
 	id    string
+	opts  Options
+
+	// The background flusher: kick asks for a flush now, stop ends it,
+	// stopped is closed when it has ended.
+	kick     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+	stopOnce sync.Once
 
 	// mu guards the fields shared with readers.
 	mu      sync.Mutex
@@ -35,6 +46,7 @@ type Roll struct {
 	sorted  bool                // defects are in strictly increasing ID order
 	maxID   int64
 	closed  bool // Close has begun; nothing more can be added
+	flushed int  // defects written by the last Flush (flushedD, for AddDefects)
 
 	// wmu serialises Flush and Close and guards the writer state below.
 	wmu      sync.Mutex
@@ -64,7 +76,7 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 		}
 		return nil, err
 	}
-	r := &Roll{store: s, dir: dir, id: meta.ID, meta: meta, sorted: true}
+	r := newRoll(s, dir, meta)
 	defer func() {
 		if err != nil { // remove the directory this call made
 			if r.dfile != nil {
@@ -89,9 +101,47 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 	if err = syncDir(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("sync %s: %w", filepath.Dir(dir), err)
 	}
+	r.start()
+	return r, nil
+}
+
+func newRoll(s *Store, dir string, meta RollMeta) *Roll {
+	return &Roll{store: s, dir: dir, id: meta.ID, opts: s.opts, meta: meta, sorted: true}
+}
+
+// start makes the builders and starts the background flusher of a roll
+// whose files are open.
+func (r *Roll) start() {
 	r.dbuild = NewDefectBuilder(nil)
 	r.ubuild = NewUninspectedBuilder(nil)
-	return r, nil
+	r.kick = make(chan struct{}, 1)
+	r.stop = make(chan struct{})
+	r.stopped = make(chan struct{})
+	go r.flusher()
+}
+
+// flusher flushes every FlushInterval, and when AddDefects kicks it.
+// Its errors are those of Flush: a failed write leaves the rows pending
+// for the next Flush, which reports its own failure.
+func (r *Roll) flusher() {
+	defer close(r.stopped)
+	t := time.NewTicker(r.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		case <-r.kick:
+		}
+		r.Flush()
+	}
+}
+
+// stopFlusher ends the background flusher and waits for it.
+func (r *Roll) stopFlusher() {
+	r.stopOnce.Do(func() { close(r.stop) })
+	<-r.stopped
 }
 
 // ID returns the roll's ID.
@@ -164,6 +214,12 @@ func (r *Roll) AddDefects(ds ...Defect) error {
 		r.maxID = max(r.maxID, d.ID)
 		r.defects.append(d)
 	}
+	if r.defects.len()-r.flushed >= r.opts.FlushEvery {
+		select {
+		case r.kick <- struct{}{}:
+		default: // a flush is already asked for
+		}
+	}
 	return nil
 }
 
@@ -218,7 +274,10 @@ func (r *Roll) snapshotUninspected() rowView[Uninspected] {
 }
 
 // Flush writes the rows added since the last Flush as one record batch per
-// file, syncs the files, then rewrites roll.json if anything changed. If a
+// file, syncs the files, then rewrites roll.json if anything changed. When
+// it returns nil, everything added before the call survives a crash. The
+// Roll also calls it by itself (see Options); callers may call it at any
+// time, from any goroutine. If a
 // write fails the file is cut back to its last complete batch and the rows
 // stay pending for the next Flush; if a sync fails, the file's state is
 // unknown and every later Flush returns that error.
@@ -267,6 +326,13 @@ func (r *Roll) flushLocked() error {
 			errs = append(errs, err)
 		}
 	}
+	r.mu.Lock()
+	r.flushed = r.flushedD
+	if n := r.opts.MemoryDefects; n > 0 && len(errs) == 0 {
+		// Only rows on disk (written and synced) may leave memory.
+		r.defects.drop(min(r.flushedD, r.defects.len()-n))
+	}
+	r.mu.Unlock()
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -300,6 +366,7 @@ func writeBatch(s *streamWriter, rec arrow.RecordBatch) error {
 // error (naming the file) but does not touch the streams, which remain the
 // roll's complete record. Calls after the first return ErrClosed.
 func (r *Roll) Close() error {
+	r.stopFlusher()
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	if r.done {
@@ -358,6 +425,15 @@ func (r *Roll) finish() error {
 	r.mu.Unlock()
 	dparts, uparts := dv.slices(0), uv.slices(0)
 	var errs []error
+	if dv.base > 0 {
+		// Rows left memory: read the stream, now complete, back.
+		path := filepath.Join(r.dir, DefectsFile)
+		ds, err := readStream(nil, path, defectColumns)
+		if err != nil {
+			return fmt.Errorf("parquet and summary not written (the IPC data is as it is): %w", err)
+		}
+		dparts, _ = cutParts([][]Defect{ds}, r.flushedD)
+	}
 	if err := writeParquetFile(r.dir, DefectsParquetFile, defectColumns, DefectSchema, dparts); err != nil {
 		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
 	}

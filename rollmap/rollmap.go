@@ -3,11 +3,20 @@
 // A [Store] is a directory of rolls. A roll is started with [Store.StartRoll],
 // which returns the one [Roll] that writes it; the engine appends decided
 // defects and uninspected ranges to it in MD order and calls [Roll.Flush]
-// every second, and [Roll.Close] when the roll is cut. While a roll is open
-// the Store serves queries on it from memory (including rows not yet
-// flushed); once it is closed, or for rolls written by an earlier process,
-// queries read its files. [ReadRoll] reads a roll directory without a Store
-// (for export).
+// every second, and [Roll.Close] when the roll is cut. The Roll also
+// flushes by itself every [Options].FlushInterval and every
+// Options.FlushEvery defects. While a roll is open the Store serves
+// queries on it from memory (including rows not yet flushed) and, for
+// older defects that left memory, from its file; once it is closed, or for
+// rolls written by an earlier process, queries read its files. [ReadRoll]
+// reads a roll directory without a Store (for export).
+//
+// A roll whose writer died (kill -9, a crash, a power cut) is still marked
+// open in its roll.json. [Store.Recover] lists such rolls and
+// [Store.ResumeRoll] reopens one for appending: it keeps every readable
+// record, repairs the files, records the gap from the last flushed length
+// to the restart position as uninspected (reason [ReasonRestart]) and
+// continues the defect IDs.
 //
 // Rows are append-only: a defect, once added, is never changed in place.
 //
@@ -37,13 +46,22 @@
 //
 // # Memory and concurrency
 //
-// An open roll keeps every row in memory, in chunks of 1024 rows that are
-// never moved (about 300 bytes per defect: 30 MB for 100 000 defects), so
-// live queries never touch the disk; the memory goes when the roll closes.
-// For closed rolls the Store keeps the defects of the one closed roll read
-// last (its file's size and modification time tell when to re-read it), so
-// that paging through a closed roll does not re-read its file each time:
-// at most one roll's worth (about 26 MB for 100 000 defects) per Store.
+// An open roll keeps its newest defects in memory, in chunks of 1024 rows
+// that are never moved (about 300 bytes per defect). Once flushed, all
+// but the newest [Options].MemoryDefects (default 16384, about 5 MB) are
+// dropped, a chunk at a time, so an open roll's memory is bounded by
+// configuration, not by its length (uninspected ranges, a few per
+// dropped block, all stay in memory). Queries on an open roll join the
+// rows read back from its file with those in memory, so they see exactly
+// what an unbounded roll would. MemoryDefects 0 keeps every defect in
+// memory.
+//
+// The Store caches the defects file of the one roll read from disk last:
+// a closed roll, or the part of an open roll no longer in memory. The file
+// is append-only, so when it has grown only the new batches are read; its
+// size and modification time tell when nothing changed, its inode when it
+// was replaced. At most one roll's worth (about 26 MB for 100 000
+// defects) per Store, and only once the roll is queried from disk.
 // All methods of Store and Roll are safe for concurrent use. Readers copy
 // a view of the rows under a short lock and never wait for a Flush's disk
 // I/O; Flush and Close are serialised with each other.
@@ -86,12 +104,19 @@
 // # Crash safety
 //
 // Flush writes each file's new batch with one write call, fsyncs the file,
-// then replaces roll.json. A crash leaves every file as a sequence of
-// complete messages possibly followed by one partial message. Readers return
-// every complete batch and report the partial tail with [ErrTruncated]; the
-// row counts in roll.json never exceed what the data files hold. A roll
-// directory without roll.json is a roll whose start did not complete and is
-// not listed.
+// then replaces roll.json: once Flush returns, everything added before it
+// survives kill -9 or a power cut. A crash leaves every file as a
+// sequence of complete messages possibly followed by one partial message.
+// Readers return every complete batch and report the partial tail with
+// [ErrTruncated]; the row counts in roll.json never exceed what the data
+// files hold. A roll directory without roll.json is a roll whose start did
+// not complete and is not listed.
+//
+// [Store.ResumeRoll] cuts a partial tail (or an EOS written by a Close
+// that did not finish) off so the file can be appended to; a file damaged
+// otherwise is rewritten with the records read before the damage, and the
+// damaged file is kept beside it as NAME.damaged-UNIXNANO. The rules are
+// in FORMAT.md ("Crash safety and recovery").
 package rollmap
 
 import "errors"

@@ -91,30 +91,44 @@ func NewRollID(t time.Time) string {
 // Store is a directory of rolls. Its methods are safe for concurrent use.
 type Store struct {
 	root   string
+	opts   Options
 	mu     sync.Mutex
 	open   map[string]*Roll
 	closed bool
 
-	// cmu guards cache: the defects of the closed roll queried last, so
-	// that a reviewer paging through a closed roll does not re-read its
-	// file for every page. It holds one roll at most (about 26 MB for
-	// 100 000 defects).
+	// cmu guards cache: the defects file of the roll read last (a closed
+	// roll, or the rows an open roll no longer keeps in memory), so that
+	// a reviewer paging through a roll does not re-read its file for
+	// every page. It holds one roll at most (about 26 MB for 100 000
+	// defects). Reading a file is done under cmu.
 	cmu   sync.Mutex
 	cache *diskCache
 }
 
-// OpenStore opens the store at root, creating the directory if needed.
-// Rolls left open by a process that stopped are listed and readable, with
-// Open false and a zero Ended time; they are not reopened for writing.
+// OpenStore opens the store at root with DefaultOptions, creating the
+// directory if needed. Rolls left open by a process that stopped are listed
+// and readable, with Open false and a zero Ended time; Recover lists them
+// and ResumeRoll reopens one for writing.
 func OpenStore(root string) (*Store, error) {
+	return OpenStoreOptions(root, DefaultOptions())
+}
+
+// OpenStoreOptions is OpenStore with the options of the rolls it writes.
+func OpenStoreOptions(root string, o Options) (*Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("rollmap: open store: %w", err)
+	}
 	if root == "" {
 		return nil, fmt.Errorf("rollmap: open store: %w: root directory is empty", ErrInvalid)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("rollmap: open store: %w", err)
 	}
-	return &Store{root: filepath.Clean(root), open: make(map[string]*Roll)}, nil
+	return &Store{root: filepath.Clean(root), opts: o, open: make(map[string]*Roll)}, nil
 }
+
+// Options returns the options the Store was opened with.
+func (s *Store) Options() Options { return s.opts }
 
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
@@ -300,9 +314,11 @@ func (s *Store) diskInfo(m *metaFile) RollInfo {
 }
 
 // Defects returns the defects of roll id that match q, sorted by ID. An open
-// roll is served from memory, including rows not yet flushed; other rolls
-// from disk. If the roll's defect file is truncated or damaged, the matching
-// defects before the damage are returned with the error.
+// roll is served from memory, including rows not yet flushed, and, for the
+// rows it no longer keeps in memory (see Options.MemoryDefects), from its
+// file; other rolls from disk. If the roll's defect file is truncated or
+// damaged, the matching defects before the damage are returned with the
+// error.
 func (s *Store) Defects(id string, q Query) ([]Defect, error) {
 	if err := checkQuery(q); err != nil {
 		return nil, fmt.Errorf("rollmap: roll %s: %w", id, err)
@@ -311,71 +327,166 @@ func (s *Store) Defects(id string, q Query) ([]Defect, error) {
 	if err != nil {
 		return nil, err
 	}
+	var (
+		parts  [][]Defect
+		sorted bool
+		rerr   error
+	)
 	if r != nil {
-		v, sorted := r.snapshotDefects()
-		parts := v.slices(0)
-		// Count first, so the result is allocated once at its size: growing
-		// it by append would copy a large result several times.
-		cq := q
-		if !sorted {
-			cq.Limit = 0 // the first Limit matches in ID order are not the first found
-		}
-		n := countDefects(parts, cq, sorted)
-		return filterDefects(make([]Defect, 0, n), parts, q, sorted), nil
-	}
-	if _, err := readMetaFile(dir); err != nil {
-		return nil, err
-	}
-	all, shared, rerr := s.diskDefects(id, dir)
-	var out []Defect
-	if shared {
-		out = filterDefects(make([]Defect, 0, countDefects([][]Defect{all}, q, true)), [][]Defect{all}, q, true)
+		parts, sorted, _, _, rerr = s.openRows(r)
 	} else {
-		// Filter in place: the result never outgrows what it is read from.
-		out = filterDefects(all[:0], [][]Defect{all}, q, true)
+		if _, err := readMetaFile(dir); err != nil {
+			return nil, err
+		}
+		parts, sorted, rerr = s.diskDefects(id, dir, -1)
 	}
+	// Count first, so the result is allocated once at its size: growing
+	// it by append would copy a large result several times.
+	cq := q
+	if !sorted {
+		cq.Limit = 0 // the first Limit matches in ID order are not the first found
+	}
+	n := countDefects(parts, cq, sorted)
+	out := filterDefects(make([]Defect, 0, n), parts, q, sorted)
 	if rerr != nil {
 		rerr = fmt.Errorf("rollmap: roll %s: %w", id, rerr)
 	}
 	return out, rerr
 }
 
-// diskCache is the defects file of the closed roll read last, sorted by
-// ID, with the size and modification time the file had when it was read.
-// Its rows are shared by every reader and never modified.
-type diskCache struct {
-	id   string
-	size int64
-	mod  time.Time
-	ds   []Defect
+// openRows returns what open roll r holds: its defects in the order added
+// (the rows dropped from memory read from its file, then the rows in
+// memory) and whether they are in ID order, its metadata and its
+// uninspected ranges. An error says the file did not give back the rows
+// dropped from memory; the parts then hold what it gave.
+func (s *Store) openRows(r *Roll) (parts [][]Defect, sorted bool, meta RollMeta, us rowView[Uninspected], err error) {
+	r.mu.Lock()
+	v, sorted, meta, us := r.defects.view(), r.sorted, r.meta, r.unins.view()
+	r.mu.Unlock()
+	mem := v.slices(0)
+	if v.base == 0 {
+		return mem, sorted, meta, us, nil
+	}
+	disk, _, err := s.diskDefects(r.id, r.dir, v.base)
+	disk, n := cutParts(disk, v.base)
+	if n < v.base {
+		err = errors.Join(err, fmt.Errorf("%s: %w: %d defects, want the %d flushed and no longer in memory",
+			filepath.Join(r.dir, DefectsFile), ErrTruncated, n, v.base))
+		return disk, false, meta, us, err
+	}
+	return append(disk, mem...), sorted, meta, us, nil
 }
 
-// diskDefects returns the defects of the roll in dir, sorted by ID. A
-// file read completely is kept as the Store's disk cache (replacing the
-// roll cached before) and returned with shared true: the caller must not
-// modify it. A read error returns the rows before the damage, unshared.
-func (s *Store) diskDefects(id, dir string) (ds []Defect, shared bool, err error) {
+// cutParts returns the parts holding the first n rows of parts (fewer if
+// parts hold fewer) and how many rows they hold.
+func cutParts[T any](parts [][]T, n int) ([][]T, int) {
+	out := make([][]T, 0, len(parts)+n/chunkRows+2)
+	got := 0
+	for _, p := range parts {
+		if got == n {
+			break
+		}
+		k := min(len(p), n-got)
+		out = append(out, p[:k])
+		got += k
+	}
+	return out, got
+}
+
+// diskCache is the defects file of the roll read last, in file order, as
+// parts that are shared by every reader and never modified. The file is
+// append-only, so when it grows only the batches after end are read
+// (extend); the FileInfo tells a replaced file (another inode) apart.
+type diskCache struct {
+	id     string
+	fi     os.FileInfo // the file when read, for os.SameFile
+	size   int64
+	mod    time.Time
+	hdr    []byte // the file's schema message
+	end    int64  // offset after the last record batch read (EOS excluded)
+	parts  [][]Defect
+	n      int
+	sorted bool  // the rows are in ID order
+	err    error // ErrTruncated for a partial tail at size
+}
+
+// maxCacheParts is the number of parts a diskCache merges into one.
+const maxCacheParts = 32
+
+// diskDefects returns the defects of the roll in dir in file order, as
+// parts shared with the Store's cache (the caller must not modify them),
+// and whether they are in ID order. need >= 0 asks only for the first need
+// rows (an open roll's flushed rows): a cache holding them is used without
+// looking at the file. The cache keeps the last roll read; a file that grew
+// since is read from where the cache ends. A read error returns the rows
+// before the damage.
+func (s *Store) diskDefects(id, dir string, need int) (parts [][]Defect, sorted bool, err error) {
 	path := filepath.Join(dir, DefectsFile)
-	st, serr := os.Stat(path)
-	if serr == nil {
-		s.cmu.Lock()
-		c := s.cache
-		s.cmu.Unlock()
-		if c != nil && c.id == id && c.size == st.Size() && c.mod.Equal(st.ModTime()) {
-			return c.ds, true, nil
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	c := s.cache
+	if c != nil && c.id != id {
+		c = nil
+	}
+	if c != nil && need >= 0 && c.n >= need {
+		return c.parts, c.sorted, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if c != nil && (!os.SameFile(c.fi, st) || st.Size() < c.end) {
+		c = nil // replaced or cut back: read it again
+	}
+	if c != nil && c.size == st.Size() && c.mod.Equal(st.ModTime()) {
+		return c.parts, c.sorted, c.err
+	}
+	nc := &diskCache{id: id, fi: st, size: st.Size(), mod: st.ModTime(), sorted: true}
+	var (
+		off  int64
+		prev int64 = -1 << 63
+	)
+	if c != nil {
+		nc.hdr, off, nc.parts, nc.n, nc.sorted = c.hdr, c.end, slices.Clone(c.parts), c.n, c.sorted
+		if k := len(c.parts); k > 0 && len(c.parts[k-1]) > 0 {
+			prev = c.parts[k-1][len(c.parts[k-1])-1].ID
 		}
 	}
-	all, err := readStream(nil, path, defectColumns)
-	if !slices.IsSortedFunc(all, byID) {
-		slices.SortStableFunc(all, byID)
+	rows, sc, err := readBatches(nil, f, nc.hdr, off, st.Size(), path, defectColumns)
+	if off == 0 && sc.schemaEnd > 0 {
+		nc.hdr = make([]byte, sc.schemaEnd)
+		if _, rerr := f.ReadAt(nc.hdr, 0); rerr != nil {
+			err = errors.Join(err, rerr)
+			nc.hdr = nil
+		}
 	}
-	if err != nil || serr != nil {
-		return all, false, err
+	for i := range rows {
+		if rows[i].ID < prev {
+			nc.sorted = false
+		}
+		prev = rows[i].ID
 	}
-	s.cmu.Lock()
-	s.cache = &diskCache{id: id, size: st.Size(), mod: st.ModTime(), ds: all}
-	s.cmu.Unlock()
-	return all, true, nil
+	if len(rows) > 0 {
+		nc.parts = append(nc.parts, rows)
+		nc.n += len(rows)
+	}
+	if len(nc.parts) > maxCacheParts {
+		all := make([]Defect, 0, nc.n)
+		for _, p := range nc.parts {
+			all = append(all, p...)
+		}
+		nc.parts = [][]Defect{all}
+	}
+	if (err == nil || errors.Is(err, ErrTruncated)) && nc.hdr != nil {
+		nc.end, nc.err = sc.batchEnd, err
+		s.cache = nc
+	}
+	return nc.parts, nc.sorted, err
 }
 
 // Uninspected returns the uninspected ranges of roll id in the order they

@@ -67,8 +67,9 @@ type appendFile interface {
 // the ipc.Writer emits before its first batch is checked against the one
 // already in the file and dropped. Each batch then reaches the file in one
 // write call. If that write fails, the file is cut back to the end of the
-// last complete message and the batch can be written again; the same
-// mechanism will let a recovered roll append to an existing file.
+// last complete message and the batch can be written again. A resumed
+// roll's writer appends in the same way to an existing file, cut back to
+// its last complete batch (see reopenStream).
 //
 // A failed sync, or a failed cut-back, leaves the file in an unknown state:
 // the error sticks and every later call returns it.
@@ -177,10 +178,12 @@ func (s *streamWriter) close() error {
 
 // streamScan is the result of walking a stream file's message framing.
 type streamScan struct {
-	end     int64 // offset after the last complete message (EOS included)
-	batches int   // complete record batch messages
-	rows    int64 // rows in those batches
-	err     error // ErrTruncated or ErrCorrupt (wrapped) if the walk stopped early
+	end       int64 // offset after the last complete message (EOS included)
+	schemaEnd int64 // offset after the schema message (0: none scanned)
+	batchEnd  int64 // offset after the last complete schema or batch message (EOS excluded)
+	batches   int   // complete record batch messages
+	rows      int64 // rows in those batches
+	err       error // ErrTruncated or ErrCorrupt (wrapped) if the walk stopped early
 }
 
 // scanStream walks the message framing of a stream file of the given size
@@ -190,13 +193,20 @@ type streamScan struct {
 // Arrow decoder, and it bounds every length by the file size before anything
 // is allocated for it.
 func scanStream(r io.ReaderAt, size int64) streamScan {
+	return scanStreamFrom(r, 0, size, 0)
+}
+
+// scanStreamFrom is scanStream from offset off, where a message starts;
+// msgs is the number of messages before it (0 at the start of the file,
+// where the schema message must be).
+func scanStreamFrom(r io.ReaderAt, off, size int64, msgs int) streamScan {
 	var (
 		sc     streamScan
 		prefix [prefixLen]byte
 		meta   []byte
 	)
-	off := int64(0)
-	for msgs := 0; ; msgs++ {
+	sc.end, sc.batchEnd = off, off
+	for ; ; msgs++ {
 		if off == size {
 			if msgs == 0 {
 				sc.err = fmt.Errorf("%w: empty file, no schema message", ErrTruncated)
@@ -272,9 +282,11 @@ func scanStream(r io.ReaderAt, size int64) streamScan {
 		if htype == headerRecordBatch {
 			sc.batches++
 			sc.rows += rows
+		} else {
+			sc.schemaEnd = next
 		}
 		off = next
-		sc.end = off
+		sc.end, sc.batchEnd = off, off
 	}
 }
 
@@ -546,19 +558,39 @@ func readStream[T any](dst []T, path string, cols []column[T]) ([]T, error) {
 
 // readStreamFrom is readStream of the size bytes of r, named name in errors.
 func readStreamFrom[T any](dst []T, r io.ReaderAt, size int64, name string, cols []column[T]) ([]T, error) {
-	sc := scanStream(r, size)
-	if sc.end == 0 { // not even a complete schema message
-		return dst, fmt.Errorf("%s: %w", name, sc.err)
+	dst, _, err := readBatches(dst, r, nil, 0, size, name, cols)
+	return dst, err
+}
+
+// readBatches appends the rows of the complete record batches of r between
+// off and size to dst. At off 0 the stream starts with its schema
+// message; at any other off (where a record batch message starts) hdr
+// must hold the stream's schema message, read before. It returns the scan
+// of the framing, whose batchEnd is where a later call continues.
+func readBatches[T any](dst []T, r io.ReaderAt, hdr []byte, off, size int64, name string, cols []column[T]) ([]T, streamScan, error) {
+	msgs := 0
+	if off > 0 {
+		msgs = 1
 	}
-	dst = slices.Grow(dst, int(sc.rows))
-	dst, err := decodeStream(dst, io.NewSectionReader(r, 0, sc.end), cols)
-	if err != nil {
-		return dst, fmt.Errorf("%s: %w", name, err)
+	sc := scanStreamFrom(r, off, size, msgs)
+	if sc.batchEnd == 0 { // not even a complete schema message
+		return dst, sc, fmt.Errorf("%s: %w", name, sc.err)
+	}
+	if sc.batchEnd > off || off == 0 {
+		dst = slices.Grow(dst, int(sc.rows))
+		var in io.Reader = io.NewSectionReader(r, off, sc.batchEnd-off)
+		if off > 0 {
+			in = io.MultiReader(bytes.NewReader(hdr), in)
+		}
+		var err error
+		if dst, err = decodeStream(dst, in, cols); err != nil {
+			return dst, sc, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	if sc.err != nil {
-		return dst, fmt.Errorf("%s: %d complete batches, then %w", name, sc.batches, sc.err)
+		return dst, sc, fmt.Errorf("%s: %d complete batches, then %w", name, sc.batches, sc.err)
 	}
-	return dst, nil
+	return dst, sc, nil
 }
 
 // decodeStream decodes a stream that scanStream found complete.

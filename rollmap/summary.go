@@ -187,10 +187,11 @@ func (s *Store) Summary(id string) (Summary, error) {
 		return Summary{}, err
 	}
 	if r != nil {
-		r.mu.Lock()
-		meta, dv, uv := r.meta, r.defects.view(), r.unins.view()
-		r.mu.Unlock()
-		return summarize(meta, dv.slices(0), uv.slices(0)), nil
+		parts, _, meta, uv, err := s.openRows(r)
+		if err != nil {
+			err = fmt.Errorf("rollmap: roll %s: %w", id, err)
+		}
+		return summarize(meta, parts, uv.slices(0)), err
 	}
 	sum, err := ReadSummary(dir)
 	if !errors.Is(err, ErrNotFound) {

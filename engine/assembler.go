@@ -28,7 +28,8 @@ type assembler struct {
 	lineMM    float64
 	gapCounts int64
 	gapMM     float64
-	origin    int64
+	origin    int64   // encoder count of this session's first line
+	startM    float64 // roll position of the origin, m (non-zero when a roll is resumed)
 	pending   []*pendingDefect
 	frontier  []int64
 	nextID    int64
@@ -196,8 +197,8 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 	a.nextID++
 	d := rollmap.Defect{
 		ID:           a.nextID,
-		MDStartM:     float64(p.c0-a.origin) * a.mpc / 1000,
-		MDEndM:       float64(p.c1+a.k-a.origin) * a.mpc / 1000,
+		MDStartM:     a.mdM(p.c0),
+		MDEndM:       a.mdM(p.c1 + a.k),
 		CDStartMM:    math.Max(p.cd0, 0),
 		CDEndMM:      p.cd1,
 		AreaMM2:      m.AreaMM2,
@@ -220,11 +221,16 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 	return d, true
 }
 
+// mdM is the roll position in metres of encoder count c.
+func (a *assembler) mdM(c int64) float64 {
+	return a.startM + float64(c-a.origin)*a.mpc/1000
+}
+
 // uninspected converts a gap of one camera into a roll-map range.
 func (a *assembler) uninspected(g gapRange) rollmap.Uninspected {
 	u := rollmap.Uninspected{
-		MDStartM: float64(g.c0-a.origin) * a.mpc / 1000,
-		MDEndM:   float64(g.c1-a.origin) * a.mpc / 1000,
+		MDStartM: a.mdM(g.c0),
+		MDEndM:   a.mdM(g.c1),
 		Camera:   g.cam,
 		Lines:    g.lines,
 		Reason:   g.reason,

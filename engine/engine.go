@@ -69,6 +69,13 @@ type Options struct {
 	// BeforeBlock, when set, is called by a camera's detector before each
 	// block. Tests use it to slow the detector down on purpose.
 	BeforeBlock func(camera int)
+	// StartMDM is the roll position, in metres, of this session's first
+	// line: 0 for a new roll, the restart position when a roll that was
+	// open when the engine stopped is resumed.
+	StartMDM float64
+	// FirstDefectID is the highest defect ID already on the roll; new
+	// defects are numbered after it.
+	FirstDefectID int64
 	// OnDefects, when set, is called from the assembler with each batch of
 	// decided defects (already written to the roll). It must not keep the slice.
 	OnDefects func([]rollmap.Defect)
@@ -131,6 +138,9 @@ func New(o Options) (*Engine, error) {
 	case info.MMPerCount <= 0 || info.CountsPerLine <= 0 || info.LinesPerBlock <= 0:
 		return nil, fmt.Errorf("%w: source %s: mm_per_count (%g), counts_per_line (%d) and lines_per_block (%d) must be positive",
 			ErrConfig, info.Name, info.MMPerCount, info.CountsPerLine, info.LinesPerBlock)
+	}
+	if o.StartMDM < 0 || o.FirstDefectID < 0 {
+		return nil, fmt.Errorf("%w: start position %g m and first defect ID %d must not be negative", ErrConfig, o.StartMDM, o.FirstDefectID)
 	}
 	e := &Engine{opts: o, info: info, streams: streams, log: o.Logger}
 	for i, s := range streams {
@@ -379,6 +389,7 @@ func (e *Engine) ownedBand(i int) [2]float64 {
 // error (the engine keeps going after one, so nothing else is lost).
 func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 	a := newAssembler(e.opts.Recipe, e.info)
+	a.startM, a.nextID = e.opts.StartMDM, e.opts.FirstDefectID
 	roll := e.opts.Roll
 	flushEvery := time.Duration(e.opts.Recipe.Pipeline.FlushMillis) * time.Millisecond
 	tick := time.NewTicker(flushEvery)
@@ -409,9 +420,9 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 
 	lengthM := func() float64 {
 		if !haveMax {
-			return 0
+			return a.startM
 		}
-		return float64(maxCount+a.k-a.origin) * a.mpc / 1000
+		return a.mdM(maxCount + a.k)
 	}
 	emit := func() {
 		ds := a.finalize()
@@ -424,7 +435,10 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		note(roll.AddDefects(ds...), "add defects")
 		if e.marks != nil {
 			for i := range ds {
-				if _, err := e.marks.Schedule(ds[i], ds[i].EncoderCount, a.origin, a.mpc); err != nil {
+				// The count at which the roll's MD would be 0 (it differs from
+				// the session's origin on a resumed roll).
+				rollZero := a.origin - int64(math.Round(a.startM*1000/a.mpc))
+				if _, err := e.marks.Schedule(ds[i], ds[i].EncoderCount, rollZero, a.mpc); err != nil {
 					e.log.Error().Err(err).Int64("defect", ds[i].ID).Msg("schedule mark")
 				}
 			}

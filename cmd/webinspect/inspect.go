@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,12 +42,44 @@ func startSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: roll, Registerer: reg, Logger: log})
+	return newSession(src, recipe, roll, 0, 0, reg)
+}
+
+// resumeSession continues a roll that was open when the engine stopped
+// (killed, crashed, power lost). Everything flushed before the stop is
+// kept; the roll continues from its last flushed length, and the stretch
+// the engine could not see is recorded as uninspected (engine-restart).
+func resumeSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, rec rollmap.RecoveredRoll, reg prometheus.Registerer) (*session, error) {
+	// Without an absolute encoder the distance the web ran while the engine
+	// was down is unknown: the roll continues at its last flushed length and
+	// the restart is recorded there.
+	roll, rep, err := store.ResumeRoll(rec.Info.ID, rec.FlushedLengthM)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Damage != nil {
+		log.Warn().Err(rep.Damage).Str("roll", rec.Info.ID).Msg("resumed roll had damaged files; every readable record was kept")
+	}
+	log.Warn().Str("roll", rec.Info.ID).Float64("md_m", rep.FlushedLengthM).Int64("defects", rep.Defects).
+		Msg("resuming a roll left open by an engine that stopped without closing it")
+	return newSession(src, recipe, roll, rep.FlushedLengthM, rep.MaxDefectID, reg)
+}
+
+func newSession(src acquisition.Source, recipe *engine.Recipe, roll *rollmap.Roll, startM float64, lastID int64, reg prometheus.Registerer) (*session, error) {
+	eng, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: roll, Registerer: reg, Logger: log,
+		StartMDM: startM, FirstDefectID: lastID})
 	if err != nil {
 		roll.Close()
 		return nil, err
 	}
 	return &session{engine: eng, roll: roll}, nil
+}
+
+// openStore opens the roll map store with the recipe's flush interval.
+func openStore(dir string, recipe *engine.Recipe) (*rollmap.Store, error) {
+	o := rollmap.DefaultOptions()
+	o.FlushInterval = time.Duration(recipe.Pipeline.FlushMillis) * time.Millisecond
+	return rollmap.OpenStoreOptions(dir, o)
 }
 
 // run inspects until the source ends, then closes the roll. Whatever

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/webinspect/webinspect/acquisition/recording"
-	"github.com/webinspect/webinspect/rollmap"
 )
 
 func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
@@ -41,7 +40,7 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := rollmap.OpenStore(*rolls)
+	store, err := openStore(*rolls, recipe)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
-	"github.com/webinspect/webinspect/rollmap"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
@@ -62,15 +61,30 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := rollmap.OpenStore(*rolls)
+	store, err := openStore(*rolls, recipe)
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s, err := startSession(src, recipe, store, *rollID, reg)
-	if err != nil {
-		return err
+	// A roll left open by an engine that was killed is continued, not
+	// abandoned: the newest such roll (or the one --roll names).
+	recs, rerr := store.Recover()
+	if rerr != nil {
+		log.Warn().Err(rerr).Msg("roll map recovery found damaged files; every readable record is kept")
+	}
+	var s *session
+	for i := len(recs) - 1; i >= 0 && s == nil; i-- {
+		if *rollID == "" || recs[i].Info.ID == *rollID {
+			if s, err = resumeSession(src, recipe, store, recs[i], reg); err != nil {
+				return err
+			}
+		}
+	}
+	if s == nil {
+		if s, err = startSession(src, recipe, store, *rollID, reg); err != nil {
+			return err
+		}
 	}
 	o := api.DefaultOptions()
 	o.Listen = *listen

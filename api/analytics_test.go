@@ -86,3 +86,17 @@ func TestAnalyticsNeedCapableStore(t *testing.T) {
 	wantError(t, s.Handler(), "GET", "/api/rolls/R1/density", http.StatusNotImplemented, "densities")
 	wantError(t, s.Handler(), "GET", "/api/rolls/R1/summary", http.StatusNotImplemented, "summarise")
 }
+
+func TestDefectsMarkStatusFilter(t *testing.T) {
+	h := realStoreServer(t)
+	var page defectPage
+	getJSON(t, h, "GET", "/api/rolls/R-density/defects?mark_status=none", http.StatusOK, &page)
+	if len(page.Defects) != 4 {
+		t.Errorf("mark_status=none: %d defects, want all 4 (no marks recorded)", len(page.Defects))
+	}
+	getJSON(t, h, "GET", "/api/rolls/R-density/defects?mark_status=fired", http.StatusOK, &page)
+	if len(page.Defects) != 0 {
+		t.Errorf("mark_status=fired: %d defects, want none", len(page.Defects))
+	}
+	wantError(t, h, "GET", "/api/rolls/R-density/defects?mark_status=inked", http.StatusBadRequest, "mark_status")
+}

@@ -172,7 +172,7 @@ func (s *Server) handleDefects(w http.ResponseWriter, r *http.Request) {
 
 // defectParams are the query parameters of the defects endpoint, in the
 // order error messages list them.
-var defectParams = []string{"after", "limit", "md_from", "md_to", "class", "decision"}
+var defectParams = []string{"after", "limit", "md_from", "md_to", "class", "decision", "mark_status"}
 
 // parseDefectQuery turns the defects endpoint's query string into a Query.
 // Errors name the parameter and what it allows; they are client errors.
@@ -184,7 +184,7 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(vals)) {
 		if !slices.Contains(defectParams, name) {
-			return q, fmt.Errorf("unknown parameter %q (known: after, limit, md_from, md_to, class, decision)", name)
+			return q, fmt.Errorf("unknown parameter %q (known: after, limit, md_from, md_to, class, decision, mark_status)", name)
 		}
 		if n := len(vals[name]); n > 1 {
 			return q, fmt.Errorf("%s: given %d times, want at most once", name, n)
@@ -241,6 +241,14 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 	}
 	if v, ok := vals["decision"]; ok {
 		q.Decision = v[0]
+	}
+	if v, ok := vals["mark_status"]; ok {
+		switch v[0] {
+		case rollmap.MarkNone, rollmap.MarkScheduled, rollmap.MarkFired, rollmap.MarkAcknowledged, rollmap.MarkLate, rollmap.MarkMissed:
+			q.MarkStatus = v[0]
+		default:
+			return q, fmt.Errorf("mark_status: must be one of none, scheduled, fired, acknowledged, late, missed")
+		}
 	}
 	return q, nil
 }

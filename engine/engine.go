@@ -59,6 +59,12 @@ type RollWriter interface {
 	Flush() error
 }
 
+// markWriter is implemented by roll writers that keep mark events
+// (*rollmap.Roll does); the engine records every mark status change there.
+type markWriter interface {
+	AddMarkEvents(evs ...rollmap.MarkEvent) error
+}
+
 // Options configures an Engine.
 type Options struct {
 	Recipe     *Recipe
@@ -355,6 +361,23 @@ func (e *Engine) markEvent(ev marking.MarkEvent) {
 	e.mu.Lock()
 	e.status.Marks[ev.Status.String()]++
 	e.mu.Unlock()
+	if mw, ok := e.opts.Roll.(markWriter); ok {
+		re := rollmap.MarkEvent{
+			RollID: e.opts.Roll.ID(), DefectID: ev.DefectID, MarkID: ev.MarkID, Head: ev.HeadName,
+			Status: ev.Status.String(), TargetCount: ev.Target, FireCount: ev.FireCount,
+			MDM: ev.MDM, CDMM: ev.CDMM, PassedByMM: ev.PassedByMM, Time: ev.Time.UTC(),
+		}
+		if re.Time.IsZero() {
+			re.Time = time.Now().UTC()
+		}
+		if ev.Err != nil {
+			re.Error = ev.Err.Error()
+		}
+		if err := mw.AddMarkEvents(re); err != nil {
+			e.m.rollErrors.Inc()
+			e.log.Error().Err(err).Int64("defect", ev.DefectID).Msg("record mark event")
+		}
+	}
 	switch ev.Status {
 	case marking.StatusLate, marking.StatusMissed:
 		e.log.Warn().Int64("defect", ev.DefectID).Str("head", ev.HeadName).Str("status", ev.Status.String()).

@@ -317,3 +317,45 @@ func BenchmarkExportParquet(b *testing.B) {
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "defects/s")
 	})
 }
+
+// BenchmarkDefectsMarks measures queries that merge mark events, on a roll
+// of 100k defects of which about a third are marked (about 70k events),
+// open (events in memory) and closed (events read from marks.arrows).
+func BenchmarkDefectsMarks(b *testing.B) {
+	const n = 100_000
+	s := openStore(b)
+	ds := makeDefects(n, 6)
+	evs, _ := makeMarkEvents(ds, 7)
+	r := writeRoll(b, s, "BM", ds, nil, 1)
+	if err := r.AddMarkEvents(evs...); err != nil {
+		b.Fatal(err)
+	}
+	for _, state := range []string{"open", "closed"} {
+		if state == "closed" {
+			if err := r.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			name string
+			q    Query
+		}{
+			{"query=poll", Query{AfterID: n - 50, Limit: 100}},
+			{"query=missed", Query{MarkStatus: MarkMissed}},
+			{"query=all", Query{}},
+		} {
+			b.Run("state="+state+"/"+c.name, func(b *testing.B) {
+				got, err := s.Defects("BM", c.q)
+				if err != nil || len(got) == 0 {
+					b.Fatalf("%d defects, %v", len(got), err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					s.Defects("BM", c.q)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/query")
+				b.ReportMetric(float64(len(got)), "defects/query")
+			})
+		}
+	}
+}

@@ -15,7 +15,8 @@ import (
 // peak score); columns may be added at the end, never reordered.
 const CSVHeader = "roll_id,defect_id,md_start_m,md_end_m,cd_start_mm,cd_end_mm,area_mm2," +
 	"class,severity,decision,score,detector,camera," +
-	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label"
+	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label," +
+	"mark_status,mark_fire_count"
 
 // csvTime is the layout of the time column: UTC, microseconds, as stored.
 const csvTime = "2006-01-02T15:04:05.000000Z07:00"
@@ -29,6 +30,8 @@ const csvFlushAt = 32 << 10
 // are written with the fewest digits that read back to the same float64;
 // time is RFC 3339 UTC with microseconds, empty when zero. Strings are
 // quoted when they hold a comma, quote, CR or LF or start with a space.
+// mark_status and mark_fire_count are the defect's Mark.Status and
+// Mark.FireCount (empty status and 0 without mark events).
 func ExportCSV(w io.Writer, ds []Defect) error {
 	buf := make([]byte, 0, csvFlushAt+1024)
 	buf = append(buf, CSVHeader...)
@@ -96,6 +99,10 @@ func appendCSVRow(b []byte, d *Defect) []byte {
 	b = appendCSVString(b, d.ReviewStatus)
 	b = append(b, ',')
 	b = appendCSVString(b, d.ReviewLabel)
+	b = append(b, ',')
+	b = appendCSVString(b, d.Mark.Status)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, d.Mark.FireCount, 10)
 	return append(b, '\n')
 }
 

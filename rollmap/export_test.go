@@ -67,6 +67,9 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestExportCSVGolden(t *testing.T) {
 	ds := stored(goldenMeta.ID, goldenDefects())
+	ds[0].Mark = MarkState{Status: MarkAcknowledged, Head: "h1", Scheduled: true, Fired: true, Acknowledged: true,
+		FireCount: 8050, TargetCount: 8050}
+	ds[1].Mark = MarkState{Status: MarkLate, Late: true}
 	var buf bytes.Buffer
 	if err := ExportCSV(&buf, ds); err != nil {
 		t.Fatal(err)
@@ -78,7 +81,7 @@ func TestExportCSVGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(ds)+1 || len(recs[0]) != 23 {
+	if len(recs) != len(ds)+1 || len(recs[0]) != 25 {
 		t.Fatalf("%d records of %d fields", len(recs), len(recs[0]))
 	}
 	col := map[string]int{}
@@ -92,6 +95,10 @@ func TestExportCSVGolden(t *testing.T) {
 		}
 		if row[col["score"]] != row[col["peak_score"]] {
 			t.Errorf("row %d: score %s != peak_score %s", i, row[col["score"]], row[col["peak_score"]])
+		}
+		if row[col["mark_status"]] != d.Mark.Status || row[col["mark_fire_count"]] != strconv.FormatInt(d.Mark.FireCount, 10) {
+			t.Errorf("row %d: mark columns %q, %q, want %q, %d", i, row[col["mark_status"]], row[col["mark_fire_count"]],
+				d.Mark.Status, d.Mark.FireCount)
 		}
 		if v, _ := strconv.ParseFloat(row[col["peak_score"]], 64); v != d.PeakScore {
 			t.Errorf("row %d: peak_score %s does not read back as %v", i, row[col["peak_score"]], d.PeakScore)
@@ -125,6 +132,8 @@ func (failWriter) Write([]byte) (int, error) { return 0, errInjected }
 
 func TestExportJSONGolden(t *testing.T) {
 	ds := stored(goldenMeta.ID, goldenDefects())
+	ds[0].Mark = MarkState{Status: MarkAcknowledged, Head: "h1", Scheduled: true, Fired: true, Acknowledged: true,
+		FireCount: 8050, FireTime: time.Date(2025, 3, 14, 6, 15, 9, 250000000, time.UTC), TargetCount: 8050}
 	us := storedU(goldenMeta.ID, goldenUninspected())
 	var buf bytes.Buffer
 	if err := ExportJSON(&buf, goldenMeta, ds, us); err != nil {

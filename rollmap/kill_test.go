@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +36,9 @@ func TestMain(m *testing.M) {
 // killChild is the writer the kill test kills: it resumes roll K if a
 // previous child left it open (printing "R <max ID>"), or starts it, then
 // adds defects and flushes in a loop, printing "F <ID>" after each Flush
-// returns, ID being the largest defect ID flushed. Its own timer and
+// returns, ID being the largest defect ID flushed. Every defect gets a
+// scheduled mark event, every odd one a fired event too, after it was
+// added. Its own timer and
 // FlushEvery flush too, so the kill can land in any of them.
 func killChild(root string) int {
 	fail := func(err error) int {
@@ -67,6 +70,7 @@ func killChild(root string) int {
 	}
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
 	batch := make([]Defect, 0, 40)
+	evs := make([]MarkEvent, 0, 80)
 	deadline := time.Now().Add(30 * time.Second) // never outlive a broken parent
 	for time.Now().Before(deadline) {
 		batch = batch[:0]
@@ -82,6 +86,16 @@ func killChild(root string) int {
 		r.mu.Lock()
 		maxID := r.maxID
 		r.mu.Unlock()
+		evs = evs[:0]
+		for id := maxID - int64(len(batch)) + 1; id <= maxID; id++ {
+			evs = append(evs, MarkEvent{DefectID: id, Status: MarkScheduled, Head: "h1", TargetCount: id * 100})
+			if id%2 == 1 {
+				evs = append(evs, MarkEvent{DefectID: id, Status: MarkFired, Head: "h1", FireCount: id*100 + 1, Time: time.Now()})
+			}
+		}
+		if err := r.AddMarkEvents(evs...); err != nil {
+			return fail(err)
+		}
 		r.SetLength(md)
 		if err := r.Flush(); err != nil {
 			return fail(err)
@@ -115,9 +129,10 @@ func TestKillChild(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, killRoll)
 	rng := rand.New(rand.NewPCG(1, 2))
-	var reported int64 // largest ID any child reported flushed
-	resumes := 0       // resumes a child reported complete
-	torn := 0          // torn writes simulated
+	var reported int64    // largest ID any child reported flushed
+	var marked [][2]int64 // ID ranges whose mark events a child reported flushed
+	resumes := 0          // resumes a child reported complete
+	torn := 0             // torn writes simulated
 	start := time.Now()
 	for k := range kills {
 		cmd := exec.Command(exe, "-test.run=^$")
@@ -137,6 +152,7 @@ func TestKillChild(t *testing.T) {
 			mu       sync.Mutex
 			lastF    int64 = -1
 			resumed  bool
+			firstID  int64 = 1 // the first defect ID this child adds
 			badLines []string
 		)
 		wg.Go(func() {
@@ -162,6 +178,7 @@ func TestKillChild(t *testing.T) {
 					lastF = n
 				case f[0] == "R":
 					resumed = true
+					firstID = n + 1
 				}
 				mu.Unlock()
 				if f[0] == "F" {
@@ -191,17 +208,23 @@ func TestKillChild(t *testing.T) {
 			t.Fatalf("kill %d: child printed %q", k, badLines)
 		}
 		reported = max(reported, lastF)
+		if lastF >= firstID {
+			// The marks of the defects a child added are flushed with its
+			// next Flush; those of a child killed before it may be lost
+			// though its defects were flushed by the background flusher.
+			marked = append(marked, [2]int64{firstID, lastF})
+		}
 		if resumed {
 			resumes++
 		}
-		checkKilled(t, k, dir, reported, resumes)
+		checkKilled(t, k, dir, reported, resumes, marked)
 		// kill -9 never tears a write (the kernel finishes a write to a
 		// regular file before the process dies); a power cut can. One time
 		// in four, add the first bytes of a batch message to the end of
-		// the defects file, as a torn write would leave, for the next
-		// child to cut off.
+		// the defects or the marks file, as a torn write would leave, for
+		// the next child to cut off.
 		if rng.IntN(4) == 0 {
-			if tearTail(t, filepath.Join(dir, DefectsFile), rng) {
+			if tearTail(t, filepath.Join(dir, []string{DefectsFile, MarksFile}[rng.IntN(2)]), rng) {
 				torn++
 			}
 		}
@@ -227,6 +250,7 @@ func TestKillChild(t *testing.T) {
 		t.Fatalf("closed roll: %v", err)
 	}
 	checkIDs(t, kills, ds, reported)
+	checkMarksKilled(t, kills, dir, ds, marked)
 	if n := countRestarts(t, kills, us); n < resumes+1 {
 		t.Errorf("%d engine-restart ranges after %d resumes", n, resumes+1)
 	}
@@ -235,7 +259,7 @@ func TestKillChild(t *testing.T) {
 }
 
 // checkKilled checks the roll directory after kill k.
-func checkKilled(t *testing.T, k int, dir string, reported int64, resumes int) {
+func checkKilled(t *testing.T, k int, dir string, reported int64, resumes int, marked [][2]int64) {
 	t.Helper()
 	meta, ds, us, err := ReadRoll(dir)
 	if errors.Is(err, ErrNotFound) && reported <= 0 {
@@ -248,6 +272,7 @@ func checkKilled(t *testing.T, k int, dir string, reported int64, resumes int) {
 		t.Fatalf("kill %d: roll.json says closed", k)
 	}
 	checkIDs(t, k, ds, reported)
+	checkMarksKilled(t, k, dir, ds, marked)
 	if n := countRestarts(t, k, us); n < resumes {
 		t.Fatalf("kill %d: %d engine-restart ranges after %d resumes", k, n, resumes)
 	}
@@ -264,6 +289,41 @@ func checkIDs(t *testing.T, k int, ds []Defect, reported int64) {
 	}
 	if int64(len(ds)) < reported {
 		t.Fatalf("kill %d: %d defects on disk, child reported %d flushed", k, len(ds), reported)
+	}
+}
+
+// checkMarksKilled checks the marks of the killed child's roll: every
+// defect in the ranges marked has its events (scheduled, and fired for odd
+// IDs), and no event names a defect not on disk (events are added after
+// their defect and written after it in each Flush).
+func checkMarksKilled(t *testing.T, k int, dir string, ds []Defect, marked [][2]int64) {
+	t.Helper()
+	evs, err := ReadMarkEvents(dir)
+	if err != nil && !errors.Is(err, ErrTruncated) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("kill %d: marks unreadable: %v", k, err)
+	}
+	for _, e := range evs {
+		if e.DefectID < 1 || e.DefectID > int64(len(ds)) {
+			t.Fatalf("kill %d: mark event of defect %d, %d defects on disk", k, e.DefectID, len(ds))
+		}
+	}
+	checked := 0
+	for _, d := range ds {
+		if !slices.ContainsFunc(marked, func(iv [2]int64) bool { return d.ID >= iv[0] && d.ID <= iv[1] }) {
+			continue
+		}
+		checked++
+		m := d.Mark
+		want := MarkScheduled
+		if d.ID%2 == 1 {
+			want = MarkFired
+		}
+		if !m.Scheduled || m.Status != want || m.TargetCount != d.ID*100 || d.ID%2 == 1 && m.FireCount != d.ID*100+1 {
+			t.Fatalf("kill %d: defect %d reported flushed has mark %+v, want %s", k, d.ID, m, want)
+		}
+	}
+	if len(marked) > 0 && checked == 0 {
+		t.Fatalf("kill %d: no defect of the ranges %v on disk", k, marked)
 	}
 }
 

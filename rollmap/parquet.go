@@ -17,6 +17,7 @@ import (
 const (
 	DefectsParquetFile     = "defects.parquet"
 	UninspectedParquetFile = "uninspected.parquet"
+	MarksParquetFile       = "marks.parquet"
 )
 
 // parquetBatchRows is the number of rows converted to Arrow at a time when
@@ -32,7 +33,7 @@ const parquetRowGroupRows = 64 << 10
 // image references: nearly all distinct) are plain-encoded, which is
 // several times faster to write and no larger once compressed.
 var dictionaryColumns = []string{"roll_id", "polarity", "class", "severity", "decision", "detector",
-	"camera", "lane", "review_status", "review_label", "reason"}
+	"camera", "lane", "review_status", "review_label", "reason", "head", "status"}
 
 // parquetWriterProps are the Parquet properties of every file written:
 // format 2.6 (timestamps stay microseconds, UTC-adjusted), zstd level 3,

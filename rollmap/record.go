@@ -29,6 +29,61 @@ type Defect struct {
 	ImageRef     string    `json:"image_ref"`
 	ReviewStatus string    `json:"review_status"` // "" (not reviewed), confirmed, false_alarm, reclassified
 	ReviewLabel  string    `json:"review_label"`
+
+	// Mark is the state of the defect's mark, merged from the roll's mark
+	// events (see MarkEvent, MergeMarkEvents). It is not a column of
+	// defects.arrows: the defect row is written when the defect is
+	// decided, before its mark fires. Readers fill it; AddDefects ignores
+	// it. Zero when no mark event names the defect.
+	Mark MarkState `json:"mark,omitzero"`
+}
+
+// MarkEvent is one step in the life of a mark: the marking unit scheduled
+// it, fired it, had it acknowledged, or found it late or missed. Events are
+// appended to the roll's marks.arrows as they happen; a defect's MarkState
+// is the merge of its events.
+type MarkEvent struct {
+	RollID      string    `json:"roll_id"`
+	DefectID    int64     `json:"defect_id"`
+	MarkID      int64     `json:"mark_id"` // the marking unit's ID of the mark (one per head and merged group)
+	Head        string    `json:"head"`
+	Status      string    `json:"status"`       // MarkScheduled, MarkFired, MarkAcknowledged, MarkLate or MarkMissed
+	TargetCount int64     `json:"target_count"` // encoder count at which the head is to fire
+	FireCount   int64     `json:"fire_count"`   // encoder count at which it fired (fired events)
+	MDM         float64   `json:"md_m"`         // MD position of the mark on the roll, m
+	CDMM        float64   `json:"cd_mm"`        // CD position of the head, mm from the operator-side edge
+	PassedByMM  float64   `json:"passed_by_mm"` // late/missed: how far the defect had passed the head, mm
+	Time        time.Time `json:"time"`         // wall-clock time of the event
+	Error       string    `json:"error"`        // missed: why (connection lost, ...)
+}
+
+// Mark statuses, in increasing precedence (see MergeMarkEvents).
+const (
+	MarkScheduled    = "scheduled"
+	MarkFired        = "fired"
+	MarkAcknowledged = "acknowledged"
+	MarkLate         = "late"
+	MarkMissed       = "missed"
+)
+
+// MarkNone is the Query.MarkStatus that selects defects without any mark
+// event.
+const MarkNone = "none"
+
+// MarkState is the merged state of every mark event of one defect. The
+// flags say which statuses were seen; Status is the one of highest
+// precedence (missed > late > acknowledged > fired > scheduled).
+type MarkState struct {
+	Status       string    `json:"status"`
+	Head         string    `json:"head"` // head of the event that set Status
+	Scheduled    bool      `json:"scheduled"`
+	Fired        bool      `json:"fired"`
+	Acknowledged bool      `json:"acknowledged"`
+	Late         bool      `json:"late"`
+	Missed       bool      `json:"missed"`
+	FireCount    int64     `json:"fire_count"`         // encoder count of the last fired event
+	FireTime     time.Time `json:"fire_time,omitzero"` // time of the last fired event
+	TargetCount  int64     `json:"target_count"`       // last non-zero target count
 }
 
 // Uninspected is an MD range (over a CD band) that was not inspected, with
@@ -83,6 +138,10 @@ type Query struct {
 	// ReviewStatus keeps the defects with this review status; "" = no
 	// filter, ReviewNone = only defects not reviewed yet.
 	ReviewStatus string
+	// MarkStatus keeps the defects whose merged mark status
+	// (Defect.Mark.Status) is this; "" = no filter, MarkNone = only
+	// defects without any mark event.
+	MarkStatus string
 }
 
 // ReviewNone is the Query.ReviewStatus that selects defects not reviewed

@@ -29,6 +29,9 @@ type RecoveredRoll struct {
 	// exceed Info's counts: a Flush that died after syncing its batches
 	// but before replacing roll.json.
 	Defects, Uninspected int64
+	// MarkEvents is the number of mark events readable (0 for a roll
+	// without marks.arrows).
+	MarkEvents int64
 	// MaxDefectID is the largest defect ID readable; a resumed roll gives
 	// the next defect without an ID MaxDefectID+1.
 	MaxDefectID int64
@@ -40,7 +43,7 @@ type RecoveredRoll struct {
 }
 
 // Recover returns the rolls that a stopped writer left open, oldest first.
-// Every roll is inspected (both files read through); the error joins what
+// Every roll is inspected (every stream read through); the error joins what
 // could not be read: a roll.json that is unreadable, and each roll's
 // Damage. It never changes a file.
 func (s *Store) Recover() ([]RecoveredRoll, error) {
@@ -82,11 +85,12 @@ func (s *Store) Recover() ([]RecoveredRoll, error) {
 		rr := RecoveredRoll{Info: m.info(), FlushedLengthM: m.LengthM}
 		ds, derr := readStream(nil, filepath.Join(dir, DefectsFile), defectColumns)
 		us, uerr := readStream(nil, filepath.Join(dir, UninspectedFile), uninspectedColumns)
-		rr.Defects, rr.Uninspected = int64(len(ds)), int64(len(us))
+		evs, merr := readMarks(dir)
+		rr.Defects, rr.Uninspected, rr.MarkEvents = int64(len(ds)), int64(len(us)), int64(len(evs))
 		for i := range ds {
 			rr.MaxDefectID = max(rr.MaxDefectID, ds[i].ID)
 		}
-		if err := errors.Join(derr, uerr); err != nil {
+		if err := errors.Join(derr, uerr, merr); err != nil {
 			rr.Damage = fmt.Errorf("rollmap: roll %s: %w", id, err)
 			errs = append(errs, rr.Damage)
 		}
@@ -160,6 +164,10 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 	if err != nil {
 		return nil, rr, err
 	}
+	mh, err := markEventHeader()
+	if err != nil {
+		return nil, rr, err
+	}
 	ds, dfile, ddmg, err := reopenStream(filepath.Join(dir, DefectsFile), DefectSchema, dh, defectColumns,
 		func(rows []Defect) arrow.RecordBatch {
 			b := NewDefectBuilder(nil)
@@ -181,15 +189,48 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 		dfile.close()
 		return nil, rr, fmt.Errorf("rollmap: resume roll %s: %w", id, err)
 	}
-	if dmg := errors.Join(ddmg, udmg); dmg != nil {
+	// A roll started before marks existed has no marks.arrows: start one.
+	var (
+		evs   []MarkEvent
+		mfile *streamWriter
+		mdmg  error
+	)
+	mpath := filepath.Join(dir, MarksFile)
+	if _, serr := os.Stat(mpath); errors.Is(serr, fs.ErrNotExist) {
+		mfile, err = createStream(mpath, MarkEventSchema, mh)
+		if err == nil {
+			err = syncDir(dir)
+			if err != nil {
+				mfile.close()
+			}
+		}
+	} else {
+		evs, mfile, mdmg, err = reopenStream(mpath, MarkEventSchema, mh, markEventColumns,
+			func(rows []MarkEvent) arrow.RecordBatch {
+				b := NewMarkEventBuilder(nil)
+				defer b.Release()
+				b.Append(rows)
+				return b.NewRecordBatch()
+			})
+	}
+	if err != nil {
+		dfile.close()
+		ufile.close()
+		return nil, rr, fmt.Errorf("rollmap: resume roll %s: %w", id, err)
+	}
+	if dmg := errors.Join(ddmg, udmg, mdmg); dmg != nil {
 		rr.Damage = fmt.Errorf("rollmap: roll %s: %w", id, dmg)
 	}
-	rr.Defects, rr.Uninspected = int64(len(ds)), int64(len(us))
+	rr.Defects, rr.Uninspected, rr.MarkEvents = int64(len(ds)), int64(len(us)), int64(len(evs))
 
 	meta := m.RollMeta
 	meta.LengthM = restartM
 	r := newRoll(s, dir, meta)
-	r.dfile, r.ufile = dfile, ufile
+	r.dfile, r.ufile, r.mfile = dfile, ufile, mfile
+	for _, e := range evs {
+		r.marks.append(e)
+	}
+	mergeMarksInto(r.mstate, evs)
 	for i := range ds {
 		if i > 0 && ds[i].ID <= r.maxID {
 			r.sorted = false
@@ -207,7 +248,7 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 	for _, u := range us {
 		r.unins.append(u)
 	}
-	r.flushedD, r.flushedU, r.flushed = len(ds), len(us), len(ds)
+	r.flushedD, r.flushedU, r.flushedM, r.flushed = len(ds), len(us), len(evs), len(ds)
 	r.written = m
 	r.unins.append(Uninspected{RollID: id, MDStartM: m.LengthM, MDEndM: restartM, CDStartMM: 0, CDEndMM: m.WebWidthMM,
 		Camera: -1, Reason: ReasonRestart})
@@ -215,12 +256,16 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 	if s.cache != nil && s.cache.id == id {
 		s.cache = nil // the file may have been replaced or cut
 	}
+	if s.mcache != nil && s.mcache.id == id {
+		s.mcache = nil
+	}
 	s.cmu.Unlock()
 	r.start()
 	if err := r.Flush(); err != nil {
 		r.stopFlusher()
 		r.dfile.close()
 		r.ufile.close()
+		r.mfile.close()
 		return nil, rr, fmt.Errorf("rollmap: resume roll %s: record the restart gap: %w", id, err)
 	}
 	s.open[id] = r

@@ -20,6 +20,7 @@ func (r *Roll) abandon() {
 	r.wmu.Lock()
 	r.dfile.f.Close()
 	r.ufile.f.Close()
+	r.mfile.f.Close()
 	r.done = true
 	r.wmu.Unlock()
 	r.store.remove(r)

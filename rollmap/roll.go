@@ -43,6 +43,8 @@ type Roll struct {
 	meta    RollMeta
 	defects rowLog[Defect]      // every defect added, in the order added
 	unins   rowLog[Uninspected] // every uninspected range added
+	marks   rowLog[MarkEvent]   // every mark event added
+	mstate  map[int64]MarkState // marks merged per defect ID
 	sorted  bool                // defects are in strictly increasing ID order
 	maxID   int64
 	closed  bool // Close has begun; nothing more can be added
@@ -52,21 +54,28 @@ type Roll struct {
 	wmu      sync.Mutex
 	dfile    *streamWriter
 	ufile    *streamWriter
+	mfile    *streamWriter
 	dbuild   *DefectBuilder
 	ubuild   *UninspectedBuilder
+	mbuild   *MarkEventBuilder
 	flushedD int      // defects[:flushedD] are in dfile
 	flushedU int      // unins[:flushedU] are in ufile
+	flushedM int      // marks[:flushedM] are in mfile
 	written  metaFile // the content of roll.json on disk
 	done     bool     // Close has finished
 }
 
-// createRoll makes the roll directory, its two stream files and roll.json.
+// createRoll makes the roll directory, its three stream files and roll.json.
 func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 	dh, err := defectHeader()
 	if err != nil {
 		return nil, err
 	}
 	uh, err := uninspectedHeader()
+	if err != nil {
+		return nil, err
+	}
+	mh, err := markEventHeader()
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +94,9 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 			if r.ufile != nil {
 				r.ufile.close()
 			}
+			if r.mfile != nil {
+				r.mfile.close()
+			}
 			os.RemoveAll(dir)
 		}
 	}()
@@ -92,6 +104,9 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 		return nil, err
 	}
 	if r.ufile, err = createStream(filepath.Join(dir, UninspectedFile), UninspectedSchema, uh); err != nil {
+		return nil, err
+	}
+	if r.mfile, err = createStream(filepath.Join(dir, MarksFile), MarkEventSchema, mh); err != nil {
 		return nil, err
 	}
 	r.written = metaFile{FormatVersion: FormatVersion, RollMeta: meta}
@@ -106,7 +121,8 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 }
 
 func newRoll(s *Store, dir string, meta RollMeta) *Roll {
-	return &Roll{store: s, dir: dir, id: meta.ID, opts: s.opts, meta: meta, sorted: true}
+	return &Roll{store: s, dir: dir, id: meta.ID, opts: s.opts, meta: meta, sorted: true,
+		mstate: make(map[int64]MarkState)}
 }
 
 // start makes the builders and starts the background flusher of a roll
@@ -114,6 +130,7 @@ func newRoll(s *Store, dir string, meta RollMeta) *Roll {
 func (r *Roll) start() {
 	r.dbuild = NewDefectBuilder(nil)
 	r.ubuild = NewUninspectedBuilder(nil)
+	r.mbuild = NewMarkEventBuilder(nil)
 	r.kick = make(chan struct{}, 1)
 	r.stop = make(chan struct{})
 	r.stopped = make(chan struct{})
@@ -202,6 +219,7 @@ func (r *Roll) AddDefects(ds ...Defect) error {
 	for _, d := range ds {
 		d.RollID = r.id
 		d.Time = d.Time.UTC().Truncate(time.Microsecond)
+		d.Mark = MarkState{} // derived from the mark events, not stored
 		if d.ID == 0 {
 			d.ID = r.maxID + 1
 		}
@@ -293,12 +311,12 @@ func (r *Roll) Flush() error {
 	return nil
 }
 
-// flushLocked writes and syncs the pending rows of both files, then
+// flushLocked writes and syncs the pending rows of every file, then
 // roll.json if every write and sync succeeded, so that its counts never
 // exceed what the synced files hold.
 func (r *Roll) flushLocked() error {
 	r.mu.Lock()
-	meta, ds, us := r.meta, r.defects.view(), r.unins.view()
+	meta, ds, us, ms := r.meta, r.defects.view(), r.unins.view(), r.marks.view()
 	r.mu.Unlock()
 	var errs []error
 	if ds.n > r.flushedD {
@@ -321,7 +339,17 @@ func (r *Roll) flushLocked() error {
 			r.flushedU = us.n
 		}
 	}
-	for _, f := range []*streamWriter{r.dfile, r.ufile} {
+	if ms.n > r.flushedM {
+		for _, part := range ms.slices(r.flushedM) {
+			r.mbuild.Append(part)
+		}
+		if err := writeBatch(r.mfile, r.mbuild.NewRecordBatch()); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.flushedM = ms.n
+		}
+	}
+	for _, f := range []*streamWriter{r.dfile, r.ufile, r.mfile} {
 		if err := f.sync(); err != nil {
 			errs = append(errs, err)
 		}
@@ -338,7 +366,7 @@ func (r *Roll) flushLocked() error {
 	}
 	m := metaFile{
 		FormatVersion: FormatVersion, RollMeta: meta,
-		Defects: int64(r.flushedD), Uninspected: int64(r.flushedU),
+		Defects: int64(r.flushedD), Uninspected: int64(r.flushedU), MarkEvents: int64(r.flushedM),
 		UninspectedM: uninspectedMetres(us.prefix(r.flushedU).slices(0)...),
 	}
 	if reflect.DeepEqual(m, r.written) {
@@ -361,8 +389,8 @@ func writeBatch(s *streamWriter, rec arrow.RecordBatch) error {
 // always ends the roll: if the final flush fails, the rows added since the
 // last successful Flush are not on disk, and the error says how many.
 //
-// Then Close writes defects.parquet, uninspected.parquet and summary.json
-// from the rows in the streams. A failure there is reported in Close's
+// Then Close writes defects.parquet, uninspected.parquet, marks.parquet
+// and summary.json from the rows in the streams. A failure there is reported in Close's
 // error (naming the file) but does not touch the streams, which remain the
 // roll's complete record. Calls after the first return ErrClosed.
 func (r *Roll) Close() error {
@@ -382,10 +410,11 @@ func (r *Roll) Close() error {
 	ferr := r.flushLocked()
 	if ferr != nil {
 		r.mu.Lock()
-		lostD, lostU := r.defects.len()-r.flushedD, r.unins.len()-r.flushedU
+		lostD, lostU, lostM := r.defects.len()-r.flushedD, r.unins.len()-r.flushedU, r.marks.len()-r.flushedM
 		meta := r.meta
 		r.mu.Unlock()
-		errs = append(errs, fmt.Errorf("final flush: %w (%d defects and %d uninspected ranges not on disk)", ferr, lostD, lostU))
+		errs = append(errs, fmt.Errorf("final flush: %w (%d defects, %d uninspected ranges and %d mark events not on disk)",
+			ferr, lostD, lostU, lostM))
 		// Still mark the roll closed on disk, with the counts last known
 		// to be synced.
 		m := r.written
@@ -394,7 +423,7 @@ func (r *Roll) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, f := range []*streamWriter{r.dfile, r.ufile} {
+	for _, f := range []*streamWriter{r.dfile, r.ufile, r.mfile} {
 		if err := f.close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -407,6 +436,7 @@ func (r *Roll) Close() error {
 	}
 	r.dbuild.Release()
 	r.ubuild.Release()
+	r.mbuild.Release()
 	r.done = true
 	r.store.remove(r)
 	if len(errs) > 0 {
@@ -416,13 +446,19 @@ func (r *Roll) Close() error {
 }
 
 // finish writes the derived files of a closed roll from the rows on disk
-// (the flushed prefix of the rows in memory): the two Parquet files and
+// (the flushed prefix of the rows in memory): the three Parquet files and
 // summary.json. Each is written atomically; one failing does not stop the
 // others.
 func (r *Roll) finish() error {
 	r.mu.Lock()
 	meta, dv, uv := r.meta, r.defects.view().prefix(r.flushedD), r.unins.view().prefix(r.flushedU)
+	mv := r.marks.view().prefix(r.flushedM)
 	r.mu.Unlock()
+	mparts := mv.slices(0)
+	marks := make(map[int64]MarkState)
+	for _, p := range mparts {
+		mergeMarksInto(marks, p)
+	}
 	dparts, uparts := dv.slices(0), uv.slices(0)
 	var errs []error
 	if dv.base > 0 {
@@ -440,7 +476,10 @@ func (r *Roll) finish() error {
 	if err := writeParquetFile(r.dir, UninspectedParquetFile, uninspectedColumns, UninspectedSchema, uparts); err != nil {
 		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
 	}
-	sum := summarize(meta, dparts, uparts)
+	if err := writeParquetFile(r.dir, MarksParquetFile, markEventColumns, MarkEventSchema, mparts); err != nil {
+		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
+	}
+	sum := summarize(meta, dparts, uparts, marks)
 	if err := writeSummaryFile(r.dir, &sum); err != nil {
 		errs = append(errs, err)
 	}

@@ -19,11 +19,16 @@
 // continues the defect IDs.
 //
 // Rows are append-only: a defect, once added, is never changed in place.
+// What happens to a defect's mark later (scheduled, fired with its encoder
+// count, acknowledged, late, missed) is recorded by the marking unit as
+// [MarkEvent] rows ([Roll.AddMarkEvents]) in a separate append-only log;
+// readers merge a defect's events into its [Defect].Mark ([MergeMarkEvents]
+// gives the precedence: missed > late > acknowledged > fired > scheduled).
 //
-// When a roll is closed, three files derived from its IPC data are written
-// beside it: the defects and uninspected ranges as Parquet (for any other
-// tool) and summary.json (a [Summary]: counts per class, decision and lane,
-// uninspected metres, lane grades). Failing to write them loses nothing:
+// When a roll is closed, four files derived from its IPC data are written
+// beside it: the defects, uninspected ranges and mark events as Parquet
+// (for any other tool) and summary.json (a [Summary]: counts per class,
+// decision, lane and mark status, uninspected metres, lane grades). Failing to write them loses nothing:
 // Close reports it and the IPC data stays the roll's record.
 //
 // # Lanes and grading
@@ -39,7 +44,8 @@
 // # Queries
 //
 // [Store.Defects] filters by MD range, class, decision, lane
-// ([Query].ByLane) and review status; [Store.Density] counts defects per MD
+// ([Query].ByLane), review status and mark status; [Store.MarkEvents] and
+// [ReadMarkEvents] return a roll's mark events; [Store.Density] counts defects per MD
 // bin (per metre, say) for one lane or all, with the uninspected metres of
 // each bin. [ExportCSV], [ExportJSON], [ExportParquet] and
 // [ExportMarkingList] (a cutting list per lane) write a roll out.
@@ -51,7 +57,8 @@
 // but the newest [Options].MemoryDefects (default 16384, about 5 MB) are
 // dropped, a chunk at a time, so an open roll's memory is bounded by
 // configuration, not by its length (uninspected ranges, a few per
-// dropped block, all stay in memory). Queries on an open roll join the
+// dropped block, and mark events, a few per marked defect, all stay in
+// memory). Queries on an open roll join the
 // rows read back from its file with those in memory, so they see exactly
 // what an unbounded roll would. MemoryDefects 0 keeps every defect in
 // memory.
@@ -68,7 +75,7 @@
 //
 // # Bytes
 //
-// Every roll is a directory named by its ID holding three files, and three
+// Every roll is a directory named by its ID holding four files, and four
 // more once it is closed (the full description, with every column and its
 // unit, is in FORMAT.md next to this file):
 //
@@ -78,8 +85,11 @@
 //	    │                             (write roll.json.tmp, fsync, rename, fsync dir)
 //	    ├── defects.arrows            Arrow IPC stream, schema DefectSchema
 //	    ├── uninspected.arrows        Arrow IPC stream, schema UninspectedSchema
+//	    ├── marks.arrows              Arrow IPC stream, schema MarkEventSchema
+//	    │                             (absent in rolls written before marks)
 //	    ├── defects.parquet           written by Close: the same rows and columns
 //	    ├── uninspected.parquet       as Parquet (zstd, Arrow schema stored)
+//	    ├── marks.parquet
 //	    └── summary.json              written by Close: Summary
 //
 // The derived files are each written to NAME.tmp, fsynced and renamed, so a
@@ -168,4 +178,8 @@ const (
 	MetaFile        = "roll.json"
 	DefectsFile     = "defects.arrows"
 	UninspectedFile = "uninspected.arrows"
+	// MarksFile holds the roll's mark events (MarkEventSchema). Rolls
+	// written before marks existed have none: readers take a missing
+	// file as no events.
+	MarksFile = "marks.arrows"
 )

@@ -227,6 +227,22 @@ var uninspectedColumns = []column[Uninspected]{
 	stringCol("reason", func(u *Uninspected) *string { return &u.Reason }),
 }
 
+// markEventColumns lists MarkEvent's columns in schema order.
+var markEventColumns = []column[MarkEvent]{
+	stringCol("roll_id", func(e *MarkEvent) *string { return &e.RollID }),
+	int64Col("defect_id", "", func(e *MarkEvent) *int64 { return &e.DefectID }),
+	int64Col("mark_id", "", func(e *MarkEvent) *int64 { return &e.MarkID }),
+	stringCol("head", func(e *MarkEvent) *string { return &e.Head }),
+	stringCol("status", func(e *MarkEvent) *string { return &e.Status }),
+	int64Col("target_count", "counts", func(e *MarkEvent) *int64 { return &e.TargetCount }),
+	int64Col("fire_count", "counts", func(e *MarkEvent) *int64 { return &e.FireCount }),
+	float64Col("md_m", "m", func(e *MarkEvent) *float64 { return &e.MDM }),
+	float64Col("cd_mm", "mm", func(e *MarkEvent) *float64 { return &e.CDMM }),
+	float64Col("passed_by_mm", "mm", func(e *MarkEvent) *float64 { return &e.PassedByMM }),
+	timeCol("time", func(e *MarkEvent) *time.Time { return &e.Time }),
+	stringCol("error", func(e *MarkEvent) *string { return &e.Error }),
+}
+
 func schemaOf[T any](cols []column[T]) *arrow.Schema {
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
@@ -244,6 +260,7 @@ func schemaOf[T any](cols []column[T]) *arrow.Schema {
 var (
 	DefectSchema      = schemaOf(defectColumns)
 	UninspectedSchema = schemaOf(uninspectedColumns)
+	MarkEventSchema   = schemaOf(markEventColumns)
 )
 
 // builder converts rows of T into record batches, reusing one
@@ -305,6 +322,32 @@ func (b *UninspectedBuilder) NewRecordBatch() arrow.RecordBatch { return b.b.rb.
 
 // Release frees the builder's buffers.
 func (b *UninspectedBuilder) Release() { b.b.rb.Release() }
+
+// MarkEventBuilder builds MarkEventSchema record batches. It reuses its
+// RecordBuilder across batches. It is not safe for concurrent use.
+type MarkEventBuilder struct{ b builder[MarkEvent] }
+
+// NewMarkEventBuilder returns a builder allocating from mem (nil: Go's
+// default allocator). Release it when done.
+func NewMarkEventBuilder(mem memory.Allocator) *MarkEventBuilder {
+	return &MarkEventBuilder{newBuilder(mem, markEventColumns, MarkEventSchema)}
+}
+
+// Append adds evs as rows of the next record batch. evs is not retained.
+func (b *MarkEventBuilder) Append(evs []MarkEvent) { b.b.append(evs) }
+
+// NewRecordBatch returns the rows appended since the last call as one record
+// batch and resets the builder. The caller releases it.
+func (b *MarkEventBuilder) NewRecordBatch() arrow.RecordBatch { return b.b.rb.NewRecordBatch() }
+
+// Release frees the builder's buffers.
+func (b *MarkEventBuilder) Release() { b.b.rb.Release() }
+
+// AppendMarkEvents appends the rows of rec, a batch with the columns of
+// MarkEventSchema, to dst. See AppendDefects.
+func AppendMarkEvents(dst []MarkEvent, rec arrow.RecordBatch) ([]MarkEvent, error) {
+	return appendRows(dst, markEventColumns, rec)
+}
 
 // AppendDefects appends the rows of rec, a batch with the columns of
 // DefectSchema, to dst and returns the extended slice. Columns are found by

@@ -46,6 +46,7 @@ type metaFile struct {
 	Defects      int64   `json:"defects"`
 	Uninspected  int64   `json:"uninspected_ranges"`
 	UninspectedM float64 `json:"uninspected_m"`
+	MarkEvents   int64   `json:"mark_events,omitempty"` // absent in rolls written before marks existed
 }
 
 func (m *metaFile) info() RollInfo {
@@ -101,8 +102,9 @@ type Store struct {
 	// a reviewer paging through a roll does not re-read its file for
 	// every page. It holds one roll at most (about 26 MB for 100 000
 	// defects). Reading a file is done under cmu.
-	cmu   sync.Mutex
-	cache *diskCache
+	cmu    sync.Mutex
+	cache  *diskCache
+	mcache *markCache // the merged marks of the disk roll read last
 }
 
 // OpenStore opens the store at root with DefaultOptions, creating the
@@ -313,12 +315,13 @@ func (s *Store) diskInfo(m *metaFile) RollInfo {
 	return in
 }
 
-// Defects returns the defects of roll id that match q, sorted by ID. An open
-// roll is served from memory, including rows not yet flushed, and, for the
+// Defects returns the defects of roll id that match q, sorted by ID, each
+// with its Mark merged from the roll's mark events. An open roll is served
+// from memory, including rows and mark events not yet flushed, and, for the
 // rows it no longer keeps in memory (see Options.MemoryDefects), from its
-// file; other rolls from disk. If the roll's defect file is truncated or
-// damaged, the matching defects before the damage are returned with the
-// error.
+// file; other rolls from disk. If the roll's defect or marks file is
+// truncated or damaged, the matching defects before the damage (with the
+// marks read before the damage) are returned with the error.
 func (s *Store) Defects(id string, q Query) ([]Defect, error) {
 	if err := checkQuery(q); err != nil {
 		return nil, fmt.Errorf("rollmap: roll %s: %w", id, err)
@@ -331,14 +334,22 @@ func (s *Store) Defects(id string, q Query) ([]Defect, error) {
 		parts  [][]Defect
 		sorted bool
 		rerr   error
+		marks  markLookup
 	)
 	if r != nil {
 		parts, sorted, _, _, rerr = s.openRows(r)
+		marks.r = r
+		if q.MarkStatus != "" {
+			marks.m = r.copyMarkStates()
+		}
 	} else {
 		if _, err := readMetaFile(dir); err != nil {
 			return nil, err
 		}
 		parts, sorted, rerr = s.diskDefects(id, dir, -1)
+		var merr error
+		marks.m, merr = s.diskMarks(id, dir)
+		rerr = errors.Join(rerr, merr)
 	}
 	// Count first, so the result is allocated once at its size: growing
 	// it by append would copy a large result several times.
@@ -346,8 +357,9 @@ func (s *Store) Defects(id string, q Query) ([]Defect, error) {
 	if !sorted {
 		cq.Limit = 0 // the first Limit matches in ID order are not the first found
 	}
-	n := countDefects(parts, cq, sorted)
-	out := filterDefects(make([]Defect, 0, n), parts, q, sorted)
+	n := countDefects(parts, cq, sorted, marks.m)
+	out := filterDefects(make([]Defect, 0, n), parts, q, sorted, marks.m)
+	marks.fill(out)
 	if rerr != nil {
 		rerr = fmt.Errorf("rollmap: roll %s: %w", id, rerr)
 	}
@@ -521,12 +533,16 @@ func checkQuery(q Query) error {
 		return fmt.Errorf("%w: query MDToM %v, want a finite number (0: no upper bound)", ErrInvalid, q.MDToM)
 	case q.ByLane && q.Lane < NoLane:
 		return fmt.Errorf("%w: query Lane %d, want a lane index >= 0 or %d (outside every lane)", ErrInvalid, q.Lane, NoLane)
+	case q.MarkStatus != "" && q.MarkStatus != MarkNone && markRank(q.MarkStatus) == 0:
+		return fmt.Errorf("%w: query MarkStatus %q, want \"\" (no filter), %q, %s, %s, %s, %s or %s", ErrInvalid, q.MarkStatus,
+			MarkNone, MarkScheduled, MarkFired, MarkAcknowledged, MarkLate, MarkMissed)
 	}
 	return nil
 }
 
-// matches reports whether d passes every filter of q other than Limit.
-func (q *Query) matches(d *Defect) bool {
+// matches reports whether d passes every filter of q other than Limit;
+// marks holds the mark states (needed only with q.MarkStatus).
+func (q *Query) matches(d *Defect, marks map[int64]MarkState) bool {
 	return (q.MDFromM == 0 || d.MDEndM >= q.MDFromM) &&
 		(q.MDToM == 0 || d.MDStartM <= q.MDToM) &&
 		(q.Class == "" || d.Class == q.Class) &&
@@ -534,12 +550,13 @@ func (q *Query) matches(d *Defect) bool {
 		(!q.ByLane || d.Lane == q.Lane) &&
 		(q.ReviewStatus == "" || d.ReviewStatus == q.ReviewStatus ||
 			q.ReviewStatus == ReviewNone && d.ReviewStatus == "") &&
+		(q.MarkStatus == "" || markMatches(q.MarkStatus, marks[d.ID].Status)) &&
 		d.ID > q.AfterID
 }
 
 // countDefects returns how many defects of parts match q, at most
 // q.Limit; sorted is as for filterDefects.
-func countDefects(parts [][]Defect, q Query, sorted bool) int {
+func countDefects(parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState) int {
 	n := 0
 	for _, p := range parts {
 		i := 0
@@ -550,7 +567,7 @@ func countDefects(parts [][]Defect, q Query, sorted bool) int {
 			i = sort.Search(len(p), func(k int) bool { return p[k].ID > q.AfterID })
 		}
 		for ; i < len(p); i++ {
-			if q.matches(&p[i]) {
+			if q.matches(&p[i], marks) {
 				if n++; n == q.Limit {
 					return n
 				}
@@ -564,12 +581,12 @@ func countDefects(parts [][]Defect, q Query, sorted bool) int {
 // order, at most q.Limit of them. sorted says the concatenation of parts
 // is in ID order. dst may share the array of a single part from its start
 // (filtering in place): it never gets ahead of the row being read.
-func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool) []Defect {
+func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState) []Defect {
 	start := len(dst)
 	if !sorted {
 		for _, p := range parts {
 			for i := range p {
-				if q.matches(&p[i]) {
+				if q.matches(&p[i], marks) {
 					dst = append(dst, p[i])
 				}
 			}
@@ -592,7 +609,7 @@ func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool) []Defec
 			if q.Limit > 0 && len(dst)-start == q.Limit {
 				return dst
 			}
-			if q.matches(&p[i]) {
+			if q.matches(&p[i], marks) {
 				dst = append(dst, p[i])
 			}
 		}
@@ -691,10 +708,12 @@ func syncDir(dir string) error {
 	return err
 }
 
-// ReadRoll reads a roll directory directly, without a Store. If a data file
-// is truncated or damaged, everything read before the damage is returned
+// ReadRoll reads a roll directory directly, without a Store. Each defect's
+// Mark is merged from marks.arrows (a roll without that file has no marks);
+// the events themselves are read with ReadMarkEvents. If a data file is
+// truncated or damaged, everything read before the damage is returned
 // together with the error (errors.Is(err, ErrTruncated) tells the common
-// crash case apart); errors of both files are joined.
+// crash case apart); errors of the files are joined.
 func ReadRoll(dir string) (RollMeta, []Defect, []Uninspected, error) {
 	m, err := readMetaFile(dir)
 	if err != nil {
@@ -702,7 +721,11 @@ func ReadRoll(dir string) (RollMeta, []Defect, []Uninspected, error) {
 	}
 	ds, derr := readStream(nil, filepath.Join(dir, DefectsFile), defectColumns)
 	us, uerr := readStream(nil, filepath.Join(dir, UninspectedFile), uninspectedColumns)
-	err = errors.Join(derr, uerr)
+	evs, merr := readMarks(dir)
+	if len(evs) > 0 {
+		markLookup{m: MergeMarkEvents(evs)}.fill(ds)
+	}
+	err = errors.Join(derr, uerr, merr)
 	if err != nil {
 		err = fmt.Errorf("rollmap: read roll %s: %w", m.ID, err)
 	}

@@ -48,6 +48,7 @@ func schemaMessage(schema *arrow.Schema) ([]byte, error) {
 var (
 	defectHeader      = sync.OnceValues(func() ([]byte, error) { return schemaMessage(DefectSchema) })
 	uninspectedHeader = sync.OnceValues(func() ([]byte, error) { return schemaMessage(UninspectedSchema) })
+	markEventHeader   = sync.OnceValues(func() ([]byte, error) { return schemaMessage(MarkEventSchema) })
 )
 
 // appendFile is what a streamWriter needs of its file: *os.File opened with

@@ -28,9 +28,10 @@ type Summary struct {
 	LengthM           float64          `json:"length_m"`
 	WebWidthMM        float64          `json:"web_width_mm"`
 	Defects           int64            `json:"defects"`
-	ByClass           map[string]int64 `json:"by_class"`    // class (as stored, before review) → defects
-	ByDecision        map[string]int64 `json:"by_decision"` // decision → defects
-	ByLane            []LaneCount      `json:"by_lane"`     // in lane order, NoLane first if any
+	ByClass           map[string]int64 `json:"by_class"`        // class (as stored, before review) → defects
+	ByDecision        map[string]int64 `json:"by_decision"`     // decision → defects
+	ByLane            []LaneCount      `json:"by_lane"`         // in lane order, NoLane first if any
+	Marks             map[string]int64 `json:"marks,omitempty"` // merged mark status → defects; defects without mark events are not counted
 	UninspectedRanges int64            `json:"uninspected_ranges"`
 	UninspectedM      float64          `json:"uninspected_m"` // MD metres with any uninspected band
 	UninspectedReason map[string]int64 `json:"uninspected_by_reason"`
@@ -52,12 +53,15 @@ type LaneCount struct {
 // each defect's stored Lane; every lane of meta.Lanes is listed, with zero
 // counts if it has no defect. Grades are computed when meta has both Lanes
 // and Grading; if grading fails (a roll of length 0, say), GradingError
-// says why.
+// says why. Marks counts the defects by d.Mark.Status (as ReadRoll and
+// Store.Defects fill it).
 func Summarize(meta RollMeta, ds []Defect, us []Uninspected) Summary {
-	return summarize(meta, [][]Defect{ds}, [][]Uninspected{us})
+	return summarize(meta, [][]Defect{ds}, [][]Uninspected{us}, nil)
 }
 
-func summarize(meta RollMeta, dparts [][]Defect, uparts [][]Uninspected) Summary {
+// summarize computes the summary; marks, if not nil, gives the defects'
+// mark states (else their Mark field does).
+func summarize(meta RollMeta, dparts [][]Defect, uparts [][]Uninspected, marks map[int64]MarkState) Summary {
 	s := Summary{
 		FormatVersion: FormatVersion, ID: meta.ID, Recipe: meta.Recipe, Material: meta.Material,
 		Started: meta.Started, Ended: meta.Ended, LengthM: meta.LengthM, WebWidthMM: meta.WebWidthMM,
@@ -86,6 +90,16 @@ func summarize(meta RollMeta, dparts [][]Defect, uparts [][]Uninspected) Summary
 			lc := lane(d.Lane)
 			lc.Defects++
 			lc.ByDecision[d.Decision]++
+			st := d.Mark.Status
+			if marks != nil {
+				st = marks[d.ID].Status
+			}
+			if st != "" {
+				if s.Marks == nil {
+					s.Marks = map[string]int64{}
+				}
+				s.Marks[st]++
+			}
 		}
 	}
 	for _, lc := range lanes {
@@ -191,7 +205,7 @@ func (s *Store) Summary(id string) (Summary, error) {
 		if err != nil {
 			err = fmt.Errorf("rollmap: roll %s: %w", id, err)
 		}
-		return summarize(meta, parts, uv.slices(0)), err
+		return summarize(meta, parts, uv.slices(0), r.copyMarkStates()), err
 	}
 	sum, err := ReadSummary(dir)
 	if !errors.Is(err, ErrNotFound) {

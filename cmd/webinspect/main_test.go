@@ -234,3 +234,48 @@ func TestTruncatedRecordingStillYieldsRollMap(t *testing.T) {
 		t.Errorf("the cut camera's missing range is not recorded as uninspected: %+v", unins)
 	}
 }
+
+// TestReplayRecordsMarks replays with a simulated marker 2 m downstream and
+// checks that the roll map records each marked defect's mark status.
+func TestReplayRecordsMarks(t *testing.T) {
+	dir := t.TempDir()
+	rec, rolls := filepath.Join(dir, "D"), filepath.Join(dir, "R")
+	simulate(t, rec)
+	recipe := filepath.Join(dir, "marking.json")
+	base, err := os.ReadFile("../../engine/recipes/fabric.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(base, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["marking"] = map[string]any{"marker_distance_mm": 2000, "decisions": []string{"mark", "review"}, "output": map[string]any{"kind": "sim"}}
+	b, _ := json.Marshal(doc)
+	os.WriteFile(recipe, b, 0o644)
+	if code, out, stderr := runCLI(t, "replay", rec, "--rolls", rolls, "--recipe", recipe); code != 0 {
+		t.Fatalf("replay: exit %d: %s %s", code, out, stderr)
+	}
+	_, defects, _, err := rollmap.ReadRoll(rollDir(t, rolls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := 0
+	for _, d := range defects {
+		markable := d.Decision == "mark" || d.Decision == "review"
+		switch {
+		case !markable && d.Mark.Status != "":
+			t.Errorf("defect %d (%s) has mark status %q", d.ID, d.Decision, d.Mark.Status)
+		case markable && d.MDStartM < 18: // defects in the last 2 m never reach the marker
+			if !d.Mark.Fired || d.Mark.FireCount == 0 {
+				t.Errorf("markable defect %d at %.3f m: mark state %+v, want fired with its encoder count", d.ID, d.MDStartM, d.Mark)
+			}
+			marked++
+		case markable && d.Mark.Status != rollmap.MarkMissed && !d.Mark.Fired:
+			t.Errorf("defect %d at %.3f m near the roll end: mark state %+v, want fired or missed", d.ID, d.MDStartM, d.Mark)
+		}
+	}
+	if marked == 0 {
+		t.Fatal("no markable defect: the test proves nothing")
+	}
+}

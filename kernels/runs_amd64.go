@@ -70,19 +70,9 @@ func encodeRunsAVX2(dst []Run, mask []int8, line []uint8, mean []float32) []Run 
 		}
 		// A run is measured as it is scanned, exactly as in
 		// encodeRunsGeneric: every pixel of it costs float work anyway.
-		x0 := c
-		var sum, peak float32
-		for ; c < n && mask[c] == p; c++ {
-			d := float32(line[c]) - mean[c]
-			sum += d
-			if d < 0 {
-				d = -d
-			}
-			if d > peak {
-				peak = d
-			}
-		}
-		dst = append(dst, Run{X0: int32(x0), X1: int32(c), Pol: p, Sum: sum, Peak: peak})
+		var r Run
+		r, c = measureRun(mask, line, mean, c)
+		dst = append(dst, r)
 	}
 	return dst
 }

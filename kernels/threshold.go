@@ -68,19 +68,30 @@ func encodeRunsGeneric(dst []Run, mask []int8, line []uint8, mean []float32) []R
 			c++
 			continue
 		}
-		x0 := c
-		var sum, peak float32
-		for ; c < n && mask[c] == p; c++ {
-			d := float32(line[c]) - mean[c]
-			sum += d
-			if d < 0 {
-				d = -d
-			}
-			if d > peak {
-				peak = d
-			}
-		}
-		dst = append(dst, Run{X0: int32(x0), X1: int32(c), Pol: p, Sum: sum, Peak: peak})
+		var r Run
+		r, c = measureRun(mask, line, mean, c)
+		dst = append(dst, r)
 	}
 	return dst
+}
+
+// measureRun measures the run of equal non-zero mask values that starts at
+// x0: its extent, polarity, signed contrast sum and peak |contrast| against
+// mean. It returns the run and the index just after it. Every encoder
+// (generic and SIMD-assisted) measures runs here, so they agree exactly.
+func measureRun(mask []int8, line []uint8, mean []float32, x0 int) (Run, int) {
+	p := mask[x0]
+	c := x0
+	var sum, peak float32
+	for ; c < len(mask) && mask[c] == p; c++ {
+		d := float32(line[c]) - mean[c]
+		sum += d
+		if d < 0 {
+			d = -d
+		}
+		if d > peak {
+			peak = d
+		}
+	}
+	return Run{X0: int32(x0), X1: int32(c), Pol: p, Sum: sum, Peak: peak}, c
 }

@@ -216,7 +216,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for i := range e.streams {
 		wg.Add(2)
 		go func() { defer wg.Done(); srcErrs[i] = e.acquire(ctx, i) }()
-		go func() { defer wg.Done(); e.detect(ctx, i, msgs) }()
+		go func() { defer wg.Done(); e.detect(i, msgs) }()
 	}
 	go func() { wg.Wait(); close(msgs) }()
 	rollErr := e.assemble(msgs, srcErrs)
@@ -300,7 +300,7 @@ func (e *Engine) acquire(ctx context.Context, i int) error {
 
 // detect is camera i's consumer: it runs the threshold detector over each
 // block and reports regions, gaps and its frontier to the assembler.
-func (e *Engine) detect(ctx context.Context, i int, out chan<- detMsg) {
+func (e *Engine) detect(i int, out chan<- detMsg) {
 	r := e.rings[i]
 	cam := e.streams[i].Camera()
 	det := newThresholdDetector(cam, e.info, e.opts.Recipe.Threshold, e.ownedBand(i))
@@ -324,7 +324,10 @@ func (e *Engine) detect(ctx context.Context, i int, out chan<- detMsg) {
 	for {
 		b, dropped, ok := r.Pop()
 		if !ok {
-			err := r.Wait(ctx)
+			// Wait for the producer, not for ctx: when inspection is
+			// stopped, acquire closes the ring and every block already in
+			// it is still inspected, so nothing read is silently lost.
+			err := r.Wait(context.Background())
 			if err == nil {
 				continue
 			}

@@ -419,3 +419,57 @@ func TestSourceFailureKeepsEverythingBeforeAndMarksTheRestUninspected(t *testing
 		t.Errorf("state %q after a source failure", e.Status().State)
 	}
 }
+
+// TestStopInspectsEverythingAlreadyRead cancels a live run midway: every
+// line read from the cameras must be inspected or recorded as uninspected,
+// and the roll length must cover what was read.
+func TestStopInspectsEverythingAlreadyRead(t *testing.T) {
+	cfg := testSimConfig("fabric", 4)
+	cfg.LengthM = 200
+	cfg.SpeedMPerMin = 300
+	cfg.Realtime = true
+	s, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := &blockLog{Source: s, blocks: map[int][][2]int64{}}
+	recipe, _ := DefaultRecipe("fabric")
+	roll := &memRoll{}
+	e, err := New(Options{Recipe: recipe, Source: src, Roll: roll, Logger: zerolog.Nop(),
+		BeforeBlock: func(int) { time.Sleep(20 * time.Millisecond) }}) // slower than the cameras: rings fill and drop
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := e.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	// The highest count any camera delivered must be inside the roll.
+	var last int64
+	for _, bs := range src.blocks {
+		for _, b := range bs {
+			last = max(last, b[1])
+		}
+	}
+	mpc := cfg.LineMM / float64(cfg.CountsPerLine)
+	if want := float64(last+int64(cfg.CountsPerLine)) * mpc / 1000; math.Abs(roll.lengthM-want) > 1e-9 {
+		t.Errorf("roll length %.4f m, but the cameras delivered lines up to %.4f m", roll.lengthM, want)
+	}
+	// Every dropped line, including drops just before the stop, is on the
+	// roll map as uninspected.
+	var unLines int64
+	for _, u := range roll.unins {
+		if u.Reason == "dropped-block" {
+			unLines += u.Lines
+		}
+	}
+	st := e.Status()
+	if st.LinesDropped == 0 {
+		t.Fatal("nothing dropped: the test proves nothing")
+	}
+	if unLines != st.LinesDropped {
+		t.Errorf("%d lines dropped but %d recorded as uninspected", st.LinesDropped, unLines)
+	}
+}

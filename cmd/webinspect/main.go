@@ -4,7 +4,8 @@
 //	webinspect simulate --out DIR [--length 200m] [--seed N] [--material fabric|leather|film]
 //	                    [--speed 100m/min] [--width 2000mm] [--defects N]
 //	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model F] [--realtime]
-//	webinspect export   ROLL --format csv|json|parquet [--out F]
+//	webinspect export   ROLL --format csv|json|parquet|cutlist [--out F]
+//	webinspect bench    [--scenario NAME] [--json] [--duration 10s]
 //
 // The command-line contract is described in DESIGN.md; flags may grow but
 // these names keep their meaning.
@@ -41,6 +42,7 @@ var commands = []command{
 	{"simulate", "write a simulated recording and its truth.csv", cmdSimulate},
 	{"replay", "inspect a recording into a roll map", cmdReplay},
 	{"export", "export a roll map as csv, json or parquet", cmdExport},
+	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 }
 
 var log zerolog.Logger

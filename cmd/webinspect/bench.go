@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/webinspect/webinspect/bench"
+)
+
+// cmdBench runs the named benchmark scenarios live on the simulator and
+// prints one table row (or, with --json, one JSON object) per scenario.
+func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	def := bench.DefaultOptions()
+	name := fs.String("scenario", "", "run only this scenario (default: all)")
+	asJSON := fs.Bool("json", false, "print one JSON object per scenario instead of a table")
+	dur := fs.Duration("duration", def.Duration, "how long each scenario's live load runs")
+	source := fs.String("source", def.Source, "source: auto, sim-live (simulator in real time) or memory-paced (pre-generated blocks replayed at line rate)")
+	poll := fs.Duration("poll", def.PollInterval, "how often the latency histogram is read while blocks are in flight")
+	capDur := fs.Duration("capacity", def.CapacityDuration, "unpaced run measuring the engine's capacity and headroom (0: only for overload)")
+	grace := fs.Duration("recovery-grace", def.RecoveryGrace, "overload: drops later than this after the load falls count as not recovered")
+	list := fs.Bool("list", false, "list the scenarios and exit")
+	pos, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if *list {
+		for _, s := range bench.Scenarios() {
+			fmt.Fprintf(stdout, "%-10s %s\n", s.Name, s.Doc)
+		}
+		return nil
+	}
+	scs := bench.Scenarios()
+	if *name != "" {
+		s, err := bench.Lookup(*name)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		scs = []bench.Scenario{s}
+	}
+	o := def
+	o.Duration, o.Source, o.PollInterval, o.CapacityDuration, o.RecoveryGrace = *dur, *source, *poll, *capDur, *grace
+	if err := o.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "webinspect bench: %d cores (GOMAXPROCS %d), %s/%s, %s, %v per scenario, latency resolution %v\n",
+			runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format(time.RFC3339), o.Duration, o.PollInterval)
+	}
+	var rs []bench.Result
+	for _, s := range scs {
+		r, err := bench.Run(ctx, s, o)
+		if err != nil {
+			if errors.Is(err, bench.ErrOptions) {
+				return usageError{err.Error()}
+			}
+			return err
+		}
+		if *asJSON {
+			if err := bench.WriteJSON(stdout, r); err != nil {
+				return err
+			}
+		}
+		rs = append(rs, r)
+	}
+	if *asJSON {
+		return nil
+	}
+	return bench.WriteTable(stdout, rs...)
+}

@@ -205,6 +205,12 @@ func (m *Motion) Next() (count int64, t float64) {
 	}
 }
 
+// LineIndex is the trigger number of encoder count: floor(count /
+// countsPerLine), also for negative counts. Consecutive lines of a web
+// running forwards have consecutive indices, so a jump means lines are
+// missing between them.
+func LineIndex(count, countsPerLine int64) int64 { return floorDiv(count, countsPerLine) }
+
 // floorDiv returns floor(a/b) for b > 0.
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -67,7 +67,6 @@ type thresholdDetector struct {
 	owned1     int32
 	lastCount  int64 // last accepted count
 	haveLast   bool
-	gateUsed   bool // the gate has seen a count (it has a high-water mark)
 }
 
 func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opts ThresholdOptions, ownedMM [2]float64) *thresholdDetector {
@@ -124,7 +123,6 @@ func (d *thresholdDetector) process(dst []region, b *acquisition.Block) []region
 	}
 	for i := 0; i < b.Lines; i++ {
 		c := b.Counts[i]
-		d.gateUsed = true
 		if !d.gate.Accept(c) {
 			continue // re-imaged material after a jog back: never inspected twice
 		}
@@ -144,7 +142,7 @@ func (d *thresholdDetector) process(dst []region, b *acquisition.Block) []region
 			kernels.Thresholds(d.lo, d.hi, d.mean, d.vari, d.kSigma, d.minDelta)
 		}
 		d.sinceThr = (d.sinceThr + 1) % 16
-		y := floorDiv(c, d.k)
+		y := acquisition.LineIndex(c, d.k)
 		n := kernels.ThresholdMask(d.mask, line, d.lo, d.hi)
 		d.runs = d.runs[:0]
 		if n > 0 {
@@ -181,11 +179,10 @@ func (d *thresholdDetector) gap(dst []region, dr ring.Dropped) ([]region, gapRan
 	dst = d.appendRegions(dst)
 	lo, hi := min(dr.FirstCount, dr.LastCount), max(dr.FirstCount, dr.LastCount)
 	start := lo
-	if d.gateUsed && d.gate.HighWater()+d.k > start {
-		start = d.gate.HighWater() + d.k
+	if hw := d.gate.HighWater(); hw != math.MinInt64 && hw+d.k > start {
+		start = hw + d.k // lines up to the high-water mark were inspected before
 	}
 	d.gate.Accept(hi) // the dropped material counts as passed
-	d.gateUsed = true
 	if start > hi {
 		return dst, gapRange{}, false
 	}
@@ -233,12 +230,4 @@ func (d *thresholdDetector) appendRegions(dst []region) []region {
 		})
 	}
 	return dst
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
 }

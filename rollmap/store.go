@@ -646,21 +646,29 @@ func uninspectedMetres(parts ...[]Uninspected) float64 {
 // readMetaFile reads dir/roll.json; a missing file gives ErrNotFound.
 func readMetaFile(dir string) (metaFile, error) {
 	var m metaFile
-	path := filepath.Join(dir, MetaFile)
-	b, err := os.ReadFile(path)
+	err := readVersionedJSON(filepath.Join(dir, MetaFile), &m, &m.FormatVersion)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, fmt.Errorf("rollmap: %s: %w", dir, ErrNotFound)
 	}
+	return m, err
+}
+
+// readVersionedJSON reads a JSON file this package wrote (roll.json,
+// summary.json) into v and checks the format version decoded into
+// *version: a file that does not parse is ErrCorrupt, one of another
+// version ErrVersion. A missing file's error matches fs.ErrNotExist.
+func readVersionedJSON(path string, v any, version *string) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return m, fmt.Errorf("rollmap: %w", err)
+		return fmt.Errorf("rollmap: %w", err)
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("rollmap: %s: %w: %v", path, ErrCorrupt, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("rollmap: %s: %w: %v", path, ErrCorrupt, err)
 	}
-	if m.FormatVersion != FormatVersion {
-		return m, fmt.Errorf("rollmap: %s: %w: format_version %q, this reader reads %q", path, ErrVersion, m.FormatVersion, FormatVersion)
+	if *version != FormatVersion {
+		return fmt.Errorf("rollmap: %s: %w: format_version %q, this reader reads %q", path, ErrVersion, *version, FormatVersion)
 	}
-	return m, nil
+	return nil
 }
 
 // writeMetaFile replaces dir/roll.json atomically: write a temporary file,

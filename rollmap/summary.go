@@ -175,20 +175,11 @@ func writeFileAtomic(path string, b []byte) error {
 func ReadSummary(dir string) (Summary, error) {
 	var s Summary
 	path := filepath.Join(dir, SummaryFile)
-	b, err := os.ReadFile(path)
+	err := readVersionedJSON(path, &s, &s.FormatVersion)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, fmt.Errorf("rollmap: %s: %w", path, ErrNotFound)
 	}
-	if err != nil {
-		return s, fmt.Errorf("rollmap: %w", err)
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("rollmap: %s: %w: %v", path, ErrCorrupt, err)
-	}
-	if s.FormatVersion != FormatVersion {
-		return s, fmt.Errorf("rollmap: %s: %w: format_version %q, this reader reads %q", path, ErrVersion, s.FormatVersion, FormatVersion)
-	}
-	return s, nil
+	return s, err
 }
 
 // Summary returns the summary of roll id: computed from memory for an open

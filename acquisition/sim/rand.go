@@ -73,15 +73,6 @@ func (r *wyrand) sign() float64 {
 // unitHash maps a hash to [-1, 1).
 func unitHash(h uint64) float64 { return float64(h>>11)/(1<<52) - 1 }
 
-// floorDiv returns floor(a/b) for b > 0.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
-}
-
 // floorMod returns a mod b in [0, b) for b > 0.
 func floorMod(a, b int64) int64 {
 	m := a % b

@@ -310,7 +310,7 @@ func (st *stream) ReadBlock(ctx context.Context, dst *acquisition.Block) error {
 	var tLast float64
 	for n < cfg.LinesPerBlock {
 		c, t := st.motion.Next()
-		if floorDiv(c, st.k) >= st.endLine {
+		if acquisition.LineIndex(c, st.k) >= st.endLine {
 			st.done = true
 			break
 		}
@@ -344,7 +344,7 @@ func (st *stream) ReadBlock(ctx context.Context, dst *acquisition.Block) error {
 
 // line renders the line triggered at count c with sequence number seq.
 func (st *stream) line(c, seq int64, out []uint8) {
-	y := floorDiv(c, st.k)
+	y := acquisition.LineIndex(c, st.k)
 	st.tex.line(y, st.v)
 	if len(st.sim.defects) > 0 {
 		st.renderDefects(y, st.v)

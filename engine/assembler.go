@@ -28,11 +28,10 @@ type assembler struct {
 	lineMM    float64
 	gapCounts int64
 	gapMM     float64
-	origin    int64   // encoder count of this session's first line
-	startM    float64 // roll position of the origin, m (non-zero when a roll is resumed)
+	origin    int64 // encoder count of this session's first line
 	pending   []*pendingDefect
 	frontier  []int64
-	nextID    int64
+	rolls     *rollSegs // the rolls defects are written to (see rolls.go)
 	out       []rollmap.Defect
 	now       func() time.Time
 }
@@ -121,13 +120,19 @@ func (a *assembler) setFrontier(cam int, f int64) {
 	}
 }
 
-// finalize decides every pending defect that can no longer grow and
-// returns them in MD order. The returned slice is reused by the next call.
-func (a *assembler) finalize() []rollmap.Defect {
+// minFrontier is the lowest count any camera can still report a region at.
+func (a *assembler) minFrontier() int64 {
 	f := int64(math.MaxInt64)
 	for _, x := range a.frontier {
 		f = min(f, x)
 	}
+	return f
+}
+
+// finalize decides every pending defect that can no longer grow and
+// returns them in MD order. The returned slice is reused by the next call.
+func (a *assembler) finalize() []rollmap.Defect {
+	f := a.minFrontier()
 	a.out = a.out[:0]
 	keep := a.pending[:0]
 	var done []*pendingDefect
@@ -194,11 +199,13 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 			cam = i
 		}
 	}
-	a.nextID++
+	seg := a.rolls.segFor(p.c0)
+	seg.nextID++
 	d := rollmap.Defect{
-		ID:           a.nextID,
-		MDStartM:     a.mdM(p.c0),
-		MDEndM:       a.mdM(p.c1 + a.k),
+		RollID:       seg.w.ID(),
+		ID:           seg.nextID,
+		MDStartM:     seg.mdM(p.c0, a.mpc),
+		MDEndM:       seg.mdM(p.c1+a.k, a.mpc),
 		CDStartMM:    math.Max(p.cd0, 0),
 		CDEndMM:      p.cd1,
 		AreaMM2:      m.AreaMM2,
@@ -221,16 +228,12 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 	return d, true
 }
 
-// mdM is the roll position in metres of encoder count c.
-func (a *assembler) mdM(c int64) float64 {
-	return a.startM + float64(c-a.origin)*a.mpc/1000
-}
-
-// uninspected converts a gap of one camera into a roll-map range.
-func (a *assembler) uninspected(g gapRange) rollmap.Uninspected {
+// uninspected converts a gap of one camera on roll seg into a roll-map range.
+func (a *assembler) uninspected(g gapRange, seg *rollSeg) rollmap.Uninspected {
 	u := rollmap.Uninspected{
-		MDStartM: a.mdM(g.c0),
-		MDEndM:   a.mdM(g.c1),
+		RollID:   seg.w.ID(),
+		MDStartM: seg.mdM(g.c0, a.mpc),
+		MDEndM:   seg.mdM(g.c1, a.mpc),
 		Camera:   g.cam,
 		Lines:    g.lines,
 		Reason:   g.reason,

@@ -83,8 +83,20 @@ type Options struct {
 	// defects are numbered after it.
 	FirstDefectID int64
 	// OnDefects, when set, is called from the assembler with each batch of
-	// decided defects (already written to the roll). It must not keep the slice.
+	// decided defects (already written to the roll). It must not keep the
+	// slice, and must not block.
 	OnDefects func([]rollmap.Defect)
+	// NewRoll opens the roll that starts at a roll change (ChangeRoll),
+	// with the requested ID ("" = generate one). Without it roll changes
+	// are refused. The engine closes the ended roll itself (through
+	// io.Closer when the writer has it).
+	NewRoll func(id string) (RollWriter, error)
+	// Images, when set and the recipe's images are enabled, archives a
+	// crop of every defect (see images.go); the defect's ImageRef names it.
+	Images ImageSink
+	// OnRoll, when set, is called from the assembler when a roll is started
+	// or closed by a roll change, or spliced. It must not block.
+	OnRoll func(RollEvent)
 }
 
 // Engine runs one inspection from one source into one roll.
@@ -104,8 +116,17 @@ type Engine struct {
 	markEvts  chan marking.MarkEvent // from the scheduler to the assembler; never blocks the scheduler
 	markLost  atomic.Int64           // mark events that did not fit in markEvts
 
-	mu     sync.Mutex
-	status Status
+	hist []*lineHistory // per camera, when crops are kept
+
+	// Roll changes and splices reach the assembler through ctl; assembled
+	// is closed when the assembler has stopped.
+	ctl       chan control
+	assembled chan struct{}
+	started   atomic.Bool
+
+	mu      sync.Mutex
+	status  Status
+	current RollWriter // the roll being written
 }
 
 // detMsg is what a detector tells the assembler after each block.
@@ -148,13 +169,17 @@ func New(o Options) (*Engine, error) {
 	if o.StartMDM < 0 || o.FirstDefectID < 0 {
 		return nil, fmt.Errorf("%w: start position %g m and first defect ID %d must not be negative", ErrConfig, o.StartMDM, o.FirstDefectID)
 	}
-	e := &Engine{opts: o, info: info, streams: streams, log: o.Logger}
+	e := &Engine{opts: o, info: info, streams: streams, log: o.Logger,
+		ctl: make(chan control), assembled: make(chan struct{}), current: o.Roll}
 	for i, s := range streams {
 		c := s.Camera()
 		if c.Width <= 0 || c.PixelMM <= 0 {
 			return nil, fmt.Errorf("%w: camera %d: width (%d px) and pixel_mm (%g) must be positive", ErrConfig, i, c.Width, c.PixelMM)
 		}
 		e.rings = append(e.rings, ring.New(o.Recipe.Pipeline.RingBlocks, info.LinesPerBlock, c.Width))
+		if o.Images != nil && o.Recipe.Images.Enabled {
+			e.hist = append(e.hist, newLineHistory(historyLines(o.Recipe, info.LinesPerBlock), c.Width, int64(info.CountsPerLine)))
+		}
 	}
 	e.m = newMetrics(o.Registerer, len(streams))
 	if o.Recipe.Marking.Output.Kind != marking.OutputNone {
@@ -209,6 +234,9 @@ func (e *Engine) Status() Status {
 // case all data read before the end has been inspected, written to the roll
 // and flushed.
 func (e *Engine) Run(ctx context.Context) error {
+	if e.started.Swap(true) {
+		return fmt.Errorf("%w: Run was called twice", ErrConfig)
+	}
 	e.setState("running", "")
 	msgs := make(chan detMsg, e.opts.Recipe.Pipeline.ResultQueue)
 	srcErrs := make([]error, len(e.streams))
@@ -349,6 +377,9 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 			m.firstSeen = min(m.firstSeen, b.Counts[0])
 		}
 		m.regions = det.process(m.regions, b)
+		if e.hist != nil {
+			e.hist[i].put(b)
+		}
 		if i == 0 && e.marks != nil && !e.info.Live {
 			m.counts = append([]int64(nil), b.Counts[:b.Lines]...)
 		}
@@ -360,13 +391,18 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 
 // markEvent records one mark status change. Late and missed marks are
 // logged; they mean a defect left the line unmarked.
-func (e *Engine) markEvent(ev marking.MarkEvent) {
+func (e *Engine) markEvent(rolls *rollSegs, ev marking.MarkEvent) {
 	e.mu.Lock()
 	e.status.Marks[ev.Status.String()]++
 	e.mu.Unlock()
-	if mw, ok := e.opts.Roll.(markWriter); ok {
+	seg := rolls.byID(ev.RollID)
+	if seg == nil {
+		e.m.rollErrors.Inc()
+		e.log.Error().Str("roll", ev.RollID).Int64("defect", ev.DefectID).Str("status", ev.Status.String()).
+			Msg("mark event for a roll that is already closed; not recorded")
+	} else if mw, ok := seg.w.(markWriter); ok {
 		re := rollmap.MarkEvent{
-			RollID: e.opts.Roll.ID(), DefectID: ev.DefectID, MarkID: ev.MarkID, Head: ev.HeadName,
+			RollID: ev.RollID, DefectID: ev.DefectID, MarkID: ev.MarkID, Head: ev.HeadName,
 			Status: ev.Status.String(), TargetCount: ev.Target, FireCount: ev.FireCount,
 			MDM: ev.MDM, CDMM: ev.CDMM, PassedByMM: ev.PassedByMM, Time: ev.Time.UTC(),
 		}
@@ -414,15 +450,19 @@ func (e *Engine) ownedBand(i int) [2]float64 {
 // writes the roll map and keeps the status. It returns the first roll-map
 // error (the engine keeps going after one, so nothing else is lost).
 func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
+	defer close(e.assembled)
 	a := newAssembler(e.opts.Recipe, e.info)
-	a.startM, a.nextID = e.opts.StartMDM, e.opts.FirstDefectID
-	roll := e.opts.Roll
+	rolls := &rollSegs{e: e, a: a, segs: []*rollSeg{{
+		w: e.opts.Roll, from: math.MinInt64, startM: e.opts.StartMDM, nextID: e.opts.FirstDefectID,
+	}}}
+	a.rolls = rolls
 	flushEvery := time.Duration(e.opts.Recipe.Pipeline.FlushMillis) * time.Millisecond
 	tick := time.NewTicker(flushEvery)
 	defer tick.Stop()
+	markLag := e.markLagCounts()
 
 	var rollErr error
-	note := func(err error, what string) {
+	note := func(err error, roll RollWriter, what string) {
 		if err == nil {
 			return
 		}
@@ -444,35 +484,49 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 	var speedC int64
 	var uninspectedM float64
 
+	// position is the count of the line the cameras see next.
+	position := func() int64 { return maxCount + a.k }
 	lengthM := func() float64 {
+		c := rolls.cur()
 		if !haveMax {
-			return a.startM
+			return c.startM
 		}
-		return a.mdM(maxCount + a.k)
+		return c.mdM(position(), a.mpc)
 	}
+	crops := &cropper{e: e, hist: e.hist}
 	emit := func() {
 		ds := a.finalize()
 		if len(ds) == 0 {
 			return
 		}
-		for i := range ds {
-			ds[i].RollID = roll.ID()
-		}
-		note(roll.AddDefects(ds...), "add defects")
-		if e.marks != nil {
+		if e.hist != nil {
 			for i := range ds {
-				// The count at which the roll's MD would be 0 (it differs from
-				// the session's origin on a resumed roll).
-				rollZero := a.origin - int64(math.Round(a.startM*1000/a.mpc))
-				if _, err := e.marks.Schedule(ds[i], ds[i].EncoderCount, rollZero, a.mpc); err != nil {
-					e.log.Error().Err(err).Int64("defect", ds[i].ID).Msg("schedule mark")
-				}
+				d := &ds[i]
+				c1 := d.EncoderCount + int64(math.Round((d.MDEndM-d.MDStartM)*1000/a.mpc)) - a.k
+				crops.attach(d, c1)
 			}
 		}
+		for rest := ds; len(rest) > 0; {
+			n := defectsForSeg(rest)
+			seg := rolls.byID(rest[0].RollID)
+			note(seg.w.AddDefects(rest[:n]...), seg.w, "add defects")
+			if e.marks != nil {
+				zero := seg.rollZero(a.mpc)
+				for i := range rest[:n] {
+					if _, err := e.marks.Schedule(rest[i], rest[i].EncoderCount, zero, a.mpc); err != nil {
+						e.log.Error().Err(err).Int64("defect", rest[i].ID).Msg("schedule mark")
+					}
+				}
+			}
+			rest = rest[n:]
+		}
 		e.mu.Lock()
+		cur := rolls.cur().w.ID()
 		for _, d := range ds {
-			e.status.Defects++
-			e.status.DefectsByClass[d.Class]++
+			if d.RollID == cur {
+				e.status.Defects++
+				e.status.DefectsByClass[d.Class]++
+			}
 		}
 		e.mu.Unlock()
 		for _, d := range ds {
@@ -484,13 +538,54 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 	}
 	addGaps := func(gs []gapRange) {
 		for _, g := range gs {
-			u := a.uninspected(g)
-			u.RollID = roll.ID()
-			note(roll.AddUninspected(u), "add uninspected range")
-			uninspectedM += u.MDEndM - u.MDStartM
-			e.m.uninspectedM.Add(u.MDEndM - u.MDStartM)
-			e.log.Warn().Int("camera", g.cam).Float64("md_start_m", u.MDStartM).Float64("md_end_m", u.MDEndM).
-				Int64("lines", g.lines).Str("reason", g.reason).Msg("uninspected range")
+			rolls.splitGap(g, func(g gapRange, seg *rollSeg) {
+				u := a.uninspected(g, seg)
+				note(seg.w.AddUninspected(u), seg.w, "add uninspected range")
+				if seg == rolls.cur() {
+					uninspectedM += u.MDEndM - u.MDStartM
+				}
+				e.m.uninspectedM.Add(u.MDEndM - u.MDStartM)
+				e.log.Warn().Str("roll", seg.w.ID()).Int("camera", g.cam).Float64("md_start_m", u.MDStartM).Float64("md_end_m", u.MDEndM).
+					Int64("lines", g.lines).Str("reason", g.reason).Msg("uninspected range")
+			})
+		}
+	}
+	control := func(c control) {
+		var r controlReply
+		switch c.kind {
+		case "change":
+			old := rolls.cur()
+			r.change, r.err = rolls.change(c.id, position(), haveMax, a.mpc)
+			if r.err == nil {
+				if old.closed {
+					rolls.retireReady(0, 0, 0, false) // drop it from the list
+				}
+				e.mu.Lock()
+				e.status.UninspectedM, uninspectedM = 0, 0
+				e.status.MDM = 0
+				e.mu.Unlock()
+			}
+		case "splice":
+			cur := rolls.cur()
+			r.rollID, r.mdM = cur.w.ID(), lengthM()
+			sp, ok := cur.w.(splicer)
+			if !ok {
+				r.err = fmt.Errorf("%w: roll %s cannot record splices", ErrConfig, cur.w.ID())
+				break
+			}
+			now := time.Now().UTC()
+			if r.err = sp.AddSplice(r.mdM, c.note, now); r.err == nil {
+				e.log.Info().Str("roll", r.rollID).Float64("md_m", r.mdM).Str("note", c.note).Msg("splice")
+				e.rollEvent(RollEvent{Kind: "splice", RollID: r.rollID, MDM: r.mdM, Time: now, Note: c.note})
+			}
+		}
+		c.reply <- r
+	}
+	flushAll := func(what string) {
+		cur := rolls.cur()
+		cur.w.SetLength(lengthM())
+		for _, s := range rolls.segs {
+			note(s.w.Flush(), s.w, what)
 		}
 	}
 
@@ -498,7 +593,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		for {
 			select {
 			case ev := <-e.markEvts:
-				e.markEvent(ev)
+				e.markEvent(rolls, ev)
 			default:
 				return
 			}
@@ -510,11 +605,16 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		select {
 		case m, ok = <-msgs:
 		case ev := <-e.markEvts: // nil channel when marking is off
-			e.markEvent(ev)
+			e.markEvent(rolls, ev)
+			continue
+		case c := <-e.ctl:
+			control(c)
 			continue
 		case <-tick.C:
-			roll.SetLength(lengthM())
-			note(roll.Flush(), "flush")
+			flushAll("flush")
+			if haveMax {
+				rolls.retireReady(a.minFrontier(), maxCount, markLag, false)
+			}
 			continue
 		}
 		if !ok {
@@ -522,6 +622,12 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		}
 		if !originSet && m.firstSeen != math.MaxInt64 {
 			a.origin, originSet = m.firstSeen, true
+			if s := rolls.segs[0]; s.from == math.MinInt64 {
+				s.zero = a.origin
+			}
+			if s := rolls.cur(); s.from == math.MinInt64 {
+				s.zero = a.origin // a roll change before the first line
+			}
 		}
 		if m.hasCount && (!haveCam[m.cam] || m.lastCount > lastCount[m.cam]) {
 			lastCount[m.cam], haveCam[m.cam] = m.lastCount, true
@@ -547,6 +653,9 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			ended[m.cam] = true
 		}
 		emit()
+		if len(rolls.segs) > 1 {
+			rolls.retireReady(a.minFrontier(), maxCount, markLag, false)
+		}
 		if len(m.counts) > 0 {
 			offlineChunks = append(offlineChunks, countChunk{m.counts, m.blockTime})
 		}
@@ -619,8 +728,10 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			e.log.Error().Int64("events", n).Msg("mark events lost: the event queue was full")
 		}
 	}
-	roll.SetLength(lengthM())
-	note(roll.Flush(), "final flush")
+	// Rolls ended by a roll change are complete now: close them. The
+	// current roll is the caller's to close (see Roll).
+	rolls.retireReady(0, 0, 0, true)
+	flushAll("final flush")
 	e.mu.Lock()
 	e.status.MDM = lengthM()
 	e.status.UninspectedM = uninspectedM

@@ -21,6 +21,9 @@ import (
 
 // memRoll is an in-memory RollWriter.
 type memRoll struct {
+	id      string // "" = "test-roll"
+	closed  bool
+	splices []spliceRec
 	mu      sync.Mutex
 	defects []rollmap.Defect
 	unins   []rollmap.Uninspected
@@ -28,7 +31,13 @@ type memRoll struct {
 	flushes int
 }
 
-func (m *memRoll) ID() string { return "test-roll" }
+func (m *memRoll) ID() string {
+	if m.id == "" {
+		return "test-roll"
+	}
+	return m.id
+}
+func (m *memRoll) Close() error { m.mu.Lock(); m.closed = true; m.mu.Unlock(); return nil }
 func (m *memRoll) AddDefects(ds ...rollmap.Defect) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

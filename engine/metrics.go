@@ -17,6 +17,9 @@ type metrics struct {
 	byClass       map[string]prometheus.Counter // assembler goroutine only
 	latency       prometheus.Histogram
 	rollErrors    prometheus.Counter
+	// Defect crops (images.go).
+	cropLinesMissing prometheus.Counter
+	imagesSkipped    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
@@ -45,6 +48,12 @@ func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
 		rollErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "webinspect_rollmap_write_errors_total", Help: "Failed roll map writes or flushes.",
 		}),
+		cropLinesMissing: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webinspect_crop_lines_missing_total", Help: "Crop lines no longer in the line history when the defect was decided (filled with 0).",
+		}),
+		imagesSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webinspect_defects_without_image_total", Help: "Defects recorded without a crop (archive stopped, full or failing, or no lines left).",
+		}),
 	}
 	for i := 0; i < cameras; i++ {
 		c := strconv.Itoa(i)
@@ -53,7 +62,7 @@ func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
 		m.linesDropped = append(m.linesDropped, ldrop.WithLabelValues(c))
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{lines, blocks, ldrop, m.uninspectedM, m.defects, m.latency, m.rollErrors} {
+		for _, c := range []prometheus.Collector{lines, blocks, ldrop, m.uninspectedM, m.defects, m.latency, m.rollErrors, m.cropLinesMissing, m.imagesSkipped} {
 			_ = reg.Register(c)
 		}
 	}

@@ -26,6 +26,7 @@ type Recipe struct {
 	Threshold ThresholdOptions `json:"threshold"`
 	Assembly  AssemblyOptions  `json:"assembly"`
 	Pipeline  PipelineOptions  `json:"pipeline"`
+	Images    ImagesOptions    `json:"images"`
 	// Lanes are the slit widths the roll is cut into, across the web. Each
 	// defect is assigned to the lane holding most of its width; the roll
 	// summary counts and grades per lane. Empty: no lanes.
@@ -93,6 +94,23 @@ type PipelineOptions struct {
 	ResultQueue int `json:"result_queue"`
 	// FlushMillis is how often the roll map is flushed to disk. Range 10..60000.
 	FlushMillis int `json:"flush_ms"`
+}
+
+// ImagesOptions configures the defect crops kept in the image archive.
+type ImagesOptions struct {
+	// Enabled keeps a crop of every defect (when the engine has an image
+	// archive). Default true.
+	Enabled bool `json:"enabled"`
+	// MarginPx is the margin around the defect's bounding box, in pixels
+	// (lines along MD). Range 0..1024.
+	MarginPx int `json:"margin_px"`
+	// MaxPx bounds each side of a crop, in pixels: a bigger defect keeps
+	// the MaxPx × MaxPx window around its centre. Range 16..4096.
+	MaxPx int `json:"max_px"`
+	// HistoryLines is how many lines of each camera are kept for cutting
+	// crops; 0 sizes it from the pipeline (ring and result queue depth
+	// plus MaxPx). Range 0 or 256..1000000.
+	HistoryLines int `json:"history_lines"`
 }
 
 // ClassRule names a class for defects that satisfy every set condition.
@@ -243,6 +261,7 @@ func defaultRecipeValues() *Recipe {
 		},
 		Assembly: AssemblyOptions{MergeGapMM: 3},
 		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
+		Images:   ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 512},
 		Marking:  marking.DefaultOptions(),
 	}
 }
@@ -265,6 +284,9 @@ func (r *Recipe) Validate() error {
 		rangeI("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
 		rangeI("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),
 		rangeI("pipeline.flush_ms", r.Pipeline.FlushMillis, 10, 60000),
+		rangeI("images.margin_px", r.Images.MarginPx, 0, 1024),
+		rangeI("images.max_px", r.Images.MaxPx, 16, 4096),
+		orZero(rangeI("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),
 	}
 	if len(r.Classes) == 0 {
 		checks = append(checks, errors.New("classes: at least one class rule is required"))

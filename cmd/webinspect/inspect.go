@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,22 +28,28 @@ func loadRecipe(flagValue string, info acquisition.Info) (*engine.Recipe, error)
 	return engine.DefaultRecipe(m)
 }
 
-// session is one inspection of one source into one new roll.
+// session is one inspection of one source, into one roll and the rolls
+// that follow it at roll changes.
 type session struct {
 	engine *engine.Engine
-	roll   *rollmap.Roll
+	roll   *rollmap.Roll // the first roll
+}
+
+// rollMeta is the metadata of a new roll of this source and recipe.
+func rollMeta(src acquisition.Source, recipe *engine.Recipe, rollID string) rollmap.RollMeta {
+	info := src.Info()
+	return rollmap.RollMeta{
+		ID: rollID, Recipe: recipe.Name, Material: info.Material, Source: info.Name, WebWidthMM: info.WebWidthMM,
+		Lanes: recipe.Lanes, Grading: recipe.Grading,
+	}
 }
 
 func startSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, rollID string, reg prometheus.Registerer) (*session, error) {
-	info := src.Info()
-	roll, err := store.StartRoll(rollmap.RollMeta{
-		ID: rollID, Recipe: recipe.Name, Material: info.Material, Source: info.Name, WebWidthMM: info.WebWidthMM,
-		Lanes: recipe.Lanes, Grading: recipe.Grading,
-	})
+	roll, err := store.StartRoll(rollMeta(src, recipe, rollID))
 	if err != nil {
 		return nil, err
 	}
-	return newSession(src, recipe, roll, 0, 0, reg)
+	return newSession(src, recipe, store, roll, 0, 0, reg)
 }
 
 // resumeSession continues a roll that was open when the engine stopped
@@ -62,12 +69,15 @@ func resumeSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap
 	}
 	log.Warn().Str("roll", rec.Info.ID).Float64("md_m", rep.FlushedLengthM).Int64("defects", rep.Defects).
 		Msg("resuming a roll left open by an engine that stopped without closing it")
-	return newSession(src, recipe, roll, rep.FlushedLengthM, rep.MaxDefectID, reg)
+	return newSession(src, recipe, store, roll, rep.FlushedLengthM, rep.MaxDefectID, reg)
 }
 
-func newSession(src acquisition.Source, recipe *engine.Recipe, roll *rollmap.Roll, startM float64, lastID int64, reg prometheus.Registerer) (*session, error) {
+func newSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, roll *rollmap.Roll, startM float64, lastID int64, reg prometheus.Registerer) (*session, error) {
 	eng, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: roll, Registerer: reg, Logger: log,
-		StartMDM: startM, FirstDefectID: lastID})
+		StartMDM: startM, FirstDefectID: lastID,
+		NewRoll: func(id string) (engine.RollWriter, error) {
+			return store.StartRoll(rollMeta(src, recipe, id))
+		}})
 	if err != nil {
 		roll.Close()
 		return nil, err
@@ -82,12 +92,16 @@ func openStore(dir string, recipe *engine.Recipe) (*rollmap.Store, error) {
 	return rollmap.OpenStoreOptions(dir, o)
 }
 
-// run inspects until the source ends, then closes the roll. Whatever
-// happens, the roll is closed with everything read so far.
+// run inspects until the source ends, then closes the current roll (the
+// engine closed the rolls that roll changes ended). Whatever happens, the
+// roll is closed with everything read so far.
 func (s *session) run(ctx context.Context) error {
 	err := s.engine.Run(ctx)
-	if cerr := s.roll.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("close roll %s: %w", s.roll.ID(), cerr))
+	cur := s.engine.Roll()
+	if c, ok := cur.(io.Closer); ok {
+		if cerr := c.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close roll %s: %w", cur.ID(), cerr))
+		}
 	}
 	return err
 }

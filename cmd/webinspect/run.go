@@ -115,7 +115,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("inspection stopped")
 		} else {
-			log.Info().Str("roll", s.roll.ID()).Msg("source ended; roll closed. The UI stays up until Ctrl-C")
+			log.Info().Str("roll", s.engine.Roll().ID()).Msg("source ended; roll closed. The UI stays up until Ctrl-C")
 		}
 		serr := <-srvErr
 		if err != nil && !errors.Is(err, context.Canceled) {

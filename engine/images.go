@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"math"
+	"sync"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// # Defect crops
+//
+// Each camera's detector copies every block's raw lines (original pixels,
+// before flat-field) into the camera's lineHistory, a ring of the newest
+// lines indexed by line number (encoder count / counts per line). When the
+// assembler decides a defect it cuts the crop from the history of the
+// camera that saw most of it: the defect's bounding box plus
+// ImagesOptions.MarginPx on every side, clipped to the camera, at most
+// MaxPx × MaxPx around the defect's centre. A line the history no longer
+// (or never) held is filled with grey 0 and counted in
+// webinspect_crop_lines_missing_total; the defect record is written
+// whatever happens to its image. The crop goes to Options.Images, which
+// encodes and archives it and returns the reference stored in the
+// defect's image_ref.
+
+// ImageSink archives defect crops: 8-bit grey, w × h pixels, rows stride
+// bytes apart. It returns the crop's reference (its content hash file
+// name) or an error; it must not block (rollmap/archive queues the write)
+// and must not keep pix.
+type ImageSink interface {
+	PutCrop(w, h, stride int, pix []uint8) (ref string, err error)
+}
+
+// lineHistory keeps the newest lines of one camera. put is called by the
+// camera's detector, crop by the assembler.
+type lineHistory struct {
+	mu    sync.Mutex
+	width int
+	k     int64
+	pix   []uint8 // len(line) * width
+	line  []int64 // line number held in each slot; math.MinInt64 = none
+}
+
+func newLineHistory(lines, width int, countsPerLine int64) *lineHistory {
+	h := &lineHistory{width: width, k: max(countsPerLine, 1), pix: make([]uint8, lines*width), line: make([]int64, lines)}
+	for i := range h.line {
+		h.line[i] = math.MinInt64
+	}
+	return h
+}
+
+// lineOf is the line number of encoder count c (floor division).
+func (h *lineHistory) lineOf(c int64) int64 {
+	q := c / h.k
+	if c%h.k < 0 {
+		q--
+	}
+	return q
+}
+
+func (h *lineHistory) slot(n int64) int {
+	s := n % int64(len(h.line))
+	if s < 0 {
+		s += int64(len(h.line))
+	}
+	return int(s)
+}
+
+// put copies a block's lines into the history.
+func (h *lineHistory) put(b *acquisition.Block) {
+	w := min(h.width, b.Width)
+	h.mu.Lock()
+	for i := 0; i < b.Lines; i++ {
+		n := h.lineOf(b.Counts[i])
+		s := h.slot(n)
+		copy(h.pix[s*h.width:s*h.width+w], b.Pix[i*b.Stride:i*b.Stride+w])
+		h.line[s] = n
+	}
+	h.mu.Unlock()
+}
+
+// crop copies lines [c0, c1] (encoder counts) and columns [x0, x1) into
+// dst (stride x1-x0) and returns the number of lines it did not hold.
+func (h *lineHistory) crop(dst []uint8, c0, c1 int64, x0, x1 int) (rows, missing int) {
+	n0, n1 := h.lineOf(c0), h.lineOf(c1)
+	w := x1 - x0
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for n := n0; n <= n1; n++ {
+		row := dst[rows*w : rows*w+w]
+		if s := h.slot(n); h.line[s] == n {
+			copy(row, h.pix[s*h.width+x0:s*h.width+x1])
+		} else {
+			clear(row)
+			missing++
+		}
+		rows++
+	}
+	return rows, missing
+}
+
+// historyLines is the default history depth: every line that can be in
+// flight between a detector and the assembler, plus a whole crop.
+func historyLines(r *Recipe, linesPerBlock int) int {
+	if r.Images.HistoryLines > 0 {
+		return r.Images.HistoryLines
+	}
+	return (r.Pipeline.RingBlocks+r.Pipeline.ResultQueue+2)*linesPerBlock + 2*r.Images.MaxPx + 2*r.Images.MarginPx
+}
+
+// cropper cuts and archives the crops of decided defects, from the
+// assembler goroutine.
+type cropper struct {
+	e    *Engine
+	hist []*lineHistory
+	buf  []uint8
+}
+
+// attach cuts d's crop and stores its reference in d.ImageRef. c1 is the
+// encoder count of the defect's last line.
+func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
+	if d.Camera < 0 || d.Camera >= len(c.hist) {
+		return
+	}
+	h := c.hist[d.Camera]
+	cam := c.e.info.Cameras[d.Camera]
+	o := c.e.opts.Recipe.Images
+	k := int64(max(c.e.info.CountsPerLine, 1))
+	// Columns: the defect's CD extent on this camera, plus the margin.
+	x0 := int(math.Floor((d.CDStartMM-cam.OffsetMM)/cam.PixelMM)) - o.MarginPx
+	x1 := int(math.Ceil((d.CDEndMM-cam.OffsetMM)/cam.PixelMM)) + o.MarginPx
+	x0, x1 = max(x0, 0), min(x1, h.width)
+	if x1-x0 > o.MaxPx {
+		mid := (x0 + x1) / 2
+		x0 = mid - o.MaxPx/2
+		x1 = x0 + o.MaxPx
+	}
+	// Lines: the defect's MD extent plus the margin.
+	l0 := d.EncoderCount - int64(o.MarginPx)*k
+	l1 := c1 + int64(o.MarginPx)*k
+	if lines := (l1-l0)/k + 1; lines > int64(o.MaxPx) {
+		mid := l0 + (l1-l0)/2
+		l0 = mid - int64(o.MaxPx/2)*k
+		l1 = l0 + int64(o.MaxPx-1)*k
+	}
+	if x1 <= x0 || l1 < l0 {
+		return
+	}
+	w := x1 - x0
+	need := int((l1-l0)/k+1) * w
+	if cap(c.buf) < need {
+		c.buf = make([]uint8, need)
+	}
+	rows, missing := h.crop(c.buf[:need], l0, l1, x0, x1)
+	if missing > 0 {
+		c.e.m.cropLinesMissing.Add(float64(missing))
+	}
+	if missing == rows {
+		c.e.m.imagesSkipped.Inc()
+		return
+	}
+	ref, err := c.e.opts.Images.PutCrop(w, rows, w, c.buf[:rows*w])
+	if err != nil {
+		c.e.m.imagesSkipped.Inc()
+		return // the archive logs and counts why; the defect is kept
+	}
+	d.ImageRef = ref
+}

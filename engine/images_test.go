@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"math"
+	"testing"
+)
+
+// Every defect gets a crop of its own pixels: the defect plus the margin,
+// with the defect's polarity standing out from the margin around it.
+func TestDefectCropsShowTheDefect(t *testing.T) {
+	cfg := testSimConfig("fabric", 11)
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := &fakeImages{crops: map[string]fakeCrop{}}
+	roll, _, err := runSim(t, cfg, recipe, Options{Images: imgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roll.defects) < 5 {
+		t.Fatalf("only %d defects: the test proves nothing", len(roll.defects))
+	}
+	margin := recipe.Images.MarginPx
+	checked := 0
+	for _, d := range roll.defects {
+		c, ok := imgs.crops[d.ImageRef]
+		if !ok {
+			t.Fatalf("defect %d has image_ref %q that the archive never got", d.ID, d.ImageRef)
+		}
+		wantW := int(math.Round((d.CDEndMM-d.CDStartMM)/cfg.PixelMM)) + 2*margin
+		wantH := int(math.Round((d.MDEndM-d.MDStartM)*1000/cfg.LineMM)) + 2*margin
+		if wantW <= recipe.Images.MaxPx && wantH <= recipe.Images.MaxPx && d.CDStartMM > 20 && d.CDEndMM < cfg.WidthMM-20 {
+			if abs(c.w-wantW) > 2 || abs(c.h-wantH) > 2 {
+				t.Errorf("defect %d (%.1f x %.1f mm): crop %dx%d px, want about %dx%d", d.ID, d.CDEndMM-d.CDStartMM, (d.MDEndM-d.MDStartM)*1000, c.w, c.h, wantW, wantH)
+			}
+		}
+		if c.w <= 2*margin+2 || c.h <= 2*margin+2 || d.Polarity == "mixed" {
+			continue
+		}
+		// Mean of the inner box against the margin ring.
+		var in, out float64
+		var nin, nout int
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				v := float64(c.pix[y*c.w+x])
+				if x >= margin && x < c.w-margin && y >= margin && y < c.h-margin {
+					in += v
+					nin++
+				} else if x < margin/2 || x >= c.w-margin/2 || y < margin/2 || y >= c.h-margin/2 {
+					out += v
+					nout++
+				}
+			}
+		}
+		diff := in/float64(nin) - out/float64(nout)
+		if (d.Polarity == "dark" && diff >= 0) || (d.Polarity == "bright" && diff <= 0) {
+			t.Errorf("defect %d %s %s: crop inside minus margin = %.1f grey levels, wrong sign", d.ID, d.Class, d.Polarity, diff)
+		}
+		checked++
+	}
+	t.Logf("%d defects, %d crops checked for polarity", len(roll.defects), checked)
+	if checked < 3 {
+		t.Fatalf("only %d crops checked for polarity", checked)
+	}
+
+	// An archive that refuses crops never costs a defect record.
+	failing := &fakeImages{crops: map[string]fakeCrop{}, fail: true}
+	roll2, _, err := runSim(t, cfg, recipe, Options{Images: failing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roll2.defects) != len(roll.defects) {
+		t.Fatalf("with a failing archive %d defects were recorded, want %d", len(roll2.defects), len(roll.defects))
+	}
+	for _, d := range roll2.defects {
+		if d.ImageRef != "" {
+			t.Fatalf("defect %d has image_ref %q although the archive refused it", d.ID, d.ImageRef)
+		}
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// # Roll changes
+//
+// The web runs on while rolls change: a roll change (doff) ends the
+// current roll at the line the cameras see at that moment (count D) and
+// starts the next roll there, at MD 0. Each roll the assembler writes is a
+// rollSeg: the web from its first count on, up to the next roll's first
+// count.
+//
+// A defect belongs to the roll its first line is on. A defect that is
+// still growing at the doff (it started before D and goes on past it) is
+// not split: it stays whole on the ending roll, with an MD end beyond that
+// roll's length. The ending roll is therefore kept open until nothing can
+// still be added to it: every camera's frontier has passed D (no region
+// that starts before D can come any more), no pending defect starts before
+// D, and, when a marking unit is fitted, the web has run on far enough for
+// the roll's last marks to fire (marker distance plus tolerance plus 1 m).
+// Then it is given its length (D on its own MD scale), flushed and closed.
+// Uninspected ranges that straddle D are split at D.
+
+// ErrNotRunning is returned by ChangeRoll and Splice when the engine is not
+// inspecting (before Run, or after it returned).
+var ErrNotRunning = errors.New("engine is not running")
+
+// RollEvent tells what happened to a roll: "start" (a roll change started
+// it), "end" (it was closed after a roll change; MDM is its length) or
+// "splice" (MDM is where the splice is on the roll).
+type RollEvent struct {
+	Kind   string    `json:"kind"`
+	RollID string    `json:"roll_id"`
+	MDM    float64   `json:"md_m"`
+	Time   time.Time `json:"time"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// RollChange is the result of ChangeRoll.
+type RollChange struct {
+	Ended   string  `json:"ended"`    // the roll that was doffed
+	EndedM  float64 `json:"ended_m"`  // its length at the doff, m
+	Started string  `json:"started"`  // the roll that starts at the doff
+	AtCount int64   `json:"at_count"` // encoder count of the doff (the new roll's MD 0)
+}
+
+// splicer is implemented by roll writers that record splices
+// (*rollmap.Roll does).
+type splicer interface {
+	AddSplice(mdM float64, note string, t time.Time) error
+}
+
+// rollSeg is one roll the assembler writes.
+type rollSeg struct {
+	w      RollWriter
+	from   int64   // first encoder count on this roll (math.MinInt64: the session's first roll)
+	zero   int64   // encoder count at MD startM
+	startM float64 // MD of zero, m (non-zero when a roll is resumed)
+	nextID int64   // last defect ID given on this roll
+	closed bool
+}
+
+// mdM is the position in metres on this roll of encoder count c.
+func (s *rollSeg) mdM(c int64, mpc float64) float64 {
+	return s.startM + float64(c-s.zero)*mpc/1000
+}
+
+// rollZero is the count at which this roll's MD would be 0.
+func (s *rollSeg) rollZero(mpc float64) int64 {
+	return s.zero - int64(math.Round(s.startM*1000/mpc))
+}
+
+// control is a request to the assembler: a roll change or a splice.
+type control struct {
+	kind  string // "change" or "splice"
+	id    string // change: the new roll's ID ("" = generated)
+	note  string // splice
+	reply chan controlReply
+}
+
+type controlReply struct {
+	change RollChange
+	rollID string
+	mdM    float64
+	err    error
+}
+
+// ChangeRoll ends the current roll at the web position the cameras see now
+// and starts roll id there ("" lets the roll store generate an ID). It
+// needs Options.NewRoll. The ended roll is closed as soon as every defect
+// that started on it is decided (see "Roll changes" in rolls.go).
+func (e *Engine) ChangeRoll(ctx context.Context, id string) (RollChange, error) {
+	r, err := e.request(ctx, control{kind: "change", id: id})
+	return r.change, err
+}
+
+// Splice records a splice on the current roll at the web position the
+// cameras see now, and returns the roll and the splice's MD position.
+func (e *Engine) Splice(ctx context.Context, note string) (rollID string, mdM float64, err error) {
+	r, err := e.request(ctx, control{kind: "splice", note: note})
+	return r.rollID, r.mdM, err
+}
+
+// Roll returns the roll the engine is writing now (the one Options.Roll
+// gave, or the newest started by ChangeRoll). When Run has returned, the
+// caller closes it; the engine closes every roll a roll change ended.
+func (e *Engine) Roll() RollWriter {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.current
+}
+
+func (e *Engine) request(ctx context.Context, c control) (controlReply, error) {
+	if !e.started.Load() {
+		return controlReply{}, ErrNotRunning
+	}
+	c.reply = make(chan controlReply, 1)
+	select {
+	case e.ctl <- c:
+	case <-e.assembled:
+		return controlReply{}, ErrNotRunning
+	case <-ctx.Done():
+		return controlReply{}, ctx.Err()
+	}
+	select {
+	case r := <-c.reply:
+		return r, r.err
+	case <-ctx.Done():
+		return controlReply{}, ctx.Err()
+	}
+}
+
+// rollSegs is the assembler's list of rolls: every roll still open, oldest
+// first; the last one is the current roll.
+type rollSegs struct {
+	e    *Engine
+	a    *assembler
+	segs []*rollSeg
+}
+
+func (rs *rollSegs) cur() *rollSeg { return rs.segs[len(rs.segs)-1] }
+
+// segFor returns the roll encoder count c is on.
+func (rs *rollSegs) segFor(c int64) *rollSeg {
+	for i := len(rs.segs) - 1; i > 0; i-- {
+		if c >= rs.segs[i].from {
+			return rs.segs[i]
+		}
+	}
+	return rs.segs[0]
+}
+
+// byID returns the open roll with this ID, or nil.
+func (rs *rollSegs) byID(id string) *rollSeg {
+	for _, s := range rs.segs {
+		if s.w.ID() == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// change starts a new roll at count d (the doff). Without a line seen yet
+// (haveLine false) the current roll is empty: it is ended at once and the
+// new roll takes the whole session.
+func (rs *rollSegs) change(id string, d int64, haveLine bool, mpc float64) (RollChange, error) {
+	if rs.e.opts.NewRoll == nil {
+		return RollChange{}, fmt.Errorf("%w: roll changes need Options.NewRoll", ErrConfig)
+	}
+	old := rs.cur()
+	w, err := rs.e.opts.NewRoll(id)
+	if err != nil {
+		return RollChange{}, fmt.Errorf("start roll %q: %w", id, err)
+	}
+	ch := RollChange{Ended: old.w.ID(), Started: w.ID(), AtCount: d}
+	now := time.Now().UTC()
+	if !haveLine {
+		ch.EndedM = old.startM
+		rs.segs = append(rs.segs, &rollSeg{w: w, from: old.from, zero: old.zero})
+		rs.retire(old, old.startM)
+	} else {
+		ch.EndedM = old.mdM(d, mpc)
+		rs.segs = append(rs.segs, &rollSeg{w: w, from: d, zero: d})
+	}
+	rs.e.mu.Lock()
+	rs.e.current = w
+	rs.e.status.RollID = w.ID()
+	rs.e.status.Defects = 0
+	clear(rs.e.status.DefectsByClass)
+	rs.e.mu.Unlock()
+	rs.e.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Str("started", ch.Started).
+		Int64("at_count", d).Msg("roll change")
+	rs.e.rollEvent(RollEvent{Kind: "start", RollID: w.ID(), Time: now})
+	return ch, nil
+}
+
+// retireReady closes every ended roll that can receive nothing more.
+// frontier is the lowest count any camera can still report a region at,
+// maxCount the newest count seen, lag the counts the web must run past a
+// roll's end before its marks have all fired.
+func (rs *rollSegs) retireReady(frontier, maxCount, lag int64, final bool) {
+segments:
+	for i := 0; i < len(rs.segs)-1; i++ {
+		s, next := rs.segs[i], rs.segs[i+1]
+		if s.closed {
+			continue
+		}
+		if !final {
+			if frontier < next.from || maxCount < next.from+lag {
+				break
+			}
+			for _, p := range rs.a.pending {
+				if p.c0 < next.from {
+					break segments
+				}
+			}
+		}
+		rs.retire(s, s.mdM(next.from, rs.a.mpc))
+	}
+	n := 0
+	for _, s := range rs.segs {
+		if !s.closed {
+			rs.segs[n] = s
+			n++
+		}
+	}
+	clear(rs.segs[n:])
+	rs.segs = rs.segs[:n]
+}
+
+// retire gives an ended roll its length, flushes and closes it.
+func (rs *rollSegs) retire(s *rollSeg, lengthM float64) {
+	s.closed = true
+	s.w.SetLength(lengthM)
+	err := s.w.Flush()
+	if c, ok := s.w.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	if err != nil {
+		rs.e.m.rollErrors.Inc()
+		rs.e.log.Error().Err(err).Str("roll", s.w.ID()).Msg("close ended roll")
+	} else {
+		rs.e.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("defects", s.nextID).Msg("roll closed")
+	}
+	rs.e.rollEvent(RollEvent{Kind: "end", RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
+}
+
+// splitGap cuts a gap at roll boundaries and calls f with each piece and
+// the roll it is on.
+func (rs *rollSegs) splitGap(g gapRange, f func(gapRange, *rollSeg)) {
+	for i, s := range rs.segs {
+		lo, hi := g.c0, g.c1
+		if i > 0 {
+			lo = max(lo, s.from)
+		}
+		if i+1 < len(rs.segs) {
+			hi = min(hi, rs.segs[i+1].from)
+		}
+		if lo >= hi {
+			continue
+		}
+		p := g
+		p.c0, p.c1 = lo, hi
+		if lo != g.c0 || hi != g.c1 {
+			p.lines = (hi - lo + rs.a.k - 1) / rs.a.k
+		}
+		f(p, s)
+	}
+}
+
+func (e *Engine) rollEvent(ev RollEvent) {
+	if e.opts.OnRoll != nil {
+		e.opts.OnRoll(ev)
+	}
+}
+
+// markLagCounts is how far the web must run past a roll's end before the
+// roll's last marks have fired: marker distance + tolerance + 1 m.
+func (e *Engine) markLagCounts() int64 {
+	if e.marks == nil {
+		return 0
+	}
+	mk := e.opts.Recipe.Marking
+	return int64(math.Ceil((mk.MarkerDistanceMM + mk.ToleranceMM + 1000) / e.info.MMPerCount))
+}
+
+// defectsForSeg is a helper for emit: the run of ds (sorted by roll) on
+// the same roll as ds[0].
+func defectsForSeg(ds []rollmap.Defect) int {
+	n := 1
+	for n < len(ds) && ds[n].RollID == ds[0].RollID {
+		n++
+	}
+	return n
+}

@@ -194,7 +194,7 @@ func bench10km(b *testing.B, s *Store, id string) *Roll {
 }
 
 // open10km returns, by state, a store holding roll "R" as bench10km:
-// "open" is open with the default Options.MemoryDefects (16384 defects in
+// "open" is open with the default Options.MemoryDefects (4096 defects in
 // memory, the rest read from its file through the Store's cache),
 // "open-window" open keeping only 1024 in memory, "open-all" open keeping
 // every defect in memory (MemoryDefects 0), "closed" closed (served from

@@ -18,13 +18,13 @@ type Options struct {
 	// kept in memory. Older ones, once flushed, are dropped from memory
 	// (in chunks of 1024) and queries read them from the roll's file.
 	// 0 keeps every defect in memory (memory grows with the roll);
-	// otherwise 1024 to 2^30. Default 16384 (about 5 MB per open roll).
+	// otherwise 1024 to 2^30. Default 4096 (about 1.3 MB per open roll).
 	MemoryDefects int
 }
 
 // DefaultOptions returns the options OpenStore uses.
 func DefaultOptions() Options {
-	return Options{FlushInterval: time.Second, FlushEvery: 1000, MemoryDefects: 16384}
+	return Options{FlushInterval: time.Second, FlushEvery: 1000, MemoryDefects: 4096}
 }
 
 // Validate reports the first field out of range, wrapping ErrInvalid.

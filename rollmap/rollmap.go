@@ -54,7 +54,7 @@
 //
 // An open roll keeps its newest defects in memory, in chunks of 1024 rows
 // that are never moved (about 300 bytes per defect). Once flushed, all
-// but the newest [Options].MemoryDefects (default 16384, about 5 MB) are
+// but the newest [Options].MemoryDefects (default 4096, about 1.3 MB) are
 // dropped, a chunk at a time, so an open roll's memory is bounded by
 // configuration, not by its length (uninspected ranges, a few per
 // dropped block, and mark events, a few per marked defect, all stay in

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,12 +26,35 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	capDur := fs.Duration("capacity", def.CapacityDuration, "unpaced run measuring the engine's capacity and headroom (0: only for overload)")
 	grace := fs.Duration("recovery-grace", def.RecoveryGrace, "overload: drops later than this after the load falls count as not recovered")
 	list := fs.Bool("list", false, "list the scenarios and exit")
+	longRoll := fs.String("long-roll", "", "instead of the scenarios: run one long simulated roll (10 km, 100 000 defects) into a roll map store in this directory, reading RSS every 100 m")
+	longLen := fs.Float64("long-length-m", 10000, "--long-roll: roll length, m")
+	longDefects := fs.Int("long-defects", 100000, "--long-roll: defects injected")
+	longGC := fs.Bool("long-gc", true, "--long-roll: collect garbage before each RSS sample (false: RSS as found, garbage included)")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if *longRoll != "" {
+		o := bench.DefaultLongRollOptions(*longRoll)
+		o.LengthM, o.Defects, o.GC = *longLen, *longDefects, *longGC
+		o.BaselineM = min(o.BaselineM, o.LengthM/2)
+		o.SampleEveryM = min(o.SampleEveryM, o.LengthM/10)
+		if err := o.Validate(); err != nil {
+			return usageError{err.Error()}
+		}
+		r, err := bench.RunLongRoll(ctx, o, log)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		}
+		return bench.WriteLongRoll(stdout, r)
 	}
 	if *list {
 		for _, s := range bench.Scenarios() {

@@ -200,4 +200,3 @@ func WriteLongRoll(w io.Writer, r LongRollResult) error {
 	}
 	return nil
 }
-

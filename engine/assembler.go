@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/webinspect/webinspect/acquisition"
@@ -46,6 +47,9 @@ type pendingDefect struct {
 	sum      float64
 	sumAbs   float64
 	peak     float64
+	score    float64 // model detector: peak anomaly score
+	scoreSum float64
+	scoreN   int64
 	camArea  [maxCameras]int64
 	detector string
 }
@@ -75,6 +79,7 @@ func (a *assembler) add(r region) {
 		c0: r.c0, c1: r.c1, cd0: r.cd0, cd1: r.cd1,
 		area: r.area, owned: r.owned, bright: r.bright, dark: r.dark,
 		sum: r.sum, sumAbs: r.sumAbs, peak: r.peak, detector: r.detectorID,
+		score: r.score, scoreSum: r.scoreSum, scoreN: r.scoreArea,
 	}
 	if r.cam >= 0 && r.cam < len(p.camArea) {
 		p.camArea[r.cam] = r.area
@@ -105,11 +110,18 @@ func (p *pendingDefect) merge(q *pendingDefect) {
 	p.sum += q.sum
 	p.sumAbs += q.sumAbs
 	p.peak = max(p.peak, q.peak)
+	p.score = max(p.score, q.score)
+	p.scoreSum += q.scoreSum
+	p.scoreN += q.scoreN
 	for i := range p.camArea {
 		p.camArea[i] += q.camArea[i]
 	}
-	if p.detector != q.detector && q.detector != "" {
+	switch {
+	case q.detector == "" || p.detector == q.detector || strings.Contains(p.detector, "+"):
+	case p.detector == "threshold":
 		p.detector = "threshold+" + q.detector
+	default:
+		p.detector = q.detector + "+" + p.detector
 	}
 }
 
@@ -184,10 +196,13 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		pxMM = a.info.Cameras[0].PixelMM
 	}
 	m.AreaMM2 = float64(owned) * pxMM * a.lineMM
+	// Polarity and contrast come from the threshold detector's pixels; a
+	// defect only the model saw has neither.
+	tArea := p.bright + p.dark
 	switch {
-	case float64(p.bright) >= 0.8*float64(p.area):
+	case tArea > 0 && float64(p.bright) >= 0.8*float64(tArea):
 		m.Polarity = "bright"
-	case float64(p.dark) >= 0.8*float64(p.area):
+	case tArea > 0 && float64(p.dark) >= 0.8*float64(tArea):
 		m.Polarity = "dark"
 	default:
 		m.Polarity = "mixed"
@@ -210,8 +225,8 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		CDEndMM:      p.cd1,
 		AreaMM2:      m.AreaMM2,
 		PeakScore:    p.peak,
-		MeanScore:    p.sumAbs / float64(p.area),
-		Contrast:     p.sum / float64(p.area),
+		MeanScore:    p.sumAbs / float64(max(tArea, 1)),
+		Contrast:     p.sum / float64(max(tArea, 1)),
 		Polarity:     m.Polarity,
 		Class:        class,
 		Severity:     severity,
@@ -221,6 +236,10 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Lane:         -1,
 		Time:         a.now().UTC(),
 		EncoderCount: p.c0,
+	}
+	if p.scoreN > 0 && tArea == 0 {
+		// Only the model saw it: its scores are anomaly scores.
+		d.PeakScore, d.MeanScore = p.score, p.scoreSum/float64(p.scoreN)
 	}
 	if len(a.recipe.Lanes) > 0 {
 		d.Lane = rollmap.AssignLane(a.recipe.Lanes, d)

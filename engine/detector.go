@@ -11,17 +11,20 @@ import (
 // region is a connected flagged region of one camera, in web coordinates
 // (encoder counts along MD, millimetres across).
 type region struct {
-	cam        int
-	c0, c1     int64   // encoder counts of the first and last line
-	cd0, cd1   float64 // CD extent in mm [cd0, cd1)
-	area       int64   // flagged pixels
-	owned      int64   // flagged pixels inside the camera's owned CD band
-	bright     int64
-	dark       int64
-	sum        float64 // signed contrast sum
-	sumAbs     float64
-	peak       float64
-	detectorID string
+	cam      int
+	c0, c1   int64   // encoder counts of the first and last line
+	cd0, cd1 float64 // CD extent in mm [cd0, cd1)
+	area     int64   // flagged pixels
+	owned    int64   // flagged pixels inside the camera's owned CD band
+	bright   int64
+	dark     int64
+	sum      float64 // signed contrast sum
+	sumAbs   float64
+	peak     float64 // threshold detector: largest |contrast|, grey levels
+	// Model detector: anomaly score peak, sum over and area of its pixels.
+	score, scoreSum float64
+	scoreArea       int64
+	detectorID      string
 }
 
 // gapRange is an MD range (in encoder counts, [c0, c1)) of one camera that
@@ -53,6 +56,7 @@ type thresholdDetector struct {
 	mean, vari []float32
 	lo, hi     []uint8
 	mask       []int8
+	acc        []bool // acc[i]: line i of the last block was accepted (not re-imaged)
 	bgMask     []int8 // mask dilated by bgGuardPx: columns the background must not learn from
 	runs       []kernels.Run
 	comps      []kernels.Component
@@ -121,9 +125,14 @@ func (d *thresholdDetector) process(dst []region, b *acquisition.Block) []region
 			copy(d.corr[i*w:(i+1)*w], b.Line(i))
 		}
 	}
+	if cap(d.acc) < b.Lines {
+		d.acc = make([]bool, b.Lines)
+	}
+	d.acc = d.acc[:b.Lines]
 	for i := 0; i < b.Lines; i++ {
 		c := b.Counts[i]
-		if !d.gate.Accept(c) {
+		d.acc[i] = d.gate.Accept(c)
+		if !d.acc[i] {
 			continue // re-imaged material after a jog back: never inspected twice
 		}
 		line := d.corr[i*w : (i+1)*w]

@@ -34,7 +34,9 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/ring"
+	"github.com/webinspect/webinspect/engine/infer"
 	"github.com/webinspect/webinspect/engine/marking"
+	"github.com/webinspect/webinspect/engine/onnx"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -91,6 +93,12 @@ type Options struct {
 	// are refused. The engine closes the ended roll itself (through
 	// io.Closer when the writer has it).
 	NewRoll func(id string) (RollWriter, error)
+	// Model, when set, runs the ONNX anomaly detector beside the threshold
+	// detector with the recipe's model options (see modeldet.go); the
+	// engine does not close it. ModelName names it in each defect's
+	// detector ("onnx:<name>").
+	Model     *onnx.Model
+	ModelName string
 	// Images, when set and the recipe's images are enabled, archives a
 	// crop of every defect (see images.go); the defect's ImageRef names it.
 	Images ImageSink
@@ -117,6 +125,8 @@ type Engine struct {
 	markLost  atomic.Int64           // mark events that did not fit in markEvts
 
 	hist []*lineHistory // per camera, when crops are kept
+	pool *infer.Pool    // the model detector's sessions, with Options.Model
+	mdet []*modelDetector
 
 	// Roll changes and splices reach the assembler through ctl; assembled
 	// is closed when the assembler has stopped.
@@ -203,12 +213,43 @@ func New(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 	}
+	if o.Model != nil {
+		p, err := infer.NewPool(o.Model, o.Recipe.Model.inferOptions())
+		if err != nil {
+			e.closeMarking()
+			return nil, fmt.Errorf("%w: model: %v", ErrConfig, err)
+		}
+		if o.Registerer != nil {
+			_ = o.Registerer.Register(p.Collector())
+		}
+		name := o.ModelName
+		if name == "" {
+			name = "model"
+		}
+		e.pool = p
+		for i, s := range streams {
+			d, err := newModelDetector(p, s.Camera(), int64(info.CountsPerLine), "onnx:"+name)
+			if err != nil {
+				p.Close()
+				e.closeMarking()
+				return nil, fmt.Errorf("%w: model detector for camera %d: %v", ErrConfig, i, err)
+			}
+			e.mdet = append(e.mdet, d)
+		}
+	}
 	e.status = Status{
 		State: "starting", Source: info.Name, Recipe: o.Recipe.Name, Material: info.Material,
 		RollID: o.Roll.ID(), Started: time.Now().UTC(), WebWidthMM: info.WebWidthMM,
 		Cameras: len(streams), DefectsByClass: map[string]int64{}, Marks: map[string]int64{},
 	}
 	return e, nil
+}
+
+// closeMarking releases the marking unit when New fails after setting it up.
+func (e *Engine) closeMarking() {
+	if e.marks != nil {
+		e.marks.Close()
+	}
 }
 
 // Status returns a snapshot of the engine's state.
@@ -248,6 +289,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	go func() { wg.Wait(); close(msgs) }()
 	rollErr := e.assemble(msgs, srcErrs)
+	if e.pool != nil {
+		if err := e.pool.Close(); err != nil {
+			rollErr = errors.Join(rollErr, fmt.Errorf("model: %w", err))
+		}
+		for i, d := range e.mdet {
+			if d.err != nil {
+				rollErr = errors.Join(rollErr, fmt.Errorf("model detector, camera %d: %w", i, d.err))
+			}
+		}
+	}
 
 	var errs []error
 	for i, err := range srcErrs {
@@ -332,6 +383,17 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 	r := e.rings[i]
 	cam := e.streams[i].Camera()
 	det := newThresholdDetector(cam, e.info, e.opts.Recipe.Threshold, e.ownedBand(i))
+	var md *modelDetector
+	if e.mdet != nil {
+		md = e.mdet[i]
+	}
+	frontier := func() int64 {
+		f := det.frontier()
+		if md != nil {
+			f = min(f, md.frontier())
+		}
+		return f
+	}
 	send := func(m detMsg) {
 		m.cam = i
 		m.lastCount, m.hasCount = det.lastCount, det.haveLast
@@ -343,6 +405,9 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 		}
 		var g gapRange
 		var ok bool
+		if md != nil {
+			m.regions = md.flush(m.regions)
+		}
 		m.regions, g, ok = det.gap(m.regions, dr)
 		if ok {
 			m.gaps = append(m.gaps, g)
@@ -365,6 +430,9 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 				handleDrop(&m, r.Final())
 			}
 			m.regions = det.flush(m.regions)
+			if md != nil {
+				m.regions = md.flush(m.regions)
+			}
 			send(m)
 			return
 		}
@@ -377,6 +445,9 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 			m.firstSeen = min(m.firstSeen, b.Counts[0])
 		}
 		m.regions = det.process(m.regions, b)
+		if md != nil {
+			m.regions = md.process(m.regions, b, det.corr, det.acc)
+		}
 		if e.hist != nil {
 			e.hist[i].put(b)
 		}
@@ -384,7 +455,7 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 			m.counts = append([]int64(nil), b.Counts[:b.Lines]...)
 		}
 		r.Release()
-		m.frontier = det.frontier()
+		m.frontier = frontier()
 		send(m)
 	}
 }

@@ -49,14 +49,8 @@ func newLineHistory(lines, width int, countsPerLine int64) *lineHistory {
 	return h
 }
 
-// lineOf is the line number of encoder count c (floor division).
-func (h *lineHistory) lineOf(c int64) int64 {
-	q := c / h.k
-	if c%h.k < 0 {
-		q--
-	}
-	return q
-}
+// lineOf is the line number of encoder count c.
+func (h *lineHistory) lineOf(c int64) int64 { return acquisition.LineIndex(c, h.k) }
 
 func (h *lineHistory) slot(n int64) int {
 	s := n % int64(len(h.line))

@@ -27,6 +27,9 @@ type Recipe struct {
 	Assembly  AssemblyOptions  `json:"assembly"`
 	Pipeline  PipelineOptions  `json:"pipeline"`
 	Images    ImagesOptions    `json:"images"`
+	// Model configures the learned (ONNX) detector that runs beside the
+	// threshold detector when a model is given (Model.Path or --model).
+	Model ModelOptions `json:"model"`
 	// Lanes are the slit widths the roll is cut into, across the web. Each
 	// defect is assigned to the lane holding most of its width; the roll
 	// summary counts and grades per lane. Empty: no lanes.
@@ -111,6 +114,45 @@ type ImagesOptions struct {
 	// crops; 0 sizes it from the pipeline (ring and result queue depth
 	// plus MaxPx). Range 0 or 256..1000000.
 	HistoryLines int `json:"history_lines"`
+}
+
+// ModelOptions configures the ONNX anomaly detector (engine/infer): the
+// tiles cut from each camera's flat-fielded lines, the worker pool that
+// scores them and the threshold on the stitched anomaly map.
+type ModelOptions struct {
+	// Path is the model directory (model.onnx and model.json); "" runs no
+	// model unless one is given on the command line.
+	Path string `json:"path,omitempty"`
+	// Bin is 1 (full resolution) or 2 (2×2 binning before the model).
+	Bin int `json:"bin"`
+	// OverlapCD and OverlapMD are the tile overlaps in model pixels,
+	// 0..tile side/2: at least twice the model's reach for seamless maps.
+	OverlapCD int `json:"overlap_cd"`
+	OverlapMD int `json:"overlap_md"`
+	// Workers is the number of ONNX Runtime sessions (one thread each). 1..64.
+	Workers int `json:"workers"`
+	// Batch is the most tiles one run takes; 0 = the model's batch. 0..64.
+	Batch int `json:"batch"`
+	// MaxWaitMS is the longest a worker waits to fill a batch, ms. 0..1000.
+	MaxWaitMS float64 `json:"max_wait_ms"`
+	// InFlight is how many strips per camera may be queued or running. 2..16.
+	InFlight int `json:"in_flight"`
+	// Threshold on the anomaly map; 0 takes the model's calibrated one.
+	Threshold float64 `json:"threshold"`
+	// MinAreaPx drops components smaller than this, in camera pixels. 0..1000000.
+	MinAreaPx int64 `json:"min_area_px"`
+	// OffWeb finds and excludes the area beyond the web edges line by
+	// line: mode none, bright or dark; level is the grey level off-web
+	// reaches; min_band the narrowest band (model px) taken for off-web.
+	OffWeb OffWebOptions `json:"off_web"`
+}
+
+// OffWebOptions: see ModelOptions.OffWeb.
+type OffWebOptions struct {
+	Mode    string `json:"mode"`
+	Level   int    `json:"level"`
+	MinBand int    `json:"min_band"`
+	Guard   int    `json:"guard"`
 }
 
 // ClassRule names a class for defects that satisfy every set condition.
@@ -261,8 +303,10 @@ func defaultRecipeValues() *Recipe {
 		},
 		Assembly: AssemblyOptions{MergeGapMM: 3},
 		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
-		Images:   ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 512},
-		Marking:  marking.DefaultOptions(),
+		Images:   ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 256},
+		Model: ModelOptions{Bin: 2, OverlapCD: 8, OverlapMD: 8, Workers: 2, MaxWaitMS: 2, InFlight: 3,
+			OffWeb: OffWebOptions{Mode: "none", Level: 240, MinBand: 8, Guard: 2}},
+		Marking: marking.DefaultOptions(),
 	}
 }
 
@@ -287,6 +331,19 @@ func (r *Recipe) Validate() error {
 		rangeI("images.margin_px", r.Images.MarginPx, 0, 1024),
 		rangeI("images.max_px", r.Images.MaxPx, 16, 4096),
 		orZero(rangeI("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),
+		oneOf("model.bin", fmt.Sprint(r.Model.Bin), "1", "2"),
+		rangeI("model.overlap_cd", r.Model.OverlapCD, 0, 4096),
+		rangeI("model.overlap_md", r.Model.OverlapMD, 0, 4096),
+		rangeI("model.workers", r.Model.Workers, 1, 64),
+		rangeI("model.batch", r.Model.Batch, 0, 64),
+		rangeF("model.max_wait_ms", r.Model.MaxWaitMS, 0, 1000),
+		rangeI("model.in_flight", r.Model.InFlight, 2, 16),
+		rangeF("model.threshold", r.Model.Threshold, 0, 1e9),
+		rangeI("model.min_area_px", int(r.Model.MinAreaPx), 0, 1_000_000),
+		oneOf("model.off_web.mode", r.Model.OffWeb.Mode, "none", "bright", "dark"),
+		rangeI("model.off_web.level", r.Model.OffWeb.Level, 0, 255),
+		rangeI("model.off_web.min_band", r.Model.OffWeb.MinBand, 1, 100000),
+		rangeI("model.off_web.guard", r.Model.OffWeb.Guard, 0, 1000),
 	}
 	if len(r.Classes) == 0 {
 		checks = append(checks, errors.New("classes: at least one class rule is required"))

@@ -57,6 +57,10 @@ type Config struct {
 	Noise float64 `json:"noise"`
 	// Defects is how many defects to inject. [0, 100000].
 	Defects int `json:"defects"`
+	// ContrastScale multiplies every defect's contrast: below 1 makes
+	// subtle defects (0.2 puts most of them under the threshold
+	// detector's reach). 0 means 1. [0, 2].
+	ContrastScale float64 `json:"contrast_scale,omitempty"`
 	// LinesPerBlock is the number of lines per block. [1, 65536].
 	LinesPerBlock int `json:"lines_per_block"`
 	// Motion is the web's movement; nil means constant SpeedMPerMin. See
@@ -139,6 +143,7 @@ func (c Config) Validate() error {
 		{"DarkLevel", c.DarkLevel, 0, 64, false},
 		{"Noise", c.Noise, 0, 32, false},
 		{"Defects", float64(c.Defects), 0, 100000, false},
+		{"ContrastScale", c.ContrastScale, 0, 2, false},
 		{"LinesPerBlock", float64(c.LinesPerBlock), 1, 65536, false},
 	} {
 		if err := check(f.name, f.v, f.lo, f.hi, f.loOpen); err != nil {

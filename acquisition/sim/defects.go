@@ -372,6 +372,10 @@ func placeDefects(cfg *Config) ([]defect, error) {
 		ok := false
 		for try := 0; try < reshapeTries && !ok; try++ {
 			d := shape(&r, pickClass(&r, cfg.Material), roles[k] == 1)
+			if cs := cfg.ContrastScale; cs > 0 && cs != 1 {
+				d.amp *= cs
+				d.truth.Contrast *= cs
+			}
 			w, l := d.cdHi-d.cdLo, d.mdHi-d.mdLo
 			if l > mdMax-mdMin || w > cdMax-cdMin {
 				continue

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/engine/infer"
+	"github.com/webinspect/webinspect/engine/onnx"
+)
+
+// # The model detector
+//
+// With a model (Options.Model), every camera's detect goroutine also feeds
+// the flat-fielded lines the threshold detector accepted (never a line
+// re-imaged after a jog back) to an infer.Detector; all cameras share one
+// infer.Pool of ONNX Runtime sessions. Its components become regions like
+// the threshold detector's, so a defect both detectors see is one defect
+// (detector "threshold+onnx:<model>"). A model region carries its anomaly
+// score, not a grey-level contrast: its polarity is "mixed" unless the
+// threshold detector saw the same defect.
+
+// LoadModel loads a model directory for a recipe: the sidecar's tile size
+// and channels must fit, the batch and one thread per session come from
+// the recipe's model options.
+func LoadModel(dir string, r *Recipe) (*onnx.Model, error) {
+	o := onnx.DefaultModelOptions()
+	o.Batch = max(r.Model.Batch, 1)
+	path := dir
+	if filepath.Ext(dir) != ".onnx" {
+		path = filepath.Join(dir, onnx.ModelFileName)
+	}
+	m, err := onnx.Load(path, o)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// inferOptions maps the recipe's model options onto infer.Options.
+func (m ModelOptions) inferOptions() infer.Options {
+	o := infer.DefaultOptions()
+	o.Bin, o.OverlapCD, o.OverlapMD = m.Bin, m.OverlapCD, m.OverlapMD
+	o.Workers, o.Batch, o.InFlight = m.Workers, m.Batch, m.InFlight
+	o.MaxWait = time.Duration(m.MaxWaitMS * float64(time.Millisecond))
+	o.Threshold, o.MinAreaPx = m.Threshold, m.MinAreaPx
+	o.OffWeb = infer.OffWebOptions{Mode: infer.OffWebMode(m.OffWeb.Mode), Level: uint8(m.OffWeb.Level),
+		MinBand: m.OffWeb.MinBand, Guard: m.OffWeb.Guard}
+	return o
+}
+
+// modelDetector is one camera's model detector.
+type modelDetector struct {
+	det   *infer.Detector
+	cam   acquisition.CameraInfo
+	k     int64
+	id    string
+	comps []infer.Component
+	err   error
+}
+
+func newModelDetector(p *infer.Pool, cam acquisition.CameraInfo, k int64, id string) (*modelDetector, error) {
+	d, err := p.NewDetector(cam.Width)
+	if err != nil {
+		return nil, err
+	}
+	return &modelDetector{det: d, cam: cam, k: k, id: id}, nil
+}
+
+// process feeds the lines of block b the threshold detector accepted
+// (acc[i]) from its flat-fielded copy corr, in runs of consecutive lines.
+func (m *modelDetector) process(dst []region, b *acquisition.Block, corr []uint8, acc []bool) []region {
+	if m.err != nil {
+		return dst
+	}
+	w := m.cam.Width
+	for i := 0; i < b.Lines; {
+		if !acc[i] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < b.Lines && acc[j] && acquisition.LineIndex(b.Counts[j], m.k) == acquisition.LineIndex(b.Counts[j-1], m.k)+1 {
+			j++
+		}
+		first := acquisition.LineIndex(b.Counts[i], m.k)
+		m.comps, m.err = m.det.Process(m.comps[:0], corr[i*w:], w, j-i, first, b.Counts[i:j])
+		dst = m.appendRegions(dst)
+		if m.err != nil {
+			return dst
+		}
+		i = j
+	}
+	return dst
+}
+
+// flush closes every open component (a gap or the end of the stream).
+func (m *modelDetector) flush(dst []region) []region {
+	if m.err != nil {
+		return dst
+	}
+	m.comps, m.err = m.det.Flush(m.comps[:0])
+	return m.appendRegions(dst)
+}
+
+// frontier is the smallest encoder count a region this detector returns
+// later can start at (math.MaxInt64 when none can).
+func (m *modelDetector) frontier() int64 {
+	if m.err != nil {
+		return math.MaxInt64
+	}
+	line, ok := m.det.Frontier()
+	if !ok {
+		return math.MaxInt64
+	}
+	return line * m.k
+}
+
+func (m *modelDetector) appendRegions(dst []region) []region {
+	for _, c := range m.comps {
+		dst = append(dst, region{
+			cam:        m.cam.Index,
+			c0:         c.Count0,
+			c1:         c.Count1,
+			cd0:        m.cam.OffsetMM + float64(c.Col0)*m.cam.PixelMM,
+			cd1:        m.cam.OffsetMM + float64(c.Col1)*m.cam.PixelMM,
+			area:       c.Area,
+			owned:      c.Area,
+			score:      float64(c.Peak),
+			scoreSum:   float64(c.Mean) * float64(c.Area),
+			scoreArea:  c.Area,
+			detectorID: m.id,
+		})
+	}
+	return dst
+}

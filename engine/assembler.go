@@ -33,6 +33,8 @@ type assembler struct {
 	pending   []*pendingDefect
 	frontier  []int64
 	rolls     *rollSegs // the rolls defects are written to (see rolls.go)
+	done      []*pendingDefect
+	free      []*pendingDefect // recycled, so the steady state allocates nothing
 	out       []rollmap.Defect
 	now       func() time.Time
 }
@@ -70,12 +72,26 @@ func newAssembler(r *Recipe, info acquisition.Info) *assembler {
 	for i := range a.frontier {
 		a.frontier[i] = math.MinInt64
 	}
+	// Pending defects are recycled; start with room for a busy stretch.
+	pool := make([]pendingDefect, 256)
+	for i := range pool {
+		a.free = append(a.free, &pool[i])
+	}
+	a.pending = make([]*pendingDefect, 0, 256)
+	a.done = make([]*pendingDefect, 0, 256)
+	a.out = make([]rollmap.Defect, 0, 256)
 	return a
 }
 
 // add merges one region into the pending defects.
 func (a *assembler) add(r region) {
-	p := &pendingDefect{
+	var p *pendingDefect
+	if n := len(a.free); n > 0 {
+		p, a.free = a.free[n-1], a.free[:n-1]
+	} else {
+		p = new(pendingDefect)
+	}
+	*p = pendingDefect{
 		c0: r.c0, c1: r.c1, cd0: r.cd0, cd1: r.cd1,
 		area: r.area, owned: r.owned, bright: r.bright, dark: r.dark,
 		sum: r.sum, sumAbs: r.sumAbs, peak: r.peak, detector: r.detectorID,
@@ -90,6 +106,7 @@ func (a *assembler) add(r region) {
 			break
 		}
 		p.merge(a.pending[j])
+		a.free = append(a.free, a.pending[j])
 		a.pending = slices.Delete(a.pending, j, j+1)
 	}
 	a.pending = append(a.pending, p)
@@ -147,7 +164,7 @@ func (a *assembler) finalize() []rollmap.Defect {
 	f := a.minFrontier()
 	a.out = a.out[:0]
 	keep := a.pending[:0]
-	var done []*pendingDefect
+	done := a.done[:0]
 	for _, p := range a.pending {
 		if f == math.MaxInt64 || p.c1+a.k+a.gapCounts < f {
 			done = append(done, p)
@@ -162,7 +179,10 @@ func (a *assembler) finalize() []rollmap.Defect {
 		if d, ok := a.measure(p); ok {
 			a.out = append(a.out, d)
 		}
+		a.free = append(a.free, p)
 	}
+	clear(done)
+	a.done = done[:0]
 	return a.out
 }
 

@@ -42,6 +42,10 @@ import (
 
 const maxCameras = 16
 
+// regionsPerBlock is the room each recycled region slice starts with; a
+// block with more regions grows its slice once, and it stays grown.
+const regionsPerBlock = 32
+
 // Errors returned by the engine.
 var (
 	// ErrConfig is wrapped by New when the options or the source are unusable.
@@ -126,6 +130,11 @@ type Engine struct {
 
 	hist []*lineHistory // per camera, when crops are kept
 	pool *infer.Pool    // the model detector's sessions, with Options.Model
+	// Buffers going back from the assembler to camera i's detector, so the
+	// steady state allocates nothing per block: region slices, and encoder
+	// count copies (offline marking only).
+	freeRegions []chan []region
+	freeCounts  []chan []int64
 	mdet []*modelDetector
 
 	// Roll changes and splices reach the assembler through ctl; assembled
@@ -187,6 +196,13 @@ func New(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("%w: camera %d: width (%d px) and pixel_mm (%g) must be positive", ErrConfig, i, c.Width, c.PixelMM)
 		}
 		e.rings = append(e.rings, ring.New(o.Recipe.Pipeline.RingBlocks, info.LinesPerBlock, c.Width))
+		nbuf := o.Recipe.Pipeline.ResultQueue + 2
+		fr := make(chan []region, nbuf)
+		for range nbuf {
+			fr <- make([]region, 0, regionsPerBlock)
+		}
+		e.freeRegions = append(e.freeRegions, fr)
+		e.freeCounts = append(e.freeCounts, make(chan []int64, nbuf))
 		if o.Images != nil && o.Recipe.Images.Enabled {
 			e.hist = append(e.hist, newLineHistory(historyLines(o.Recipe, info.LinesPerBlock), c.Width, int64(info.CountsPerLine)))
 		}
@@ -214,7 +230,12 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	if o.Model != nil {
-		p, err := infer.NewPool(o.Model, o.Recipe.Model.inferOptions())
+		io, err := modelInferOptions(o.Recipe.Model, o.Model)
+		if err != nil {
+			e.closeMarking()
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		p, err := infer.NewPool(o.Model, io)
 		if err != nil {
 			e.closeMarking()
 			return nil, fmt.Errorf("%w: model: %v", ErrConfig, err)
@@ -440,6 +461,10 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 			e.opts.BeforeBlock(i)
 		}
 		m := detMsg{firstSeen: math.MaxInt64, blockTime: b.Time, arrived: b.Arrived}
+		select {
+		case m.regions = <-e.freeRegions[i]:
+		default:
+		}
 		handleDrop(&m, dropped)
 		if b.Lines > 0 {
 			m.firstSeen = min(m.firstSeen, b.Counts[0])
@@ -452,7 +477,12 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 			e.hist[i].put(b)
 		}
 		if i == 0 && e.marks != nil && !e.info.Live {
-			m.counts = append([]int64(nil), b.Counts[:b.Lines]...)
+			var buf []int64
+			select {
+			case buf = <-e.freeCounts[i]:
+			default:
+			}
+			m.counts = append(buf, b.Counts[:b.Lines]...)
 		}
 		r.Release()
 		m.frontier = frontier()
@@ -719,6 +749,12 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		for _, r := range m.regions {
 			a.add(r)
 		}
+		if cap(m.regions) > 0 {
+			select {
+			case e.freeRegions[m.cam] <- m.regions[:0]:
+			default:
+			}
+		}
 		a.setFrontier(m.cam, m.frontier)
 		if m.end {
 			ended[m.cam] = true
@@ -747,6 +783,11 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			e.marks.WaitIdle(time.Second)
 			for len(offlineChunks) > 0 && slices.Max(offlineChunks[0].counts) <= limit {
 				offlineEnc.observeCounts(e, offlineChunks[0].counts, offlineChunks[0].t0)
+				select {
+				case e.freeCounts[0] <- offlineChunks[0].counts[:0]:
+				default:
+				}
+				offlineChunks[0] = countChunk{}
 				offlineChunks = offlineChunks[1:]
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/engine/infer"
 	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/engine/teach"
 )
 
 // # The model detector
@@ -37,6 +38,30 @@ func LoadModel(dir string, r *Recipe) (*onnx.Model, error) {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	return m, nil
+}
+
+// modelInferOptions is the recipe's model options for model m: a taught
+// model's sidecar says how it was taught (binning, the context its map
+// values depend on), which overrides the recipe's bin and raises the
+// overlaps to twice the context so the stitched map has no seams. A
+// model taught on whole resized or contrast-normalised images cannot run
+// on a line stream and is refused.
+func modelInferOptions(mo ModelOptions, m *onnx.Model) (infer.Options, error) {
+	o := mo.inferOptions()
+	prep, err := teach.PrepFromSidecar(m.Sidecar())
+	if err != nil {
+		return o, err
+	}
+	if prep.Normalize != "none" || prep.ResizeW > 0 {
+		return o, fmt.Errorf("model %s was taught on whole images (normalize %q, resize %dx%d); the engine feeds it web lines: teach it with normalize none and no resize",
+			m.Path(), prep.Normalize, prep.ResizeW, prep.ResizeH)
+	}
+	if _, ok := m.Sidecar().MadeBy.Params["bin"]; ok {
+		o.Bin = prep.Bin
+	}
+	o.OverlapCD = max(o.OverlapCD, 2*prep.Context)
+	o.OverlapMD = max(o.OverlapMD, 2*prep.Context)
+	return o, nil
 }
 
 // inferOptions maps the recipe's model options onto infer.Options.

@@ -135,7 +135,7 @@ type Engine struct {
 	// count copies (offline marking only).
 	freeRegions []chan []region
 	freeCounts  []chan []int64
-	mdet []*modelDetector
+	mdet        []*modelDetector
 
 	// Roll changes and splices reach the assembler through ctl; assembled
 	// is closed when the assembler has stopped.

@@ -21,29 +21,37 @@ func (d *discardRoll) AddUninspected(...rollmap.Uninspected) error { return nil 
 func (d *discardRoll) SetLength(float64)                           {}
 func (d *discardRoll) Flush() error                                { return nil }
 
+// captureSim captures 24 blocks per camera of a simulated 2 m web of
+// material with defects, and returns them with the material's recipe.
+func captureSim(b *testing.B, material string) (*MemorySource, *engine.Recipe) {
+	b.Helper()
+	cfg := sim.DefaultConfig()
+	cfg.Material = material
+	cfg.LengthM = 8
+	cfg.Defects = 10
+	s, err := sim.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mem, err := Capture(context.Background(), s, 24)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recipe, err := engine.DefaultRecipe(material)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mem, recipe
+}
+
 // BenchmarkPipeline runs the whole threshold pipeline (rings, flat-field,
 // background, thresholds, runs, labelling, assembly, classification) over
 // simulated web held in memory.
 func BenchmarkPipeline(b *testing.B) {
 	for _, material := range []string{"fabric", "film"} {
 		b.Run(fmt.Sprintf("material=%s/width=2000mm", material), func(b *testing.B) {
-			cfg := sim.DefaultConfig()
-			cfg.Material = material
-			cfg.LengthM = 8
-			cfg.Defects = 10
-			s, err := sim.New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			mem, err := Capture(context.Background(), s, 24)
-			if err != nil {
-				b.Fatal(err)
-			}
+			mem, recipe := captureSim(b, material)
 			mem = mem.WithBlocks(96)
-			recipe, err := engine.DefaultRecipe(material)
-			if err != nil {
-				b.Fatal(err)
-			}
 			b.SetBytes(mem.Pixels())
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -78,23 +86,8 @@ func BenchmarkSteadyState(b *testing.B) {
 	const warmup = 64
 	for _, material := range []string{"fabric", "film"} {
 		b.Run(fmt.Sprintf("material=%s", material), func(b *testing.B) {
-			cfg := sim.DefaultConfig()
-			cfg.Material = material
-			cfg.LengthM = 8
-			cfg.Defects = 10
-			s, err := sim.New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			mem, err := Capture(context.Background(), s, 24)
-			if err != nil {
-				b.Fatal(err)
-			}
+			mem, recipe := captureSim(b, material)
 			mem = mem.WithBlocks(warmup + b.N)
-			recipe, err := engine.DefaultRecipe(material)
-			if err != nil {
-				b.Fatal(err)
-			}
 			var start runtime.MemStats
 			blocks := 0
 			roll := &discardRoll{}

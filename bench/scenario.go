@@ -19,6 +19,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/engine/onnx"
 )
 
 // Errors returned by the scenario runner.
@@ -122,6 +123,9 @@ type Options struct {
 	// Logger receives the engine's log (zerolog.Nop() keeps the
 	// benchmark's output clean and its CPU for the engine).
 	Logger zerolog.Logger
+	// Model, when set, runs the ONNX model detector beside the threshold
+	// detector (the engine's Options.Model).
+	Model *onnx.Model
 }
 
 // DefaultOptions returns a 10 s run with the latency histogram read every
@@ -275,7 +279,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 		if d <= 0 {
 			d = min(time.Second, o.Duration/4)
 		}
-		if capLines, err = capacity(ctx, mem, recipe, d); err != nil {
+		if capLines, err = capacity(ctx, mem, recipe, o.Model, d); err != nil {
 			return res, fmt.Errorf("scenario %s: capacity: %w", sc.Name, err)
 		}
 		res.CapacityMpxS = capLines * pxPerLine / 1e6
@@ -331,7 +335,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	}
 	reg := &captureRegisterer{Registry: prometheus.NewRegistry()}
 	roll := &countRoll{}
-	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger})
+	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger, Model: o.Model, ModelName: "bench"})
 	if err != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
@@ -459,9 +463,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 
 // capacity runs the engine on mem, not live, for about d and returns the
 // lines per second per camera it inspected.
-func capacity(ctx context.Context, mem *MemorySource, recipe *engine.Recipe, d time.Duration) (float64, error) {
+func capacity(ctx context.Context, mem *MemorySource, recipe *engine.Recipe, model *onnx.Model, d time.Duration) (float64, error) {
 	src := mem.WithBlocks(math.MaxInt32)
-	e, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: &countRoll{}, Logger: zerolog.Nop()})
+	e, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: &countRoll{}, Logger: zerolog.Nop(), Model: model, ModelName: "bench"})
 	if err != nil {
 		return 0, err
 	}

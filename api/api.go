@@ -1,63 +1,134 @@
 // Package api serves webinspect over HTTP: a JSON API for the live line
-// status, rolls and their defects, Prometheus metrics, and the web UI (the
-// roll map) from files embedded in the binary.
+// status, rolls, their defects and the review of them, a live event stream,
+// defect crops, printable roll reports, control of the line (roll start,
+// end, splice), Prometheus metrics, and the web UI (the roll map) from files
+// embedded in the binary.
 //
 // # Model
 //
-// A [Server] reads everything it serves from three seams given in [Options]:
-// a [RollStore] (the roll map, normally *rollmap.Store), a status function
-// (the engine's live [engine.Status]) and a prometheus.Gatherer. It holds no
-// state of its own besides the listener, so several servers may share one
-// store, and a server may run with no engine (Status nil) to review rolls
-// written earlier.
+// A [Server] reads everything it serves from seams given in [Options]: a
+// [RollStore] (the roll map, normally *rollmap.Store; reviews, grids,
+// reports and defect details use the optional [ReviewStore], [MarkStore],
+// [DefectScanner], [SummaryStore] and [DensityStore] it may also be), a
+// status function (the engine's live [engine.Status]), an [ImageSource]
+// (the crop archive), a [Line] (the engine's roll handling), a [Hub] (live
+// events) and a prometheus.Gatherer. It holds no state of its own besides
+// the listener, so several servers may share one store, and a server may
+// run with no engine (Status, Line and Events nil) to review rolls written
+// earlier. [WriteReport] makes the same report as the report endpoints for
+// the command line.
 //
 // # Endpoints
 //
-//	GET /api/status              engine.Status                      503 when Options.Status is nil
-//	GET /api/rolls               {"rolls": [RollInfo, ...]}          newest first
-//	GET /api/rolls/{id}          RollInfo + {"uninspected": [Uninspected, ...]}
-//	GET /api/rolls/{id}/defects  {"roll_id", "defects": [Defect, ...], "next_after": ID|null}
-//	GET /metrics                 Prometheus text/OpenMetrics exposition
-//	GET /                        the roll map page (ui/index.html)
-//	GET /ui/{file}               its scripts and styles
+// Reads (GET):
 //
-// The defects endpoint takes these query parameters, all optional; any other
-// parameter, or one given twice, is refused:
+//	/api/status                        engine.Status                     503 without an engine
+//	/api/events                        server-sent events (see Events)   503 without a Hub
+//	/api/rolls                         {"rolls": [RollInfo, ...]}        newest first
+//	/api/rolls/{id}                    RollInfo + {"uninspected": [Uninspected, ...]}
+//	/api/rolls/{id}/defects            {"roll_id", "defects": [Defect, ...], "next_after": ID|null}
+//	/api/rolls/{id}/defects/{did}      {"defect", "reviews": [Review...], "marks": [MarkEvent...]}
+//	/api/rolls/{id}/grid               aggregated roll map (Grid)
+//	/api/rolls/{id}/density            defects per MD bin
+//	/api/rolls/{id}/summary            rollmap.Summary with lane grades
+//	/api/rolls/{id}/review-queue       defects to review, most doubtful first
+//	/api/rolls/{id}/review-stats       ReviewStats
+//	/api/rolls/{id}/report.html        printable one-page roll report
+//	/api/rolls/{id}/report.pdf         the same as PDF (attachment)
+//	/api/images/{sha256}.png           a defect crop
+//	/metrics                           Prometheus text/OpenMetrics exposition
+//	/                                  the roll map page (ui/index.html), /ui/{file} its assets
 //
-//	after=ID      only defects with defect_id > ID (integer >= 0; default 0)
-//	limit=N       at most N defects (1..10000; default 1000)
-//	md_from=M     only defects that end at or after M metres (number >= 0)
-//	md_to=M       only defects that start at or before M metres (number >= md_from)
-//	class=C       only defects of class C
-//	decision=D    only defects with decision D
+// Changes (POST, JSON bodies):
 //
-// Defects come in defect_id order. next_after is the defect_id of the last
-// defect returned, or null when none were: a client pages through a roll by
-// passing it back as after until a page holds fewer than limit defects, and
-// polls a live roll the same way (keeping its previous after on null).
+//	/api/rolls/{id}/defects/{did}/review   {"action","label","reviewer"} -> {"defect", "review"}
+//	/api/line/roll/start                   {"id"} (optional) -> {"roll_id"}
+//	/api/line/roll/end                     -> {"roll_id", "length_m"}
+//	/api/line/splice                       {"note"} -> {"roll_id", "md_m"}
+//
+// README.md next to this file has every parameter, with curl examples.
+// The defects endpoint takes after, limit (1..10000, default 1000),
+// md_from, md_to, class, decision, mark_status and review_status; any
+// other parameter, or one given twice, is refused. Defects come in
+// defect_id order; next_after is the last defect_id returned (null when
+// none were), passed back as after to page or to poll a live roll.
+//
+// # Review queue and statistics
+//
+// A defect needs review when its decision is "review" (the recipe asks a
+// person to decide) or "mark" (the material will be marked or cut out, so
+// a false alarm costs material). The queue holds those not reviewed yet,
+// decision review before mark, then by uncertainty = threshold / peak
+// score (1 at the detector's threshold, 0.5 at twice it: the closer a
+// detection is to the threshold, the likelier it is noise or a borderline
+// call), then by defect ID. The threshold of a detector is
+// Options.DetectionThresholds[detector] or, if not configured, the lowest
+// peak score that detector reported on the roll. Each item carries its
+// rank in the ordering of every defect needing review, reviewed or not, so
+// ranks do not shift while staff review (after_rank pages).
+// Statistics: true_detection_rate = (confirmed + reclassified) / reviewed;
+// false_reject_rate = false alarms / reviewed defects whose decision was
+// mark or review; review_load_per_100m = defects needing review × 100 /
+// roll length (m). Rates are null when their denominator is 0.
+//
+// # Events
+//
+// /api/events is a text/event-stream. Each event has "id: N" (1, 2, ...
+// within one Hub), "event: KIND" (status, defect, roll, review, reset) and
+// one "data:" line of JSON. A client that reconnects with the
+// Last-Event-ID header (or ?last_event_id=N) gets every retained event
+// after N (the Hub keeps the last 4096); if N is older than that, or not
+// from this process, the first event is "reset" (id = the newest ID) and
+// the client should refetch what it shows. A comment line is sent every
+// HeartbeatInterval (15 s). A client that falls 512 events behind is
+// disconnected (never slowing the publisher) and catches up on reconnect.
+//
+// # Security
+//
+// The server listens on 127.0.0.1:8080 by default. Options.Validate
+// refuses a non-loopback Listen without a Token unless AllowOpenChanges
+// is set. With a Token, every change needs "Authorization: Bearer TOKEN"
+// (compared in constant time; 401 otherwise), and with ProtectReads every
+// read except the page and its assets needs it too. Changes whose Origin
+// header names another host are refused (403), and so are changes without
+// a token addressed to a Host that is not localhost or a loopback IP (a
+// page using DNS rebinding to reach 127.0.0.1). Request bodies are limited
+// to MaxBodyBytes (64 KiB; 413 naming the limit), must be JSON objects
+// with known fields only (400 naming the problem) and application/json
+// when a Content-Type is given (415). Paths that are not canonical ("..",
+// ".", "//", encoded or not) are refused with 400 before routing; image
+// names must match ^[0-9a-f]{64}\.png$ before anything touches the file
+// system, and DirImages checks that the resolved path stays in the archive.
 //
 // # Errors
 //
 // Every error is a JSON object {"error": "message"} with the status code:
-// 400 for a bad parameter or roll ID (the message names the parameter and
-// what is allowed), 404 for an unknown roll or path, 405 for a known path
-// with another method (with an Allow header), 500 when the store fails, 503
-// when no engine status is available. A roll listing that could read only
-// some rolls is served with status 200 and a "warning" naming the failures.
+// 400 for a bad parameter, body or roll ID (the message names the
+// parameter and what is allowed), 401 without the token, 403 for a
+// cross-origin change, 404 for an unknown roll, defect, image or path,
+// 405 for a known path with another method (with an Allow header), 409
+// when the line has no roll to end, 413 for a body over the limit, 415 for
+// a body that is not JSON, 500 when the store fails, 501 when the store
+// cannot do what is asked, 503 when no engine, line or event hub is
+// attached. A roll listing that could read only some rolls is served with
+// status 200 and a "warning" naming the failures.
 //
 // Every response carries a Content-Type and X-Content-Type-Options: nosniff;
-// API responses are not cached. Each request is logged at debug level.
+// API responses are not cached (crops are: their name is their hash). Each
+// request is logged at debug level, each review at info level.
 package api
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,7 +169,9 @@ const (
 // Options configures a Server.
 type Options struct {
 	// Listen is the TCP address to listen on, host:port; port 0 picks a
-	// free port (see Server.Addr). Default "127.0.0.1:8080".
+	// free port (see Server.Addr). Default "127.0.0.1:8080". An address
+	// that is not loopback (empty host, 0.0.0.0, a LAN address, a host
+	// name other than localhost) needs a Token or AllowOpenChanges.
 	Listen string
 	// Store serves rolls and defects. Required.
 	Store RollStore
@@ -112,8 +185,53 @@ type Options struct {
 	// Logger receives one debug line per request and errors. Default
 	// zerolog.Nop(); the zero Logger is also silent.
 	Logger zerolog.Logger
-	// MaxBodyBytes limits request bodies, 1..1 GiB. Default 1 MiB.
+	// MaxBodyBytes limits request bodies, 1..1 GiB; a larger body is
+	// refused with 413 naming the limit. Default 64 KiB (a review is a few
+	// hundred bytes).
 	MaxBodyBytes int64
+
+	// Token, when set, is the bearer token every change (POST, PUT,
+	// PATCH, DELETE) must carry as "Authorization: Bearer TOKEN"; it is
+	// compared in constant time and a request without it is answered 401.
+	// 16..4096 printable ASCII bytes without spaces. Empty: changes are
+	// open, which Validate allows only on a loopback Listen address (see
+	// AllowOpenChanges).
+	Token string
+	// AllowOpenChanges lets Validate accept a Listen address that is not
+	// loopback (an empty host, 0.0.0.0, a LAN address or a host name)
+	// without a Token: anyone who can reach the port may then review
+	// defects and start or end rolls. Default false.
+	AllowOpenChanges bool
+	// ProtectReads makes reads (the JSON API, /metrics and the event
+	// stream) need the Token too; the page and its scripts and styles
+	// (/, /ui/) stay open, as they hold no data. Requires Token.
+	ProtectReads bool
+	// Images serves defect crops at /api/images/{name} and in the roll
+	// report; DirImages(root) reads the image archive's directory. Nil:
+	// the images endpoint answers 404 and reports say the crops are
+	// unavailable.
+	Images ImageSource
+	// Line drives the production line from the /api/line endpoints (roll
+	// start, end, splice). Nil: those endpoints answer 503.
+	Line Line
+	// Events is the live event hub served at /api/events. The engine side
+	// publishes defect and roll events to it; the server publishes review
+	// events and, while Serve runs and Status is set, a status event every
+	// StatusInterval. Nil: /api/events answers 503.
+	Events *Hub
+	// StatusInterval is how often Serve publishes the engine status to
+	// Events; 100 ms..1 min. Default 1 s.
+	StatusInterval time.Duration
+	// HeartbeatInterval is how often an idle event stream gets a comment
+	// line, so proxies and clients see the connection alive; 10 ms..10 min.
+	// Default 15 s.
+	HeartbeatInterval time.Duration
+	// DetectionThresholds gives, per detector name (Defect.Detector), the
+	// score at which the detector flags a defect (the threshold detector:
+	// the recipe's threshold.min_contrast). The review queue ranks defects
+	// by how close their peak score is to it. A detector not listed uses
+	// the lowest peak score it reported on the roll. Values > 0.
+	DetectionThresholds map[string]float64
 	// ShutdownTimeout bounds how long ListenAndServe waits for requests in
 	// flight once its context is done, before closing their connections;
 	// 0..10 min. Default 5 s.
@@ -124,11 +242,13 @@ type Options struct {
 // still be set.
 func DefaultOptions() Options {
 	return Options{
-		Listen:          "127.0.0.1:8080",
-		Gatherer:        prometheus.DefaultGatherer,
-		Logger:          zerolog.Nop(),
-		MaxBodyBytes:    1 << 20,
-		ShutdownTimeout: 5 * time.Second,
+		Listen:            "127.0.0.1:8080",
+		Gatherer:          prometheus.DefaultGatherer,
+		Logger:            zerolog.Nop(),
+		MaxBodyBytes:      64 << 10,
+		ShutdownTimeout:   5 * time.Second,
+		StatusInterval:    time.Second,
+		HeartbeatInterval: 15 * time.Second,
 	}
 }
 
@@ -155,7 +275,47 @@ func (o Options) Validate() error {
 	if o.ShutdownTimeout < 0 || o.ShutdownTimeout > 10*time.Minute {
 		return bad("ShutdownTimeout", "%v: want 0..10m", o.ShutdownTimeout)
 	}
+	if o.Token != "" {
+		if len(o.Token) < 16 || len(o.Token) > 4096 {
+			return bad("Token", "is %d bytes: want 16..4096", len(o.Token))
+		}
+		for i := 0; i < len(o.Token); i++ {
+			if c := o.Token[i]; c <= ' ' || c > '~' {
+				return bad("Token", "byte %d is not printable ASCII (spaces and control characters are not allowed)", i)
+			}
+		}
+	}
+	host, _, _ := net.SplitHostPort(o.Listen)
+	if o.Token == "" && !o.AllowOpenChanges && !loopbackHost(host) {
+		return bad("Listen", "%q is not a loopback address and no Token is set: set Token (changes then need "+
+			"\"Authorization: Bearer TOKEN\"), listen on 127.0.0.1, or set AllowOpenChanges to let anyone on the network change data", o.Listen)
+	}
+	if o.ProtectReads && o.Token == "" {
+		return bad("ProtectReads", "needs a Token")
+	}
+	if o.StatusInterval < 100*time.Millisecond || o.StatusInterval > time.Minute {
+		return bad("StatusInterval", "%v: want 100ms..1m", o.StatusInterval)
+	}
+	if o.HeartbeatInterval < 10*time.Millisecond || o.HeartbeatInterval > 10*time.Minute {
+		return bad("HeartbeatInterval", "%v: want 10ms..10m", o.HeartbeatInterval)
+	}
+	for name, v := range o.DetectionThresholds {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return bad("DetectionThresholds", "[%q] = %v: want a finite score > 0", name, v)
+		}
+	}
 	return nil
+}
+
+// loopbackHost reports whether host (of a host:port) names only the
+// loopback interface: "localhost" or a loopback IP. An empty host means
+// every interface.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Server is the HTTP server. Its handler is safe for concurrent use; Serve
@@ -168,6 +328,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	addr string // of the most recent listener
+
+	statusOn atomic.Bool // a Serve is publishing the status to Events
 }
 
 // New returns a Server for o after validating it.
@@ -227,6 +389,15 @@ func listenError(addr string, err error) error {
 // Serve serves on ln until ctx is done, then shuts down gracefully as
 // ListenAndServe does. It takes ownership of ln and closes it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Event streams never end by themselves: Shutdown closes stop so their
+	// handlers return instead of holding the shutdown to its timeout.
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	stopStreams := func() { stopOnce.Do(func() { close(stop) }) }
+	defer stopStreams()
+	if s.opts.Events != nil && s.opts.Status != nil {
+		go s.publishStatus(ctx, stop)
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -235,8 +406,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// stream write for longer than any fixed bound.
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
-		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.WithoutCancel(ctx), streamStopKey{}, (<-chan struct{})(stop))
+		},
 	}
+	srv.RegisterOnShutdown(stopStreams)
 	addr := ln.Addr().String()
 	s.mu.Lock()
 	s.addr = addr

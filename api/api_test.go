@@ -60,7 +60,9 @@ func newTestServer(t *testing.T, mutate func(*Options)) (*Server, *fakeStore) {
 func do(t *testing.T, h http.Handler, method, target string) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	req := httptest.NewRequest(method, target, nil)
+	req.Host = "127.0.0.1:8080" // a loopback server, as the defaults say
+	h.ServeHTTP(rec, req)
 	if rec.Header().Get("Content-Type") == "" {
 		t.Errorf("%s %s: no Content-Type", method, target)
 	}
@@ -310,7 +312,7 @@ func TestRouting(t *testing.T) {
 	s, _ := newTestServer(t, nil)
 	h := s.Handler()
 	wantError(t, h, "GET", "/api/nothing", 404, "no such path: /api/nothing")
-	wantError(t, h, "GET", "/api/rolls/R1/defects/3", 404, "no such path")
+	wantError(t, h, "GET", "/api/rolls/R1/defects/3/extra", 404, "no such path")
 	wantError(t, h, "GET", "/index.html", 404, "no such path")
 	wantError(t, h, "GET", "/ui/missing.js", 404, "no such file")
 	for _, target := range []string{"/api/rolls", "/api/status", "/api/rolls/R1/defects", "/metrics", "/"} {
@@ -344,7 +346,7 @@ func TestPage(t *testing.T) {
 	// type; nothing comes from another host.
 	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1)
 	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-	var served int
+	served := map[string]int{}
 	for _, m := range refs {
 		ref := m[1]
 		if strings.HasPrefix(ref, "data:") {
@@ -359,17 +361,21 @@ func TestPage(t *testing.T) {
 		if r.Code != 200 || r.Header().Get("Content-Type") != types[ext] || r.Body.Len() == 0 {
 			t.Errorf("GET %s: %d %q, %d bytes", ref, r.Code, r.Header().Get("Content-Type"), r.Body.Len())
 		}
-		served++
+		served[ext]++
 	}
-	if served != 2 {
-		t.Errorf("page refers to %d assets, want 2 (script, style)", served)
+	if served[".js"] < 1 || served[".css"] < 1 {
+		t.Errorf("page refers to %v assets, want scripts and a style sheet", served)
 	}
 
-	// The script finds every element it asks for by ID.
-	js := string(assets["rollmap.js"].data)
-	for _, m := range regexp.MustCompile(`\$\('([^']+)'\)`).FindAllStringSubmatch(js, -1) {
-		if !strings.Contains(page, `id="`+m[1]+`"`) {
-			t.Errorf("rollmap.js uses element #%s, index.html has none", m[1])
+	// Every script finds every element it asks for by ID.
+	for name, a := range assets {
+		if !strings.HasSuffix(name, ".js") {
+			continue
+		}
+		for _, m := range regexp.MustCompile(`\$\('([^']+)'\)`).FindAllStringSubmatch(string(a.data), -1) {
+			if !strings.Contains(page, `id="`+m[1]+`"`) {
+				t.Errorf("%s uses element #%s, index.html has none", name, m[1])
+			}
 		}
 	}
 
@@ -440,7 +446,19 @@ func TestOptions(t *testing.T) {
 	}{
 		{"defaults", func(*Options) {}, ""},
 		{"port 0", func(o *Options) { o.Listen = "127.0.0.1:0" }, ""},
-		{"all interfaces", func(o *Options) { o.Listen = ":9090" }, ""},
+		{"all interfaces with token", func(o *Options) { o.Listen = ":9090"; o.Token = testToken }, ""},
+		{"all interfaces open", func(o *Options) { o.Listen = ":9090"; o.AllowOpenChanges = true }, ""},
+		{"localhost", func(o *Options) { o.Listen = "localhost:0" }, ""},
+		{"ipv6 loopback", func(o *Options) { o.Listen = "[::1]:0" }, ""},
+		{"all interfaces without token", func(o *Options) { o.Listen = ":9090" }, "Listen"},
+		{"lan address without token", func(o *Options) { o.Listen = "192.168.1.10:8080" }, "Listen"},
+		{"host name without token", func(o *Options) { o.Listen = "inspect.local:8080" }, "Listen"},
+		{"short token", func(o *Options) { o.Token = "short" }, "Token"},
+		{"token with space", func(o *Options) { o.Token = "0123456789 abcdef" }, "Token"},
+		{"protect reads without token", func(o *Options) { o.ProtectReads = true }, "ProtectReads"},
+		{"status interval", func(o *Options) { o.StatusInterval = time.Millisecond }, "StatusInterval"},
+		{"heartbeat", func(o *Options) { o.HeartbeatInterval = time.Hour }, "HeartbeatInterval"},
+		{"threshold", func(o *Options) { o.DetectionThresholds = map[string]float64{"threshold": 0} }, "DetectionThresholds"},
 		{"nil status and gatherer", func(o *Options) { o.Status = nil; o.Gatherer = nil }, ""},
 		{"no port", func(o *Options) { o.Listen = "localhost" }, "Listen"},
 		{"named port", func(o *Options) { o.Listen = "localhost:http" }, "Listen"},

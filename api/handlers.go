@@ -25,6 +25,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rolls/{id}/defects", s.handleDefects)
 	mux.HandleFunc("GET /api/rolls/{id}/density", s.handleDensity)
 	mux.HandleFunc("GET /api/rolls/{id}/summary", s.handleSummary)
+	mux.HandleFunc("GET /api/rolls/{id}/defects/{did}", s.handleDefect)
+	mux.HandleFunc("POST /api/rolls/{id}/defects/{did}/review", s.handleReview)
+	mux.HandleFunc("GET /api/rolls/{id}/review-queue", s.handleReviewQueue)
+	mux.HandleFunc("GET /api/rolls/{id}/review-stats", s.handleReviewStats)
+	mux.HandleFunc("GET /api/rolls/{id}/grid", s.handleGrid)
+	mux.HandleFunc("GET /api/rolls/{id}/report.html", s.handleReportHTML)
+	mux.HandleFunc("GET /api/rolls/{id}/report.pdf", s.handleReportPDF)
+	mux.HandleFunc("GET /api/images/{name}", s.handleImage)
+	mux.HandleFunc("GET /api/events", s.handleEvents)
+	mux.HandleFunc("POST /api/line/roll/start", s.handleRollStart)
+	mux.HandleFunc("POST /api/line/roll/end", s.handleRollEnd)
+	mux.HandleFunc("POST /api/line/splice", s.handleSplice)
 	if s.opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      promLogger{s.log},
@@ -172,7 +184,7 @@ func (s *Server) handleDefects(w http.ResponseWriter, r *http.Request) {
 
 // defectParams are the query parameters of the defects endpoint, in the
 // order error messages list them.
-var defectParams = []string{"after", "limit", "md_from", "md_to", "class", "decision", "mark_status"}
+var defectParams = []string{"after", "limit", "md_from", "md_to", "class", "decision", "mark_status", "review_status"}
 
 // parseDefectQuery turns the defects endpoint's query string into a Query.
 // Errors name the parameter and what it allows; they are client errors.
@@ -184,7 +196,7 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(vals)) {
 		if !slices.Contains(defectParams, name) {
-			return q, fmt.Errorf("unknown parameter %q (known: after, limit, md_from, md_to, class, decision, mark_status)", name)
+			return q, fmt.Errorf("unknown parameter %q (known: after, limit, md_from, md_to, class, decision, mark_status, review_status)", name)
 		}
 		if n := len(vals[name]); n > 1 {
 			return q, fmt.Errorf("%s: given %d times, want at most once", name, n)
@@ -248,6 +260,14 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 			q.MarkStatus = v[0]
 		default:
 			return q, fmt.Errorf("mark_status: must be one of none, scheduled, fired, acknowledged, late, missed")
+		}
+	}
+	if v, ok := vals["review_status"]; ok {
+		switch v[0] {
+		case rollmap.ReviewNone, rollmap.ReviewConfirmed, rollmap.ReviewFalseAlarm, rollmap.ReviewReclassified:
+			q.ReviewStatus = v[0]
+		default:
+			return q, fmt.Errorf("review_status: must be one of none, confirmed, false_alarm, reclassified")
 		}
 	}
 	return q, nil

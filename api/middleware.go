@@ -33,6 +33,9 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		}()
 
 		sw.Header().Set("X-Content-Type-Options", "nosniff")
+		if !s.guard(sw, r) {
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
 		}

@@ -88,11 +88,23 @@ func TestOverloadDropsAreAccounted(t *testing.T) {
 	o.CapacityDuration = 300 * time.Millisecond
 	o.CopyDuration = 10 * time.Millisecond
 	o.CaptureBlocks = 4
-	r, err := Run(context.Background(), sc, o)
-	if err != nil {
-		t.Fatal(err)
+	// The overload is twice the capacity measured just before it; on a
+	// shared machine that measurement can come out low (the machine was
+	// busier then than during the overload), and then nothing is dropped.
+	// Such a run proves nothing either way: measure again, up to 3 times.
+	var r Result
+	for try := 1; ; try++ {
+		var err error
+		if r, err = Run(context.Background(), sc, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%+v", r)
+		if r.DroppedBlocks > 0 || try == 3 {
+			break
+		}
+		t.Logf("try %d: no drops at %.0f Mpx/s offered: the engine did %.0f Mpx/s against a measured capacity of %.0f; measuring again",
+			try, r.OfferedMpxS, r.MpxS, r.CapacityMpxS)
 	}
-	t.Logf("%+v", r)
 	if r.DroppedBlocks == 0 || r.DroppedLines == 0 {
 		t.Fatalf("no drops at %.0f Mpx/s offered against %.0f Mpx/s capacity", r.OfferedMpxS, r.CapacityMpxS)
 	}

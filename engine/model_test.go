@@ -3,28 +3,15 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/webinspect/webinspect/engine/onnx/ortest"
 	"io"
-	"os"
 	"testing"
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
-	"github.com/webinspect/webinspect/engine/onnx"
 	"github.com/webinspect/webinspect/engine/teach"
 	"github.com/webinspect/webinspect/kernels"
 )
-
-// requireORT loads ONNX Runtime; it fails the test when
-// WEBINSPECT_REQUIRE_ORT=1 (as `make test` and CI set) and skips otherwise.
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	if err := onnx.Init(""); err != nil {
-		if os.Getenv("WEBINSPECT_REQUIRE_ORT") == "1" {
-			tb.Fatalf("ONNX Runtime is required here (WEBINSPECT_REQUIRE_ORT=1): %v", err)
-		}
-		tb.Skipf("skipping, ONNX Runtime not available: %v", err)
-	}
-}
 
 // goodLines returns a line feeder over camera cam of a defect-free
 // simulated web, flat-fielded onto target as the detectors see it.
@@ -62,20 +49,18 @@ func goodLines(t *testing.T, cfg sim.Config, cam int, target uint8) (next func()
 // threshold detector catches: taught on 8 m of good web, it finds at least
 // 95 % of them on another roll, with at most 1 false defect per 100 m.
 func TestTaughtModelFindsSubtleDefects(t *testing.T) {
-	requireORT(t)
+	ortest.Require(t)
 	recipe, err := DefaultRecipe("fabric")
 	if err != nil {
 		t.Fatal(err)
 	}
 	good := testSimConfig("fabric", 3)
 	good.Defects = 0
-	good.LengthM = 9
+	good.LengthM = 9 // taught on the first 9 m
 	to := teach.DefaultOptions()
-	to.Bin = 1
-	// At most 0.5 false defects per 100 m over both cameras: frames of
-	// TileH·Bin lines, per camera.
-	frameM := float64(to.TileH*to.Bin) * good.LineMM / 1000
-	to.TargetFAR = 0.5 / 100 * frameM / float64(good.Cameras)
+	// The recipe's false defects per 100 m over both cameras, per frame of
+	// TileH·Bin lines of one camera.
+	to.TargetFAR = recipe.Model.FramesFalseAlarmRate(to.TileH*to.Bin, good.LineMM, good.Cameras)
 	next, width := goodLines(t, good, 0, uint8(recipe.Threshold.FlatFieldTarget))
 	taught, err := teach.TeachFromLines(next, width, 0, to)
 	if err != nil {
@@ -93,6 +78,7 @@ func TestTaughtModelFindsSubtleDefects(t *testing.T) {
 
 	cfg := testSimConfig("fabric", 7)
 	cfg.ContrastScale = 0.25
+	cfg.LengthM, cfg.Defects = 60, 30
 	// The threshold detector alone, for comparison.
 	rollT, s, err := runSim(t, cfg, recipe, Options{})
 	if err != nil {

@@ -139,6 +139,10 @@ type ModelOptions struct {
 	InFlight int `json:"in_flight"`
 	// Threshold on the anomaly map; 0 takes the model's calibrated one.
 	Threshold float64 `json:"threshold"`
+	// FalseAlarmsPer100M is the false-alarm rate `webinspect teach`
+	// calibrates the threshold for when it teaches on a recording: false
+	// defects per 100 m of good web, all cameras together. (0, 100].
+	FalseAlarmsPer100M float64 `json:"false_alarms_per_100m"`
 	// MinAreaPx drops components smaller than this, in camera pixels. 0..1000000.
 	MinAreaPx int64 `json:"min_area_px"`
 	// OffWeb finds and excludes the area beyond the web edges line by
@@ -153,6 +157,14 @@ type OffWebOptions struct {
 	Level   int    `json:"level"`
 	MinBand int    `json:"min_band"`
 	Guard   int    `json:"guard"`
+}
+
+// FramesFalseAlarmRate converts the recipe's false alarms per 100 m of web
+// into the false-alarm rate per taught frame: a frame is frameLines lines
+// of lineMM of one of cameras cameras.
+func (m ModelOptions) FramesFalseAlarmRate(frameLines int, lineMM float64, cameras int) float64 {
+	frameM := float64(frameLines) * lineMM / 1000
+	return m.FalseAlarmsPer100M / 100 * frameM / float64(max(cameras, 1))
 }
 
 // ClassRule names a class for defects that satisfy every set condition.
@@ -304,7 +316,7 @@ func defaultRecipeValues() *Recipe {
 		Assembly: AssemblyOptions{MergeGapMM: 3},
 		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
 		Images:   ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 256},
-		Model: ModelOptions{Bin: 2, OverlapCD: 8, OverlapMD: 8, Workers: 2, MaxWaitMS: 2, InFlight: 3,
+		Model: ModelOptions{Bin: 2, OverlapCD: 8, OverlapMD: 8, Workers: 2, MaxWaitMS: 2, InFlight: 3, FalseAlarmsPer100M: 0.5,
 			OffWeb: OffWebOptions{Mode: "none", Level: 240, MinBand: 8, Guard: 2}},
 		Marking: marking.DefaultOptions(),
 	}
@@ -339,6 +351,7 @@ func (r *Recipe) Validate() error {
 		rangeF("model.max_wait_ms", r.Model.MaxWaitMS, 0, 1000),
 		rangeI("model.in_flight", r.Model.InFlight, 2, 16),
 		rangeF("model.threshold", r.Model.Threshold, 0, 1e9),
+		rangeF("model.false_alarms_per_100m", r.Model.FalseAlarmsPer100M, 1e-6, 100),
 		rangeI("model.min_area_px", int(r.Model.MinAreaPx), 0, 1_000_000),
 		oneOf("model.off_web.mode", r.Model.OffWeb.Mode, "none", "bright", "dark"),
 		rangeI("model.off_web.level", r.Model.OffWeb.Level, 0, 255),

@@ -120,6 +120,7 @@ type RollInfo struct {
 	Defects      int64     `json:"defects"`
 	Uninspected  int64     `json:"uninspected_ranges"`
 	UninspectedM float64   `json:"uninspected_m"` // total MD metres with any uninspected band
+	Splices      []Splice  `json:"splices,omitempty"`
 }
 
 // Query selects defects of one roll. Zero values mean "no filter".

@@ -215,7 +215,7 @@ func compareStores(t *testing.T, stores []*Store, id string, n int64) {
 	i0, _ := stores[0].Roll(id)
 	i1, _ := stores[1].Roll(id)
 	i1.Ended = i0.Ended
-	if i0 != i1 || i0.Defects != n {
+	if !reflect.DeepEqual(i0, i1) || i0.Defects != n {
 		t.Errorf("info differs: %+v, %+v", i0, i1)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -174,6 +175,7 @@ func (r *Roll) Info() RollInfo {
 		WebWidthMM: m.WebWidthMM, Started: m.Started, Ended: m.Ended, Open: m.Open,
 		LengthM: m.LengthM, Defects: int64(nd), Uninspected: int64(us.n),
 		UninspectedM: uninspectedMetres(us.slices(0)...),
+		Splices:      slices.Clone(m.Splices),
 	}
 }
 
@@ -275,6 +277,25 @@ func (r *Roll) SetLength(m float64) {
 		r.meta.LengthM = m
 	}
 	r.mu.Unlock()
+}
+
+// AddSplice records a join in the web at mdM metres on this roll. It
+// reaches roll.json with the next Flush (the engine flushes every second).
+// The note is free text of at most 256 bytes.
+func (r *Roll) AddSplice(mdM float64, note string, t time.Time) error {
+	switch {
+	case !(mdM >= 0) || math.IsInf(mdM, 0):
+		return fmt.Errorf("rollmap: roll %s: splice at %v m: %w: want a finite position >= 0", r.id, mdM, ErrInvalid)
+	case len(note) > maxSpliceNote:
+		return fmt.Errorf("rollmap: roll %s: splice note of %d bytes: %w: at most %d", r.id, len(note), ErrInvalid, maxSpliceNote)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("rollmap: roll %s: add splice: %w", r.id, ErrClosed)
+	}
+	r.meta.Splices = append(r.meta.Splices, Splice{MDM: mdM, Time: t.UTC(), Note: note})
+	return nil
 }
 
 // snapshotDefects returns a view of every defect added so far and whether

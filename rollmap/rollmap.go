@@ -25,6 +25,13 @@
 // readers merge a defect's events into its [Defect].Mark ([MergeMarkEvents]
 // gives the precedence: missed > late > acknowledged > fired > scheduled).
 //
+// What quality staff decide about a defect (confirmed, false alarm,
+// reclassified) is recorded by [Store.AddReview] as [Review] rows, with the
+// reviewer and the time, in the roll's append-only reviews.arrows (open and
+// closed rolls alike); readers merge a defect's newest review into its
+// ReviewStatus and ReviewLabel ([MergeReviews]). A roll's splices
+// ([Roll.AddSplice]) are kept in its roll.json.
+//
 // When a roll is closed, four files derived from its IPC data are written
 // beside it: the defects, uninspected ranges and mark events as Parquet
 // (for any other tool) and summary.json (a [Summary]: counts per class,

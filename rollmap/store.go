@@ -36,7 +36,21 @@ type RollMeta struct {
 	// Grading, with Lanes, grades each lane in the roll's summary.json
 	// when the roll is closed.
 	Grading *GradingScheme `json:"grading,omitempty"`
+	// Splices are the joins in the web recorded on this roll
+	// (Roll.AddSplice), in the order they were made.
+	Splices []Splice `json:"splices,omitempty"`
 }
+
+// Splice is a join in the web: where on the roll (MD, m) it passed the
+// cameras, when, and the operator's note.
+type Splice struct {
+	MDM  float64   `json:"md_m"`
+	Time time.Time `json:"time"`
+	Note string    `json:"note,omitempty"`
+}
+
+// maxSpliceNote bounds a splice note, in bytes.
+const maxSpliceNote = 256
 
 // metaFile is the content of roll.json: the roll's metadata and the row
 // counts of its data files as of the last completed flush.
@@ -54,6 +68,7 @@ func (m *metaFile) info() RollInfo {
 		ID: m.ID, Recipe: m.Recipe, Material: m.Material, Source: m.Source,
 		WebWidthMM: m.WebWidthMM, Started: m.Started, Ended: m.Ended, Open: m.Open,
 		LengthM: m.LengthM, Defects: m.Defects, Uninspected: m.Uninspected, UninspectedM: m.UninspectedM,
+		Splices: slices.Clone(m.Splices),
 	}
 }
 
@@ -105,6 +120,8 @@ type Store struct {
 	cmu    sync.Mutex
 	cache  *diskCache
 	mcache *markCache // the merged marks of the disk roll read last
+
+	reviews reviewLogs // the review log of each roll touched (review.go)
 }
 
 // OpenStore opens the store at root with DefaultOptions, creating the
@@ -316,7 +333,8 @@ func (s *Store) diskInfo(m *metaFile) RollInfo {
 }
 
 // Defects returns the defects of roll id that match q, sorted by ID, each
-// with its Mark merged from the roll's mark events. An open roll is served
+// with its Mark merged from the roll's mark events and its ReviewStatus and
+// ReviewLabel from its newest review (AddReview). An open roll is served
 // from memory, including rows and mark events not yet flushed, and, for the
 // rows it no longer keeps in memory (see Options.MemoryDefects), from its
 // file; other rolls from disk. If the roll's defect or marks file is
@@ -351,19 +369,98 @@ func (s *Store) Defects(id string, q Query) ([]Defect, error) {
 		marks.m, merr = s.diskMarks(id, dir)
 		rerr = errors.Join(rerr, merr)
 	}
+	revs, verr := s.reviewStates(id, dir)
+	rerr = errors.Join(rerr, verr)
 	// Count first, so the result is allocated once at its size: growing
 	// it by append would copy a large result several times.
 	cq := q
 	if !sorted {
 		cq.Limit = 0 // the first Limit matches in ID order are not the first found
 	}
-	n := countDefects(parts, cq, sorted, marks.m)
-	out := filterDefects(make([]Defect, 0, n), parts, q, sorted, marks.m)
+	n := countDefects(parts, cq, sorted, marks.m, revs)
+	out := filterDefects(make([]Defect, 0, n), parts, q, sorted, marks.m, revs)
 	marks.fill(out)
+	fillReviews(out, revs)
 	if rerr != nil {
 		rerr = fmt.Errorf("rollmap: roll %s: %w", id, rerr)
 	}
 	return out, rerr
+}
+
+// EachDefect calls fn with every defect of roll id that matches q, as
+// Defects would return it (Mark and review merged; AfterID and Limit
+// applied, Limit in the order stored), but without building a result:
+// aggregating the 100 000 defects of a long roll this way copies nothing.
+// Defects come in the order stored, which is ID order unless the writer
+// added them out of order. *d is valid only during the call and must be
+// neither modified nor kept (it may be a row shared with other readers);
+// fn returns false to stop. Errors are as for Defects: a damaged file
+// gives the defects before the damage, then the error.
+func (s *Store) EachDefect(id string, q Query, fn func(d *Defect) bool) error {
+	if err := checkQuery(q); err != nil {
+		return fmt.Errorf("rollmap: roll %s: %w", id, err)
+	}
+	r, dir, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	var (
+		parts  [][]Defect
+		sorted bool
+		rerr   error
+		marks  map[int64]MarkState
+	)
+	if r != nil {
+		parts, sorted, _, _, rerr = s.openRows(r)
+		marks = r.copyMarkStates()
+	} else {
+		if _, err := readMetaFile(dir); err != nil {
+			return err
+		}
+		parts, sorted, rerr = s.diskDefects(id, dir, -1)
+		var merr error
+		marks, merr = s.diskMarks(id, dir)
+		rerr = errors.Join(rerr, merr)
+	}
+	revs, verr := s.reviewStates(id, dir)
+	rerr = errors.Join(rerr, verr)
+	if rerr != nil {
+		rerr = fmt.Errorf("rollmap: roll %s: %w", id, rerr)
+	}
+	var d Defect
+	n := 0
+	for _, p := range parts {
+		i := 0
+		if sorted && q.AfterID > 0 {
+			if len(p) > 0 && p[len(p)-1].ID <= q.AfterID {
+				continue
+			}
+			i = sort.Search(len(p), func(k int) bool { return p[k].ID > q.AfterID })
+		}
+		for ; i < len(p); i++ {
+			if !q.matches(&p[i], marks, revs) {
+				continue
+			}
+			row := &p[i]
+			m, marked := marks[row.ID]
+			rv, reviewed := revs[row.ID]
+			if marked || reviewed { // merge into a copy: the rows are shared
+				d = *row
+				d.Mark = m
+				if reviewed {
+					applyReview(&d, rv)
+				}
+				row = &d
+			}
+			if !fn(row) {
+				return rerr
+			}
+			if n++; n == q.Limit {
+				return rerr
+			}
+		}
+	}
+	return rerr
 }
 
 // openRows returns what open roll r holds: its defects in the order added
@@ -541,22 +638,22 @@ func checkQuery(q Query) error {
 }
 
 // matches reports whether d passes every filter of q other than Limit;
-// marks holds the mark states (needed only with q.MarkStatus).
-func (q *Query) matches(d *Defect, marks map[int64]MarkState) bool {
+// marks holds the mark states (needed only with q.MarkStatus), revs the
+// newest reviews (needed only with q.ReviewStatus).
+func (q *Query) matches(d *Defect, marks map[int64]MarkState, revs map[int64]Review) bool {
 	return (q.MDFromM == 0 || d.MDEndM >= q.MDFromM) &&
 		(q.MDToM == 0 || d.MDStartM <= q.MDToM) &&
 		(q.Class == "" || d.Class == q.Class) &&
 		(q.Decision == "" || d.Decision == q.Decision) &&
 		(!q.ByLane || d.Lane == q.Lane) &&
-		(q.ReviewStatus == "" || d.ReviewStatus == q.ReviewStatus ||
-			q.ReviewStatus == ReviewNone && d.ReviewStatus == "") &&
+		(q.ReviewStatus == "" || reviewMatches(q.ReviewStatus, reviewStatus(d, revs))) &&
 		(q.MarkStatus == "" || markMatches(q.MarkStatus, marks[d.ID].Status)) &&
 		d.ID > q.AfterID
 }
 
 // countDefects returns how many defects of parts match q, at most
 // q.Limit; sorted is as for filterDefects.
-func countDefects(parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState) int {
+func countDefects(parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState, revs map[int64]Review) int {
 	n := 0
 	for _, p := range parts {
 		i := 0
@@ -567,7 +664,7 @@ func countDefects(parts [][]Defect, q Query, sorted bool, marks map[int64]MarkSt
 			i = sort.Search(len(p), func(k int) bool { return p[k].ID > q.AfterID })
 		}
 		for ; i < len(p); i++ {
-			if q.matches(&p[i], marks) {
+			if q.matches(&p[i], marks, revs) {
 				if n++; n == q.Limit {
 					return n
 				}
@@ -581,12 +678,12 @@ func countDefects(parts [][]Defect, q Query, sorted bool, marks map[int64]MarkSt
 // order, at most q.Limit of them. sorted says the concatenation of parts
 // is in ID order. dst may share the array of a single part from its start
 // (filtering in place): it never gets ahead of the row being read.
-func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState) []Defect {
+func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState, revs map[int64]Review) []Defect {
 	start := len(dst)
 	if !sorted {
 		for _, p := range parts {
 			for i := range p {
-				if q.matches(&p[i], marks) {
+				if q.matches(&p[i], marks, revs) {
 					dst = append(dst, p[i])
 				}
 			}
@@ -609,7 +706,7 @@ func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool, marks m
 			if q.Limit > 0 && len(dst)-start == q.Limit {
 				return dst
 			}
-			if q.matches(&p[i], marks) {
+			if q.matches(&p[i], marks, revs) {
 				dst = append(dst, p[i])
 			}
 		}
@@ -717,7 +814,8 @@ func syncDir(dir string) error {
 }
 
 // ReadRoll reads a roll directory directly, without a Store. Each defect's
-// Mark is merged from marks.arrows (a roll without that file has no marks);
+// Mark is merged from marks.arrows (a roll without that file has no marks)
+// and its ReviewStatus and ReviewLabel from reviews.arrows (ReadReviews);
 // the events themselves are read with ReadMarkEvents. If a data file is
 // truncated or damaged, everything read before the damage is returned
 // together with the error (errors.Is(err, ErrTruncated) tells the common
@@ -733,7 +831,9 @@ func ReadRoll(dir string) (RollMeta, []Defect, []Uninspected, error) {
 	if len(evs) > 0 {
 		markLookup{m: MergeMarkEvents(evs)}.fill(ds)
 	}
-	err = errors.Join(derr, uerr, merr)
+	revs, verr := readReviews(dir)
+	fillReviews(ds, MergeReviews(revs))
+	err = errors.Join(derr, uerr, merr, verr)
 	if err != nil {
 		err = fmt.Errorf("rollmap: read roll %s: %w", m.ID, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/bench"
+	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/engine/onnx"
 )
 
 // cmdBench runs the named benchmark scenarios live on the simulator and
@@ -26,6 +28,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	capDur := fs.Duration("capacity", def.CapacityDuration, "unpaced run measuring the engine's capacity and headroom (0: only for overload)")
 	grace := fs.Duration("recovery-grace", def.RecoveryGrace, "overload: drops later than this after the load falls count as not recovered")
 	list := fs.Bool("list", false, "list the scenarios and exit")
+	model := fs.String("model", "", "run the scenarios with this ONNX model (e.g. from `webinspect teach`) beside the threshold detector")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")")
 	longRoll := fs.String("long-roll", "", "instead of the scenarios: run one long simulated roll (10 km, 100 000 defects) into a roll map store in this directory, reading RSS every 100 m")
 	longLen := fs.Float64("long-length-m", 10000, "--long-roll: roll length, m")
 	longDefects := fs.Int("long-defects", 100000, "--long-roll: defects injected")
@@ -71,6 +75,18 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 		scs = []bench.Scenario{s}
 	}
 	o := def
+	if *model != "" {
+		if err := onnx.Init(*ortLib); err != nil {
+			return fmt.Errorf("--model %s: %w", *model, err)
+		}
+		recipe, err := engine.DefaultRecipe(scs[0].Material)
+		if err != nil {
+			return err
+		}
+		if o.Model, err = engine.LoadModel(*model, recipe); err != nil {
+			return err
+		}
+	}
 	o.Duration, o.Source, o.PollInterval, o.CapacityDuration, o.RecoveryGrace = *dur, *source, *poll, *capDur, *grace
 	if err := o.Validate(); err != nil {
 		return usageError{err.Error()}

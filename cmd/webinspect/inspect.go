@@ -44,19 +44,23 @@ func rollMeta(src acquisition.Source, recipe *engine.Recipe, rollID string) roll
 	}
 }
 
-func startSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, rollID string, reg prometheus.Registerer) (*session, error) {
+// extraOptions fills engine options beyond the session's own (model,
+// image archive, live events); nil for none.
+type extraOptions func(*engine.Options)
+
+func startSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, rollID string, reg prometheus.Registerer, extra extraOptions) (*session, error) {
 	roll, err := store.StartRoll(rollMeta(src, recipe, rollID))
 	if err != nil {
 		return nil, err
 	}
-	return newSession(src, recipe, store, roll, 0, 0, reg)
+	return newSession(src, recipe, store, roll, 0, 0, reg, extra)
 }
 
 // resumeSession continues a roll that was open when the engine stopped
 // (killed, crashed, power lost). Everything flushed before the stop is
 // kept; the roll continues from its last flushed length, and the stretch
 // the engine could not see is recorded as uninspected (engine-restart).
-func resumeSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, rec rollmap.RecoveredRoll, reg prometheus.Registerer) (*session, error) {
+func resumeSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, rec rollmap.RecoveredRoll, reg prometheus.Registerer, extra extraOptions) (*session, error) {
 	// Without an absolute encoder the distance the web ran while the engine
 	// was down is unknown: the roll continues at its last flushed length and
 	// the restart is recorded there.
@@ -69,15 +73,19 @@ func resumeSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap
 	}
 	log.Warn().Str("roll", rec.Info.ID).Float64("md_m", rep.FlushedLengthM).Int64("defects", rep.Defects).
 		Msg("resuming a roll left open by an engine that stopped without closing it")
-	return newSession(src, recipe, store, roll, rep.FlushedLengthM, rep.MaxDefectID, reg)
+	return newSession(src, recipe, store, roll, rep.FlushedLengthM, rep.MaxDefectID, reg, extra)
 }
 
-func newSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, roll *rollmap.Roll, startM float64, lastID int64, reg prometheus.Registerer) (*session, error) {
-	eng, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: roll, Registerer: reg, Logger: log,
+func newSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.Store, roll *rollmap.Roll, startM float64, lastID int64, reg prometheus.Registerer, extra extraOptions) (*session, error) {
+	o := engine.Options{Recipe: recipe, Source: src, Roll: roll, Registerer: reg, Logger: log,
 		StartMDM: startM, FirstDefectID: lastID,
 		NewRoll: func(id string) (engine.RollWriter, error) {
 			return store.StartRoll(rollMeta(src, recipe, id))
-		}})
+		}}
+	if extra != nil {
+		extra(&o)
+	}
+	eng, err := engine.New(o)
 	if err != nil {
 		roll.Close()
 		return nil, err

@@ -41,6 +41,8 @@ var commands = []command{
 	{"run", "inspect a live source (default: the simulator) and serve the UI", cmdRun},
 	{"simulate", "write a simulated recording and its truth.csv", cmdSimulate},
 	{"replay", "inspect a recording into a roll map", cmdReplay},
+	{"teach", "build an anomaly model (ONNX) from good material only", cmdTeach},
+	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
 	{"export", "export a roll map as csv, json or parquet", cmdExport},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 }

@@ -70,11 +70,24 @@ func simulate(t *testing.T, dir string, extra ...string) {
 
 func rollDir(t *testing.T, rolls string) string {
 	t.Helper()
-	ents, err := os.ReadDir(rolls)
+	ents, err := rollDirs(rolls)
 	if err != nil || len(ents) != 1 {
 		t.Fatalf("want one roll in %s, got %v (%v)", rolls, ents, err)
 	}
-	return filepath.Join(rolls, ents[0].Name())
+	return filepath.Join(rolls, ents[0])
+}
+
+// rollDirs lists the roll directories in rolls: every entry but the image
+// archive.
+func rollDirs(rolls string) ([]string, error) {
+	ents, err := os.ReadDir(rolls)
+	var names []string
+	for _, e := range ents {
+		if e.Name() != imagesDirName {
+			names = append(names, e.Name())
+		}
+	}
+	return names, err
 }
 
 func TestMalformedRecipe(t *testing.T) {

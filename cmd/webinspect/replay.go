@@ -15,9 +15,9 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	rolls := fs.String("rolls", "", "directory the roll map is written to (required)")
 	recipeF := fs.String("recipe", "", "recipe file or built-in name (default: the recording's material)")
-	model := fs.String("model", "", "ONNX model directory for learned detection")
 	realtime := fs.Bool("realtime", false, "replay at the recorded line speed instead of as fast as possible")
 	rollID := fs.String("roll", "", "roll ID (default: generated)")
+	ef := addEngineFlags(fs)
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
@@ -27,9 +27,6 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *rolls == "" {
 		return usageError{"--rolls OUTDIR is required"}
-	}
-	if *model != "" {
-		return usageError{"--model: learned (ONNX) detection is not part of this build yet; replay without --model uses the threshold detector"}
 	}
 	src, err := recording.Open(pos[0], recording.ReadOptions{Realtime: *realtime})
 	if err != nil {
@@ -44,7 +41,12 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := startSession(src, recipe, store, *rollID, nil)
+	w, err := ef.setup(recipe, *rolls, nil)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	s, err := startSession(src, recipe, store, *rollID, nil, w.options)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func TestKilledEngineResumesTheSameRoll(t *testing.T) {
 		t.Fatalf("engine did not stop cleanly on SIGTERM: %v", err)
 	}
 
-	ents, _ := os.ReadDir(rolls)
+	ents, _ := rollDirs(rolls)
 	if len(ents) != 1 {
 		t.Fatalf("%d rolls after two restarts, want the one resumed roll", len(ents))
 	}

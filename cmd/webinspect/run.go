@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
+	"github.com/webinspect/webinspect/engine"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
@@ -25,6 +27,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	rolls := fs.String("rolls", "rolls", "directory roll maps are written to")
 	rollID := fs.String("roll", "", "roll ID (default: generated)")
 	sf := addSimFlags(fs, "10km", -1)
+	ef := addEngineFlags(fs)
+	token := fs.String("token", "", "bearer token that changes (reviews, roll start/end, splices) must carry; required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
@@ -73,16 +77,28 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if rerr != nil {
 		log.Warn().Err(rerr).Msg("roll map recovery found damaged files; every readable record is kept")
 	}
+	w, err := ef.setup(recipe, *rolls, reg)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	hub := api.NewHub()
+	defer hub.Close()
+	onDefects, onRoll := publishTo(hub)
+	extra := func(o *engine.Options) {
+		w.options(o)
+		o.OnDefects, o.OnRoll = onDefects, onRoll
+	}
 	var s *session
 	for i := len(recs) - 1; i >= 0 && s == nil; i-- {
 		if *rollID == "" || recs[i].Info.ID == *rollID {
-			if s, err = resumeSession(src, recipe, store, recs[i], reg); err != nil {
+			if s, err = resumeSession(src, recipe, store, recs[i], reg, extra); err != nil {
 				return err
 			}
 		}
 	}
 	if s == nil {
-		if s, err = startSession(src, recipe, store, *rollID, reg); err != nil {
+		if s, err = startSession(src, recipe, store, *rollID, reg, extra); err != nil {
 			return err
 		}
 	}
@@ -92,6 +108,16 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	o.Status = s.engine.Status
 	o.Gatherer = reg
 	o.Logger = log
+	o.Events = hub
+	o.Line = lineControl{s.engine}
+	o.Token = *token
+	if o.Token == "" {
+		o.Token = os.Getenv("WEBINSPECT_TOKEN")
+	}
+	o.DetectionThresholds = map[string]float64{"threshold": recipe.Threshold.MinContrast}
+	if w.archive != nil {
+		o.Images = w.archive
+	}
 	srv, err := api.New(o)
 	if err != nil {
 		return err

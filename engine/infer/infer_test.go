@@ -3,9 +3,9 @@ package infer
 import (
 	"errors"
 	"fmt"
+	"github.com/webinspect/webinspect/engine/onnx/ortest"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
@@ -15,24 +15,12 @@ import (
 	"github.com/webinspect/webinspect/kernels"
 )
 
-// requireORT loads the runtime or stops the test: it fails when
-// WEBINSPECT_REQUIRE_ORT=1 (as `make test` and CI set) and skips otherwise.
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	if err := onnx.Init(""); err != nil {
-		if os.Getenv("WEBINSPECT_REQUIRE_ORT") == "1" {
-			tb.Fatalf("ONNX Runtime is required here (WEBINSPECT_REQUIRE_ORT=1): %v", err)
-		}
-		tb.Skipf("skipping, ONNX Runtime not available: %v", err)
-	}
-}
-
 // loadModel builds the scoring graph for th×tw tiles with the given box
 // smoothing, writes it with an optional sidecar threshold and loads it
 // for batches up to batch.
 func loadModel(tb testing.TB, th, tw, smooth, batch int, thr *float64) *onnx.Model {
 	tb.Helper()
-	requireORT(tb)
+	ortest.Require(tb)
 	spec := onnx.DefaultScoringModelSpec()
 	spec.Height, spec.Width, spec.Smooth = th, tw, smooth
 	b, err := onnx.BuildScoringModel(spec)

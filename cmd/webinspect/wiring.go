@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webinspect/webinspect/api"
+	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/rollmap"
+	"github.com/webinspect/webinspect/rollmap/archive"
+)
+
+// imagesDirName is the image archive's directory inside the rolls directory.
+const imagesDirName = "images"
+
+// engineFlags are the flags run and replay share: the learned model and
+// the image archive.
+type engineFlags struct {
+	model    *string
+	ortLib   *string
+	images   *bool
+	imgBytes *int64
+	imgAge   *time.Duration
+	imgFree  *int64
+}
+
+func addEngineFlags(fs *flag.FlagSet) *engineFlags {
+	d := archive.DefaultOptions()
+	return &engineFlags{
+		model:    fs.String("model", "", "ONNX model directory (model.onnx + model.json, e.g. from `webinspect teach`) run beside the threshold detector (default: the recipe's model.path)"),
+		ortLib:   fs.String("ort-lib", "", "ONNX Runtime library (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")"),
+		images:   fs.Bool("images", true, "keep a crop of every defect in ROLLS/images"),
+		imgBytes: fs.Int64("images-max-bytes", 4<<30, "image archive disk budget in bytes: the oldest crops go first (0: no budget)"),
+		imgAge:   fs.Duration("images-max-age", 90*24*time.Hour, "delete crops older than this (0: keep)"),
+		imgFree:  fs.Int64("images-min-free", d.MinFreeBytes, "stop archiving crops while the disk has less free space than this, in bytes"),
+	}
+}
+
+// wired is what the flags set up beside the engine; close releases it.
+type wired struct {
+	model     *onnx.Model
+	modelName string
+	archive   *archive.Archive
+}
+
+func (w *wired) close() {
+	if w.archive != nil {
+		if err := w.archive.Close(); err != nil {
+			log.Error().Err(err).Msg("close image archive")
+		}
+	}
+}
+
+// setup loads the model (flag or recipe) and opens the image archive.
+func (f *engineFlags) setup(recipe *engine.Recipe, rollsDir string, reg prometheus.Registerer) (*wired, error) {
+	w := &wired{}
+	dir := *f.model
+	if dir == "" {
+		dir = recipe.Model.Path
+	}
+	if dir != "" {
+		if err := onnx.Init(*f.ortLib); err != nil {
+			return nil, fmt.Errorf("--model %s: %w", dir, err)
+		}
+		m, err := engine.LoadModel(dir, recipe)
+		if err != nil {
+			return nil, err
+		}
+		w.model, w.modelName = m, filepath.Base(filepath.Clean(dir))
+	}
+	if *f.images && recipe.Images.Enabled {
+		o := archive.DefaultOptions()
+		o.MaxBytes, o.MaxAge, o.MinFreeBytes = *f.imgBytes, *f.imgAge, *f.imgFree
+		if err := o.Validate(); err != nil {
+			w.close()
+			return nil, usageError{err.Error()}
+		}
+		a, err := archive.Open(filepath.Join(rollsDir, imagesDirName), o, log, reg)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.archive = a
+	}
+	return w, nil
+}
+
+// options fills the engine options the flags control.
+func (w *wired) options(o *engine.Options) {
+	if w.model != nil {
+		o.Model, o.ModelName = w.model, w.modelName
+	}
+	if w.archive != nil {
+		o.Images = cropSink{w.archive}
+	}
+}
+
+// cropSink hands the engine's crops to the image archive.
+type cropSink struct{ a *archive.Archive }
+
+func (c cropSink) PutCrop(w, h, stride int, pix []uint8) (string, error) {
+	return c.a.Put(archive.Crop{W: w, H: h, Stride: stride, Pix: pix})
+}
+
+// lineControl drives roll changes and splices from the API.
+type lineControl struct{ e *engine.Engine }
+
+// lineTimeout bounds how long an API request waits for the engine.
+const lineTimeout = 10 * time.Second
+
+func (l lineControl) StartRoll(id string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), lineTimeout)
+	defer cancel()
+	ch, err := l.e.ChangeRoll(ctx, id)
+	return ch.Started, err
+}
+
+func (l lineControl) EndRoll() (string, float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), lineTimeout)
+	defer cancel()
+	ch, err := l.e.ChangeRoll(ctx, "")
+	return ch.Ended, ch.EndedM, err
+}
+
+func (l lineControl) Splice(note string) (string, float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), lineTimeout)
+	defer cancel()
+	return l.e.Splice(ctx, note)
+}
+
+// publishTo returns engine callbacks that put defects and roll events on
+// the live event hub.
+func publishTo(h *api.Hub) (func([]rollmap.Defect), func(engine.RollEvent)) {
+	return func(ds []rollmap.Defect) {
+			for i := range ds {
+				h.Publish("defect", ds[i])
+			}
+		}, func(ev engine.RollEvent) {
+			h.Publish("roll", ev)
+		}
+}

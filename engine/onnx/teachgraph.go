@@ -1,0 +1,358 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	pb "github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+)
+
+// MaxTeachScales bounds TeachModelSpec.Scales.
+const MaxTeachScales = 4
+
+// TeachCluster is one Gaussian model of good patches at one scale: a bank
+// of whitened principal components of Patch×Patch patches and the
+// constants of its residual.
+//
+// For a patch p (Patch² pixels, row-major) with the cluster's mean patch m,
+// the component responses are y_k = W_k·p + B_k, where W_k = v_k/√λ_k and
+// B_k = -W_k·m for the k-th principal component v_k with variance λ_k. Then
+//
+//	T² = Σ_k y_k²                          (Hotelling, diagonal in the PCA basis)
+//	Q  = |p - m|² - Σ_k λ_k y_k²            (squared residual outside the subspace)
+//	s  = T²/K + Q/Q0                        (≈ 2 on good material)
+//
+// and |p - m|² = Σ p_j² - 2 m·p + m·m comes from a box mean of p² and
+// one more filter (m) in the same Conv.
+type TeachCluster struct {
+	// Weights holds K×Patch² whitened filters, row k = v_k/√λ_k.
+	Weights []float32
+	// Bias holds K values, -W_k·m.
+	Bias []float32
+	// Lambda holds the K component variances λ_k.
+	Lambda []float32
+	// Mean is the Patch² mean patch m.
+	Mean []float32
+	// Q0 is the mean residual Q on good material (> 0).
+	Q0 float32
+	// TWeight, QWeight and Offset, when TWeight > 0, replace the score
+	// by s = TWeight·T² + QWeight·Q + Offset (e.g. a Gaussian mixture's
+	// negative log-likelihood per pixel, whose Offset carries the cluster's
+	// log-determinant and prior). TWeight 0 means T²/K + Q/Q0.
+	TWeight, QWeight, Offset float32
+}
+
+// TeachScale is the model at one scale: one or more clusters of good
+// patches (e.g. web, web edge, off-web band), each with its own Gaussian.
+// A patch scores the minimum over the clusters.
+type TeachScale struct {
+	Clusters []TeachCluster
+	// Edge, when not empty, are the clusters of the web-edge band: patches
+	// within EdgeBand pixels of saturated (off-web) pixels score against
+	// these instead of Clusters. All clusters share K.
+	Edge []TeachCluster
+}
+
+// TeachModelSpec describes the taught scoring graph BuildTeachModel writes.
+// Per scale s (s = 0 is the input resolution, each further scale halves it
+// with a 2×2 AveragePool), with C clusters of K_c components each:
+//
+//	x_s ─┬─ Conv([W; m_c], [B; 0]) [ΣK_c + C] = y ─┬─ Mul(y,y) ─┐
+//	     │                                        └────────────┤
+//	     └─ Mul(x,x) ─ AveragePool Patch×Patch ────────────────┴─ Concat ─ Conv 1×1 ─▶ s_c [C]
+//	  ─ ReduceMin over C ─ Relu ─ Pad(edge, Patch/2) ─ AveragePool Smooth×Smooth ─ Resize ×2^s (linear) ─▶ map_s
+//
+// With SatFill, x_0 = Where(x > SatLevel, FillValue, x) first. With
+// web-edge clusters (TeachScale.Edge) the C channels are split into
+// web and edge; each takes its minimum and the edge value replaces the web
+// value where MaxPool(x_s > SatLevel) over the patch grown by EdgeBand>>s
+// is 1 (the band next to a saturated off-web region).
+//
+// The convolutions are unpadded: only whole patches of the tile are
+// scored and the Patch/2 border takes the score of its nearest whole patch
+// (a mirrored or zero border would be scored as an anomaly). anomaly map =
+// mean over scales of map_s [N,1,H,W]; score = ReduceMax of the map [N].
+// H and W must be multiples of 2^(Scales-1).
+type TeachModelSpec struct {
+	// InputName, MapName and ScoreName name the graph's input and outputs.
+	InputName, MapName, ScoreName string
+	// Height and Width are the tile size the graph takes.
+	Height, Width int
+	// Patch is the filter side, odd 3..15.
+	Patch int
+	// Smooth is the AveragePool box side applied at each scale, odd 1..31.
+	Smooth int
+	// Scales holds one model per scale, 1..MaxTeachScales; each cluster
+	// has its own number of components K ≥ 1.
+	Scales []TeachScale
+	// EdgeBand is how far beyond its own pixels, at the input resolution,
+	// a patch looks for saturated pixels to count as web-edge band; it
+	// halves with every scale. Used only by scales with Edge clusters.
+	EdgeBand int
+	// SatLevel is the input value (after the sidecar normalisation) above
+	// which a pixel counts as saturated off-web background.
+	SatLevel float32
+	// SatFill replaces saturated input pixels by FillValue (the good web's
+	// mean) before anything else, so the off-web background reads as flat
+	// web and the web edge as the end of the texture rather than a step.
+	SatFill   bool
+	FillValue float32
+}
+
+// Validate names the first bad field and its allowed range.
+func (s *TeachModelSpec) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("onnx: %w: TeachModelSpec.%s %s", ErrOptions, field, fmt.Sprintf(format, args...))
+	}
+	names := map[string]bool{}
+	for _, f := range []struct{ field, v string }{{"InputName", s.InputName}, {"MapName", s.MapName}, {"ScoreName", s.ScoreName}} {
+		if strings.TrimSpace(f.v) == "" {
+			return bad(f.field, "is empty")
+		}
+		if names[f.v] {
+			return bad(f.field, "%q is used twice; input and outputs need distinct names", f.v)
+		}
+		names[f.v] = true
+	}
+	ns := len(s.Scales)
+	switch {
+	case ns < 1 || ns > MaxTeachScales:
+		return bad("Scales", "has %d scales, want 1..%d", ns, MaxTeachScales)
+	case s.Patch < 3 || s.Patch > 15 || s.Patch%2 == 0:
+		return bad("Patch", "is %d, want odd 3..15", s.Patch)
+	case s.Smooth < 1 || s.Smooth > 31 || s.Smooth%2 == 0:
+		return bad("Smooth", "is %d, want odd 1..31", s.Smooth)
+	case s.Height < 1 || s.Height > MaxTileSide:
+		return bad("Height", "is %d, want 1..%d", s.Height, MaxTileSide)
+	case s.Width < 1 || s.Width > MaxTileSide:
+		return bad("Width", "is %d, want 1..%d", s.Width, MaxTileSide)
+	}
+	f := 1 << (ns - 1)
+	if s.Height%f != 0 || s.Width%f != 0 {
+		return bad("Height/Width", "are %d×%d, want multiples of %d for %d scales", s.Height, s.Width, f, ns)
+	}
+	// The edge pad needs a whole patch at the coarsest scale.
+	if r := s.Patch / 2; s.Height/f <= 2*r || s.Width/f <= 2*r {
+		return bad("Height/Width", "are %d×%d, too small for patch %d at %d scales (coarsest scale %d×%d)",
+			s.Height, s.Width, s.Patch, ns, s.Height/f, s.Width/f)
+	}
+	pp := s.Patch * s.Patch
+	if s.EdgeBand < 0 || s.EdgeBand > 256 {
+		return bad("EdgeBand", "is %d, want 0..256", s.EdgeBand)
+	}
+	for _, v := range []float32{s.SatLevel, s.FillValue} {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return bad("SatLevel/FillValue", "is %v, want a finite number", v)
+		}
+	}
+	if len(s.Scales[0].Clusters) == 0 {
+		return bad("Scales[0].Clusters", "is empty, want 1 or more")
+	}
+	for i, sc := range s.Scales {
+		if len(sc.Clusters) < 1 || len(sc.Clusters) > 16 {
+			return bad(fmt.Sprintf("Scales[%d].Clusters", i), "has %d clusters, want 1..16", len(sc.Clusters))
+		}
+		if len(sc.Edge) > 16 {
+			return bad(fmt.Sprintf("Scales[%d].Edge", i), "has %d clusters, want 0..16", len(sc.Edge))
+		}
+		for j, c := range append(append([]TeachCluster(nil), sc.Clusters...), sc.Edge...) {
+			at := fmt.Sprintf("Scales[%d].Clusters[%d]", i, j)
+			if j >= len(sc.Clusters) {
+				at = fmt.Sprintf("Scales[%d].Edge[%d]", i, j-len(sc.Clusters))
+			}
+			switch {
+			case len(c.Lambda) < 1 || len(c.Lambda) > pp:
+				return bad(at+".Lambda", "has %d values, want 1..%d", len(c.Lambda), pp)
+			case len(c.Weights) != len(c.Lambda)*pp:
+				return bad(at+".Weights", "has %d values, want K×Patch² = %d", len(c.Weights), len(c.Lambda)*pp)
+			case len(c.Bias) != len(c.Lambda):
+				return bad(at+".Bias", "has %d values, want K = %d", len(c.Bias), len(c.Lambda))
+			case len(c.Mean) != pp:
+				return bad(at+".Mean", "has %d values, want Patch² = %d", len(c.Mean), pp)
+			case !(c.Q0 > 0) || math.IsInf(float64(c.Q0), 0):
+				return bad(at+".Q0", "is %v, want a finite number > 0", c.Q0)
+			case c.TWeight < 0 || (c.TWeight > 0 && !(c.QWeight > 0)):
+				return bad(at+".TWeight/QWeight", "are %v/%v, want both > 0 (or TWeight 0 for T²/K + Q/Q0)", c.TWeight, c.QWeight)
+			}
+			for _, v := range [][]float32{c.Weights, c.Bias, c.Lambda, c.Mean, {c.TWeight, c.QWeight, c.Offset}} {
+				for _, x := range v {
+					if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+						return bad(at, "holds %v, want finite numbers", x)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// BuildTeachModel returns the serialised ONNX model for spec with a free
+// batch dimension: input [N,1,H,W] float32, anomaly map [N,1,H,W], score [N].
+func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	var nodes []*pb.NodeProto
+	var inits []*pb.TensorProto
+	node := func(op, out string, in []string, attrs ...*pb.AttributeProto) string {
+		nodes = append(nodes, &pb.NodeProto{OpType: op, Name: out, Input: in, Output: []string{out}, Attribute: attrs})
+		return out
+	}
+	p := int64(spec.Patch)
+	r := p / 2
+	pp := int(p * p)
+	inits = append(inits, &pb.TensorProto{Name: "pads", Dims: []int64{8}, DataType: int32(pb.TensorProto_INT64),
+		Int64Data: []int64{0, 0, r, r, 0, 0, r, r}})
+	ns := len(spec.Scales)
+	var maps []string
+	x := spec.InputName
+	if spec.SatFill {
+		inits = append(inits, floatTensor("sat_level", []int64{1}, []float32{spec.SatLevel}),
+			floatTensor("fill", []int64{1}, []float32{spec.FillValue}))
+		sat := node("Greater", "saturated", []string{x, "sat_level"})
+		x = node("Where", "filled", []string{sat, "fill", x})
+	}
+	for si := range spec.Scales {
+		nw, ne := int64(len(spec.Scales[si].Clusters)), int64(len(spec.Scales[si].Edge))
+		cl := append(append([]TeachCluster(nil), spec.Scales[si].Clusters...), spec.Scales[si].Edge...)
+		nc := int64(len(cl))
+		// Cluster c's components occupy channels first[c] … first[c]+K_c-1.
+		first := make([]int64, len(cl))
+		var nk int64
+		for ci, c := range cl {
+			first[ci] = nk
+			nk += int64(len(c.Lambda))
+		}
+		pre := fmt.Sprintf("s%d_", si)
+		if si > 0 {
+			x = node("AveragePool", pre+"x", []string{x},
+				intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2))
+		}
+		// Component responses of every cluster, then one channel per
+		// cluster holding m_c·p.
+		var w, b []float32
+		for _, c := range cl {
+			w = append(w, c.Weights...)
+			b = append(b, c.Bias...)
+		}
+		for _, c := range cl {
+			w = append(w, c.Mean...)
+			b = append(b, 0)
+		}
+		nout := nk + nc
+		inits = append(inits,
+			floatTensor(pre+"w", []int64{nout, 1, p, p}, w),
+			floatTensor(pre+"b", []int64{nout}, b))
+		y := node("Conv", pre+"y", []string{x, pre + "w", pre + "b"}, intsAttr("kernel_shape", p, p))
+		y2 := node("Mul", pre+"y2", []string{y, y})
+		// Mean of p_j² over the patch.
+		x2 := node("Mul", pre+"x2", []string{x, x})
+		s2 := node("AveragePool", pre+"s2", []string{x2}, intsAttr("kernel_shape", p, p), intsAttr("strides", 1, 1))
+		// s_c = Σ_k (a_c - b_c·λ_ck) y_ck² + b_c·|p-m_c|² + o_c with
+		// |p-m_c|² = Patch²·mean(p²) - 2 m_c·p + m_c·m_c, and a_c = 1/K,
+		// b_c = 1/Q0_c, o_c = 0 unless TWeight is set. Input channels of
+		// the 1×1 mix: [y² (nout) | y (nout) | mean(p²)].
+		in := 2*nout + 1
+		mix := make([]float32, nc*in)
+		off := make([]float32, nc)
+		for ci, c := range cl {
+			a, bq, o := 1/float64(len(c.Lambda)), 1/float64(c.Q0), 0.0
+			if c.TWeight > 0 {
+				a, bq, o = float64(c.TWeight), float64(c.QWeight), float64(c.Offset)
+			}
+			row := mix[int64(ci)*in:]
+			for j, l := range c.Lambda {
+				row[first[ci]+int64(j)] = float32(a - bq*float64(l))
+			}
+			row[nout+nk+int64(ci)] = float32(-2 * bq)
+			row[2*nout] = float32(bq * float64(pp))
+			var mm float64
+			for _, v := range c.Mean {
+				mm += float64(v) * float64(v)
+			}
+			off[ci] = float32(bq*mm + o)
+		}
+		inits = append(inits, floatTensor(pre+"mix", []int64{nc, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc}, off))
+		all := node("Concat", pre+"all", []string{y2, y, s2}, intAttr("axis", 1))
+		m := node("Conv", pre+"raw", []string{all, pre + "mix", pre + "off"}, intsAttr("kernel_shape", 1, 1))
+		minOver := func(in, name string, n int64) string {
+			if n > 1 {
+				return node("ReduceMin", name, []string{in}, intsAttr("axes", 1), intAttr("keepdims", 1))
+			}
+			return in
+		}
+		if ne == 0 {
+			m = minOver(m, pre+"min", nc)
+		} else {
+			// Web and edge-band scores, blended by the band mask: 1 where
+			// a saturated pixel lies within the patch grown by the band.
+			inits = append(inits, &pb.TensorProto{Name: pre + "split", Dims: []int64{2}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{nw, ne}})
+			nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "split", Input: []string{m, pre + "split"},
+				Output: []string{pre + "sw", pre + "se"}, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
+			mw := minOver(pre+"sw", pre+"minw", nw)
+			me := minOver(pre+"se", pre+"mine", ne)
+			inits = append(inits, floatTensor(pre+"sat", []int64{1}, []float32{spec.SatLevel}))
+			sat := node("Greater", pre+"satb", []string{x, pre + "sat"})
+			satf := node("Cast", pre+"satf", []string{sat}, intAttr("to", int64(pb.TensorProto_FLOAT)))
+			e := int64(spec.EdgeBand >> si)
+			// A (P+2e)² max is separable: a row pass, then a column pass.
+			nearRow := node("MaxPool", pre+"nearx", []string{satf},
+				intsAttr("kernel_shape", 1, p+2*e), intsAttr("pads", 0, e, 0, e), intsAttr("strides", 1, 1))
+			near := node("MaxPool", pre+"near", []string{nearRow},
+				intsAttr("kernel_shape", p+2*e, 1), intsAttr("pads", e, 0, e, 0), intsAttr("strides", 1, 1))
+			d := node("Sub", pre+"de", []string{me, mw})
+			nd := node("Mul", pre+"nde", []string{near, d})
+			m = node("Add", pre+"blend", []string{mw, nd})
+		}
+		m = node("Relu", pre+"pos", []string{m})
+		m = node("Pad", pre+"full", []string{m, "pads"}, &pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("edge")})
+		if sm := int64(spec.Smooth); sm > 1 {
+			h := sm / 2
+			m = node("AveragePool", pre+"smooth", []string{m},
+				intsAttr("kernel_shape", sm, sm), intsAttr("pads", h, h, h, h),
+				intsAttr("strides", 1, 1), intAttr("count_include_pad", 0))
+		}
+		if si > 0 {
+			f := float32(int(1) << si)
+			inits = append(inits, floatTensor(pre+"scales", []int64{4}, []float32{1, 1, f, f}))
+			m = node("Resize", pre+"up", []string{m, "", pre + "scales"},
+				&pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("linear")},
+				&pb.AttributeProto{Name: "coordinate_transformation_mode", Type: pb.AttributeProto_STRING, S: []byte("half_pixel")})
+		}
+		maps = append(maps, m)
+	}
+	sum := maps[0]
+	if ns > 1 {
+		sum = node("Sum", "map_sum", maps)
+	}
+	inits = append(inits, floatTensor("inv_scales", []int64{1}, []float32{float32(1 / float64(ns))}))
+	node("Mul", spec.MapName, []string{sum, "inv_scales"})
+	node("ReduceMax", spec.ScoreName, []string{spec.MapName}, intsAttr("axes", 1, 2, 3), intAttr("keepdims", 0))
+
+	n := dimParam("N")
+	h, w := dimValue(int64(spec.Height)), dimValue(int64(spec.Width))
+	m := &pb.ModelProto{
+		IrVersion:       buildIRVersion,
+		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: buildOpset}},
+		ProducerName:    "webinspect teach",
+		ProducerVersion: "1",
+		DocString:       "webinspect taught model: PCA filter banks, Hotelling T² + residual Q, smoothed, max",
+		Graph: &pb.GraphProto{
+			Name:        "webinspect_taught",
+			Node:        nodes,
+			Initializer: inits,
+			Input:       []*pb.ValueInfoProto{tensorInfo(spec.InputName, pb.TensorProto_FLOAT, n, dimValue(1), h, w)},
+			Output: []*pb.ValueInfoProto{
+				tensorInfo(spec.MapName, pb.TensorProto_FLOAT, n, dimValue(1), h, w),
+				tensorInfo(spec.ScoreName, pb.TensorProto_FLOAT, n),
+			},
+		},
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: marshal taught model: %w", err)
+	}
+	return b, nil
+}

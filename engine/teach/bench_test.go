@@ -1,0 +1,85 @@
+package teach
+
+import (
+	"fmt"
+	"github.com/webinspect/webinspect/engine/onnx/ortest"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/webinspect/webinspect/engine/onnx"
+)
+
+// BenchmarkTaughtModel measures one session (one intra-op thread) scoring
+// 128×256 tiles of a model taught with DefaultOptions (but for scales and
+// clusters) on generated texture, at the model's resolution (after 2×2
+// binning). raw-Mpx/s counts the camera pixels those tiles stand for.
+func BenchmarkTaughtModel(b *testing.B) {
+	ortest.Require(b)
+	for _, bc := range []struct{ scales, clusters, edge int }{{1, 1, 0}, {2, 1, 0}, {2, 3, 0}, {2, 3, 6}} {
+		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d", bc.scales, bc.clusters, bc.edge), func(b *testing.B) {
+			o := DefaultOptions()
+			o.Scales, o.Clusters, o.EdgeClusters, o.MaxPatches = bc.scales, bc.clusters, bc.edge, 20000
+			rng := rand.New(rand.NewPCG(1, 2))
+			var good []Image
+			for range 3 {
+				im := texture(rng, 2*o.TileW, 2*o.TileH)
+				// An off-web band on the left gives the edge clusters material.
+				for y := range im.H {
+					for x := range im.W / 8 {
+						im.Pix[y*im.W+x] = 255
+					}
+				}
+				good = append(good, im)
+			}
+			prepared := make([]Image, len(good))
+			for i, im := range good {
+				prepared[i] = o.prep().Apply(im)
+			}
+			f, err := fit(prepared, &o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mb, sc, err := build(f, &o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dir := b.TempDir()
+			if err := onnx.WriteModelDir(dir, mb, sc); err != nil {
+				b.Fatal(err)
+			}
+			m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := m.NewSession()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			tile := texture(rng, o.TileW*o.Bin, o.TileH*o.Bin)
+			tile = o.prep().Apply(tile)
+			res, err := s.Run([][]uint8{tile.Pix})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !(res.Scores[0] > 0) {
+				b.Fatalf("score %v on good texture, want > 0", res.Scores[0])
+			}
+			if bc.edge > 0 && len(f.spec.Scales[0].Edge) == 0 {
+				b.Fatal("no edge clusters were fitted")
+			}
+			px := o.TileW * o.TileH
+			b.SetBytes(int64(px))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.Run([][]uint8{tile.Pix}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(px)*float64(b.N)/sec/1e6, "Mpx/s")
+			b.ReportMetric(float64(px*o.Bin*o.Bin)*float64(b.N)/sec/1e6, "raw-Mpx/s")
+		})
+	}
+}

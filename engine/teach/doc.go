@@ -1,0 +1,79 @@
+// Package teach builds an anomaly-detection model from good material only:
+// no pretrained weights, no defect examples. The model is an ONNX graph
+// (engine/onnx.BuildTeachModel) that the engine runs through ONNX Runtime
+// exactly like an imported model; calibration and evaluation score through
+// the same runtime path.
+//
+// # Model
+//
+// Good images are prepared (Prep: optional per-image contrast
+// normalisation, optional resize to a fixed size, optional 2×2 binning) and
+// fed as x = (p/255 - mean)/std with the good material's global mean and
+// std. At each of one to four scales (scale s halves scale s-1 with a 2×2
+// average) good Patch×Patch patches are sampled and grouped by k-means into
+// Clusters clusters (web textures of different shade); each cluster gets a
+// Gaussian: its mean patch and its first Components principal components.
+// A patch p is scored against cluster c by Hotelling's T² in the component
+// subspace (diagonal, the basis being the covariance's eigenbasis) plus the
+// residual Q outside it,
+//
+//	s_c = T²/K + Q/Q0        Q0 = mean residual on good material; s ≈ 2 on good material
+//
+// and scores the minimum over clusters. Options.Likelihood uses a hard
+// Gaussian mixture's negative log-likelihood instead, which charges broad
+// or rare clusters for explaining a patch.
+//
+// # Web edge
+//
+// A line-scan frame often holds a saturated off-web band whose width
+// varies. The patches next to it (a saturated pixel within EdgeBand pixels
+// of the patch) are rare among good patches, so a web model scores the web
+// edge as anomalous in every frame. With EdgeClusters > 0 those patches get
+// clusters of their own, fitted on the edge band of good frames, and the
+// graph picks web or edge clusters per pixel from the same saturation test
+// (MaxPool of x > SatLevel); the edge band is found wherever it lies, with
+// no fixed region cut away, so defects at the edge are still scored.
+// SatFill, instead, replaces saturated pixels by the web's mean.
+//
+// # Map and score
+//
+// Each scale's per-pixel score is clipped at 0, extended over the
+// Patch/2 border (edge padding: a mirrored or zero border would itself
+// look anomalous), smoothed by a Smooth×Smooth box, brought back to the
+// tile size (linear Resize) and the scales are averaged into the anomaly
+// map [N,1,H,W]; the score [N] is the map's maximum. Scorer cuts images
+// into the model's tiles overlapping by twice the map's context (patch,
+// smoothing and scales) and keeps only each tile's interior, so no pixel
+// is scored without its neighbourhood.
+//
+// # Threshold
+//
+// The images are split into Folds folds; for each fold a model taught on
+// the other folds scores the fold's images through ONNX Runtime, so every
+// good image gets a held-out score (TargetFAR is per image: per frame or
+// tile as taught). A Gumbel distribution (the law of maxima) fitted to
+// those scores gives the map level that good images exceed with
+// probability TargetFAR; the threshold is that level, never below the
+// empirical (1-TargetFAR) quantile. The final model is taught on all
+// images. With a single image the threshold is 1.25 × its in-sample score.
+//
+// # Model directory
+//
+// Taught.WriteModel writes model.onnx and model.json (engine/onnx.Sidecar):
+// the input shape [-1,1,TileH,TileW] is the tile after binning; mean/std
+// the input normalisation; threshold the calibrated map level; made_by the
+// tool, method, source, time, ONNX Runtime version and, in params, how to
+// prepare pixels plus the fit:
+//
+//	bin        "1" or "2"        2×2 binning before tiling
+//	resize     "WxH" or ""       resize each image to W×H before binning
+//	normalize  "image"/"none"    per-image contrast normalisation
+//	tile       "HxW"             model input tile (after binning)
+//	context    pixels            tile overlap margin Scorer uses
+//	patch, scales, components, clusters, edge, saturation, smooth,
+//	target_far, far_unit, folds, images, pixels, calibration,
+//	held_out_scores, explained_variance, patches, seed
+//
+// PrepFromSidecar reads the preparation back, so a scored image goes
+// through the same steps it was taught with.
+package teach

@@ -1,0 +1,256 @@
+package teach
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webinspect/webinspect/engine/onnx"
+)
+
+// Taught is a taught, calibrated model ready to write.
+type Taught struct {
+	// ONNX is the serialised scoring graph.
+	ONNX []byte
+	// Sidecar describes it, with Threshold and MadeBy filled.
+	Sidecar onnx.Sidecar
+	// HeldOut holds the held-out score of every good image, in input order.
+	HeldOut []float64
+	// Threshold is the calibrated anomaly-map level (= *Sidecar.Threshold).
+	Threshold float64
+}
+
+// WriteModel writes the model directory (model.onnx, model.json).
+func (t *Taught) WriteModel(dir string) error {
+	return onnx.WriteModelDir(dir, t.ONNX, t.Sidecar)
+}
+
+// Teach builds and calibrates a model from good images. It needs the ONNX
+// Runtime library (onnx.Init): calibration scores held-out images through
+// the same runtime path the engine uses.
+func Teach(imgs []Image, o Options) (*Taught, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("%w: none given", ErrNoImages)
+	}
+	for i, im := range imgs {
+		if err := im.check(i); err != nil {
+			return nil, err
+		}
+	}
+	prep := o.prep()
+	prepared := make([]Image, len(imgs))
+	for i, im := range imgs {
+		prepared[i] = prep.Apply(im)
+	}
+	final, err := fit(prepared, &o)
+	if err != nil {
+		return nil, err
+	}
+	t := &Taught{HeldOut: make([]float64, len(imgs))}
+	calibration := "in-sample (one image)"
+	folds := min(o.Folds, len(imgs))
+	if len(imgs) < 2 {
+		s, err := scoreWith(final, &o, imgs)
+		if err != nil {
+			return nil, err
+		}
+		copy(t.HeldOut, s)
+	} else {
+		calibration = fmt.Sprintf("%d-fold held out", folds)
+		rng := rand.New(rand.NewPCG(o.Seed, 0xf01d))
+		perm := rng.Perm(len(imgs))
+		for f := range folds {
+			var train []Image
+			var test []int
+			for pos, i := range perm {
+				if pos%folds == f {
+					test = append(test, i)
+				} else {
+					train = append(train, prepared[i])
+				}
+			}
+			m, err := fit(train, &o)
+			if err != nil {
+				return nil, fmt.Errorf("fold %d: %w", f, err)
+			}
+			held := make([]Image, len(test))
+			for j, i := range test {
+				held[j] = imgs[i]
+			}
+			s, err := scoreWith(m, &o, held)
+			if err != nil {
+				return nil, fmt.Errorf("fold %d: %w", f, err)
+			}
+			for j, i := range test {
+				t.HeldOut[i] = s[j]
+			}
+		}
+	}
+	t.Threshold = Threshold(t.HeldOut, o.TargetFAR)
+	if len(imgs) < 2 {
+		t.Threshold *= 1.25
+	}
+	t.ONNX, t.Sidecar, err = build(final, &o)
+	if err != nil {
+		return nil, err
+	}
+	th := t.Threshold
+	t.Sidecar.Threshold = &th
+	p := t.Sidecar.MadeBy.Params
+	p["calibration"] = calibration
+	p["folds"] = strconv.Itoa(folds)
+	p["images"] = strconv.Itoa(len(imgs))
+	var px int
+	for _, im := range imgs {
+		px += im.W * im.H
+	}
+	p["pixels"] = strconv.Itoa(px)
+	mean, sd, mx := stats(t.HeldOut)
+	p["held_out_scores"] = fmt.Sprintf("mean %.4g sd %.4g max %.4g", mean, sd, mx)
+	return t, nil
+}
+
+// build serialises a fitted model and its sidecar (threshold unset).
+func build(f *fitted, o *Options) ([]byte, onnx.Sidecar, error) {
+	b, err := onnx.BuildTeachModel(f.spec)
+	if err != nil {
+		return nil, onnx.Sidecar{}, err
+	}
+	params := map[string]string{
+		"patch":      strconv.Itoa(o.Patch),
+		"scales":     strconv.Itoa(o.Scales),
+		"components": strconv.Itoa(o.Components),
+		"clusters":   strconv.Itoa(o.Clusters),
+		"rare":       strconv.Itoa(o.RareClusters),
+		"likelihood": strconv.FormatBool(o.Likelihood),
+		"edge":       fmt.Sprintf("%d clusters of %d components, band %d px", o.EdgeClusters, o.EdgeComponents, o.EdgeBand),
+		"saturation": fmt.Sprintf("level %d, fill %v", o.SatLevel, o.SatFill),
+		"smooth":     strconv.Itoa(o.Smooth),
+		"target_far": strconv.FormatFloat(o.TargetFAR, 'g', -1, 64),
+		"far_unit":   "false alarms per image (frame or tile as taught)",
+		"seed":       strconv.FormatUint(o.Seed, 10),
+	}
+	o.prep().params(params)
+	var ex, np []string
+	for i := range f.explained {
+		ex = append(ex, fmt.Sprintf("%.3f", f.explained[i]))
+		np = append(np, strconv.Itoa(f.patches[i]))
+	}
+	var fitted []string
+	for _, sc := range f.spec.Scales {
+		fitted = append(fitted, fmt.Sprintf("%d+%d", len(sc.Clusters), len(sc.Edge)))
+	}
+	params["clusters_fitted"] = strings.Join(fitted, ",") // web+edge per scale
+	params["explained_variance"] = strings.Join(ex, ",")
+	params["patches"] = strings.Join(np, ",")
+	sc := onnx.Sidecar{
+		Version: onnx.SidecarVersion,
+		Input: onnx.InputSpec{
+			Name:  f.spec.InputName,
+			Shape: []int64{-1, 1, int64(o.TileH), int64(o.TileW)},
+			Mean:  []float64{f.mean},
+			Std:   []float64{f.std},
+		},
+		Outputs: onnx.OutputSpec{AnomalyMap: f.spec.MapName, Score: f.spec.ScoreName},
+		MadeBy: onnx.MadeBy{
+			Tool: "webinspect teach",
+			Method: fmt.Sprintf("PCA %dx%d patches at %d scale(s), %d cluster(s) of %d components, Hotelling T² + residual Q (min over clusters), %dx%d box, max",
+				o.Patch, o.Patch, o.Scales, o.Clusters, o.Components, o.Smooth, o.Smooth),
+			Created: time.Now().UTC().Format(time.RFC3339),
+			Source:  o.Source,
+			Runtime: onnx.RuntimeVersion(),
+			Params:  params,
+		},
+	}
+	return b, sc, nil
+}
+
+// scoreWith builds f's model, loads it through ONNX Runtime and returns the
+// image scores of imgs.
+func scoreWith(f *fitted, o *Options, imgs []Image) ([]float64, error) {
+	b, sc, err := build(f, o)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "webinspect-teach-")
+	if err != nil {
+		return nil, fmt.Errorf("teach: temp model dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if err := onnx.WriteModelDir(dir, b, sc); err != nil {
+		return nil, err
+	}
+	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewScorer(m)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	out := make([]float64, len(imgs))
+	for i, im := range imgs {
+		v, _, err := s.Score(im, nil)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = float64(v)
+	}
+	return out, nil
+}
+
+// Threshold returns the level good images exceed with probability far:
+// the (1-far) quantile of a Gumbel distribution fitted to the scores by
+// moments, and never below their empirical (1-far) quantile.
+func Threshold(scores []float64, far float64) float64 {
+	if len(scores) == 0 {
+		return math.NaN()
+	}
+	mean, sd, _ := stats(scores)
+	beta := sd * math.Sqrt(6) / math.Pi
+	mu := mean - 0.5772156649*beta
+	g := mu - beta*math.Log(-math.Log1p(-far))
+	return max(g, Quantile(scores, 1-far))
+}
+
+// Quantile returns the q-quantile of v with linear interpolation between
+// order statistics (v is not modified).
+func Quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	pos := q * float64(len(s)-1)
+	i := int(math.Floor(pos))
+	if i >= len(s)-1 {
+		return s[len(s)-1]
+	}
+	f := pos - float64(i)
+	return s[i] + f*(s[i+1]-s[i])
+}
+
+func stats(v []float64) (mean, sd, mx float64) {
+	mx = math.Inf(-1)
+	for _, x := range v {
+		mean += x
+		mx = max(mx, x)
+	}
+	mean /= float64(len(v))
+	for _, x := range v {
+		sd += (x - mean) * (x - mean)
+	}
+	if len(v) > 1 {
+		sd = math.Sqrt(sd / float64(len(v)-1))
+	}
+	return mean, sd, mx
+}

@@ -13,7 +13,7 @@ GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN   := bin/webinspect
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: deps build run test bench clean
+.PHONY: duckdb-check deps build run test bench clean
 
 # ONNX Runtime CPU library for engine/onnx, taken from the npm registry package
 # onnxruntime-node (the only registry here that ships it). The tarball is
@@ -77,6 +77,21 @@ test: deps
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Cross-check a closed roll's Parquet with DuckDB (not part of the tests:
+# DuckDB's Node binding is 24 MB from npm). ROLL is a roll directory.
+DUCKDB_NPM_PKG    := @duckdb/node-bindings-linux-x64@1.5.6-r.1
+DUCKDB_NPM_SHA256 := 1b9f82478539bb9a1d1df44bd103121a12ae52142c07158dc52b97d2ec1d69ff
+duckdb-check: build
+	@set -euo pipefail; test -n "$(ROLL)" || { echo "usage: make duckdb-check ROLL=rolls/<id>" >&2; exit 1; }; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	( cd "$$tmp" && npm pack --silent $(DUCKDB_NPM_PKG) >/dev/null ); tgz=$$(ls "$$tmp"/*.tgz); \
+	echo "$(DUCKDB_NPM_SHA256)  $$tgz" | sha256sum -c --status || { echo "DuckDB: $$tgz has the wrong SHA-256" >&2; exit 1; }; \
+	tar -xzf "$$tgz" -C "$$tmp"; \
+	DUCKDB_NODE="$$tmp/package/duckdb.node" node bench/duckdb/check.js "$(ROLL)/defects.parquet" "$$tmp/duck.csv"; \
+	echo "DuckDB:"; cat "$$tmp/duck.csv"; \
+	echo "webinspect export --format csv:"; ./bin/webinspect export "$(ROLL)" --format csv | \
+	  awk -F, 'NR>1 {n++; a+=$$7; if (n==1||$$3<lo) lo=$$3; if ($$4>hi) hi=$$4} END {printf "defects %d md %s..%s area %.3f\n", n, lo, hi, a}'
 
 clean:
 	rm -rf bin

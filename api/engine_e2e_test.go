@@ -60,14 +60,21 @@ func TestBrowserAgainstRunningEngine(t *testing.T) {
 	}
 	t.Cleanup(func() { arch.Close() })
 
+	hub := NewHub()
+	eng, err := engine.New(engine.Options{Recipe: recipe, Source: src, Roll: roll, Logger: zerolog.Nop(), Images: archiveSink{arch},
+		OnDefects: func(ds []rollmap.Defect) {
+			for i := range ds {
+				hub.Publish("defect", ds[i])
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The real server loop (Serve publishes the engine status every
 	// second, which the page follows), on a real socket.
-	var eng *engine.Engine
 	o := DefaultOptions()
 	o.Listen = "127.0.0.1:0"
-	o.Store, o.Images, o.Events = st, arch, NewHub()
-	o.Status = func() engine.Status { return eng.Status() }
-	o.StatusInterval = 200 * time.Millisecond
+	o.Store, o.Images, o.Events, o.Status = st, arch, hub, eng.Status
 	server, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -80,20 +87,11 @@ func TestBrowserAgainstRunningEngine(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(srvCtx, ln) }()
 	t.Cleanup(func() {
-		o.Events.Close()
+		hub.Close()
 		stop()
 		<-served
 	})
-	srv := &e2eServer{URL: "http://" + ln.Addr().String(), Hub: o.Events}
-	eng, err = engine.New(engine.Options{Recipe: recipe, Source: src, Roll: roll, Logger: zerolog.Nop(), Images: archiveSink{arch},
-		OnDefects: func(ds []rollmap.Defect) {
-			for i := range ds {
-				srv.Hub.Publish("defect", ds[i])
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := &e2eServer{URL: "http://" + ln.Addr().String(), Hub: hub}
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(context.Background()) }()
 

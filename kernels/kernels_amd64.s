@@ -145,6 +145,12 @@ ubloop:
 	VBLENDVPS Y7, Y12, Y11, Y9
 	VMOVUPS   (DI)(AX*4), Y4       // m
 	VMOVUPS   32(DI)(AX*4), Y5
+	// The variance is loaded before the mean is stored: mean and
+	// variance rows are often a multiple of 4 KiB apart, and a load
+	// after a store to an address with the same low 12 bits waits for
+	// it (4K aliasing).
+	VMOVUPS   (DX)(AX*4), Y1       // the masks are used up: reuse
+	VMOVUPS   32(DX)(AX*4), Y7
 	VSUBPS    Y4, Y0, Y0           // d = x - m
 	VSUBPS    Y5, Y6, Y6
 	VMULPS    Y0, Y2, Y2           // ad = a*d
@@ -155,10 +161,8 @@ ubloop:
 	VMOVUPS   Y5, 32(DI)(AX*4)
 	VMULPS    Y0, Y2, Y2           // ad*d
 	VMULPS    Y6, Y8, Y8
-	VMOVUPS   (DX)(AX*4), Y4
-	VMOVUPS   32(DX)(AX*4), Y5
-	VADDPS    Y2, Y4, Y4           // var + ad*d
-	VADDPS    Y8, Y5, Y5
+	VADDPS    Y2, Y1, Y4           // var + ad*d
+	VADDPS    Y8, Y7, Y5
 	VMULPS    Y4, Y3, Y4           // (1-a) * (...)
 	VMULPS    Y5, Y9, Y5
 	VMOVUPS   Y4, (DX)(AX*4)
@@ -370,6 +374,8 @@ ub5loop:
 	VBLENDMPS Z11, Z12, K2, Z9
 	VMOVUPS   (DI)(AX*4), Z4      // m
 	VMOVUPS   64(DI)(AX*4), Z5
+	VMOVUPS   (DX)(AX*4), Z16     // variance before the mean stores (4K aliasing, see AVX2)
+	VMOVUPS   64(DX)(AX*4), Z17
 	VSUBPS    Z4, Z0, Z0          // d = x - m
 	VSUBPS    Z5, Z6, Z6
 	VMULPS    Z0, Z2, Z2          // ad = a*d
@@ -380,10 +386,8 @@ ub5loop:
 	VMOVUPS   Z5, 64(DI)(AX*4)
 	VMULPS    Z0, Z2, Z2          // ad*d
 	VMULPS    Z6, Z8, Z8
-	VMOVUPS   (DX)(AX*4), Z4
-	VMOVUPS   64(DX)(AX*4), Z5
-	VADDPS    Z2, Z4, Z4          // var + ad*d
-	VADDPS    Z8, Z5, Z5
+	VADDPS    Z2, Z16, Z4         // var + ad*d
+	VADDPS    Z8, Z17, Z5
 	VMULPS    Z4, Z3, Z4          // (1-a) * (...)
 	VMULPS    Z5, Z9, Z5
 	VMOVUPS   Z4, (DX)(AX*4)

@@ -37,6 +37,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/line/roll/start", s.handleRollStart)
 	mux.HandleFunc("POST /api/line/roll/end", s.handleRollEnd)
 	mux.HandleFunc("POST /api/line/splice", s.handleSplice)
+	mux.HandleFunc("POST /api/session", s.handleSession)
 	if s.opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      promLogger{s.log},

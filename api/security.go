@@ -92,6 +92,18 @@ func hostOnly(hostport string) string {
 // the token's length and content.
 func (s *Server) checkToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")
+	if h == "" && !isChange(r) {
+		// A browser's EventSource and <img> cannot send a header: reads
+		// may carry the token in the session cookie POST /api/session
+		// sets. Changes never take the cookie (no cross-site request can
+		// make one).
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if s.tokenMatches(c.Value) {
+				return ""
+			}
+			return "invalid session cookie: enter the token again"
+		}
+	}
 	if h == "" {
 		what := "changes need"
 		if !isChange(r) {
@@ -103,11 +115,32 @@ func (s *Server) checkToken(r *http.Request) string {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return `Authorization: want "Bearer <token>"`
 	}
-	got, want := sha256.Sum256([]byte(strings.TrimSpace(tok))), sha256.Sum256([]byte(s.opts.Token))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+	if !s.tokenMatches(strings.TrimSpace(tok)) {
 		return "invalid bearer token"
 	}
 	return ""
+}
+
+// tokenMatches compares tok with the server's token in constant time.
+func (s *Server) tokenMatches(tok string) bool {
+	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.opts.Token))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// sessionCookie carries the token for reads a browser cannot add a header
+// to (the event stream, crops) when the server protects reads.
+const sessionCookie = "webinspect_token"
+
+// handleSession (POST /api/session) sets the session cookie for the
+// bearer token the request carries (guard has checked it): HttpOnly,
+// SameSite=Strict, for this browser session only. Without a token on the
+// server it answers 204 and sets nothing.
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Token != "" {
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.opts.Token, Path: "/",
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func bodyTooLarge(limit int64) string {

@@ -138,6 +138,20 @@ func TestToken(t *testing.T) {
 			t.Errorf("GET %s with ProtectReads: %d, want 200 (the page holds no data)", target, rec.Code)
 		}
 	}
+
+	// The session cookie: POST /api/session with the token sets it; reads
+	// (the event stream and crops a browser cannot add a header to) take
+	// it, changes never do.
+	sendError(t, h2, "POST", "/api/session", "", 401, "Authorization")
+	rec = send(t, h2, "POST", "/api/session", "", "Authorization", "Bearer "+testToken)
+	cookies := rec.Result().Cookies()
+	if rec.Code != http.StatusNoContent || len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("POST /api/session: %d, cookies %+v; want 204 and one HttpOnly SameSite=Strict cookie", rec.Code, cookies)
+	}
+	c := cookies[0].Name + "=" + cookies[0].Value
+	sendJSON(t, h2, "GET", "/api/rolls", "", 200, nil, "Cookie", c)
+	sendError(t, h2, "GET", "/api/rolls", "", 401, "invalid session cookie", "Cookie", cookies[0].Name+"=guess")
+	sendError(t, h2, "POST", target, body, 401, "Authorization", "Cookie", c)
 }
 
 func TestCrossOriginChange(t *testing.T) {

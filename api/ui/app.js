@@ -285,6 +285,15 @@ window.WI = (() => {
     });
   }
 
+  // openSession hands the saved token to the server as an HttpOnly
+  // session cookie, for the reads a browser cannot add a header to (the
+  // event stream, crops) when the server protects reads. Without a token
+  // it does nothing; a server without one ignores it.
+  function openSession() {
+    if (!localStorage.getItem(TOKEN_KEY)) return Promise.resolve();
+    return postJSON('/api/session').catch(() => {});
+  }
+
   // ---- start --------------------------------------------------------------
 
   function start() {
@@ -296,18 +305,20 @@ window.WI = (() => {
     }
     showTab(location.hash.slice(1) || 'map');
     if (roll) setRoll(roll); // at once: the list is only for the selector
-    Promise.all([loadRollList(), pollStatus()]).then(() => {
-      if (roll) $('roll-select').value = roll;
-      else checkFollow();
+    openSession().then(() => {
+      Promise.all([loadRollList(), pollStatus()]).then(() => {
+        if (roll) $('roll-select').value = roll;
+        else checkFollow();
+      });
+      connect();
     });
-    connect();
     setInterval(loadRollList, 15000);
   }
 
   return {
     $, bus, on, emit, state, getJSON, postJSON, rollURL, imageURL, cropElement, placeholder,
     message, fmt, classStyle, colourOf, seedClasses, swatch, classes, start, showTab,
-    TOKEN_KEY, SHAPES,
+    TOKEN_KEY, SHAPES, openSession,
   };
 })();
 

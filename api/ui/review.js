@@ -34,6 +34,7 @@
   token.addEventListener('change', () => {
     const v = token.value.trim();
     if (v) localStorage.setItem(WI.TOKEN_KEY, v); else localStorage.removeItem(WI.TOKEN_KEY);
+    WI.openSession();
   });
 
   function result(text, bad) {

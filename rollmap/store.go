@@ -430,12 +430,9 @@ func (s *Store) EachDefect(id string, q Query, fn func(d *Defect) bool) error {
 	var d Defect
 	n := 0
 	for _, p := range parts {
-		i := 0
-		if sorted && q.AfterID > 0 {
-			if len(p) > 0 && p[len(p)-1].ID <= q.AfterID {
-				continue
-			}
-			i = sort.Search(len(p), func(k int) bool { return p[k].ID > q.AfterID })
+		i, ok := firstAfter(p, sorted, q.AfterID)
+		if !ok {
+			continue
 		}
 		for ; i < len(p); i++ {
 			if !q.matches(&p[i], marks, revs) {
@@ -651,17 +648,27 @@ func (q *Query) matches(d *Defect, marks map[int64]MarkState, revs map[int64]Rev
 		d.ID > q.AfterID
 }
 
+// firstAfter returns the index in p of the first defect that can have an
+// ID above after (0 when p is not in ID order or after is 0), and false
+// when no defect of p can.
+func firstAfter(p []Defect, sorted bool, after int64) (int, bool) {
+	if !sorted || after <= 0 {
+		return 0, true
+	}
+	if len(p) > 0 && p[len(p)-1].ID <= after {
+		return 0, false
+	}
+	return sort.Search(len(p), func(k int) bool { return p[k].ID > after }), true
+}
+
 // countDefects returns how many defects of parts match q, at most
 // q.Limit; sorted is as for filterDefects.
 func countDefects(parts [][]Defect, q Query, sorted bool, marks map[int64]MarkState, revs map[int64]Review) int {
 	n := 0
 	for _, p := range parts {
-		i := 0
-		if sorted && q.AfterID > 0 {
-			if len(p) > 0 && p[len(p)-1].ID <= q.AfterID {
-				continue
-			}
-			i = sort.Search(len(p), func(k int) bool { return p[k].ID > q.AfterID })
+		i, ok := firstAfter(p, sorted, q.AfterID)
+		if !ok {
+			continue
 		}
 		for ; i < len(p); i++ {
 			if q.matches(&p[i], marks, revs) {

@@ -64,15 +64,8 @@ func (s *ScoringModelSpec) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("onnx: %w: ScoringModelSpec.%s %s", ErrOptions, field, fmt.Sprintf(format, args...))
 	}
-	names := map[string]bool{}
-	for _, f := range []struct{ field, v string }{{"InputName", s.InputName}, {"MapName", s.MapName}, {"ScoreName", s.ScoreName}} {
-		if strings.TrimSpace(f.v) == "" {
-			return bad(f.field, "is empty")
-		}
-		if names[f.v] {
-			return bad(f.field, "%q is used twice; input and outputs need distinct names", f.v)
-		}
-		names[f.v] = true
+	if err := checkIONames(bad, s.InputName, s.MapName, s.ScoreName); err != nil {
+		return err
 	}
 	switch {
 	case s.Channels != 1 && s.Channels != 3:
@@ -98,6 +91,22 @@ func (s *ScoringModelSpec) Validate() error {
 				return bad(fmt.Sprintf("%s[%d]", f.field, i), "is %v, want a finite number (Std > 0)", v)
 			}
 		}
+	}
+	return nil
+}
+
+// checkIONames checks a graph's input and output names: none empty, all
+// distinct. bad makes the error for a field.
+func checkIONames(bad func(field, format string, args ...any) error, input, anomalyMap, score string) error {
+	names := map[string]bool{}
+	for _, f := range []struct{ field, v string }{{"InputName", input}, {"MapName", anomalyMap}, {"ScoreName", score}} {
+		if strings.TrimSpace(f.v) == "" {
+			return bad(f.field, "is empty")
+		}
+		if names[f.v] {
+			return bad(f.field, "%q is used twice; input and outputs need distinct names", f.v)
+		}
+		names[f.v] = true
 	}
 	return nil
 }

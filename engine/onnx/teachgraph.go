@@ -3,7 +3,6 @@ package onnx
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -106,15 +105,8 @@ func (s *TeachModelSpec) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("onnx: %w: TeachModelSpec.%s %s", ErrOptions, field, fmt.Sprintf(format, args...))
 	}
-	names := map[string]bool{}
-	for _, f := range []struct{ field, v string }{{"InputName", s.InputName}, {"MapName", s.MapName}, {"ScoreName", s.ScoreName}} {
-		if strings.TrimSpace(f.v) == "" {
-			return bad(f.field, "is empty")
-		}
-		if names[f.v] {
-			return bad(f.field, "%q is used twice; input and outputs need distinct names", f.v)
-		}
-		names[f.v] = true
+	if err := checkIONames(bad, s.InputName, s.MapName, s.ScoreName); err != nil {
+		return err
 	}
 	ns := len(s.Scales)
 	switch {

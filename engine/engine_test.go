@@ -446,7 +446,7 @@ func TestStopInspectsEverythingAlreadyRead(t *testing.T) {
 	recipe, _ := DefaultRecipe("fabric")
 	roll := &memRoll{}
 	e, err := New(Options{Recipe: recipe, Source: src, Roll: roll, Logger: zerolog.Nop(),
-		BeforeBlock: func(int) { time.Sleep(20 * time.Millisecond) }}) // slower than the cameras: rings fill and drop
+		BeforeBlock: func(int) { time.Sleep(40 * time.Millisecond) }}) // 25 blocks/s against the cameras' 78: rings fill and drop
 	if err != nil {
 		t.Fatal(err)
 	}

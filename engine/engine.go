@@ -610,6 +610,14 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		for rest := ds; len(rest) > 0; {
 			n := defectsForSeg(rest)
 			seg := rolls.byID(rest[0].RollID)
+			if seg == nil {
+				// Cannot happen: a roll is closed only once no defect can
+				// start on it any more (see rolls.go). Say so loudly.
+				e.m.rollErrors.Inc()
+				e.log.Error().Str("roll", rest[0].RollID).Int("defects", n).Msg("defects decided for a roll that is already closed; not recorded")
+				rest = rest[n:]
+				continue
+			}
 			note(seg.w.AddDefects(rest[:n]...), seg.w, "add defects")
 			if e.marks != nil {
 				zero := seg.rollZero(a.mpc)

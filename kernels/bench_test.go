@@ -21,23 +21,37 @@ func reportPx(b *testing.B, px int) {
 // benchImpls measures one kernel call, kernel, that processes the pixels
 // of the 8-bit buffer in, as sub-benchmarks of the same run:
 //
+//	impl=copy     copy() of in to a buffer of the same size: the
+//	              memory-copy baseline on the same input bytes, first
 //	impl=generic  the plain-Go reference, forced with selectImpl("generic")
 //	impl=avx2     the AVX2 assembly, when the build and the CPU have it
 //	impl=avx512   the AVX-512 assembly, likewise
-//	impl=copy     copy() of in to a buffer of the same size: the
-//	              memory-copy baseline on the same input bytes
 //
-// All three set b.SetBytes(len(in)), so MB/s and Mpx/s compare directly:
-// an assembly Mpx/s divided by copy Mpx/s is the kernel's pixel rate as a fraction
-// of the rate memcpy moves those pixels. Kernels that also read or write
-// per-column state or wider output (UpdateBackground 18 bytes per pixel,
-// Normalize 5) move more bytes than the copy does, so the ratio is strict.
+// All set b.SetBytes(len(in)), so MB/s and Mpx/s compare directly, and
+// each kernel also reports of-copy (its Mpx/s over copy's in this run: its
+// pixel rate as a fraction of the rate memcpy moves those pixels) and
+// x-generic (over the plain-Go reference's). Kernels that also read or
+// write per-column state or wider output (UpdateBackground 18 bytes per
+// pixel, Normalize 5) move more bytes than the copy does, so of-copy is
+// strict.
 //
 // Each metric function, if any, reports extra metrics after each
 // sub-benchmark.
 func benchImpls(b *testing.B, in []uint8, kernel func(), metrics ...func(b *testing.B)) {
-	impls := append([]string{"generic"}, archImpls()...)
 	px := len(in)
+	rate := func(b *testing.B) float64 { return float64(px) * float64(b.N) / b.Elapsed().Seconds() / 1e6 }
+	var copyRate, genericRate float64
+	b.Run("impl=copy", func(b *testing.B) {
+		dst := make([]uint8, px)
+		b.SetBytes(int64(px))
+		b.ReportAllocs()
+		for b.Loop() {
+			copy(dst, in)
+		}
+		reportPx(b, px)
+		copyRate = rate(b)
+	})
+	impls := append([]string{"generic"}, archImpls()...)
 	for _, impl := range impls {
 		b.Run("impl="+impl, func(b *testing.B) {
 			selectImpl(impl)
@@ -51,20 +65,21 @@ func benchImpls(b *testing.B, in []uint8, kernel func(), metrics ...func(b *test
 				kernel()
 			}
 			reportPx(b, px)
+			r := rate(b)
+			if impl == "generic" {
+				genericRate = r
+			}
+			if copyRate > 0 {
+				b.ReportMetric(r/copyRate, "of-copy")
+			}
+			if genericRate > 0 {
+				b.ReportMetric(r/genericRate, "x-generic")
+			}
 			for _, m := range metrics {
 				m(b)
 			}
 		})
 	}
-	b.Run("impl=copy", func(b *testing.B) {
-		dst := make([]uint8, px)
-		b.SetBytes(int64(px))
-		b.ReportAllocs()
-		for b.Loop() {
-			copy(dst, in)
-		}
-		reportPx(b, px)
-	})
 }
 
 func BenchmarkFlatFieldGains(b *testing.B) {

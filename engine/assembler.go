@@ -54,6 +54,24 @@ type pendingDefect struct {
 	scoreN   int64
 	camArea  [maxCameras]int64
 	detector string
+	// The threshold detector's part (hasT): its own extent and areas. A
+	// defect it saw is measured by them, since the model's regions are
+	// spread by the model's reach and cover the same pixels again.
+	hasT       bool
+	t0, t1     int64
+	tcd0, tcd1 float64
+	tArea      int64
+	tOwned     int64
+	tCamArea   [maxCameras]int64
+}
+
+// extent is what a defect is measured by: its threshold part when it has
+// one, else everything the detectors flagged.
+func (p *pendingDefect) extent() (c0, c1 int64, cd0, cd1 float64, area, owned int64, camArea *[maxCameras]int64) {
+	if p.hasT {
+		return p.t0, p.t1, p.tcd0, p.tcd1, p.tArea, p.tOwned, &p.tCamArea
+	}
+	return p.c0, p.c1, p.cd0, p.cd1, p.area, p.owned, &p.camArea
 }
 
 func newAssembler(r *Recipe, info acquisition.Info) *assembler {
@@ -100,6 +118,11 @@ func (a *assembler) add(r region) {
 	if r.cam >= 0 && r.cam < len(p.camArea) {
 		p.camArea[r.cam] = r.area
 	}
+	if r.scoreArea == 0 { // a threshold detector region
+		p.hasT = true
+		p.t0, p.t1, p.tcd0, p.tcd1, p.tArea, p.tOwned = r.c0, r.c1, r.cd0, r.cd1, r.area, r.owned
+		p.tCamArea = p.camArea
+	}
 	for {
 		j := slices.IndexFunc(a.pending, func(q *pendingDefect) bool { return a.near(p, q) })
 		if j < 0 {
@@ -132,6 +155,20 @@ func (p *pendingDefect) merge(q *pendingDefect) {
 	p.scoreN += q.scoreN
 	for i := range p.camArea {
 		p.camArea[i] += q.camArea[i]
+	}
+	switch {
+	case !q.hasT:
+	case !p.hasT:
+		p.hasT = true
+		p.t0, p.t1, p.tcd0, p.tcd1, p.tArea, p.tOwned, p.tCamArea = q.t0, q.t1, q.tcd0, q.tcd1, q.tArea, q.tOwned, q.tCamArea
+	default:
+		p.t0, p.t1 = min(p.t0, q.t0), max(p.t1, q.t1)
+		p.tcd0, p.tcd1 = min(p.tcd0, q.tcd0), max(p.tcd1, q.tcd1)
+		p.tArea += q.tArea
+		p.tOwned += q.tOwned
+		for i := range p.tCamArea {
+			p.tCamArea[i] += q.tCamArea[i]
+		}
 	}
 	switch {
 	case q.detector == "" || p.detector == q.detector || strings.Contains(p.detector, "+"):
@@ -199,17 +236,17 @@ func cmpInt64(a, b int64) int {
 // measure turns a pending defect into a roll-map record, or reports false
 // when it is below the recipe's detection limit.
 func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
+	c0, c1, cd0, cd1, area, owned, camArea := p.extent()
 	m := Measure{
-		LengthMM: float64(p.c1+a.k-p.c0) * a.mpc,
-		WidthMM:  p.cd1 - p.cd0,
+		LengthMM: float64(c1+a.k-c0) * a.mpc,
+		WidthMM:  cd1 - cd0,
 		PeakAbs:  p.peak,
 	}
 	if m.SizeMM() < a.recipe.Threshold.MinSizeMM {
 		return rollmap.Defect{}, false
 	}
-	owned := p.owned
 	if owned == 0 {
-		owned = p.area
+		owned = area
 	}
 	pxMM := 0.0
 	if len(a.info.Cameras) > 0 {
@@ -229,20 +266,23 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 	}
 	class, severity, decision := a.recipe.Classify(m)
 	cam := 0
-	for i, v := range p.camArea {
-		if v > p.camArea[cam] {
+	for i, v := range camArea {
+		if v > camArea[cam] {
 			cam = i
 		}
 	}
+	// The roll is the one the defect's first flagged line is on (p.c0:
+	// also where the roll change logic keeps it), its position its
+	// measured extent.
 	seg := a.rolls.segFor(p.c0)
 	seg.nextID++
 	d := rollmap.Defect{
 		RollID:       seg.w.ID(),
 		ID:           seg.nextID,
-		MDStartM:     seg.mdM(p.c0, a.mpc),
-		MDEndM:       seg.mdM(p.c1+a.k, a.mpc),
-		CDStartMM:    math.Max(p.cd0, 0),
-		CDEndMM:      p.cd1,
+		MDStartM:     seg.mdM(c0, a.mpc),
+		MDEndM:       seg.mdM(c1+a.k, a.mpc),
+		CDStartMM:    math.Max(cd0, 0),
+		CDEndMM:      cd1,
 		AreaMM2:      m.AreaMM2,
 		PeakScore:    p.peak,
 		MeanScore:    p.sumAbs / float64(max(tArea, 1)),
@@ -255,7 +295,7 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Camera:       cam,
 		Lane:         -1,
 		Time:         a.now().UTC(),
-		EncoderCount: p.c0,
+		EncoderCount: c0,
 	}
 	if p.scoreN > 0 && tArea == 0 {
 		// Only the model saw it: its scores are anomaly scores.

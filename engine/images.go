@@ -16,12 +16,15 @@ import (
 // assembler decides a defect it cuts the crop from the history of the
 // camera that saw most of it: the defect's bounding box plus
 // ImagesOptions.MarginPx on every side, clipped to the camera, at most
-// MaxPx × MaxPx around the defect's centre. A line the history no longer
-// (or never) held is filled with grey 0 and counted in
-// webinspect_crop_lines_missing_total; the defect record is written
-// whatever happens to its image. The crop goes to Options.Images, which
-// encodes and archives it and returns the reference stored in the
-// defect's image_ref.
+// MaxPx columns around the defect's centre and MaxPx lines: a longer
+// defect keeps its first MaxPx lines while the history holds them, else
+// its last. Lines are counted in line numbers (acquisition.LineIndex), so
+// encoder counts that are not a whole number of lines apart cut the same
+// rows they size. A line the history no longer (or never) held is filled
+// with grey 0 and counted in webinspect_crop_lines_missing_total; the
+// defect record is written whatever happens to its image. The crop goes
+// to Options.Images, which encodes and archives it and returns the
+// reference stored in the defect's image_ref.
 
 // ImageSink archives defect crops: 8-bit grey, w × h pixels, rows stride
 // bytes apart. It returns the crop's reference (its content hash file
@@ -73,10 +76,10 @@ func (h *lineHistory) put(b *acquisition.Block) {
 	h.mu.Unlock()
 }
 
-// crop copies lines [c0, c1] (encoder counts) and columns [x0, x1) into
-// dst (stride x1-x0) and returns the number of lines it did not hold.
-func (h *lineHistory) crop(dst []uint8, c0, c1 int64, x0, x1 int) (rows, missing int) {
-	n0, n1 := h.lineOf(c0), h.lineOf(c1)
+// crop copies line numbers [n0, n1] and columns [x0, x1) into dst (stride
+// x1-x0, at least (n1-n0+1)·(x1-x0) long) and returns the rows written and
+// how many of them it did not hold (filled with 0).
+func (h *lineHistory) crop(dst []uint8, n0, n1 int64, x0, x1 int) (rows, missing int) {
 	w := x1 - x0
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -91,6 +94,13 @@ func (h *lineHistory) crop(dst []uint8, c0, c1 int64, x0, x1 int) (rows, missing
 		rows++
 	}
 	return rows, missing
+}
+
+// holds reports whether line number n is still in the history.
+func (h *lineHistory) holds(n int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.line[h.slot(n)] == n
 }
 
 // historyLines is the default history depth: every line that can be in
@@ -119,33 +129,36 @@ func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
 	h := c.hist[d.Camera]
 	cam := c.e.info.Cameras[d.Camera]
 	o := c.e.opts.Recipe.Images
-	k := int64(max(c.e.info.CountsPerLine, 1))
 	// Columns: the defect's CD extent on this camera, plus the margin.
 	x0 := int(math.Floor((d.CDStartMM-cam.OffsetMM)/cam.PixelMM)) - o.MarginPx
 	x1 := int(math.Ceil((d.CDEndMM-cam.OffsetMM)/cam.PixelMM)) + o.MarginPx
 	x0, x1 = max(x0, 0), min(x1, h.width)
 	if x1-x0 > o.MaxPx {
-		mid := (x0 + x1) / 2
-		x0 = mid - o.MaxPx/2
+		x0 = (x0+x1)/2 - o.MaxPx/2
 		x1 = x0 + o.MaxPx
 	}
-	// Lines: the defect's MD extent plus the margin.
-	l0 := d.EncoderCount - int64(o.MarginPx)*k
-	l1 := c1 + int64(o.MarginPx)*k
-	if lines := (l1-l0)/k + 1; lines > int64(o.MaxPx) {
-		mid := l0 + (l1-l0)/2
-		l0 = mid - int64(o.MaxPx/2)*k
-		l1 = l0 + int64(o.MaxPx-1)*k
+	// Lines, in line numbers: the defect's MD extent plus the margin. A
+	// defect longer than MaxPx keeps the window at its start while the
+	// history still holds it (a long streak's start has the most to
+	// show), else at its end, which is always the newest.
+	n0 := h.lineOf(d.EncoderCount) - int64(o.MarginPx)
+	n1 := h.lineOf(c1) + int64(o.MarginPx)
+	if n1-n0+1 > int64(o.MaxPx) {
+		if h.holds(n0) {
+			n1 = n0 + int64(o.MaxPx) - 1
+		} else {
+			n0 = n1 - int64(o.MaxPx) + 1
+		}
 	}
-	if x1 <= x0 || l1 < l0 {
+	if x1 <= x0 || n1 < n0 {
 		return
 	}
 	w := x1 - x0
-	need := int((l1-l0)/k+1) * w
+	need := int(n1-n0+1) * w
 	if cap(c.buf) < need {
 		c.buf = make([]uint8, need)
 	}
-	rows, missing := h.crop(c.buf[:need], l0, l1, x0, x1)
+	rows, missing := h.crop(c.buf[:need], n0, n1, x0, x1)
 	if missing > 0 {
 		c.e.m.cropLinesMissing.Add(float64(missing))
 	}

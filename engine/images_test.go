@@ -3,6 +3,9 @@ package engine
 import (
 	"math"
 	"testing"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 // Every defect gets a crop of its own pixels: the defect plus the margin,
@@ -85,4 +88,48 @@ func abs(v int) int {
 		return -v
 	}
 	return v
+}
+
+// Crops are cut in line numbers: a defect whose first and last encoder
+// counts are not a whole number of lines apart, a defect longer than the
+// crop, and one whose start has left the history.
+func TestCropGeometry(t *testing.T) {
+	const w, k = 64, 10
+	h := newLineHistory(100, w, k)
+	blk := &acquisition.Block{Lines: 200, Width: w, Stride: w, Pix: make([]uint8, 200*w), Counts: make([]int64, 200)}
+	for i := range blk.Lines {
+		blk.Counts[i] = int64(i)*k + 3 // counts 3, 13, 23, …: not multiples of k
+		for x := range w {
+			blk.Pix[i*w+x] = uint8(i)
+		}
+	}
+	h.put(blk) // lines 100..199 stay
+	recipe, _ := DefaultRecipe("fabric")
+	recipe.Images.MarginPx, recipe.Images.MaxPx = 2, 16
+	imgs := &fakeImages{crops: map[string]fakeCrop{}}
+	e := &Engine{m: newMetrics(nil, 1), opts: Options{Recipe: recipe, Images: imgs},
+		info: acquisition.Info{CountsPerLine: k, Cameras: []acquisition.CameraInfo{{Width: w, PixelMM: 1}}}}
+	c := &cropper{e: e, hist: []*lineHistory{h}}
+	for _, tc := range []struct {
+		name       string
+		c0, c1     int64 // encoder counts of the defect's first and last line
+		rows       int
+		first, end uint8 // the grey level (= line number) of the first and last row
+	}{
+		{"counts off the line grid", 1509, 1521, 2 + 2 + 2 + 1, 148, 154},
+		{"longer than the crop, start held", 1203, 1903, 16, 118, 133},
+		{"longer than the crop, start gone", 203, 1903, 16, 177, 192},
+	} {
+		d := rollmap.Defect{ID: 1, EncoderCount: tc.c0, CDStartMM: 10, CDEndMM: 20}
+		before := len(imgs.crops)
+		c.attach(&d, tc.c1)
+		cr, ok := imgs.crops[d.ImageRef]
+		if !ok || len(imgs.crops) != before+1 {
+			t.Fatalf("%s: no crop (image_ref %q)", tc.name, d.ImageRef)
+		}
+		if cr.h != tc.rows || cr.w != 10+2*2 || cr.pix[0] != tc.first || cr.pix[len(cr.pix)-1] != tc.end {
+			t.Errorf("%s: crop %dx%d rows %d..%d, want %dx%d rows %d..%d", tc.name, cr.w, cr.h, cr.pix[0], cr.pix[len(cr.pix)-1],
+				14, tc.rows, tc.first, tc.end)
+		}
+	}
 }

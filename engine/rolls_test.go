@@ -230,3 +230,36 @@ func (f *fakeImages) PutCrop(w, h, stride int, pix []uint8) (string, error) {
 	f.crops[ref] = c
 	return ref, nil
 }
+
+// A defect both detectors see is measured by the threshold detector's
+// pixels: the model's region, spread by its reach, neither widens it nor
+// counts its area again. One only the model saw keeps the model's extent.
+func TestBothDetectorsMeasuredByThresholdPixels(t *testing.T) {
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := acquisition.Info{MMPerCount: 0.25, CountsPerLine: 1, LinesPerBlock: 256, WebWidthMM: 500,
+		Cameras: []acquisition.CameraInfo{{Width: 2000, PixelMM: 0.25}}}
+	a := newAssembler(recipe, info)
+	a.rolls = &rollSegs{a: a, segs: []*rollSeg{{w: &memRoll{}, from: math.MinInt64}}}
+	// Threshold: 40 lines × 8 px (10 × 2 mm); the model: 80 lines × 28 px around it.
+	a.add(region{cam: 0, c0: 100, c1: 139, cd0: 10, cd1: 12, area: 320, owned: 320, dark: 320, sum: -320 * 50, sumAbs: 320 * 50, peak: 70, detectorID: "threshold"})
+	a.add(region{cam: 0, c0: 80, c1: 159, cd0: 8, cd1: 15, area: 2240, owned: 2240, score: 9, scoreSum: 2240 * 7, scoreArea: 2240, detectorID: "onnx:m"})
+	// Far away, a defect only the model saw.
+	a.add(region{cam: 0, c0: 1000, c1: 1039, cd0: 100, cd1: 110, area: 1600, owned: 1600, score: 8, scoreSum: 1600 * 6, scoreArea: 1600, detectorID: "onnx:m"})
+	a.setFrontier(0, math.MaxInt64)
+	ds := a.finalize()
+	if len(ds) != 2 {
+		t.Fatalf("%d defects, want 2", len(ds))
+	}
+	both, model := ds[0], ds[1]
+	if both.Detector != "threshold+onnx:m" || math.Abs(both.MDStartM-0.025) > 1e-9 || math.Abs(both.MDEndM-0.035) > 1e-9 ||
+		both.CDStartMM != 10 || both.CDEndMM != 12 || math.Abs(both.AreaMM2-320*0.0625) > 1e-9 || both.Polarity != "dark" {
+		t.Errorf("defect seen by both: %s md %.4f-%.4f cd %.1f-%.1f area %.2f mm² %s; want the threshold part's 0.0250-0.0350, 10-12 mm, 20 mm², dark",
+			both.Detector, both.MDStartM, both.MDEndM, both.CDStartMM, both.CDEndMM, both.AreaMM2, both.Polarity)
+	}
+	if model.Detector != "onnx:m" || math.Abs(model.MDStartM-0.25) > 1e-9 || model.CDEndMM != 110 || model.PeakScore != 8 || model.Polarity != "mixed" {
+		t.Errorf("model-only defect: %+v", model)
+	}
+}

@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +100,8 @@ func (s *Server) checkToken(r *http.Request) string {
 		// sets. Changes never take the cookie (no cross-site request can
 		// make one).
 		if c, err := r.Cookie(sessionCookie); err == nil {
-			if s.tokenMatches(c.Value) {
+			want := s.sessionValue()
+			if subtle.ConstantTimeCompare([]byte(c.Value), []byte(want)) == 1 {
 				return ""
 			}
 			return "invalid session cookie: enter the token again"
@@ -127,17 +130,27 @@ func (s *Server) tokenMatches(tok string) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// sessionCookie carries the token for reads a browser cannot add a header
-// to (the event stream, crops) when the server protects reads.
-const sessionCookie = "webinspect_token"
+// sessionCookie carries a read credential derived from the token for
+// reads a browser cannot add a header to (the event stream, crops) when
+// the server protects reads. It is not the token: it cannot make changes,
+// and a token with bytes a cookie cannot hold still works.
+const sessionCookie = "webinspect_session"
 
-// handleSession (POST /api/session) sets the session cookie for the
-// bearer token the request carries (guard has checked it): HttpOnly,
+// sessionValue is the session cookie's value: HMAC-SHA256 of a fixed label
+// keyed with the token, in hex.
+func (s *Server) sessionValue() string {
+	m := hmac.New(sha256.New, []byte(s.opts.Token))
+	m.Write([]byte("webinspect read session"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// handleSession (POST /api/session) sets the session cookie once guard
+// has checked the request's bearer token: HttpOnly,
 // SameSite=Strict, for this browser session only. Without a token on the
 // server it answers 204 and sets nothing.
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Token != "" {
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.opts.Token, Path: "/",
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessionValue(), Path: "/",
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	}
 	w.WriteHeader(http.StatusNoContent)

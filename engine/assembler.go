@@ -54,9 +54,8 @@ type pendingDefect struct {
 	scoreN   int64
 	camArea  [maxCameras]int64
 	detector string
-	// The threshold detector's part (hasT): its own extent and areas. A
-	// defect it saw is measured by them, since the model's regions are
-	// spread by the model's reach and cover the same pixels again.
+	// The threshold detector's part (hasT): its own extent and areas, so
+	// that a defect both detectors see is not counted twice (extent).
 	hasT       bool
 	t0, t1     int64
 	tcd0, tcd1 float64
@@ -65,13 +64,20 @@ type pendingDefect struct {
 	tCamArea   [maxCameras]int64
 }
 
-// extent is what a defect is measured by: its threshold part when it has
-// one, else everything the detectors flagged.
+// extent is what a defect is measured by: the box of everything the
+// detectors flagged (a subtle defect may show the threshold detector only
+// fragments of itself, which the model joins), and the area of the one
+// detector that flagged more of it, not the sum: a defect both detectors
+// see covers the same pixels twice.
 func (p *pendingDefect) extent() (c0, c1 int64, cd0, cd1 float64, area, owned int64, camArea *[maxCameras]int64) {
-	if p.hasT {
-		return p.t0, p.t1, p.tcd0, p.tcd1, p.tArea, p.tOwned, &p.tCamArea
+	if !p.hasT || p.tArea == p.area {
+		return p.c0, p.c1, p.cd0, p.cd1, p.area, p.owned, &p.camArea
 	}
-	return p.c0, p.c1, p.cd0, p.cd1, p.area, p.owned, &p.camArea
+	mArea, mOwned := p.area-p.tArea, p.owned-p.tOwned
+	if p.tArea >= mArea {
+		return p.c0, p.c1, p.cd0, p.cd1, p.tArea, p.tOwned, &p.tCamArea
+	}
+	return p.c0, p.c1, p.cd0, p.cd1, mArea, mOwned, &p.camArea
 }
 
 func newAssembler(r *Recipe, info acquisition.Info) *assembler {

@@ -266,6 +266,21 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
+// Close releases what New set up when Run is never called (the model
+// detector's ONNX Runtime sessions, the marking unit); Run releases them
+// itself, and Close after Run does nothing.
+func (e *Engine) Close() error {
+	if e.started.Swap(true) {
+		return nil
+	}
+	close(e.assembled) // ChangeRoll and Splice answer ErrNotRunning
+	e.closeMarking()
+	if e.pool != nil {
+		return e.pool.Close()
+	}
+	return nil
+}
+
 // closeMarking releases the marking unit when New fails after setting it up.
 func (e *Engine) closeMarking() {
 	if e.marks != nil {
@@ -408,6 +423,19 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 	if e.mdet != nil {
 		md = e.mdet[i]
 	}
+	modelFailed := false
+	checkModel := func() {
+		if md == nil || md.err == nil || modelFailed {
+			return
+		}
+		modelFailed = true
+		msg := fmt.Sprintf("model detector on camera %d stopped: %v; the threshold detector goes on alone", i, md.err)
+		e.log.Error().Err(md.err).Int("camera", i).Msg("model detector stopped; the threshold detector goes on alone")
+		e.m.modelFailures.Inc()
+		e.mu.Lock()
+		e.status.Error = msg
+		e.mu.Unlock()
+	}
 	frontier := func() int64 {
 		f := det.frontier()
 		if md != nil {
@@ -453,6 +481,7 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 			m.regions = det.flush(m.regions)
 			if md != nil {
 				m.regions = md.flush(m.regions)
+				checkModel()
 			}
 			send(m)
 			return
@@ -472,6 +501,7 @@ func (e *Engine) detect(i int, out chan<- detMsg) {
 		m.regions = det.process(m.regions, b)
 		if md != nil {
 			m.regions = md.process(m.regions, b, det.corr, det.acc)
+			checkModel()
 		}
 		if e.hist != nil {
 			e.hist[i].put(b)
@@ -587,6 +617,26 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 
 	// position is the count of the line the cameras see next.
 	position := func() int64 { return maxCount + a.k }
+	// markPosition is how far the web has run as the marking unit sees
+	// it: the newest line on a live line; offline, where the encoder is
+	// fed only as far as every camera has been inspected, the slowest
+	// camera still running.
+	markPosition := func() int64 {
+		if e.info.Live {
+			return maxCount
+		}
+		p := int64(math.MaxInt64)
+		for c := range e.streams {
+			switch {
+			case ended[c]:
+			case !haveCam[c]:
+				return math.MinInt64
+			default:
+				p = min(p, lastCount[c])
+			}
+		}
+		return p
+	}
 	lengthM := func() float64 {
 		c := rolls.cur()
 		if !haveMax {
@@ -667,7 +717,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			r.change, r.err = rolls.change(c.id, position(), haveMax, a.mpc)
 			if r.err == nil {
 				if old.closed {
-					rolls.retireReady(0, 0, 0, false) // drop it from the list
+					note(rolls.retireReady(0, 0, 0, false), old.w, "close ended roll") // drops it from the list
 				}
 				e.mu.Lock()
 				e.status.UninspectedM, uninspectedM = 0, 0
@@ -721,8 +771,8 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			continue
 		case <-tick.C:
 			flushAll("flush")
-			if haveMax {
-				rolls.retireReady(a.minFrontier(), maxCount, markLag, false)
+			if haveMax && len(rolls.segs) > 1 {
+				note(rolls.retireReady(a.minFrontier(), markPosition(), markLag, false), rolls.segs[0].w, "close ended roll")
 			}
 			continue
 		}
@@ -769,7 +819,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		}
 		emit()
 		if len(rolls.segs) > 1 {
-			rolls.retireReady(a.minFrontier(), maxCount, markLag, false)
+			note(rolls.retireReady(a.minFrontier(), markPosition(), markLag, false), rolls.segs[0].w, "close ended roll")
 		}
 		if len(m.counts) > 0 {
 			offlineChunks = append(offlineChunks, countChunk{m.counts, m.blockTime})
@@ -850,7 +900,9 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 	}
 	// Rolls ended by a roll change are complete now: close them. The
 	// current roll is the caller's to close (see Roll).
-	rolls.retireReady(0, 0, 0, true)
+	if len(rolls.segs) > 1 {
+		note(rolls.retireReady(0, 0, 0, true), rolls.segs[0].w, "close ended roll")
+	}
 	flushAll("final flush")
 	e.mu.Lock()
 	e.status.MDM = lengthM()

@@ -20,6 +20,7 @@ type metrics struct {
 	// Defect crops (images.go).
 	cropLinesMissing prometheus.Counter
 	imagesSkipped    prometheus.Counter
+	modelFailures    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
@@ -51,6 +52,9 @@ func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
 		cropLinesMissing: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "webinspect_crop_lines_missing_total", Help: "Crop lines no longer in the line history when the defect was decided (filled with 0).",
 		}),
+		modelFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webinspect_model_detector_failures_total", Help: "Cameras whose model detector stopped on an inference error (the threshold detector goes on).",
+		}),
 		imagesSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "webinspect_defects_without_image_total", Help: "Defects recorded without a crop (archive stopped, full or failing, or no lines left).",
 		}),
@@ -62,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
 		m.linesDropped = append(m.linesDropped, ldrop.WithLabelValues(c))
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{lines, blocks, ldrop, m.uninspectedM, m.defects, m.latency, m.rollErrors, m.cropLinesMissing, m.imagesSkipped} {
+		for _, c := range []prometheus.Collector{lines, blocks, ldrop, m.uninspectedM, m.defects, m.latency, m.rollErrors, m.cropLinesMissing, m.imagesSkipped, m.modelFailures} {
 			_ = reg.Register(c)
 		}
 	}

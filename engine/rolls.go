@@ -131,12 +131,11 @@ func (e *Engine) request(ctx context.Context, c control) (controlReply, error) {
 	case <-ctx.Done():
 		return controlReply{}, ctx.Err()
 	}
-	select {
-	case r := <-c.reply:
-		return r, r.err
-	case <-ctx.Done():
-		return controlReply{}, ctx.Err()
-	}
+	// Once the assembler has the request it will carry it out (it never
+	// blocks on it): wait for the answer rather than report a failure for
+	// a change that then happens anyway.
+	r := <-c.reply
+	return r, r.err
 }
 
 // rollSegs is the assembler's list of rolls: every roll still open, oldest
@@ -186,9 +185,15 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool, mpc float64) (Roll
 	if !haveLine {
 		ch.EndedM = old.startM
 		rs.segs = append(rs.segs, &rollSeg{w: w, from: old.from, zero: old.zero})
-		rs.retire(old, old.startM)
+		if err := rs.retire(old, old.startM); err != nil {
+			rs.e.m.rollErrors.Inc()
+			rs.e.log.Error().Err(err).Msg("roll change")
+		}
 	} else {
 		ch.EndedM = old.mdM(d, mpc)
+		// Its length is known now; it reaches roll.json with the next
+		// flush, so a crash before the roll is closed leaves it right.
+		old.w.SetLength(ch.EndedM)
 		rs.segs = append(rs.segs, &rollSeg{w: w, from: d, zero: d})
 	}
 	rs.e.mu.Lock()
@@ -203,11 +208,13 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool, mpc float64) (Roll
 	return ch, nil
 }
 
-// retireReady closes every ended roll that can receive nothing more.
-// frontier is the lowest count any camera can still report a region at,
-// maxCount the newest count seen, lag the counts the web must run past a
-// roll's end before its marks have all fired.
-func (rs *rollSegs) retireReady(frontier, maxCount, lag int64, final bool) {
+// retireReady closes every ended roll that can receive nothing more and
+// returns the errors closing them met. frontier is the lowest count any
+// camera can still report a region at, position the count the web (as
+// the marking unit sees it) has reached, lag the counts the web must run
+// past a roll's end before its marks have all fired.
+func (rs *rollSegs) retireReady(frontier, position, lag int64, final bool) error {
+	var errs []error
 segments:
 	for i := 0; i < len(rs.segs)-1; i++ {
 		s, next := rs.segs[i], rs.segs[i+1]
@@ -215,7 +222,7 @@ segments:
 			continue
 		}
 		if !final {
-			if frontier < next.from || maxCount < next.from+lag {
+			if frontier < next.from || position < next.from+lag {
 				break
 			}
 			for _, p := range rs.a.pending {
@@ -224,7 +231,7 @@ segments:
 				}
 			}
 		}
-		rs.retire(s, s.mdM(next.from, rs.a.mpc))
+		errs = append(errs, rs.retire(s, s.mdM(next.from, rs.a.mpc)))
 	}
 	n := 0
 	for _, s := range rs.segs {
@@ -235,10 +242,11 @@ segments:
 	}
 	clear(rs.segs[n:])
 	rs.segs = rs.segs[:n]
+	return errors.Join(errs...)
 }
 
 // retire gives an ended roll its length, flushes and closes it.
-func (rs *rollSegs) retire(s *rollSeg, lengthM float64) {
+func (rs *rollSegs) retire(s *rollSeg, lengthM float64) error {
 	s.closed = true
 	s.w.SetLength(lengthM)
 	err := s.w.Flush()
@@ -246,12 +254,12 @@ func (rs *rollSegs) retire(s *rollSeg, lengthM float64) {
 		err = errors.Join(err, c.Close())
 	}
 	if err != nil {
-		rs.e.m.rollErrors.Inc()
-		rs.e.log.Error().Err(err).Str("roll", s.w.ID()).Msg("close ended roll")
+		err = fmt.Errorf("close ended roll %s: %w", s.w.ID(), err)
 	} else {
 		rs.e.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("defects", s.nextID).Msg("roll closed")
 	}
 	rs.e.rollEvent(RollEvent{Kind: "end", RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
+	return err
 }
 
 // splitGap cuts a gap at roll boundaries and calls f with each piece and

@@ -231,10 +231,11 @@ func (f *fakeImages) PutCrop(w, h, stride int, pix []uint8) (string, error) {
 	return ref, nil
 }
 
-// A defect both detectors see is measured by the threshold detector's
-// pixels: the model's region, spread by its reach, neither widens it nor
-// counts its area again. One only the model saw keeps the model's extent.
-func TestBothDetectorsMeasuredByThresholdPixels(t *testing.T) {
+// A defect both detectors see is one defect: its box covers what both
+// flagged, its area is the larger detector's (the same pixels are not
+// counted twice), its polarity and contrast are the threshold detector's.
+// One only the model saw keeps the model's extent and anomaly scores.
+func TestDefectSeenByBothDetectorsIsCountedOnce(t *testing.T) {
 	recipe, err := DefaultRecipe("fabric")
 	if err != nil {
 		t.Fatal(err)
@@ -254,10 +255,10 @@ func TestBothDetectorsMeasuredByThresholdPixels(t *testing.T) {
 		t.Fatalf("%d defects, want 2", len(ds))
 	}
 	both, model := ds[0], ds[1]
-	if both.Detector != "threshold+onnx:m" || math.Abs(both.MDStartM-0.025) > 1e-9 || math.Abs(both.MDEndM-0.035) > 1e-9 ||
-		both.CDStartMM != 10 || both.CDEndMM != 12 || math.Abs(both.AreaMM2-320*0.0625) > 1e-9 || both.Polarity != "dark" {
-		t.Errorf("defect seen by both: %s md %.4f-%.4f cd %.1f-%.1f area %.2f mm² %s; want the threshold part's 0.0250-0.0350, 10-12 mm, 20 mm², dark",
-			both.Detector, both.MDStartM, both.MDEndM, both.CDStartMM, both.CDEndMM, both.AreaMM2, both.Polarity)
+	if both.Detector != "threshold+onnx:m" || math.Abs(both.MDStartM-0.020) > 1e-9 || math.Abs(both.MDEndM-0.040) > 1e-9 ||
+		both.CDStartMM != 8 || both.CDEndMM != 15 || math.Abs(both.AreaMM2-2240*0.0625) > 1e-9 || both.Polarity != "dark" || both.Contrast != -50 {
+		t.Errorf("defect seen by both: %s md %.4f-%.4f cd %.1f-%.1f area %.2f mm² %s contrast %.1f; want 0.0200-0.0400, 8-15 mm, 140 mm² (not 160), dark, -50",
+			both.Detector, both.MDStartM, both.MDEndM, both.CDStartMM, both.CDEndMM, both.AreaMM2, both.Polarity, both.Contrast)
 	}
 	if model.Detector != "onnx:m" || math.Abs(model.MDStartM-0.25) > 1e-9 || model.CDEndMM != 110 || model.PeakScore != 8 || model.Polarity != "mixed" {
 		t.Errorf("model-only defect: %+v", model)

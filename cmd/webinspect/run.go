@@ -90,11 +90,30 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		o.OnDefects, o.OnRoll = onDefects, onRoll
 	}
 	var s *session
+	resumed := -1
 	for i := len(recs) - 1; i >= 0 && s == nil; i-- {
 		if *rollID == "" || recs[i].Info.ID == *rollID {
 			if s, err = resumeSession(src, recipe, store, recs[i], reg, extra); err != nil {
 				return err
 			}
+			resumed = i
+		}
+	}
+	// Any other roll left open (ended by a roll change just before a
+	// crash, say) is closed as it was flushed, so it gets its Parquet
+	// files and summary instead of staying open for ever.
+	for i, rec := range recs {
+		if i == resumed {
+			continue
+		}
+		r, _, err := store.ResumeRoll(rec.Info.ID, rec.FlushedLengthM)
+		if err == nil {
+			err = r.Close()
+		}
+		if err != nil {
+			log.Error().Err(err).Str("roll", rec.Info.ID).Msg("closing a roll left open")
+		} else {
+			log.Warn().Str("roll", rec.Info.ID).Float64("length_m", rec.FlushedLengthM).Msg("closed a roll left open by an engine that stopped")
 		}
 	}
 	if s == nil {
@@ -120,6 +139,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	srv, err := api.New(o)
 	if err != nil {
+		s.engine.Close() // the roll stays open: the next start resumes it
 		return err
 	}
 	srvErr := make(chan error, 1)

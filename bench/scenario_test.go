@@ -83,8 +83,11 @@ func TestOverloadDropsAreAccounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := DefaultOptions()
-	o.Duration = 1600 * time.Millisecond
-	o.RecoveryGrace = 300 * time.Millisecond
+	// Half the run overloaded, half at the normal load; drops must stop
+	// within 1 s of the load falling (the criterion), which leaves
+	// 0.5 s in which any drop fails the test.
+	o.Duration = 3 * time.Second
+	o.RecoveryGrace = time.Second
 	o.CapacityDuration = 300 * time.Millisecond
 	o.CopyDuration = 10 * time.Millisecond
 	o.CaptureBlocks = 4

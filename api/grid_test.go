@@ -3,6 +3,7 @@ package api
 import (
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"sort"
@@ -153,21 +154,28 @@ func TestGrid(t *testing.T) {
 	wantError(t, h, "GET", "/api/rolls/nope/grid", 404, "not found")
 }
 
-// BenchmarkGrid: the zoomed-out roll map of a 10 km roll with 100 000
-// defects, read from disk (a closed roll) through the HTTP handler.
-func BenchmarkGrid(b *testing.B) {
+// bigRollHandler serves a store holding the closed roll "G": 10 km with
+// 100 000 random defects drawn from seed.
+func bigRollHandler(b *testing.B, seed uint64) http.Handler {
+	b.Helper()
 	st, err := rollmap.OpenStore(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	randomRoll(b, st, 100_000, 10_000, 2)
+	randomRoll(b, st, 100_000, 10_000, seed)
 	o := DefaultOptions()
 	o.Store = st
 	s, err := New(o)
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := s.Handler()
+	return s.Handler()
+}
+
+// BenchmarkGrid: the zoomed-out roll map of a 10 km roll with 100 000
+// defects, read from disk (a closed roll) through the HTTP handler.
+func BenchmarkGrid(b *testing.B) {
+	h := bigRollHandler(b, 2)
 	for _, c := range []struct{ name, q string }{
 		{"bins=500x50", "md_bins=500&cd_bins=50"},
 		{"bins=2000x200", "md_bins=2000&cd_bins=200"},
@@ -198,18 +206,7 @@ func BenchmarkGrid(b *testing.B) {
 // review statistics of a closed 10 km roll with 100 000 defects (two
 // thirds of them need review).
 func BenchmarkReviewQueueAndStats(b *testing.B) {
-	st, err := rollmap.OpenStore(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	randomRoll(b, st, 100_000, 10_000, 4)
-	o := DefaultOptions()
-	o.Store = st
-	s, err := New(o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := s.Handler()
+	h := bigRollHandler(b, 4)
 	for _, target := range []string{"/api/rolls/G/review-queue", "/api/rolls/G/review-stats"} {
 		b.Run("path="+target[len("/api/rolls/G/"):], func(b *testing.B) {
 			b.ReportAllocs()

@@ -33,20 +33,25 @@ const csvFlushAt = 32 << 10
 // mark_status and mark_fire_count are the defect's Mark.Status and
 // Mark.FireCount (empty status and 0 without mark events).
 func ExportCSV(w io.Writer, ds []Defect) error {
+	return writeCSV(w, "csv", CSVHeader, len(ds), func(b []byte, i int) []byte { return appendCSVRow(b, &ds[i]) })
+}
+
+// writeCSV writes header and n rows, row i appended by row, to w in
+// chunks of about csvFlushAt bytes; what names the export in errors.
+func writeCSV(w io.Writer, what, header string, n int, row func(b []byte, i int) []byte) error {
 	buf := make([]byte, 0, csvFlushAt+1024)
-	buf = append(buf, CSVHeader...)
+	buf = append(buf, header...)
 	buf = append(buf, '\n')
-	for i := range ds {
-		buf = appendCSVRow(buf, &ds[i])
-		if len(buf) >= csvFlushAt {
+	for i := range n {
+		if buf = row(buf, i); len(buf) >= csvFlushAt {
 			if _, err := w.Write(buf); err != nil {
-				return fmt.Errorf("rollmap: export csv: %w", err)
+				return fmt.Errorf("rollmap: export %s: %w", what, err)
 			}
 			buf = buf[:0]
 		}
 	}
 	if _, err := w.Write(buf); err != nil {
-		return fmt.Errorf("rollmap: export csv: %w", err)
+		return fmt.Errorf("rollmap: export %s: %w", what, err)
 	}
 	return nil
 }
@@ -240,10 +245,8 @@ func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []strin
 	slices.SortFunc(items, func(a, b item) int {
 		return cmp.Or(cmp.Compare(a.lane, b.lane), cmp.Compare(a.d.MDStartM, b.d.MDStartM), cmp.Compare(a.d.ID, b.d.ID))
 	})
-	buf := make([]byte, 0, csvFlushAt+1024)
-	buf = append(buf, MarkingListHeader...)
-	buf = append(buf, '\n')
-	for _, it := range items {
+	return writeCSV(w, "marking list", MarkingListHeader, len(items), func(buf []byte, i int) []byte {
+		it := items[i]
 		d := it.d
 		buf = strconv.AppendInt(buf, int64(it.lane), 10)
 		buf = append(buf, ',')
@@ -272,15 +275,6 @@ func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []strin
 		buf = append(buf, ',')
 		buf = appendCSVString(buf, d.Decision)
 		buf = append(buf, '\n')
-		if len(buf) >= csvFlushAt {
-			if _, err := w.Write(buf); err != nil {
-				return fmt.Errorf("rollmap: export marking list: %w", err)
-			}
-			buf = buf[:0]
-		}
-	}
-	if _, err := w.Write(buf); err != nil {
-		return fmt.Errorf("rollmap: export marking list: %w", err)
-	}
-	return nil
+		return buf
+	})
 }

@@ -76,14 +76,11 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	o := def
 	if *model != "" {
-		if err := onnx.Init(*ortLib); err != nil {
-			return fmt.Errorf("--model %s: %w", *model, err)
-		}
 		recipe, err := engine.DefaultRecipe(scs[0].Material)
 		if err != nil {
 			return err
 		}
-		if o.Model, err = engine.LoadModel(*model, recipe); err != nil {
+		if o.Model, err = loadModel(*model, *ortLib, recipe); err != nil {
 			return err
 		}
 	}

@@ -65,10 +65,7 @@ func (f *engineFlags) setup(recipe *engine.Recipe, rollsDir string, reg promethe
 		dir = recipe.Model.Path
 	}
 	if dir != "" {
-		if err := onnx.Init(*f.ortLib); err != nil {
-			return nil, fmt.Errorf("--model %s: %w", dir, err)
-		}
-		m, err := engine.LoadModel(dir, recipe)
+		m, err := loadModel(dir, *f.ortLib, recipe)
 		if err != nil {
 			return nil, err
 		}
@@ -89,6 +86,15 @@ func (f *engineFlags) setup(recipe *engine.Recipe, rollsDir string, reg promethe
 		w.archive = a
 	}
 	return w, nil
+}
+
+// loadModel loads ONNX Runtime (ortLib, or the default search) and the
+// model directory dir for recipe.
+func loadModel(dir, ortLib string, recipe *engine.Recipe) (*onnx.Model, error) {
+	if err := onnx.Init(ortLib); err != nil {
+		return nil, fmt.Errorf("--model %s: %w", dir, err)
+	}
+	return engine.LoadModel(dir, recipe)
 }
 
 // options fills the engine options the flags control.

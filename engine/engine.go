@@ -714,7 +714,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 		switch c.kind {
 		case "change":
 			old := rolls.cur()
-			r.change, r.err = rolls.change(c.id, position(), haveMax, a.mpc)
+			r.change, r.err = rolls.change(c.id, position(), haveMax)
 			if r.err == nil {
 				if old.closed {
 					note(rolls.retireReady(0, 0, 0, false), old.w, "close ended roll") // drops it from the list

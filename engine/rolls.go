@@ -171,7 +171,8 @@ func (rs *rollSegs) byID(id string) *rollSeg {
 // change starts a new roll at count d (the doff). Without a line seen yet
 // (haveLine false) the current roll is empty: it is ended at once and the
 // new roll takes the whole session.
-func (rs *rollSegs) change(id string, d int64, haveLine bool, mpc float64) (RollChange, error) {
+func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error) {
+	mpc := rs.a.mpc
 	if rs.e.opts.NewRoll == nil {
 		return RollChange{}, fmt.Errorf("%w: roll changes need Options.NewRoll", ErrConfig)
 	}

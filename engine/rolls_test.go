@@ -45,7 +45,7 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 	if ds := a.finalize(); len(ds) != 0 {
 		t.Fatalf("finalized %d defects while the defect is still open", len(ds))
 	}
-	ch, err := rs.change("R2", 1040, true, a.mpc)
+	ch, err := rs.change("R2", 1040, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 	}
 
 	// A gap that straddles a doff is split at it.
-	if _, err := rs.change("R3", 5000, true, a.mpc); err != nil {
+	if _, err := rs.change("R3", 5000, true); err != nil {
 		t.Fatal(err)
 	}
 	var pieces []string

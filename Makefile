@@ -15,7 +15,7 @@ export PATH := $(dir $(GO)):$(PATH)
 
 .PHONY: duckdb-check deps build run test bench clean
 
-# ONNX Runtime CPU library for engine/onnx, taken from the npm registry package
+# ONNX Runtime CPU library for model/onnx, taken from the npm registry package
 # onnxruntime-node (the only registry here that ships it). The tarball is
 # checked against the SHA-256 and the npm integrity (SHA-512) recorded below,
 # then only the Linux x64 library is extracted into third_party/ (git-ignored).

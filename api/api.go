@@ -10,7 +10,7 @@
 // [RollStore] (the roll map, normally *rollmap.Store; reviews, grids,
 // reports and defect details use the optional [ReviewStore], [MarkStore],
 // [DefectScanner], [SummaryStore] and [DensityStore] it may also be), a
-// status function (the engine's live [engine.Status]), an [ImageSource]
+// status function (the engine's live [status.Status]), an [ImageSource]
 // (the crop archive), a [Line] (the engine's roll handling), a [Hub] (live
 // events) and a prometheus.Gatherer. It holds no state of its own besides
 // the listener, so several servers may share one store, and a server may
@@ -22,7 +22,7 @@
 //
 // Reads (GET):
 //
-//	/api/status                        engine.Status                     503 without an engine
+//	/api/status                        status.Status                     503 without an engine
 //	/api/events                        server-sent events (see Events)   503 without a Hub
 //	/api/rolls                         {"rolls": [RollInfo, ...]}        newest first
 //	/api/rolls/{id}                    RollInfo + {"uninspected": [Uninspected, ...]}
@@ -131,10 +131,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -178,7 +179,7 @@ type Options struct {
 	// Status returns the engine's live status; it is called once per
 	// /api/status request and must be safe for concurrent use. Nil means no
 	// engine is running: /api/status answers 503.
-	Status func() engine.Status
+	Status func() status.Status
 	// Gatherer is exposed at /metrics. Default prometheus.DefaultGatherer;
 	// nil means /metrics answers 404.
 	Gatherer prometheus.Gatherer

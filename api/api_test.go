@@ -19,10 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -38,8 +39,8 @@ func newTestServer(t *testing.T, mutate func(*Options)) (*Server, *fakeStore) {
 	o := DefaultOptions()
 	o.Store = fs
 	o.Gatherer = prometheus.NewRegistry()
-	o.Status = func() engine.Status {
-		return engine.Status{
+	o.Status = func() status.Status {
+		return status.Status{
 			State: "running", Source: "sim", Recipe: "fabric-default", RollID: "R1",
 			Started: t0, SpeedMPerMin: 100, MDM: 25.5, WebWidthMM: 2000, Cameras: 2,
 			LinesIn: 123456, BlocksDropped: 2, LinesDropped: 512, UninspectedM: 0.25,
@@ -119,14 +120,14 @@ func keys(t *testing.T, b []byte) []string {
 
 func TestStatus(t *testing.T) {
 	s, _ := newTestServer(t, nil)
-	var st engine.Status
+	var st status.Status
 	getJSON(t, s.Handler(), "GET", "/api/status", 200, &st)
 	if st.State != "running" || st.RollID != "R1" || st.SpeedMPerMin != 100 || st.DefectsByClass["hole"] != 9 {
 		t.Errorf("status = %+v", st)
 	}
 
 	s, _ = newTestServer(t, func(o *Options) {
-		o.Status = func() engine.Status { return engine.Status{State: "starting"} }
+		o.Status = func() status.Status { return status.Status{State: "starting"} }
 	})
 	rec := do(t, s.Handler(), "GET", "/api/status")
 	if !strings.Contains(rec.Body.String(), `"defects_by_class":{}`) {
@@ -137,7 +138,7 @@ func TestStatus(t *testing.T) {
 	wantError(t, s.Handler(), "GET", "/api/status", 503, "no engine")
 
 	s, _ = newTestServer(t, func(o *Options) {
-		o.Status = func() engine.Status { return engine.Status{SpeedMPerMin: math.NaN()} }
+		o.Status = func() status.Status { return status.Status{SpeedMPerMin: math.NaN()} }
 	})
 	wantError(t, s.Handler(), "GET", "/api/status", 500, "encode response")
 }

@@ -34,6 +34,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -43,7 +45,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -167,7 +168,7 @@ type e2eServer struct {
 // engine status st (nil: no engine), edited by edit when not nil. The
 // server is closed at cleanup, after the browser (cleanups run last first,
 // and the event stream ends when the browser goes).
-func startServer(t *testing.T, st *rollmap.Store, status func() engine.Status, edit func(*Options)) *e2eServer {
+func startServer(t *testing.T, st *rollmap.Store, status func() status.Status, edit func(*Options)) *e2eServer {
 	t.Helper()
 	o := DefaultOptions()
 	o.Store = st
@@ -481,8 +482,8 @@ func parseCSSColour(s string) (rgb, error) {
 var webBackground = rgb{0xfb, 0xfb, 0xfc}
 
 // e2eStatus is the engine status of a line writing e2eRollID.
-func e2eStatus() engine.Status {
-	return engine.Status{
+func e2eStatus() status.Status {
+	return status.Status{
 		State: "running", Source: "sim", Recipe: "fabric-default", Material: "fabric",
 		RollID: e2eRollID, Started: t0, SpeedMPerMin: 100, MDM: e2eLengthM, WebWidthMM: e2eWebWidthMM,
 		Cameras: 2, LinesIn: 327680, BlocksDropped: 2, LinesDropped: 8192, UninspectedM: 1,
@@ -755,8 +756,8 @@ type e2eDefectDetail struct {
 // wants a token for changes; the page asks for it on the first 401.
 func TestBrowserReviewByKeyboard(t *testing.T) {
 	const token = "e2e-token-0123456789abcdef"
-	srv := startServer(t, newReviewStore(t), func() engine.Status {
-		return engine.Status{State: "stopped", DefectsByClass: map[string]int64{}}
+	srv := startServer(t, newReviewStore(t), func() status.Status {
+		return status.Status{State: "stopped", DefectsByClass: map[string]int64{}}
 	}, func(o *Options) { o.Token = token })
 	ctx, pe := openPage(t, srv.URL+"/?roll="+reviewRollID+"#review", 25*time.Second)
 
@@ -983,7 +984,7 @@ func TestBrowserReportLinks(t *testing.T) {
 		t.Fatalf("the store grades the lanes %+v; the test expects L1 A and L2 B", sum.Grades)
 	}
 
-	srv := startServer(t, st, func() engine.Status { return engine.Status{State: "stopped", DefectsByClass: map[string]int64{}} }, nil)
+	srv := startServer(t, st, func() status.Status { return status.Status{State: "stopped", DefectsByClass: map[string]int64{}} }, nil)
 	ctx, pe := openPage(t, srv.URL+"/?roll="+reportRollID+"#map", 25*time.Second)
 	waitFor(t, ctx, 10*time.Second, `document.querySelectorAll('#roll-grades tbody tr').length === 2`,
 		`'roll card: ' + document.getElementById('roll-card').innerText`, "the roll card showing the lane grades")
@@ -1206,7 +1207,7 @@ func TestBrowserLargeRoll(t *testing.T) {
 	built := time.Now()
 	st := newBigStore(t)
 	t.Logf("built a roll of %d defects in %v", bigDefects, time.Since(built).Round(time.Millisecond))
-	srv := startServer(t, st, func() engine.Status { return engine.Status{State: "stopped", DefectsByClass: map[string]int64{}} }, nil)
+	srv := startServer(t, st, func() status.Status { return status.Status{State: "stopped", DefectsByClass: map[string]int64{}} }, nil)
 	ctx, pe := openPage(t, srv.URL+"/?roll="+bigRollID+"#map", 40*time.Second)
 
 	waitFor(t, ctx, 15*time.Second, `WI.map.perf.firstDraw != null`,

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webinspect/webinspect/rollmap"
@@ -16,7 +18,7 @@ import (
 
 // Event kinds on /api/events.
 const (
-	EventStatus = "status" // engine.Status, every Options.StatusInterval
+	EventStatus = "status" // status.Status, every Options.StatusInterval
 	EventDefect = "defect" // rollmap.Defect, each new defect
 	EventRoll   = "roll"   // RollEvent: a roll started or ended, a splice
 	EventReview = "review" // ReviewEvent: a defect was reviewed
@@ -24,19 +26,13 @@ const (
 )
 
 // RollEvent is the data of a "roll" event.
-type RollEvent struct {
-	Kind   string    `json:"kind"` // RollStart, RollEnd or RollSplice
-	RollID string    `json:"roll_id"`
-	MDM    float64   `json:"md_m"` // end: the roll's length; splice: where; start: 0
-	Time   time.Time `json:"time"`
-	Note   string    `json:"note,omitempty"`
-}
+type RollEvent = status.RollEvent
 
 // RollEvent kinds.
 const (
-	RollStart  = "start"
-	RollEnd    = "end"
-	RollSplice = "splice"
+	RollStart  = status.RollStart
+	RollEnd    = status.RollEnd
+	RollSplice = status.RollSplice
 )
 
 // ReviewEvent is the data of a "review" event: the review recorded and the

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/webinspect/webinspect/engine/status"
 
-	"github.com/webinspect/webinspect/engine"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // sseEvent is one parsed event of a stream.
@@ -256,9 +256,9 @@ func TestEventsHeartbeatAndStatus(t *testing.T) {
 	defer rcancel()
 	rd, resp := openStream(t, rctx, url, "")
 	defer resp.Body.Close()
-	beats, status := 0, 0
+	beats, statuses := 0, 0
 	deadline := time.Now().Add(5 * time.Second)
-	for (beats < 2 || status < 2) && time.Now().Before(deadline) {
+	for (beats < 2 || statuses < 2) && time.Now().Before(deadline) {
 		e, err := rd.next()
 		if err != nil {
 			t.Fatal(err)
@@ -266,15 +266,15 @@ func TestEventsHeartbeatAndStatus(t *testing.T) {
 		if e.heart {
 			beats++
 		} else if e.kind == EventStatus {
-			var st engine.Status
+			var st status.Status
 			if err := json.Unmarshal([]byte(e.data), &st); err != nil || st.RollID != "R1" {
 				t.Fatalf("status event %q: %v", e.data, err)
 			}
-			status++
+			statuses++
 		}
 	}
-	if beats < 2 || status < 2 {
-		t.Fatalf("%d heartbeats and %d status events in 5 s", beats, status)
+	if beats < 2 || statuses < 2 {
+		t.Fatalf("%d heartbeats and %d status events in 5 s", beats, statuses)
 	}
 	// Shutting down ends the stream at once, not after ShutdownTimeout.
 	start := time.Now()

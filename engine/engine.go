@@ -29,14 +29,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/ring"
-	"github.com/webinspect/webinspect/engine/infer"
-	"github.com/webinspect/webinspect/engine/marking"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/marking"
+	"github.com/webinspect/webinspect/model/infer"
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -108,7 +110,7 @@ type Options struct {
 	Images ImageSink
 	// OnRoll, when set, is called from the assembler when a roll is started
 	// or closed by a roll change, or spliced. It must not block.
-	OnRoll func(RollEvent)
+	OnRoll func(status.RollEvent)
 }
 
 // Engine runs one inspection from one source into one roll.
@@ -144,7 +146,7 @@ type Engine struct {
 	started   atomic.Bool
 
 	mu      sync.Mutex
-	status  Status
+	status  status.Status
 	current RollWriter // the roll being written
 }
 
@@ -258,7 +260,7 @@ func New(o Options) (*Engine, error) {
 			e.mdet = append(e.mdet, d)
 		}
 	}
-	e.status = Status{
+	e.status = status.Status{
 		State: "starting", Source: info.Name, Recipe: o.Recipe.Name, Material: info.Material,
 		RollID: o.Roll.ID(), Started: time.Now().UTC(), WebWidthMM: info.WebWidthMM,
 		Cameras: len(streams), DefectsByClass: map[string]int64{}, Marks: map[string]int64{},
@@ -289,7 +291,7 @@ func (e *Engine) closeMarking() {
 }
 
 // Status returns a snapshot of the engine's state.
-func (e *Engine) Status() Status {
+func (e *Engine) Status() status.Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.status
@@ -735,7 +737,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			now := time.Now().UTC()
 			if r.err = sp.AddSplice(r.mdM, c.note, now); r.err == nil {
 				e.log.Info().Str("roll", r.rollID).Float64("md_m", r.mdM).Str("note", c.note).Msg("splice")
-				e.rollEvent(RollEvent{Kind: "splice", RollID: r.rollID, MDM: r.mdM, Time: now, Note: c.note})
+				e.rollEvent(status.RollEvent{Kind: status.RollSplice, RollID: r.rollID, MDM: r.mdM, Time: now, Note: c.note})
 			}
 		}
 		c.reply <- r

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webinspect/webinspect/bench/score"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -104,17 +106,17 @@ func runSimWith(t *testing.T, cfg sim.Config, recipe *Recipe, o Options, got fun
 	return roll, s, err
 }
 
-func score(t *testing.T, cfg sim.Config, recipe *Recipe, roll *memRoll, truth []sim.Truth) Score {
+func scoreRoll(t *testing.T, cfg sim.Config, recipe *Recipe, roll *memRoll, truth []sim.Truth) score.Score {
 	t.Helper()
 	if recipe == nil {
 		recipe, _ = DefaultRecipe(cfg.Material)
 	}
-	return ScoreDetections(truth, roll.defects, ScoreOptions{
+	return score.Detections(truth, roll.defects, score.Options{
 		MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: cfg.LineMM, PixelMM: cfg.PixelMM, LengthM: cfg.LengthM,
 	})
 }
 
-func assertAccuracy(t *testing.T, s Score, lengthM float64) {
+func assertAccuracy(t *testing.T, s score.Score, lengthM float64) {
 	t.Helper()
 	t.Log(s.String())
 	if s.Eligible == 0 {
@@ -150,7 +152,7 @@ func TestDetectionAccuracyAllMaterials(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				assertAccuracy(t, score(t, cfg, nil, roll, s.Truth()), cfg.LengthM)
+				assertAccuracy(t, scoreRoll(t, cfg, nil, roll, s.Truth()), cfg.LengthM)
 				if len(roll.unins) != 0 {
 					t.Errorf("offline run recorded uninspected ranges: %+v", roll.unins)
 				}
@@ -171,7 +173,7 @@ func TestDetectionAccuracyWithStopAndJogBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertAccuracy(t, score(t, cfg, nil, roll, s.Truth()), cfg.LengthM)
+			assertAccuracy(t, scoreRoll(t, cfg, nil, roll, s.Truth()), cfg.LengthM)
 			// The jog must not make a defect appear twice.
 			ids := map[string]int{}
 			for _, d := range roll.defects {

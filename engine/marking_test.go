@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/webinspect/webinspect/acquisition"
-	"github.com/webinspect/webinspect/engine/marking"
+	"github.com/webinspect/webinspect/marking"
 )
 
 // TestMarksLandOnDefects runs the whole pipeline on the simulator with a

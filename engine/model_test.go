@@ -3,14 +3,17 @@ package engine
 import (
 	"context"
 	"errors"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
 	"io"
 	"testing"
 
+	"github.com/webinspect/webinspect/bench/score"
+
+	"github.com/webinspect/webinspect/model/onnx/ortest"
+
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
-	"github.com/webinspect/webinspect/engine/teach"
 	"github.com/webinspect/webinspect/kernels"
+	"github.com/webinspect/webinspect/model/teach"
 )
 
 // goodLines returns a line feeder over camera cam of a defect-free
@@ -84,7 +87,7 @@ func TestTaughtModelFindsSubtleDefects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scT := score(t, cfg, recipe, rollT, s.Truth())
+	scT := scoreRoll(t, cfg, recipe, rollT, s.Truth())
 	t.Logf("threshold detector alone: %s", scT.String())
 
 	roll, s, err := runSim(t, cfg, recipe, Options{Model: model, ModelName: "taught"})
@@ -94,7 +97,7 @@ func TestTaughtModelFindsSubtleDefects(t *testing.T) {
 	// A taught model localises a defect to within its reach: the patch
 	// and smoothing radii at the coarsest scale, in camera pixels.
 	reachMM := float64((to.Patch/2+to.Smooth/2)<<(to.Scales-1)*to.Bin) * cfg.PixelMM
-	sc := ScoreDetections(s.Truth(), roll.defects, ScoreOptions{
+	sc := score.Detections(s.Truth(), roll.defects, score.Options{
 		MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: cfg.LineMM, PixelMM: cfg.PixelMM, LengthM: cfg.LengthM,
 		MDTolMM: 2 + reachMM, CDTolMM: 1 + reachMM,
 	})

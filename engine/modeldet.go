@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/acquisition"
-	"github.com/webinspect/webinspect/engine/infer"
-	"github.com/webinspect/webinspect/engine/onnx"
-	"github.com/webinspect/webinspect/engine/teach"
+	"github.com/webinspect/webinspect/model/infer"
+	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/model/teach"
 )
 
 // # The model detector

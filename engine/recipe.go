@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/webinspect/webinspect/engine/marking"
+	"github.com/webinspect/webinspect/marking"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -37,7 +37,7 @@ type Recipe struct {
 	// Grading is the roll grading scheme (textile 4-point or count per
 	// area); nil: rolls are not graded.
 	Grading *rollmap.GradingScheme `json:"grading,omitempty"`
-	// Marking configures the marking unit (engine/marking). Its output kind
+	// Marking configures the marking unit (marking). Its output kind
 	// "none" (the default) disables marking.
 	Marking marking.Options `json:"marking"`
 	// Classes are tried in order; the first rule whose conditions all hold
@@ -116,7 +116,7 @@ type ImagesOptions struct {
 	HistoryLines int `json:"history_lines"`
 }
 
-// ModelOptions configures the ONNX anomaly detector (engine/infer): the
+// ModelOptions configures the ONNX anomaly detector (model/infer): the
 // tiles cut from each camera's flat-fielded lines, the worker pool that
 // scores them and the threshold on the stitched anomaly map.
 type ModelOptions struct {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -33,17 +35,6 @@ import (
 // ErrNotRunning is returned by ChangeRoll and Splice when the engine is not
 // inspecting (before Run, or after it returned).
 var ErrNotRunning = errors.New("engine is not running")
-
-// RollEvent tells what happened to a roll: "start" (a roll change started
-// it), "end" (it was closed after a roll change; MDM is its length) or
-// "splice" (MDM is where the splice is on the roll).
-type RollEvent struct {
-	Kind   string    `json:"kind"`
-	RollID string    `json:"roll_id"`
-	MDM    float64   `json:"md_m"`
-	Time   time.Time `json:"time"`
-	Note   string    `json:"note,omitempty"`
-}
 
 // RollChange is the result of ChangeRoll.
 type RollChange struct {
@@ -205,7 +196,7 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error
 	rs.e.mu.Unlock()
 	rs.e.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Str("started", ch.Started).
 		Int64("at_count", d).Msg("roll change")
-	rs.e.rollEvent(RollEvent{Kind: "start", RollID: w.ID(), Time: now})
+	rs.e.rollEvent(status.RollEvent{Kind: status.RollStart, RollID: w.ID(), Time: now})
 	return ch, nil
 }
 
@@ -259,7 +250,7 @@ func (rs *rollSegs) retire(s *rollSeg, lengthM float64) error {
 	} else {
 		rs.e.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("defects", s.nextID).Msg("roll closed")
 	}
-	rs.e.rollEvent(RollEvent{Kind: "end", RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
+	rs.e.rollEvent(status.RollEvent{Kind: status.RollEnd, RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
 	return err
 }
 
@@ -286,7 +277,7 @@ func (rs *rollSegs) splitGap(g gapRange, f func(gapRange, *rollSeg)) {
 	}
 }
 
-func (e *Engine) rollEvent(ev RollEvent) {
+func (e *Engine) rollEvent(ev status.RollEvent) {
 	if e.opts.OnRoll != nil {
 		e.opts.OnRoll(ev)
 	}

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webinspect/webinspect/bench/score"
+
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/acquisition"
@@ -30,11 +34,11 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 	a.origin = 0
 	old := &memRoll{id: "R1"}
 	var next *memRoll
-	var events []RollEvent
+	var events []status.RollEvent
 	e := &Engine{log: zerolog.Nop(), m: newMetrics(nil, 1), opts: Options{
 		NewRoll: func(id string) (RollWriter, error) { next = &memRoll{id: id}; return next, nil },
-		OnRoll:  func(ev RollEvent) { events = append(events, ev) },
-	}, status: Status{DefectsByClass: map[string]int64{}}}
+		OnRoll:  func(ev status.RollEvent) { events = append(events, ev) },
+	}, status: status.Status{DefectsByClass: map[string]int64{}}}
 	rs := &rollSegs{e: e, a: a, segs: []*rollSeg{{w: old, from: math.MinInt64, zero: 0}}}
 	a.rolls = rs
 
@@ -194,7 +198,7 @@ func TestRollChangeWhileRunning(t *testing.T) {
 		all = append(all, d)
 	}
 	recipe, _ := DefaultRecipe("fabric")
-	sc := ScoreDetections(s.Truth(), all, ScoreOptions{MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: cfg.LineMM, PixelMM: cfg.PixelMM, LengthM: cfg.LengthM})
+	sc := score.Detections(s.Truth(), all, score.Options{MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: cfg.LineMM, PixelMM: cfg.PixelMM, LengthM: cfg.LengthM})
 	assertAccuracy(t, sc, cfg.LengthM)
 	if len(all) != sc.DetectedTotal {
 		t.Fatalf("scored %d of %d detections", sc.DetectedTotal, len(all))

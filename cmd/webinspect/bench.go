@@ -12,7 +12,7 @@ import (
 
 	"github.com/webinspect/webinspect/bench"
 	"github.com/webinspect/webinspect/engine"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // cmdBench runs the named benchmark scenarios live on the simulator and

@@ -9,8 +9,8 @@ import (
 	"os"
 	"sort"
 
-	"github.com/webinspect/webinspect/engine/eval"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/eval"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // cmdEval implements `webinspect eval DATASET_DIR [--model MODELDIR] [--json]`.

@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 )
 
 // evalSet writes a tiny MVTec-layout dataset with a dark square on each

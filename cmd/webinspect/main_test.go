@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webinspect/webinspect/bench/score"
+
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
@@ -125,7 +127,7 @@ func TestSimulateReplayExportMatchesTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	recipe, _ := engine.DefaultRecipe("fabric")
-	s := engine.ScoreDetections(truth, defects, engine.ScoreOptions{MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: 0.25, PixelMM: 0.25, LengthM: 20})
+	s := score.Detections(truth, defects, score.Options{MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: 0.25, PixelMM: 0.25, LengthM: 20})
 	t.Log(s)
 	if s.Eligible == 0 || s.Recall < 0.98 || s.False > 1 || len(s.Misplaced) > 0 {
 		t.Errorf("CLI path accuracy: %s; missed %+v; misplaced %v", s, s.Missed, s.Misplaced)

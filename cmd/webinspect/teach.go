@@ -8,8 +8,8 @@ import (
 	"os"
 
 	"github.com/webinspect/webinspect/acquisition/recording"
-	"github.com/webinspect/webinspect/engine/onnx"
-	"github.com/webinspect/webinspect/engine/teach"
+	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/model/teach"
 )
 
 // addTeachFlags binds the teach options shared by teach and eval.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
 	"image"
 	"image/png"
 	"math"
@@ -14,9 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webinspect/webinspect/model/onnx/ortest"
+
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/recording"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // weave returns a w×h woven-looking texture.

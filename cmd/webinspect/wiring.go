@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/webinspect/webinspect/engine/status"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/rollmap"
 	"github.com/webinspect/webinspect/rollmap/archive"
 )
@@ -142,12 +144,12 @@ func (l lineControl) Splice(note string) (string, float64, error) {
 
 // publishTo returns engine callbacks that put defects and roll events on
 // the live event hub.
-func publishTo(h *api.Hub) (func([]rollmap.Defect), func(engine.RollEvent)) {
+func publishTo(h *api.Hub) (func([]rollmap.Defect), func(status.RollEvent)) {
 	return func(ds []rollmap.Defect) {
 			for i := range ds {
 				h.Publish("defect", ds[i])
 			}
-		}, func(ev engine.RollEvent) {
+		}, func(ev status.RollEvent) {
 			h.Publish("roll", ev)
 		}
 }

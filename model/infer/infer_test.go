@@ -3,7 +3,7 @@ package infer
 import (
 	"errors"
 	"fmt"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/webinspect/webinspect/acquisition"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/kernels"
 )
 

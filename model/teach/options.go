@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // Errors returned by this package, wrapped with context; classify with errors.Is.

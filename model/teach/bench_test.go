@@ -2,11 +2,11 @@ package teach
 
 import (
 	"fmt"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // BenchmarkTaughtModel measures one session (one intra-op thread) scoring

@@ -1,4 +1,9 @@
-package engine
+// Package status holds the engine's live status and roll-event types: what
+// the engine tells the API, the UI and the plant bus about itself.
+//
+// It is a leaf package (it imports nothing of webinspect), so the API builds
+// and tests without the engine, ONNX Runtime or the marking devices.
+package status
 
 import "time"
 
@@ -24,4 +29,23 @@ type Status struct {
 	// Marks counts mark events by status (scheduled, fired, acknowledged,
 	// late, missed); empty when marking is off.
 	Marks map[string]int64 `json:"marks"`
+}
+
+// RollEventKind says what happened to a roll.
+type RollEventKind string
+
+// Roll event kinds.
+const (
+	RollStart  RollEventKind = "start"  // a roll change started the roll (MDM 0)
+	RollEnd    RollEventKind = "end"    // the roll was closed after a roll change; MDM is its length
+	RollSplice RollEventKind = "splice" // a splice was recorded; MDM is where it is on the roll
+)
+
+// RollEvent tells what happened to a roll.
+type RollEvent struct {
+	Kind   RollEventKind `json:"kind"`
+	RollID string        `json:"roll_id"`
+	MDM    float64       `json:"md_m"`
+	Time   time.Time     `json:"time"`
+	Note   string        `json:"note,omitempty"`
 }

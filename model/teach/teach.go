@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // Taught is a taught, calibrated model ready to write.

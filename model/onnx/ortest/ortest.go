@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // EnvRequire is the environment variable that makes a missing runtime a

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // Scorer scores whole images with a loaded model through ONNX Runtime: it

@@ -1,4 +1,7 @@
-package engine
+// Package score matches detections on a roll map against the simulator's
+// ground truth: recall, false alarms per 100 m and the worst MD and CD
+// position errors. Tests and benchmarks use it; the engine does not.
+package score
 
 import (
 	"fmt"
@@ -8,8 +11,8 @@ import (
 	"github.com/webinspect/webinspect/rollmap"
 )
 
-// ScoreOptions sets the tolerances for scoring detections against ground truth.
-type ScoreOptions struct {
+// Options sets the tolerances for scoring detections against ground truth.
+type Options struct {
 	MinSizeMM float64 // truth defects smaller than this are not required to be found
 	LineMM    float64 // MD size of one line
 	PixelMM   float64 // CD size of one pixel
@@ -42,10 +45,10 @@ func (s Score) String() string {
 		s.Found, s.Eligible, s.Recall, s.False, s.FalsePer100M, s.MaxMDErrMM, s.MDLimitMM, s.MaxCDErrMM, s.CDLimitMM, s.DetectedTotal)
 }
 
-// ScoreDetections matches each truth defect to the nearest detection whose
+// Detections matches each truth defect to the nearest detection whose
 // box overlaps it (boxes grown by the tolerance), and counts detections
 // that overlap no truth defect as false.
-func ScoreDetections(truth []sim.Truth, found []rollmap.Defect, o ScoreOptions) Score {
+func Detections(truth []sim.Truth, found []rollmap.Defect, o Options) Score {
 	if o.MDTolMM == 0 {
 		o.MDTolMM = 2
 	}

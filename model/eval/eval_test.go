@@ -3,7 +3,7 @@ package eval
 import (
 	"context"
 	"errors"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"image"
 	"image/png"
 	"math"
@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/webinspect/webinspect/engine/teach"
+	"github.com/webinspect/webinspect/model/teach"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }

@@ -1,6 +1,6 @@
 // Package teach builds an anomaly-detection model from good material only:
 // no pretrained weights, no defect examples. The model is an ONNX graph
-// (engine/onnx.BuildTeachModel) that the engine runs through ONNX Runtime
+// (model/onnx.BuildTeachModel) that the engine runs through ONNX Runtime
 // exactly like an imported model; calibration and evaluation score through
 // the same runtime path.
 //
@@ -59,7 +59,7 @@
 //
 // # Model directory
 //
-// Taught.WriteModel writes model.onnx and model.json (engine/onnx.Sidecar):
+// Taught.WriteModel writes model.onnx and model.json (model/onnx.Sidecar):
 // the input shape [-1,1,TileH,TileW] is the tile after binning; mean/std
 // the input normalisation; threshold the calibrated map level; made_by the
 // tool, method, source, time, ONNX Runtime version and, in params, how to

@@ -3,7 +3,7 @@ package teach
 import (
 	"context"
 	"errors"
-	"github.com/webinspect/webinspect/engine/onnx/ortest"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/recording"
-	"github.com/webinspect/webinspect/engine/onnx"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // texture is a woven-looking good image: a periodic pattern with noise and

@@ -43,8 +43,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/webinspect/webinspect/engine/onnx"
-	"github.com/webinspect/webinspect/engine/teach"
+	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/model/teach"
 )
 
 // Errors returned by this package, wrapped with the path at fault.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/webinspect/webinspect/acquisition"
-	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/kernels"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // loadModel builds the scoring graph for th×tw tiles with the given box

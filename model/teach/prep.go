@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/kernels"
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // Prep is how pixels are prepared before they reach the model: contrast

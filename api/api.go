@@ -127,6 +127,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,6 +208,16 @@ type Options struct {
 	// stream) need the Token too; the page and its scripts and styles
 	// (/, /ui/) stay open, as they hold no data. Requires Token.
 	ProtectReads bool
+	// AllowedHosts are the names (host names or IP addresses, without a
+	// port) requests may address the server by, in their Host header,
+	// besides the loopback names (localhost, 127.0.0.0/8, ::1), which are
+	// always allowed, and the Listen address's own host. When Listen is on
+	// every interface (empty host, 0.0.0.0, ::), the machine's host name
+	// and interface addresses are allowed too. "*" allows any Host. A
+	// request with another Host, read or change, is refused with 403: a
+	// web page whose own name resolves to this machine (DNS rebinding)
+	// cannot read the roll maps through a browser on the mill's network.
+	AllowedHosts []string
 	// Images serves defect crops at /api/images/{name} and in the roll
 	// report; DirImages(root) reads the image archive's directory. Nil:
 	// the images endpoint answers 404 and reports say the crops are
@@ -294,6 +305,11 @@ func (o Options) Validate() error {
 	if o.ProtectReads && o.Token == "" {
 		return bad("ProtectReads", "needs a Token")
 	}
+	for i, h := range o.AllowedHosts {
+		if h == "" || len(h) > 253 || strings.ContainsAny(h, ":/ \t[]@") && net.ParseIP(h) == nil {
+			return bad(fmt.Sprintf("AllowedHosts[%d]", i), "%q is not a host name or IP address (no port, scheme or path)", h)
+		}
+	}
 	if o.StatusInterval < 100*time.Millisecond || o.StatusInterval > time.Minute {
 		return bad("StatusInterval", "%v: want 100ms..1m", o.StatusInterval)
 	}
@@ -331,6 +347,8 @@ type Server struct {
 	addr string // of the most recent listener
 
 	statusOn atomic.Bool // a Serve is publishing the status to Events
+
+	hosts hostSet // the Host names requests may use (Options.AllowedHosts)
 }
 
 // New returns a Server for o after validating it.
@@ -338,7 +356,7 @@ func New(o Options) (*Server, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, log: o.Logger.With().Str("component", "api").Logger()}
+	s := &Server{opts: o, log: o.Logger.With().Str("component", "api").Logger(), hosts: allowedHosts(o)}
 	s.handler = s.routes()
 	return s, nil
 }

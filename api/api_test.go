@@ -381,7 +381,7 @@ func TestPage(t *testing.T) {
 	}
 
 	// Revalidation by ETag.
-	req := httptest.NewRequest("GET", "/ui/rollmap.js", nil)
+	req := httptest.NewRequest("GET", "http://127.0.0.1:8080/ui/rollmap.js", nil)
 	req.Header.Set("If-None-Match", assets["rollmap.js"].etag)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

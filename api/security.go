@@ -33,9 +33,12 @@ func openPath(p string) bool {
 // guard applies the checks that come before routing, and answers the
 // request itself when one fails:
 //
+//   - a Host header that is not an allowed name (Options.AllowedHosts) is
+//     refused with 403, reads included (DNS rebinding);
 //   - a path that is not canonical ("..", ".", empty segments) is refused
 //     with 400 rather than redirected, so no path trick reaches a handler;
-//   - a change whose Origin header names another host than the request's
+//   - a change whose Origin header is not this server's own origin
+//     (scheme, host and port)
 //     is refused with 403 (a web page elsewhere cannot post to the
 //     engine through a browser on the mill's network), and so is a
 //     change without a token whose Host is not a loopback name (DNS
@@ -46,6 +49,11 @@ func openPath(p string) bool {
 func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	if p := r.URL.Path; p != "/" && (path.Clean(p) != p || strings.HasSuffix(p, "/")) || !strings.HasPrefix(p, "/") {
 		s.writeError(w, http.StatusBadRequest, fmt.Sprintf("path %q is not canonical (no \".\" or \"..\" segments, empty segments or trailing slash)", p))
+		return false
+	}
+	if !s.hosts.allows(r.Host) {
+		s.writeError(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a name this server answers to (allowed: %s); "+
+			"add it with --allow-host", r.Host, s.hosts))
 		return false
 	}
 	change := isChange(r)
@@ -60,8 +68,14 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 		if o := r.Header.Get("Origin"); o != "" {
+			// The whole origin must be this server's: scheme, host and
+			// port (another port on the same host is another site).
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
 			u, err := url.Parse(o)
-			if err != nil || u.Host != r.Host {
+			if err != nil || u.Scheme != scheme || !strings.EqualFold(u.Host, r.Host) || u.Path != "" || u.User != nil {
 				s.writeError(w, http.StatusForbidden, fmt.Sprintf("cross-origin change refused: Origin %q is not this server (%s)", o, r.Host))
 				return false
 			}

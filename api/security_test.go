@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -165,14 +166,68 @@ func TestCrossOriginChange(t *testing.T) {
 	}
 	// DNS rebinding: a page of evil.example whose name resolves to
 	// 127.0.0.1 is same-origin for the browser, but not a loopback name.
-	sendError(t, h, "POST", target, body, 403, `Host "evil.example:8080" is not a loopback name`,
+	sendError(t, h, "POST", target, body, 403, `Host "evil.example:8080" is not a name this server answers to`,
 		"Host", "evil.example:8080", "Origin", "http://evil.example:8080")
-	// Reads are not affected; with a token or AllowOpenChanges any Host may change.
-	sendJSON(t, h, "GET", "/api/rolls/R/review-stats", "", 200, nil, "Host", "evil.example:8080")
-	s2, _ := newStoreServer(t, false, func(o *Options) { o.Token = testToken })
+	// With a token or AllowOpenChanges any allowed Host may change.
+	s2, _ := newStoreServer(t, false, func(o *Options) { o.Token = testToken; o.AllowedHosts = []string{"inspect.mill.lan"} })
 	sendJSON(t, s2.Handler(), "POST", target, body, 200, nil, "Host", "inspect.mill.lan:8080", "Authorization", "Bearer "+testToken)
-	s3, _ := newStoreServer(t, false, func(o *Options) { o.AllowOpenChanges = true; o.Listen = ":8080" })
+	s3, _ := newStoreServer(t, false, func(o *Options) {
+		o.AllowOpenChanges = true
+		o.Listen = ":8080"
+		o.AllowedHosts = []string{"10.0.0.5"}
+	})
 	sendJSON(t, s3.Handler(), "POST", target, body, 200, nil, "Host", "10.0.0.5:8080")
+}
+
+// TestOriginIsCompared: the whole origin (scheme, host and port) must be
+// the server's own, not only its host name.
+func TestOriginIsCompared(t *testing.T) {
+	s, _ := newStoreServer(t, false, nil)
+	h := s.Handler()
+	const target, body = "/api/rolls/R/defects/2/review", `{"action":"confirm","reviewer":"a"}`
+	for _, origin := range []string{
+		"http://127.0.0.1:9999",  // another port: another site on the same machine
+		"https://127.0.0.1:8080", // another scheme
+		"http://127.0.0.1",       // no port
+		"null",
+		"http://127.0.0.1:8080/x",
+		"http://u@127.0.0.1:8080",
+	} {
+		sendError(t, h, "POST", target, body, 403, "cross-origin change refused", "Host", "127.0.0.1:8080", "Origin", origin)
+	}
+	sendJSON(t, h, "POST", target, body, 200, nil, "Host", "127.0.0.1:8080", "Origin", "http://127.0.0.1:8080")
+}
+
+// TestReadsCheckTheHost: a page whose own name resolves to this machine
+// (DNS rebinding) cannot read the roll maps, the status or the metrics;
+// allowed names and loopback names can.
+func TestReadsCheckTheHost(t *testing.T) {
+	s, _ := newStoreServer(t, false, func(o *Options) { o.AllowedHosts = []string{"inspect.mill.lan"} })
+	h := s.Handler()
+	for _, target := range []string{"/api/rolls", "/api/rolls/R/review-stats", "/metrics", "/"} {
+		sendError(t, h, "GET", target, "", 403, `Host "evil.example:8080" is not a name this server answers to`, "Host", "evil.example:8080")
+		if rec := send(t, h, "GET", target, "", "Host", "inspect.mill.lan:8080"); rec.Code == http.StatusForbidden {
+			t.Errorf("GET %s with an allowed Host: 403 %s", target, rec.Body)
+		}
+		if rec := send(t, h, "GET", target, "", "Host", "LOCALHOST:8080"); rec.Code == http.StatusForbidden {
+			t.Errorf("GET %s with Host localhost: 403 %s", target, rec.Body)
+		}
+	}
+	// A server on every interface answers to the machine's own addresses.
+	s2, _ := newStoreServer(t, false, func(o *Options) { o.Listen = ":0"; o.AllowOpenChanges = true })
+	if rec := send(t, s2.Handler(), "GET", "/api/rolls", "", "Host", "127.0.0.1:1"); rec.Code != 200 {
+		t.Errorf("GET /api/rolls on every interface, Host 127.0.0.1: %d", rec.Code)
+	}
+	sendError(t, s2.Handler(), "GET", "/api/rolls", "", 403, "is not a name this server answers to", "Host", "evil.example")
+	// "*" opts out.
+	s3, _ := newStoreServer(t, false, func(o *Options) { o.AllowedHosts = []string{"*"} })
+	if rec := send(t, s3.Handler(), "GET", "/api/rolls", "", "Host", "evil.example"); rec.Code != 200 {
+		t.Errorf("AllowedHosts *: GET with any Host: %d", rec.Code)
+	}
+	if _, err := New(Options{Listen: "127.0.0.1:0", Store: s.opts.Store, AllowedHosts: []string{"http://x"}, MaxBodyBytes: 1,
+		StatusInterval: time.Second, HeartbeatInterval: time.Second}); err == nil || !strings.Contains(err.Error(), "AllowedHosts[0]") {
+		t.Errorf("AllowedHosts with a scheme: %v, want an error naming AllowedHosts[0]", err)
+	}
 }
 
 func TestImageNames(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -28,13 +29,34 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	rollID := fs.String("roll", "", "roll ID (default: generated)")
 	sf := addSimFlags(fs, "10km", -1)
 	ef := addEngineFlags(fs)
-	token := fs.String("token", "", "bearer token that changes (reviews, roll start/end, splices) must carry; required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token that changes (reviews, roll start/end, splices) must carry, readable by its owner only; "+
+		"required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
+	fs.Func("token", "refused: a token on the command line is visible to every user in ps; use --token-file or $WEBINSPECT_TOKEN", func(string) error {
+		return errors.New("a token on the command line is visible to every user of this machine in ps: put it in a file readable only by you (--token-file F) or in $WEBINSPECT_TOKEN")
+	})
+	protectReads := fs.Bool("protect-reads", false, "reads (the API, /metrics, the event stream, crops) need the token too; the page itself stays open")
+	var allowHosts []string
+	fs.Func("allow-host", "a host name or address the UI may be reached by besides loopback names and the --listen host (repeatable, comma-separated; * for any)", func(v string) error {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				allowHosts = append(allowHosts, h)
+			}
+		}
+		return nil
+	})
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	if err := checkListen(*listen, token, *protectReads); err != nil {
+		return err
 	}
 	var src acquisition.Source
 	switch {
@@ -129,10 +151,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	o.Logger = log
 	o.Events = hub
 	o.Line = lineControl{s.engine}
-	o.Token = *token
-	if o.Token == "" {
-		o.Token = os.Getenv("WEBINSPECT_TOKEN")
-	}
+	o.Token = token
+	o.ProtectReads = *protectReads
+	o.AllowedHosts = allowHosts
 	o.DetectionThresholds = map[string]float64{"threshold": recipe.Threshold.MinContrast}
 	if w.archive != nil {
 		o.Images = w.archive
@@ -153,9 +174,16 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	go func() { runDone <- s.run(runCtx) }()
 	select {
 	case err := <-srvErr:
-		// The UI could not start (e.g. the port is taken): stop inspecting cleanly.
+		// The UI stopped first: it could not start (the port is taken), or
+		// the process was told to stop (SIGTERM, Ctrl-C). Stop inspecting
+		// cleanly; an error of the run (a final flush that failed, say)
+		// must reach the exit status, whatever the server said.
 		cancel()
-		<-runDone
+		runErr := <-runDone
+		if runErr != nil && !errors.Is(runErr, context.Canceled) {
+			log.Error().Err(runErr).Msg("inspection stopped")
+			return runErr
+		}
 		return err
 	case err := <-runDone:
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -172,4 +200,58 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
+}
+
+// maxTokenFileBytes caps the token file: a token is at most 4096 bytes.
+const maxTokenFileBytes = 8192
+
+// readToken returns the API token from path (when set) or $WEBINSPECT_TOKEN.
+// The file must be a regular file that only its owner can read: a token
+// others can read protects nothing.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return os.Getenv("WEBINSPECT_TOKEN"), nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", usageError{fmt.Sprintf("--token-file: %v", err)}
+	}
+	if !fi.Mode().IsRegular() {
+		return "", usageError{fmt.Sprintf("--token-file %s: not a regular file", path)}
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", usageError{fmt.Sprintf("--token-file %s: mode %v lets others read the token: chmod 600 it", path, fi.Mode().Perm())}
+	}
+	if fi.Size() > maxTokenFileBytes {
+		return "", usageError{fmt.Sprintf("--token-file %s: %d bytes, a token is at most 4096", path, fi.Size())}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageError{fmt.Sprintf("--token-file: %v", err)}
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", usageError{fmt.Sprintf("--token-file %s: the file is empty", path)}
+	}
+	return tok, nil
+}
+
+// checkListen refuses, as a command-line mistake naming the flags, a
+// --listen address other machines can reach without a token, and
+// --protect-reads without one.
+func checkListen(listen, token string, protectReads bool) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return usageError{fmt.Sprintf("--listen %q: want host:port, e.g. 127.0.0.1:8080", listen)}
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+	if token == "" && !loopback {
+		return usageError{fmt.Sprintf("--listen %s can be reached from other machines: give a token (--token-file F or $WEBINSPECT_TOKEN) "+
+			"that changes must carry, or listen on 127.0.0.1", listen)}
+	}
+	if protectReads && token == "" {
+		return usageError{"--protect-reads needs a token (--token-file F or $WEBINSPECT_TOKEN)"}
+	}
+	return nil
 }

@@ -136,6 +136,9 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 	if s.closed {
 		return nil, rr, fmt.Errorf("rollmap: resume roll %s: store %w", id, ErrClosed)
 	}
+	if err := s.lockLocked(); err != nil {
+		return nil, rr, fmt.Errorf("rollmap: resume roll %s: %w", id, err)
+	}
 	if _, ok := s.open[id]; ok {
 		return nil, rr, fmt.Errorf("rollmap: resume roll %s: %w (open)", id, ErrRollExists)
 	}

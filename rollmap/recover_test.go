@@ -238,7 +238,17 @@ func crashedRoll(t testing.TB, root string, n int) (ds []Defect, us []Uninspecte
 	}
 	r.AddDefects(makeDefects(3, 82)...) // lost with the process
 	r.abandon()
+	s.dies()
 	return ds, us
+}
+
+// dies drops the Store's directory lock as the kernel does when the
+// process that holds it is killed; the Store's rolls are left as they are.
+func (s *Store) dies() {
+	s.mu.Lock()
+	s.lock.Release()
+	s.lock = nil
+	s.mu.Unlock()
 }
 
 func TestResumeRoll(t *testing.T) {

@@ -158,6 +158,10 @@ var (
 	// ErrClosed is returned by a Roll's methods after Close, and by a
 	// Store's StartRoll after Store.Close.
 	ErrClosed = errors.New("roll map closed")
+	// ErrLocked is returned by a Store's Lock, StartRoll and ResumeRoll when
+	// another process writes the store's directory; the message names its
+	// PID.
+	ErrLocked = errors.New("roll store locked")
 	// ErrTruncated is returned by readers when a stream file ends in a
 	// partial message (the process stopped in the middle of a write). All
 	// complete batches before it are returned with the error.

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/dirlock"
 )
 
 // RollMeta describes a roll: what was inspected and when. It is stored in
@@ -122,6 +124,8 @@ type Store struct {
 	mcache *markCache // the merged marks of the disk roll read last
 
 	reviews reviewLogs // the review log of each roll touched (review.go)
+
+	lock *dirlock.Lock // held from the first write (Lock, StartRoll, ResumeRoll) to Close
 }
 
 // OpenStore opens the store at root with DefaultOptions, creating the
@@ -168,7 +172,56 @@ func (s *Store) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	s.mu.Lock()
+	errs = append(errs, s.lock.Release())
+	s.lock = nil
+	s.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// Lock makes this Store the only writer of its directory until Close: it
+// takes an exclusive lock (flock) on ROOT/.lock. Another process that
+// holds it makes Lock fail with ErrLocked, naming the holder's PID. StartRoll
+// and ResumeRoll take the lock themselves; a writer calls Lock at start-up
+// to fail before it does anything else. Readers never need it.
+func (s *Store) Lock() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("rollmap: lock store: %w", ErrClosed)
+	}
+	if err := s.lockLocked(); err != nil {
+		return fmt.Errorf("rollmap: %w", err)
+	}
+	return nil
+}
+
+// Unlock releases the directory lock Lock, StartRoll or ResumeRoll took,
+// leaving any roll open as it is (a process that stops with a roll open
+// leaves it to be resumed). Call it when this process writes no more.
+func (s *Store) Unlock() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.lock.Release()
+	s.lock = nil
+	return err
+}
+
+// lockLocked takes the directory lock if this Store does not hold it yet.
+// s.mu is held.
+func (s *Store) lockLocked() error {
+	if s.lock != nil {
+		return nil
+	}
+	l, err := dirlock.Acquire(s.root, "roll store")
+	if err != nil {
+		if errors.Is(err, dirlock.ErrLocked) {
+			return fmt.Errorf("%w: %w", ErrLocked, err)
+		}
+		return err
+	}
+	s.lock = l
+	return nil
 }
 
 // StartRoll creates a new roll and returns its writer. An empty meta.ID is
@@ -198,6 +251,9 @@ func (s *Store) StartRoll(meta RollMeta) (*Roll, error) {
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("rollmap: start roll %s: store %w", meta.ID, ErrClosed)
+	}
+	if err := s.lockLocked(); err != nil {
+		return nil, fmt.Errorf("rollmap: start roll %s: %w", meta.ID, err)
 	}
 	var (
 		r   *Roll

@@ -183,6 +183,7 @@ func TestList(t *testing.T) {
 	crashed.AddDefects(makeDefects(3, 2)...)
 	crashed.Flush()
 	crashed.AddDefects(Defect{ID: 100}) // never flushed
+	old.dies()
 	// Not a roll: a file, a directory without roll.json, a bad name.
 	os.WriteFile(filepath.Join(root, "notes.txt"), nil, 0o644)
 	os.Mkdir(filepath.Join(root, "half-started"), 0o755)

@@ -97,7 +97,16 @@ func newSession(src acquisition.Source, recipe *engine.Recipe, store *rollmap.St
 func openStore(dir string, recipe *engine.Recipe) (*rollmap.Store, error) {
 	o := rollmap.DefaultOptions()
 	o.FlushInterval = time.Duration(recipe.Pipeline.FlushMillis) * time.Millisecond
-	return rollmap.OpenStoreOptions(dir, o)
+	store, err := rollmap.OpenStoreOptions(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	// One writer per store: a second engine on the same --rolls would
+	// resume the same open roll and interleave its records with ours.
+	if err := store.Lock(); err != nil {
+		return nil, err
+	}
+	return store, nil
 }
 
 // run inspects until the source ends, then closes the current roll (the

@@ -85,7 +85,7 @@ func rollDirs(rolls string) ([]string, error) {
 	ents, err := os.ReadDir(rolls)
 	var names []string
 	for _, e := range ents {
-		if e.Name() != imagesDirName {
+		if e.Name() != imagesDirName && e.IsDir() {
 			names = append(names, e.Name())
 		}
 	}

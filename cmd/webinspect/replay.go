@@ -41,6 +41,7 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer store.Unlock()
 	w, err := ef.setup(recipe, *rolls, nil)
 	if err != nil {
 		return err

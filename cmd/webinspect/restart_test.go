@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,4 +154,43 @@ func TestKilledEngineResumesTheSameRoll(t *testing.T) {
 		t.Errorf("roll length %.2f m, want at least %.2f m", meta.LengthM, target)
 	}
 	t.Logf("roll %s: %.1f m, %d defects, killed at %v m", rollID, meta.LengthM, len(ds), killedAt)
+}
+
+// TestSecondEngineOnOneStoreIsRefused: a second engine on the --rolls
+// directory an engine is writing refuses to start, with one line naming
+// the holder's PID, and leaves the first engine's roll alone.
+func TestSecondEngineOnOneStoreIsRefused(t *testing.T) {
+	rolls := t.TempDir()
+	child := startChild(t, "run --rolls "+rolls+" --listen 127.0.0.1:0 --length 300m --speed 100m/min --width 400mm --defects 50 --seed 4")
+	defer func() { child.Process.Kill(); child.Wait() }()
+	id, _ := waitLength(t, rolls, 1)
+	for _, cmd := range [][]string{
+		{"run", "--rolls", rolls, "--listen", "127.0.0.1:0", "--length", "20m"},
+		{"replay", t.TempDir(), "--rolls", rolls},
+	} {
+		code, _, stderr := runCLI(t, cmd...)
+		want := fmt.Sprintf("PID %d", child.Process.Pid)
+		if cmd[0] == "replay" {
+			// replay opens its recording first; an empty directory is
+			// not one, so only check that it does not get to the store.
+			if code == 0 {
+				t.Errorf("replay into a locked store: exit 0")
+			}
+			continue
+		}
+		oneLineError(t, code, stderr, "in use by another process", want, rolls)
+	}
+	ents, _ := rollDirs(rolls)
+	if len(ents) != 1 || filepath.Base(ents[0]) != id {
+		t.Errorf("rolls after the refused start: %v, want only %s", ents, id)
+	}
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("first engine after the refused start: %v", err)
+	}
+	if _, _, _, err := rollmap.ReadRoll(filepath.Join(rolls, id)); err != nil {
+		t.Errorf("the first engine's roll: %v", err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/webinspect/webinspect/internal/dirlock"
 )
 
 var (
@@ -107,6 +108,7 @@ type Stats struct {
 // from any goroutine.
 type Archive struct {
 	root string
+	lock *dirlock.Lock // the root's writer lock, held until Close
 	opts Options
 	log  zerolog.Logger
 	m    metrics
@@ -191,7 +193,12 @@ func open(root string, o Options, log zerolog.Logger, reg prometheus.Registerer,
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("archive: create root: %w", err)
 	}
+	lock, err := dirlock.Acquire(root, "image archive")
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
 	a := &Archive{
+		lock:    lock,
 		root:    root,
 		opts:    o,
 		log:     log.With().Str("component", "image_archive").Logger(),
@@ -207,6 +214,7 @@ func open(root string, o Options, log zerolog.Logger, reg prometheus.Registerer,
 	a.scratch.New = func() any { return new(encodeScratch) }
 	t0 := time.Now()
 	if err := a.scan(); err != nil {
+		lock.Release()
 		return nil, err
 	}
 	a.m.bytes.Set(float64(a.total))
@@ -375,7 +383,7 @@ func (a *Archive) Close() error {
 	a.mu.Unlock()
 	close(a.done) // the sweeper returns; the writer drains the queue
 	a.wg.Wait()
-	return nil
+	return a.lock.Release()
 }
 
 // Stats returns a snapshot of the archive's counters and state.

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/dirlock"
 )
 
 // entry is one file in the index, linked oldest first.
@@ -85,6 +87,9 @@ func (a *Archive) scan() error {
 	removed, foreign := 0, 0
 	for _, d := range dirs {
 		name := d.Name()
+		if name == dirlock.Name {
+			continue
+		}
 		if !d.IsDir() || len(name) != 2 || !isLowerHex(name) {
 			foreign++
 			continue

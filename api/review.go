@@ -112,6 +112,13 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, rollmap.ErrNoDefect):
 		s.writeError(w, http.StatusNotFound, fmt.Sprintf("roll %q has no defect %d", id, did))
 		return
+	case errors.Is(err, rollmap.ErrNotDurable):
+		// The defect could not be written to disk yet (a full disk, say):
+		// nothing was recorded; the review can be sent again.
+		s.log.Error().Err(err).Str("roll", id).Int64("defect", did).Msg("review refused: defect not durable")
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("defect %d of roll %q is not on disk yet and could not be written; nothing was recorded: try again", did, id))
+		return
 	case err != nil:
 		s.storeError(w, r, id, err)
 		return

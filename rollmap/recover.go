@@ -32,7 +32,8 @@ type RecoveredRoll struct {
 	// MarkEvents is the number of mark events readable (0 for a roll
 	// without marks.arrows).
 	MarkEvents int64
-	// MaxDefectID is the largest defect ID readable; a resumed roll gives
+	// MaxDefectID is the largest defect ID readable or reserved in roll.json
+	// (IDs that may have been handed out before a crash); a resumed roll gives
 	// the next defect without an ID MaxDefectID+1.
 	MaxDefectID int64
 	// Damage is nil, or what is wrong with the files, naming each one:
@@ -87,6 +88,7 @@ func (s *Store) Recover() ([]RecoveredRoll, error) {
 		us, uerr := readStream(nil, filepath.Join(dir, UninspectedFile), uninspectedColumns)
 		evs, merr := readMarks(dir)
 		rr.Defects, rr.Uninspected, rr.MarkEvents = int64(len(ds)), int64(len(us)), int64(len(evs))
+		rr.MaxDefectID = m.DefectIDsReserved
 		for i := range ds {
 			rr.MaxDefectID = max(rr.MaxDefectID, ds[i].ID)
 		}
@@ -240,6 +242,11 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 		}
 		r.maxID = max(r.maxID, ds[i].ID)
 	}
+	// IDs up to the reservation may have been handed out (published,
+	// marked, reviewed) without reaching the file: continue above them.
+	r.flushedTop = r.maxID
+	r.maxID = max(r.maxID, m.DefectIDsReserved)
+	r.reserved = m.DefectIDsReserved
 	rr.MaxDefectID = r.maxID
 	if s.opts.MemoryDefects == 0 {
 		for _, d := range ds {

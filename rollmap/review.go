@@ -342,6 +342,16 @@ func (s *Store) AddReview(id string, rv Review) (Defect, error) {
 		return Defect{}, fmt.Errorf("rollmap: roll %s: review: %w: no defect %d", id, ErrNoDefect, rv.DefectID)
 	}
 	d := ds[0]
+	if r != nil {
+		// A review must never outlive its defect: a defect fresh from
+		// the live feed may not be on disk yet, and after a crash the
+		// review would name a defect the roll does not have. Make it
+		// durable first.
+		if err := r.flushThrough(d.ID); err != nil {
+			return Defect{}, fmt.Errorf("rollmap: roll %s: review defect %d: %w: the defect is not on disk yet and could not be flushed: %w",
+				id, d.ID, ErrNotDurable, err)
+		}
+	}
 	if rv.Action == ActionConfirm {
 		if rv.Label != "" && rv.Label != d.Class {
 			return Defect{}, fmt.Errorf("rollmap: roll %s: %w: confirm of defect %d with label %q, but its class is %q (use reclassify)",

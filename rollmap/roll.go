@@ -48,8 +48,15 @@ type Roll struct {
 	mstate  map[int64]MarkState // marks merged per defect ID
 	sorted  bool                // defects are in strictly increasing ID order
 	maxID   int64
-	closed  bool // Close has begun; nothing more can be added
-	flushed int  // defects written by the last Flush (flushedD, for AddDefects)
+	// reserved is the defect ID reservation durable in roll.json
+	// (metaFile.DefectIDsReserved): no defect above it may be added
+	// before roll.json says so. Written with wmu and mu held.
+	reserved int64
+	// flushedTop is the largest defect ID written and synced (resumed
+	// rolls: the largest on disk).
+	flushedTop int64
+	closed     bool // Close has begun; nothing more can be added
+	flushed    int  // defects written by the last Flush (flushedD, for AddDefects)
 
 	// wmu serialises Flush and Close and guards the writer state below.
 	wmu      sync.Mutex
@@ -213,6 +220,9 @@ func (r *Roll) AddDefects(ds ...Defect) error {
 			return fmt.Errorf("rollmap: roll %s: %w", r.id, err)
 		}
 	}
+	if err := r.reserveFor(ds); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -241,6 +251,65 @@ func (r *Roll) AddDefects(ds ...Defect) error {
 		}
 	}
 	return nil
+}
+
+// idReserveStep is how many defect IDs a reservation covers beyond the
+// ones in use: roll.json is rewritten for a reservation about once per
+// idReserveStep/2 defects, at a flush, and synchronously in AddDefects
+// only when a burst outruns it.
+const idReserveStep = 4096
+
+// reserveFor makes sure the IDs of ds are covered by the reservation in
+// roll.json before they become visible, rewriting roll.json (synced) when
+// they are not.
+func (r *Roll) reserveFor(ds []Defect) error {
+	r.mu.Lock()
+	top, next := int64(0), r.maxID
+	for _, d := range ds {
+		if d.ID == 0 {
+			next++
+			top = max(top, next)
+		} else {
+			next = max(next, d.ID)
+			top = max(top, d.ID)
+		}
+	}
+	covered := top <= r.reserved
+	r.mu.Unlock()
+	if covered {
+		return nil
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.done {
+		return fmt.Errorf("rollmap: roll %s: add defects: %w", r.id, ErrClosed)
+	}
+	m := r.written
+	m.DefectIDsReserved = top + idReserveStep
+	if err := writeMetaFile(r.dir, &m); err != nil {
+		return fmt.Errorf("rollmap: roll %s: reserve defect IDs up to %d: %w", r.id, m.DefectIDsReserved, err)
+	}
+	r.written = m
+	r.mu.Lock()
+	r.reserved = max(r.reserved, m.DefectIDsReserved)
+	r.mu.Unlock()
+	return nil
+}
+
+// flushThrough makes sure the defect with ID id, which the roll holds, is
+// on disk: it flushes unless a flush already wrote it.
+func (r *Roll) flushThrough(id int64) error {
+	r.mu.Lock()
+	durable := id <= r.flushedTop
+	r.mu.Unlock()
+	if durable {
+		return nil
+	}
+	err := r.Flush()
+	if errors.Is(err, ErrClosed) {
+		return nil // Close flushed it, or says why it could not
+	}
+	return err
 }
 
 // AddUninspected adds uninspected ranges, setting their RollID.
@@ -338,6 +407,12 @@ func (r *Roll) Flush() error {
 func (r *Roll) flushLocked() error {
 	r.mu.Lock()
 	meta, ds, us, ms := r.meta, r.defects.view(), r.unins.view(), r.marks.view()
+	reserved, top := r.reserved, r.maxID
+	if r.maxID > reserved-idReserveStep/2 {
+		// Extend the reservation ahead of the defects to come, with
+		// this flush's roll.json, so AddDefects rarely has to.
+		reserved = r.maxID + idReserveStep
+	}
 	r.mu.Unlock()
 	var errs []error
 	if ds.n > r.flushedD {
@@ -377,6 +452,9 @@ func (r *Roll) flushLocked() error {
 	}
 	r.mu.Lock()
 	r.flushed = r.flushedD
+	if len(errs) == 0 {
+		r.flushedTop = max(r.flushedTop, top)
+	}
 	if n := r.opts.MemoryDefects; n > 0 && len(errs) == 0 {
 		// Only rows on disk (written and synced) may leave memory.
 		r.defects.drop(min(r.flushedD, r.defects.len()-n))
@@ -388,7 +466,8 @@ func (r *Roll) flushLocked() error {
 	m := metaFile{
 		FormatVersion: FormatVersion, RollMeta: meta,
 		Defects: int64(r.flushedD), Uninspected: int64(r.flushedU), MarkEvents: int64(r.flushedM),
-		UninspectedM: uninspectedMetres(us.prefix(r.flushedU).slices(0)...),
+		UninspectedM:      uninspectedMetres(us.prefix(r.flushedU).slices(0)...),
+		DefectIDsReserved: max(reserved, r.written.DefectIDsReserved),
 	}
 	if reflect.DeepEqual(m, r.written) {
 		return nil
@@ -397,6 +476,9 @@ func (r *Roll) flushLocked() error {
 		return err
 	}
 	r.written = m
+	r.mu.Lock()
+	r.reserved = max(r.reserved, m.DefectIDsReserved)
+	r.mu.Unlock()
 	return nil
 }
 

@@ -158,6 +158,10 @@ var (
 	// ErrClosed is returned by a Roll's methods after Close, and by a
 	// Store's StartRoll after Store.Close.
 	ErrClosed = errors.New("roll map closed")
+	// ErrNotDurable is returned by AddReview when the defect reviewed is
+	// not on disk yet and flushing it failed; nothing is recorded, and the
+	// review may be tried again.
+	ErrNotDurable = errors.New("defect not durable yet")
 	// ErrLocked is returned by a Store's Lock, StartRoll and ResumeRoll when
 	// another process writes the store's directory; the message names its
 	// PID.

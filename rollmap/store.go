@@ -63,6 +63,11 @@ type metaFile struct {
 	Uninspected  int64   `json:"uninspected_ranges"`
 	UninspectedM float64 `json:"uninspected_m"`
 	MarkEvents   int64   `json:"mark_events,omitempty"` // absent in rolls written before marks existed
+	// DefectIDsReserved is the highest defect ID this roll may have
+	// handed out (to the live feed, a marker, a reviewer) before its rows
+	// were flushed. A resumed roll continues above it, so an ID is never
+	// given to two defects, even after kill -9. Absent in older rolls.
+	DefectIDsReserved int64 `json:"defect_ids_reserved,omitempty"`
 }
 
 func (m *metaFile) info() RollInfo {

@@ -49,7 +49,7 @@ func Open(dir string, opts ReadOptions) (*Replay, error) {
 		return nil, fmt.Errorf("recording: open %s: not a directory: %w", dir, ErrNoRecording)
 	}
 	metaPath := filepath.Join(dir, MetaFile)
-	js, err := os.ReadFile(metaPath)
+	js, err := readSmallFile(metaPath, maxMetaBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("recording: open %s: no %s: %w", dir, MetaFile, ErrNoRecording)
 	}
@@ -71,6 +71,9 @@ func Open(dir string, opts ReadOptions) (*Replay, error) {
 	n := len(r.info.Cameras)
 	if n == 0 {
 		return nil, fmt.Errorf("recording: open %s: no cameras listed: %w", metaPath, ErrCameraMismatch)
+	}
+	if err := r.info.Validate(); err != nil {
+		return nil, fmt.Errorf("recording: open %s: info.%w", metaPath, err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "camera-*.wrec"))
 	if len(files) != n {
@@ -164,12 +167,15 @@ type replayStream struct {
 
 	closed    atomic.Bool
 	stop      chan struct{}
+	prevCount int64 // encoder count of the last line delivered
+	havePrev  bool
+	lastTime  int64 // time of the last block with one, ns
 	closeOnce sync.Once
 }
 
 func openStream(r *Replay, i int) (*replayStream, error) {
 	path := filepath.Join(r.dir, CameraFile(i))
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("recording: open %s: %s lists %d cameras, %s is missing: %w", r.dir, MetaFile, len(r.info.Cameras), CameraFile(i), ErrCameraMismatch)
 	}
@@ -208,8 +214,8 @@ func openStream(r *Replay, i int) (*replayStream, error) {
 		return fail(fmt.Errorf("recording: open %s: header says camera %d of %d px, %s says camera %d of %d px: %w",
 			path, s.cam.Index, s.cam.Width, MetaFile, i, want.Width, ErrCameraMismatch))
 	}
-	if s.cam.Width <= 0 {
-		return fail(fmt.Errorf("recording: open %s: camera width %d: %w", path, s.cam.Width, acquisition.ErrCorrupt))
+	if err := s.cam.Validate(); err != nil {
+		return fail(fmt.Errorf("recording: open %s: camera header: %w", path, err))
 	}
 	s.off = int64(len(pre)) + int64(hl)
 	s.maxPay = maxPayload(r.info, s.cam.Width)
@@ -346,9 +352,23 @@ func (s *replayStream) next(ctx context.Context, dst *acquisition.Block) (time.T
 	if tns != 0 {
 		dst.Time = time.Unix(0, tns)
 	}
+	if tns != 0 && (tns < minBlockTime || tns > maxBlockTime) {
+		return bad("block time %d ns since 1970 is outside 2000..2100", tns)
+	}
+	if tns != 0 && s.lastTime != 0 && (tns < s.lastTime || tns-s.lastTime > maxBlockGap) {
+		return bad("block time steps from %d to %d ns: blocks of a camera go forwards, at most %v apart", s.lastTime, tns, time.Duration(maxBlockGap))
+	}
 	counts := raw[blockHead:]
 	for i := range lines {
-		dst.Counts[i] = int64(binary.LittleEndian.Uint64(counts[8*i:]))
+		c := int64(binary.LittleEndian.Uint64(counts[8*i:]))
+		if err := s.r.info.CheckCount(s.prevCount, s.havePrev, c); err != nil {
+			return bad("line %d: %v", first+int64(i), err)
+		}
+		dst.Counts[i] = c
+		s.prevCount, s.havePrev = c, true
+	}
+	if tns != 0 {
+		s.lastTime = tns
 	}
 	pix := raw[blockHead+8*lines:]
 	if dst.Stride == width {
@@ -422,4 +442,69 @@ func (s *replayStream) size() (int64, error) {
 	}
 	s.known = st.Size()
 	return s.known, nil
+}
+
+// Bounds on what a recording may say (see also acquisition's limits).
+const (
+	maxMetaBytes = 1 << 20                         // recording.json
+	minBlockTime = 946684800 * int64(time.Second)  // 2000-01-01
+	maxBlockTime = 4102444800 * int64(time.Second) // 2100-01-01
+	// maxBlockGap is the longest a recorded line may stand still between
+	// two blocks: a day (a replay in real time waits that long).
+	maxBlockGap = int64(24 * time.Hour)
+)
+
+// openRegular opens path for reading only if it is a regular file (after
+// symlinks): a FIFO would block the open and every read, and a device such
+// as /dev/zero never ends.
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s): %w", path, fileKind(st.Mode()), acquisition.ErrCorrupt)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if st2, err := f.Stat(); err != nil || !st2.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file: %w", path, acquisition.ErrCorrupt)
+	}
+	return f, nil
+}
+
+// readSmallFile reads a regular file of at most limit bytes.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }

@@ -196,16 +196,18 @@ type SeverityRule struct {
 
 // DecisionRule maps a class and severity ("*" for any) to a decision.
 type DecisionRule struct {
-	Class    string `json:"class"`
-	Severity string `json:"severity"`
-	Decision string `json:"decision"`
+	Class    string           `json:"class"`
+	Severity string           `json:"severity"`
+	Decision rollmap.Decision `json:"decision"`
 }
 
-// Decisions the engine can take for a defect.
+// Decisions the engine can take for a defect: the roll map's, under the
+// names the engine has always used (rollmap.Decision is the one
+// definition).
 const (
-	DecisionPass   = "pass"
-	DecisionMark   = "mark"
-	DecisionReview = "review"
+	DecisionPass   = rollmap.DecisionPass
+	DecisionMark   = rollmap.DecisionMark
+	DecisionReview = rollmap.DecisionReview
 )
 
 // Errors returned when loading recipes.
@@ -391,7 +393,7 @@ func (r *Recipe) Validate() error {
 		checks = append(checks,
 			knownClass(f+".class", d.Class, classes),
 			knownClass(f+".severity", d.Severity, severities),
-			oneOf(f+".decision", d.Decision, DecisionPass, DecisionMark, DecisionReview),
+			oneOf(f+".decision", string(d.Decision), decisionNames()...),
 		)
 	}
 	if err := firstErr(checks); err != nil {
@@ -484,4 +486,13 @@ func minMax(prefix, name string, lo, hi float64) error {
 		return fmt.Errorf("%s.min_%s = %g is greater than max_%s = %g", prefix, name, lo, name, hi)
 	}
 	return nil
+}
+
+// decisionNames lists the known decisions for error messages.
+func decisionNames() []string {
+	var ns []string
+	for _, d := range rollmap.Decisions() {
+		ns = append(ns, string(d))
+	}
+	return ns
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 func TestBuiltinRecipesLoadAndValidate(t *testing.T) {
@@ -37,7 +39,7 @@ func TestRecipeErrorsNameTheProblem(t *testing.T) {
 		{"ring", base + `,"pipeline":{"ring_blocks":1}}`, []string{"pipeline.ring_blocks = 1", "between 2 and 4096"}},
 		{"material", `{"name":"x","material":"steel","classes":[{"name":"spot"}]}`, []string{"material = \"steel\"", "fabric"}},
 		{"no classes", `{"name":"x","material":"film"}`, []string{"classes"}},
-		{"decision", base + `,"decisions":[{"class":"spot","severity":"*","decision":"burn"}]}`, []string{"decisions[0].decision", "pass, mark, review"}},
+		{"decision", base + `,"decisions":[{"class":"spot","severity":"*","decision":"burn"}]}`, []string{"decisions[0].decision", "pass, review, mark"}},
 		{"unknown class", base + `,"decisions":[{"class":"hole","severity":"*","decision":"mark"}]}`, []string{"decisions[0].class = \"hole\""}},
 		{"min>max", `{"name":"x","material":"film","classes":[{"name":"a","min_size_mm":5,"max_size_mm":2}]}`, []string{"classes[0].min_size_mm = 5 is greater than max_size_mm"}},
 		{"trailing", base + `}{}`, []string{"unexpected data"}},
@@ -79,8 +81,9 @@ func TestClassifyRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		m                    Measure
-		class, sev, decision string
+		m          Measure
+		class, sev string
+		decision   rollmap.Decision
 	}{
 		{Measure{LengthMM: 400, WidthMM: 1, AreaMM2: 300, Polarity: "dark", PeakAbs: 60}, "streak", "critical", "mark"},
 		{Measure{LengthMM: 300, WidthMM: 6, AreaMM2: 600, Polarity: "mixed", PeakAbs: 60}, "crease", "critical", "mark"},

@@ -17,6 +17,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
@@ -133,7 +134,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.Token == "" {
 		o.Token = os.Getenv("WEBINSPECT_TOKEN")
 	}
-	o.DetectionThresholds = map[string]float64{"threshold": recipe.Threshold.MinContrast}
+	o.DetectionThresholds = map[rollmap.Detector]float64{rollmap.DetectorThreshold: recipe.Threshold.MinContrast}
 	if w.archive != nil {
 		o.Images = w.archive
 	}

@@ -28,7 +28,7 @@ func realStoreServer(t *testing.T) http.Handler {
 	// Lane A: defects at 5, 5.5 and 42 m; lane B: one at 42.2 m.
 	for i, p := range [][2]float64{{5, 100}, {5.5, 200}, {42, 300}, {42.2, 700}} {
 		d := rollmap.Defect{ID: int64(i + 1), MDStartM: p[0], MDEndM: p[0] + 0.01, CDStartMM: p[1], CDEndMM: p[1] + 10,
-			AreaMM2: 50, Class: "knot", Severity: "major", Decision: "mark", Detector: "threshold", Lane: -1}
+			AreaMM2: 50, Class: "knot", Severity: "major", Decision: rollmap.DecisionMark, Detector: rollmap.DetectorThreshold, Lane: -1}
 		if err := roll.AddDefects(d); err != nil {
 			t.Fatal(err)
 		}

@@ -243,7 +243,7 @@ type Options struct {
 	// the recipe's threshold.min_contrast). The review queue ranks defects
 	// by how close their peak score is to it. A detector not listed uses
 	// the lowest peak score it reported on the roll. Values > 0.
-	DetectionThresholds map[string]float64
+	DetectionThresholds map[rollmap.Detector]float64
 	// ShutdownTimeout bounds how long ListenAndServe waits for requests in
 	// flight once its context is done, before closing their connections;
 	// 0..10 min. Default 5 s.

@@ -225,7 +225,7 @@ func TestDefectsPaging(t *testing.T) {
 		t.Errorf("default limit %d, want %d", fs.lastQuery.Limit, DefaultDefectLimit)
 	}
 	d := page.Defects[4]
-	if d.ID != 5 || d.Class != "stain" || d.Decision != "pass" || d.MDStartM != 4 || d.Lane != -1 || !d.Time.Equal(t0.Add(time.Hour+4*time.Second)) {
+	if d.ID != 5 || d.Class != "stain" || d.Decision != rollmap.DecisionPass || d.MDStartM != 4 || d.Lane != -1 || !d.Time.Equal(t0.Add(time.Hour+4*time.Second)) {
 		t.Errorf("defect 5 = %+v", d)
 	}
 
@@ -459,7 +459,7 @@ func TestOptions(t *testing.T) {
 		{"protect reads without token", func(o *Options) { o.ProtectReads = true }, "ProtectReads"},
 		{"status interval", func(o *Options) { o.StatusInterval = time.Millisecond }, "StatusInterval"},
 		{"heartbeat", func(o *Options) { o.HeartbeatInterval = time.Hour }, "HeartbeatInterval"},
-		{"threshold", func(o *Options) { o.DetectionThresholds = map[string]float64{"threshold": 0} }, "DetectionThresholds"},
+		{"threshold", func(o *Options) { o.DetectionThresholds = map[rollmap.Detector]float64{rollmap.DetectorThreshold: 0} }, "DetectionThresholds"},
 		{"nil status and gatherer", func(o *Options) { o.Status = nil; o.Gatherer = nil }, ""},
 		{"no port", func(o *Options) { o.Listen = "localhost" }, "Listen"},
 		{"named port", func(o *Options) { o.Listen = "localhost:http" }, "Listen"},

@@ -134,7 +134,7 @@ func newE2EStore(t *testing.T, imagesDir string) (*rollmap.Store, *rollmap.Roll)
 	ds := make([]rollmap.Defect, len(e2eDefects))
 	for i, d := range e2eDefects {
 		d.AreaMM2, d.PeakScore, d.MeanScore, d.Contrast, d.Polarity = 96, 55, 31, -28, "dark"
-		d.Severity, d.Decision, d.Detector, d.Lane = "major", "mark", "threshold", -1
+		d.Severity, d.Decision, d.Detector, d.Lane = "major", rollmap.DecisionMark, rollmap.DetectorThreshold, -1
 		d.Time = t0.Add(time.Duration(d.MDStartM) * time.Second)
 		if d.ID == 102 {
 			d.ImageRef = crop
@@ -726,11 +726,11 @@ func newReviewStore(t *testing.T) *rollmap.Store {
 		d := rollmap.Defect{
 			ID: int64(i + 1), MDStartM: float64(5 + 6*i), CDStartMM: float64(100 + 200*i),
 			AreaMM2: 20, PeakScore: 20 + float64(5*i), MeanScore: 15, Contrast: -22, Polarity: "dark",
-			Class: classes[i%3], Severity: "minor", Decision: "review", Detector: "threshold", Lane: -1,
+			Class: classes[i%3], Severity: "minor", Decision: rollmap.DecisionReview, Detector: rollmap.DetectorThreshold, Lane: -1,
 			Time: t0.Add(time.Duration(i) * time.Second),
 		}
 		if i%3 == 2 {
-			d.Decision, d.Severity, d.PeakScore = "mark", "major", 90
+			d.Decision, d.Severity, d.PeakScore = rollmap.DecisionMark, "major", 90
 		}
 		d.MDEndM, d.CDEndMM = d.MDStartM+0.05, d.CDStartMM+12
 		ds = append(ds, d)
@@ -909,7 +909,7 @@ func TestBrowserLiveView(t *testing.T) {
 	crop := writeCrop(t, images, 40, 40, 99)
 	d := rollmap.Defect{
 		RollID: e2eRollID, ID: 104, MDStartM: 39, MDEndM: 39.1, CDStartMM: 1200, CDEndMM: 1210,
-		AreaMM2: 4, PeakScore: 40, Class: "stain", Severity: "minor", Decision: "mark", Lane: -1,
+		AreaMM2: 4, PeakScore: 40, Class: "stain", Severity: "minor", Decision: rollmap.DecisionMark, Lane: -1,
 		Time: t0.Add(39 * time.Second), ImageRef: crop,
 	}
 	if err := roll.AddDefects(d); err != nil {
@@ -968,7 +968,7 @@ func TestBrowserReportLinks(t *testing.T) {
 		}
 		ds = append(ds, rollmap.Defect{ID: int64(i + 1), MDStartM: float64(3 * i), MDEndM: float64(3*i) + 0.02,
 			CDStartMM: cd, CDEndMM: cd + 5, AreaMM2: 10, PeakScore: 50, Class: "spot", Severity: "major",
-			Decision: "mark", Detector: "threshold", Time: t0})
+			Decision: rollmap.DecisionMark, Detector: rollmap.DetectorThreshold, Time: t0})
 	}
 	if err := roll.AddDefects(ds...); err != nil {
 		t.Fatal(err)
@@ -1173,7 +1173,7 @@ func newBigStore(t *testing.T) *rollmap.Store {
 	roll.SetLength(bigLengthM)
 	classes := []string{"hole", "stain", "fold", "slub", "knot"}
 	severities := []string{"minor", "minor", "major", "critical"}
-	decisions := []string{"pass", "mark", "review"}
+	decisions := []rollmap.Decision{rollmap.DecisionPass, rollmap.DecisionMark, rollmap.DecisionReview}
 	batch := make([]rollmap.Defect, 0, 10000)
 	var x uint32 = 12345
 	rnd := func() float64 { x ^= x << 13; x ^= x >> 17; x ^= x << 5; return float64(x) / (1 << 32) }
@@ -1184,7 +1184,7 @@ func newBigStore(t *testing.T) *rollmap.Store {
 			ID: int64(i + 1), MDStartM: md, MDEndM: md + 0.004, CDStartMM: cd, CDEndMM: cd + 3 + 10*rnd(),
 			AreaMM2: 12, PeakScore: 30 + 40*rnd(), MeanScore: 20, Contrast: -25, Polarity: "dark",
 			Class: classes[i%len(classes)], Severity: severities[i%len(severities)], Decision: decisions[i%len(decisions)],
-			Detector: "threshold", Lane: -1, Time: t0.Add(time.Duration(i) * time.Millisecond),
+			Detector: rollmap.DetectorThreshold, Lane: -1, Time: t0.Add(time.Duration(i) * time.Millisecond),
 		})
 		if len(batch) == cap(batch) {
 			if err := roll.AddDefects(batch...); err != nil {

@@ -37,7 +37,7 @@ func newFakeStore(t *testing.T) *fakeStore {
 // cycling hole, stain, fold and decisions cycling pass, mark.
 func (f *fakeStore) addRoll(id string, n int, started time.Time) {
 	classes := []string{"hole", "stain", "fold"}
-	decisions := []string{"pass", "mark"}
+	decisions := []rollmap.Decision{rollmap.DecisionPass, rollmap.DecisionMark}
 	ds := make([]rollmap.Defect, n)
 	for i := range ds {
 		md := float64(i)
@@ -47,7 +47,7 @@ func (f *fakeStore) addRoll(id string, n int, started time.Time) {
 			CDStartMM: float64(10 * i % 2000), CDEndMM: float64(10*i%2000) + 3,
 			AreaMM2: 0.3, PeakScore: 40, MeanScore: 20, Contrast: -30, Polarity: "dark",
 			Class: classes[i%len(classes)], Severity: "minor", Decision: decisions[i%len(decisions)],
-			Detector: "threshold", Camera: i % 2, Lane: -1,
+			Detector: rollmap.DetectorThreshold, Camera: i % 2, Lane: -1,
 			Time: started.Add(time.Duration(i) * time.Second), EncoderCount: int64(i) * 1000,
 		}
 	}

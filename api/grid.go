@@ -165,7 +165,7 @@ func parseGridQuery(raw string) (gridQuery, error) {
 	if err := bins("cd_bins", MaxGridCDBins, &g.cdBins); err != nil {
 		return g, err
 	}
-	g.q.Class, g.q.Decision = vals["class"], vals["decision"]
+	g.q.Class, g.q.Decision = vals["class"], rollmap.Decision(vals["decision"])
 	if v, ok := vals["review_status"]; ok {
 		switch v {
 		case rollmap.ReviewNone, rollmap.ReviewConfirmed, rollmap.ReviewFalseAlarm, rollmap.ReviewReclassified:

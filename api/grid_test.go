@@ -20,7 +20,7 @@ func randomRoll(tb testing.TB, st *rollmap.Store, n int, lengthM float64, seed u
 	rng := rand.New(rand.NewPCG(seed, 3))
 	classes := []string{"hole", "stain", "knot", "slub", "crease", "streak", "other"}
 	sevs := []string{"minor", "major", "critical", "S9"}
-	decisions := []string{"pass", "mark", "review"}
+	decisions := []rollmap.Decision{rollmap.DecisionPass, rollmap.DecisionMark, rollmap.DecisionReview}
 	ds := make([]rollmap.Defect, n)
 	for i := range ds {
 		md := lengthM * float64(i) / float64(n)
@@ -29,7 +29,7 @@ func randomRoll(tb testing.TB, st *rollmap.Store, n int, lengthM float64, seed u
 			CDStartMM: cd, CDEndMM: cd + rng.Float64()*10, AreaMM2: 5, PeakScore: 20 + rng.Float64()*80,
 			MeanScore: 10, Contrast: -20, Polarity: "dark", Class: classes[rng.IntN(len(classes))],
 			Severity: sevs[rng.IntN(len(sevs))], Decision: decisions[rng.IntN(len(decisions))],
-			Detector: "threshold", Lane: -1, Time: t0}
+			Detector: rollmap.DetectorThreshold, Lane: -1, Time: t0}
 	}
 	r, err := st.StartRoll(rollmap.RollMeta{ID: "G", WebWidthMM: 2000, Started: t0})
 	if err != nil {
@@ -116,7 +116,7 @@ func TestGrid(t *testing.T) {
 		{"md_bins=7&cd_bins=3", 0, 1000, 7, 3, all},
 		{"md_from=100&md_to=250&md_bins=2000&cd_bins=200", 100, 250, 2000, 200, all},
 		{"md_bins=40&cd_bins=10&class=stain", 0, 1000, 40, 10, func(d *rollmap.Defect) bool { return d.Class == "stain" }},
-		{"md_bins=40&cd_bins=10&decision=mark&class=hole", 0, 1000, 40, 10, func(d *rollmap.Defect) bool { return d.Class == "hole" && d.Decision == "mark" }},
+		{"md_bins=40&cd_bins=10&decision=mark&class=hole", 0, 1000, 40, 10, func(d *rollmap.Defect) bool { return d.Class == "hole" && d.Decision == rollmap.DecisionMark }},
 		{"md_bins=40&cd_bins=10&review_status=false_alarm", 0, 1000, 40, 10, reviewed},
 		{"md_bins=40&cd_bins=10&review_status=none", 0, 1000, 40, 10, func(d *rollmap.Defect) bool { return !reviewed(d) }},
 		{"md_bins=1&cd_bins=1&md_from=999.5", 999.5, 1000, 1, 1, all},

@@ -253,7 +253,7 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 		q.Class = v[0]
 	}
 	if v, ok := vals["decision"]; ok {
-		q.Decision = v[0]
+		q.Decision = rollmap.Decision(v[0])
 	}
 	if v, ok := vals["mark_status"]; ok {
 		switch v[0] {

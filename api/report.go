@@ -115,11 +115,11 @@ func effectiveClass(d *rollmap.Defect) string {
 	return d.Class
 }
 
-func decisionRank(decision string) int {
+func decisionRank(decision rollmap.Decision) int {
 	switch decision {
-	case "mark":
+	case rollmap.DecisionMark:
 		return 2
-	case "review":
+	case rollmap.DecisionReview:
 		return 1
 	}
 	return 0

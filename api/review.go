@@ -219,15 +219,15 @@ func allDefects(st RollStore, id string, q rollmap.Query) ([]rollmap.Defect, err
 // needsReview reports whether a defect's decision asks for a human look:
 // the engine asked for a review, or will mark (reject) the material.
 func needsReview(d *rollmap.Defect) bool {
-	return d.Decision == "review" || d.Decision == "mark"
+	return d.Decision == rollmap.DecisionReview || d.Decision == rollmap.DecisionMark
 }
 
 // decisionTier orders the queue: review before mark.
-func decisionTier(decision string) int {
+func decisionTier(decision rollmap.Decision) int {
 	switch decision {
-	case "review":
+	case rollmap.DecisionReview:
 		return 0
-	case "mark":
+	case rollmap.DecisionMark:
 		return 1
 	}
 	return 2
@@ -310,9 +310,9 @@ func (s *Server) handleReviewQueue(w http.ResponseWriter, r *http.Request) {
 	// configured) is known.
 	var (
 		keys []queueKey
-		dets []string // detector of each key
+		dets []rollmap.Detector // detector of each key
 	)
-	weakest := map[string]float64{}
+	weakest := map[rollmap.Detector]float64{}
 	err = scanDefects(s.opts.Store, id, rollmap.Query{}, func(d *rollmap.Defect) {
 		if v, ok := weakest[d.Detector]; !ok || d.PeakScore < v {
 			weakest[d.Detector] = d.PeakScore

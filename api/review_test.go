@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 func queueIDs(p queuePage) []int64 {
@@ -134,7 +136,7 @@ func TestReviewQueue(t *testing.T) {
 	}
 
 	// A configured threshold replaces the weakest detection.
-	s2, _ := newStoreServer(t, false, func(o *Options) { o.DetectionThresholds = map[string]float64{"threshold": 10} })
+	s2, _ := newStoreServer(t, false, func(o *Options) { o.DetectionThresholds = map[rollmap.Detector]float64{rollmap.DetectorThreshold: 10} })
 	sendJSON(t, s2.Handler(), "GET", "/api/rolls/R/review-queue", "", 200, &p)
 	if ids := queueIDs(p); !slices.Equal(ids, []int64{5, 7, 2, 4, 8, 6, 11, 10, 3}) {
 		t.Errorf("configured threshold: queue %v", ids)

@@ -20,24 +20,24 @@ const testToken = "s3cret-token-0123456789"
 // reviewRollDefects are the defects of roll "R" of newStoreServer: the
 // decisions, detectors and peak scores the review queue ranks.
 func reviewRollDefects() []rollmap.Defect {
-	mk := func(id int64, md float64, class, sev, decision, detector string, peak float64) rollmap.Defect {
+	mk := func(id int64, md float64, class, sev string, decision rollmap.Decision, detector rollmap.Detector, peak float64) rollmap.Defect {
 		return rollmap.Defect{ID: id, MDStartM: md, MDEndM: md + 0.02, CDStartMM: 100 + float64(id)*37, CDEndMM: 110 + float64(id)*37,
 			AreaMM2: float64(id) * 3, PeakScore: peak, MeanScore: peak / 2, Contrast: -peak, Polarity: "dark",
 			Class: class, Severity: sev, Decision: decision, Detector: detector, Camera: 0,
 			Time: t0.Add(time.Duration(id) * time.Second), EncoderCount: id * 1000}
 	}
 	return []rollmap.Defect{
-		mk(1, 1, "knot", "minor", "pass", "threshold", 20),         // threshold's weakest: 20
-		mk(2, 5, "stain", "major", "review", "threshold", 25),      // u = 0.8
-		mk(3, 9, "hole", "critical", "mark", "threshold", 80),      // u = 0.25
-		mk(4, 12, "stain", "major", "review", "threshold", 100),    // u = 0.2
-		mk(5, 20, "streak", "major", "review", "onnx:m", 0.9),      // onnx weakest 0.6: u = 0.667
-		mk(6, 30, "hole", "critical", "mark", "threshold", 22),     // u = 0.909
-		mk(7, 40, "slub", "major", "review", "threshold", 21),      // u = 0.952
-		mk(8, 50, "crease", "critical", "mark", "onnx:m", 0.6),     // u = 1
-		mk(9, 60, "knot", "minor", "pass", "threshold", 60),        // not in the queue
-		mk(10, 70, "stain", "critical", "mark", "threshold", 40),   // u = 0.5
-		mk(11, 75, "Ölfleck", "critical", "mark", "threshold", 30), // u = 0.667
+		mk(1, 1, "knot", "minor", rollmap.DecisionPass, rollmap.DetectorThreshold, 20),         // threshold's weakest: 20
+		mk(2, 5, "stain", "major", rollmap.DecisionReview, rollmap.DetectorThreshold, 25),      // u = 0.8
+		mk(3, 9, "hole", "critical", rollmap.DecisionMark, rollmap.DetectorThreshold, 80),      // u = 0.25
+		mk(4, 12, "stain", "major", rollmap.DecisionReview, rollmap.DetectorThreshold, 100),    // u = 0.2
+		mk(5, 20, "streak", "major", rollmap.DecisionReview, rollmap.ModelDetector("m"), 0.9),  // onnx weakest 0.6: u = 0.667
+		mk(6, 30, "hole", "critical", rollmap.DecisionMark, rollmap.DetectorThreshold, 22),     // u = 0.909
+		mk(7, 40, "slub", "major", rollmap.DecisionReview, rollmap.DetectorThreshold, 21),      // u = 0.952
+		mk(8, 50, "crease", "critical", rollmap.DecisionMark, rollmap.ModelDetector("m"), 0.6), // u = 1
+		mk(9, 60, "knot", "minor", rollmap.DecisionPass, rollmap.DetectorThreshold, 60),        // not in the queue
+		mk(10, 70, "stain", "critical", rollmap.DecisionMark, rollmap.DetectorThreshold, 40),   // u = 0.5
+		mk(11, 75, "Ölfleck", "critical", rollmap.DecisionMark, rollmap.DetectorThreshold, 30), // u = 0.667
 	}
 }
 

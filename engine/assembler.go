@@ -297,7 +297,7 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Class:        class,
 		Severity:     severity,
 		Decision:     decision,
-		Detector:     p.detector,
+		Detector:     rollmap.Detector(p.detector),
 		Camera:       cam,
 		Lane:         -1,
 		Time:         a.now().UTC(),
@@ -321,7 +321,7 @@ func (a *assembler) uninspected(g gapRange, seg *rollSeg) rollmap.Uninspected {
 		MDEndM:   seg.mdM(g.c1, a.mpc),
 		Camera:   g.cam,
 		Lines:    g.lines,
-		Reason:   g.reason,
+		Reason:   rollmap.Reason(g.reason),
 	}
 	if g.cam >= 0 && g.cam < len(a.info.Cameras) {
 		c := a.info.Cameras[g.cam]

@@ -1,6 +1,10 @@
 package engine
 
-import "math"
+import (
+	"math"
+
+	"github.com/webinspect/webinspect/rollmap"
+)
 
 // Measure is what classification looks at: the defect's extent and contrast
 // in physical units.
@@ -37,7 +41,7 @@ func (c *ClassRule) matches(m Measure) bool {
 
 // Classify returns the class, severity and decision the recipe gives a
 // defect with measure m.
-func (r *Recipe) Classify(m Measure) (class, severity, decision string) {
+func (r *Recipe) Classify(m Measure) (class, severity string, decision rollmap.Decision) {
 	class = "other"
 	for i := range r.Classes {
 		if r.Classes[i].matches(m) {

@@ -883,7 +883,7 @@ func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
 			}
 			reason := "camera-ended"
 			if srcErrs[i] != nil {
-				reason = rollmap.ReasonSourceError
+				reason = string(rollmap.ReasonSourceError)
 			}
 			gs = append(gs, gapRange{cam: i, c0: start, c1: maxCount + a.k, lines: (maxCount + a.k - start) / a.k, reason: reason})
 		}

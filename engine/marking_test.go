@@ -25,7 +25,7 @@ func TestMarksLandOnDefects(t *testing.T) {
 			}
 			recipe.Marking.Output.Kind = marking.OutputSim
 			recipe.Marking.MarkerDistanceMM = 2000
-			recipe.Marking.Decisions = []string{DecisionMark, DecisionReview}
+			recipe.Marking.Decisions = append(recipe.Marking.Decisions[:0:0], DecisionMark, DecisionReview)
 			recipe.Marking.MinSpacingMM = 0
 			var e *Engine
 			roll, _, err := runSimEngine(t, cfg, recipe, func(en *Engine) { e = en })

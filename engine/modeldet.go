@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"time"
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/model/infer"
@@ -64,16 +63,9 @@ func modelInferOptions(mo ModelOptions, m *onnx.Model) (infer.Options, error) {
 	return o, nil
 }
 
-// inferOptions maps the recipe's model options onto infer.Options.
+// inferOptions is the recipe's model section as infer.Options (it embeds them).
 func (m ModelOptions) inferOptions() infer.Options {
-	o := infer.DefaultOptions()
-	o.Bin, o.OverlapCD, o.OverlapMD = m.Bin, m.OverlapCD, m.OverlapMD
-	o.Workers, o.Batch, o.InFlight = m.Workers, m.Batch, m.InFlight
-	o.MaxWait = time.Duration(m.MaxWaitMS * float64(time.Millisecond))
-	o.Threshold, o.MinAreaPx = m.Threshold, m.MinAreaPx
-	o.OffWeb = infer.OffWebOptions{Mode: infer.OffWebMode(m.OffWeb.Mode), Level: uint8(m.OffWeb.Level),
-		MinBand: m.OffWeb.MinBand, Guard: m.OffWeb.Guard}
-	return o
+	return m.Options
 }
 
 // modelDetector is one camera's model detector.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/webinspect/webinspect/marking"
+	"github.com/webinspect/webinspect/model/infer"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -116,47 +117,39 @@ type ImagesOptions struct {
 	HistoryLines int `json:"history_lines"`
 }
 
-// ModelOptions configures the ONNX anomaly detector (model/infer): the
-// tiles cut from each camera's flat-fielded lines, the worker pool that
-// scores them and the threshold on the stitched anomaly map.
+// ModelOptions is the recipe's model section: the ONNX anomaly detector
+// (model/infer) that runs beside the threshold detector. Its inference
+// fields are infer.Options itself, embedded, so their JSON names are
+// promoted into the section and their ranges are checked once, by
+// infer.Options.Validate (errors name "model.<field>"); the recipe adds
+// the model's path and the teach target.
 type ModelOptions struct {
 	// Path is the model directory (model.onnx and model.json); "" runs no
 	// model unless one is given on the command line.
 	Path string `json:"path,omitempty"`
-	// Bin is 1 (full resolution) or 2 (2×2 binning before the model).
-	Bin int `json:"bin"`
-	// OverlapCD and OverlapMD are the tile overlaps in model pixels,
-	// 0..tile side/2: at least twice the model's reach for seamless maps.
-	OverlapCD int `json:"overlap_cd"`
-	OverlapMD int `json:"overlap_md"`
-	// Workers is the number of ONNX Runtime sessions (one thread each). 1..64.
-	Workers int `json:"workers"`
-	// Batch is the most tiles one run takes; 0 = the model's batch. 0..64.
-	Batch int `json:"batch"`
-	// MaxWaitMS is the longest a worker waits to fill a batch, ms. 0..1000.
-	MaxWaitMS float64 `json:"max_wait_ms"`
-	// InFlight is how many strips per camera may be queued or running. 2..16.
-	InFlight int `json:"in_flight"`
-	// Threshold on the anomaly map; 0 takes the model's calibrated one.
-	Threshold float64 `json:"threshold"`
 	// FalseAlarmsPer100M is the false-alarm rate `webinspect teach`
 	// calibrates the threshold for when it teaches on a recording: false
-	// defects per 100 m of good web, all cameras together. (0, 100].
+	// defects per 100 m of good web, all cameras together. (0, 100]
+	// (checked as 1e-6..100).
 	FalseAlarmsPer100M float64 `json:"false_alarms_per_100m"`
-	// MinAreaPx drops components smaller than this, in camera pixels. 0..1000000.
-	MinAreaPx int64 `json:"min_area_px"`
-	// OffWeb finds and excludes the area beyond the web edges line by
-	// line: mode none, bright or dark; level is the grey level off-web
-	// reaches; min_band the narrowest band (model px) taken for off-web.
-	OffWeb OffWebOptions `json:"off_web"`
+	// Options are the tiles cut from each camera's flat-fielded lines, the
+	// worker pool that scores them, the threshold on the stitched anomaly
+	// map and the off-web search (bin, overlap_cd, overlap_md, workers,
+	// batch, max_wait_ms, in_flight, threshold, min_area_px, stitch,
+	// off_web.{mode,level,min_band,guard}).
+	infer.Options
 }
 
-// OffWebOptions: see ModelOptions.OffWeb.
-type OffWebOptions struct {
-	Mode    string `json:"mode"`
-	Level   int    `json:"level"`
-	MinBand int    `json:"min_band"`
-	Guard   int    `json:"guard"`
+// validate checks the model section, naming a bad field by its recipe
+// path ("model.off_web.min_band = 5000: must be between 1 and 4096").
+func (m *ModelOptions) validate() error {
+	if err := m.Options.Validate(); err != nil {
+		if fe, ok := errors.AsType[*infer.FieldError](err); ok {
+			return errors.New(fe.At("model."))
+		}
+		return fmt.Errorf("model: %v", err)
+	}
+	return rangeF("model.false_alarms_per_100m", m.FalseAlarmsPer100M, 1e-6, 100)
 }
 
 // FramesFalseAlarmRate converts the recipe's false alarms per 100 m of web
@@ -196,16 +189,18 @@ type SeverityRule struct {
 
 // DecisionRule maps a class and severity ("*" for any) to a decision.
 type DecisionRule struct {
-	Class    string `json:"class"`
-	Severity string `json:"severity"`
-	Decision string `json:"decision"`
+	Class    string           `json:"class"`
+	Severity string           `json:"severity"`
+	Decision rollmap.Decision `json:"decision"`
 }
 
-// Decisions the engine can take for a defect.
+// Decisions the engine can take for a defect: the roll map's, under the
+// names the engine has always used (rollmap.Decision is the one
+// definition).
 const (
-	DecisionPass   = "pass"
-	DecisionMark   = "mark"
-	DecisionReview = "review"
+	DecisionPass   = rollmap.DecisionPass
+	DecisionMark   = rollmap.DecisionMark
+	DecisionReview = rollmap.DecisionReview
 )
 
 // Errors returned when loading recipes.
@@ -316,9 +311,8 @@ func defaultRecipeValues() *Recipe {
 		Assembly: AssemblyOptions{MergeGapMM: 3},
 		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
 		Images:   ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 256},
-		Model: ModelOptions{Bin: 2, OverlapCD: 8, OverlapMD: 8, Workers: 2, MaxWaitMS: 2, InFlight: 3, FalseAlarmsPer100M: 0.5,
-			OffWeb: OffWebOptions{Mode: "none", Level: 240, MinBand: 8, Guard: 2}},
-		Marking: marking.DefaultOptions(),
+		Model:    ModelOptions{FalseAlarmsPer100M: 0.5, Options: infer.DefaultOptions()},
+		Marking:  marking.DefaultOptions(),
 	}
 }
 
@@ -343,20 +337,7 @@ func (r *Recipe) Validate() error {
 		rangeI("images.margin_px", r.Images.MarginPx, 0, 1024),
 		rangeI("images.max_px", r.Images.MaxPx, 16, 4096),
 		orZero(rangeI("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),
-		oneOf("model.bin", fmt.Sprint(r.Model.Bin), "1", "2"),
-		rangeI("model.overlap_cd", r.Model.OverlapCD, 0, 4096),
-		rangeI("model.overlap_md", r.Model.OverlapMD, 0, 4096),
-		rangeI("model.workers", r.Model.Workers, 1, 64),
-		rangeI("model.batch", r.Model.Batch, 0, 64),
-		rangeF("model.max_wait_ms", r.Model.MaxWaitMS, 0, 1000),
-		rangeI("model.in_flight", r.Model.InFlight, 2, 16),
-		rangeF("model.threshold", r.Model.Threshold, 0, 1e9),
-		rangeF("model.false_alarms_per_100m", r.Model.FalseAlarmsPer100M, 1e-6, 100),
-		rangeI("model.min_area_px", int(r.Model.MinAreaPx), 0, 1_000_000),
-		oneOf("model.off_web.mode", r.Model.OffWeb.Mode, "none", "bright", "dark"),
-		rangeI("model.off_web.level", r.Model.OffWeb.Level, 0, 255),
-		rangeI("model.off_web.min_band", r.Model.OffWeb.MinBand, 1, 100000),
-		rangeI("model.off_web.guard", r.Model.OffWeb.Guard, 0, 1000),
+		r.Model.validate(),
 	}
 	if len(r.Classes) == 0 {
 		checks = append(checks, errors.New("classes: at least one class rule is required"))
@@ -391,7 +372,7 @@ func (r *Recipe) Validate() error {
 		checks = append(checks,
 			knownClass(f+".class", d.Class, classes),
 			knownClass(f+".severity", d.Severity, severities),
-			oneOf(f+".decision", d.Decision, DecisionPass, DecisionMark, DecisionReview),
+			oneOf(f+".decision", string(d.Decision), decisionNames()...),
 		)
 	}
 	if err := firstErr(checks); err != nil {
@@ -484,4 +465,13 @@ func minMax(prefix, name string, lo, hi float64) error {
 		return fmt.Errorf("%s.min_%s = %g is greater than max_%s = %g", prefix, name, lo, name, hi)
 	}
 	return nil
+}
+
+// decisionNames lists the known decisions for error messages.
+func decisionNames() []string {
+	var ns []string
+	for _, d := range rollmap.Decisions() {
+		ns = append(ns, string(d))
+	}
+	return ns
 }

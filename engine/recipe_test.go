@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 func TestBuiltinRecipesLoadAndValidate(t *testing.T) {
@@ -37,7 +39,7 @@ func TestRecipeErrorsNameTheProblem(t *testing.T) {
 		{"ring", base + `,"pipeline":{"ring_blocks":1}}`, []string{"pipeline.ring_blocks = 1", "between 2 and 4096"}},
 		{"material", `{"name":"x","material":"steel","classes":[{"name":"spot"}]}`, []string{"material = \"steel\"", "fabric"}},
 		{"no classes", `{"name":"x","material":"film"}`, []string{"classes"}},
-		{"decision", base + `,"decisions":[{"class":"spot","severity":"*","decision":"burn"}]}`, []string{"decisions[0].decision", "pass, mark, review"}},
+		{"decision", base + `,"decisions":[{"class":"spot","severity":"*","decision":"burn"}]}`, []string{"decisions[0].decision", "pass, review, mark"}},
 		{"unknown class", base + `,"decisions":[{"class":"hole","severity":"*","decision":"mark"}]}`, []string{"decisions[0].class = \"hole\""}},
 		{"min>max", `{"name":"x","material":"film","classes":[{"name":"a","min_size_mm":5,"max_size_mm":2}]}`, []string{"classes[0].min_size_mm = 5 is greater than max_size_mm"}},
 		{"trailing", base + `}{}`, []string{"unexpected data"}},
@@ -64,6 +66,95 @@ func TestRecipeErrorsNameTheProblem(t *testing.T) {
 	}
 }
 
+// TestRecipeModelRanges checks every field of the model section (which is
+// infer.Options, plus path and false_alarms_per_100m) from both sides of
+// its range: the recipe refuses the value when it loads, naming the field
+// by its recipe path, and every value the recipe accepts infer.Options
+// accepts too (the recipe used to take off_web.min_band 5000, which the
+// model detector then refused at run time).
+func TestRecipeModelRanges(t *testing.T) {
+	base := `{"name":"x","material":"fabric","classes":[{"name":"spot"}],"model":`
+	cases := []struct {
+		path, model string
+		ok          bool
+	}{
+		{"model.bin", `{"bin":0}`, false},
+		{"model.bin", `{"bin":1}`, true},
+		{"model.bin", `{"bin":3}`, false},
+		{"model.overlap_cd", `{"overlap_cd":-1}`, false},
+		{"model.overlap_cd", `{"overlap_cd":4096}`, true},
+		{"model.overlap_cd", `{"overlap_cd":4097}`, false},
+		{"model.overlap_md", `{"overlap_md":-1}`, false},
+		{"model.overlap_md", `{"overlap_md":4097}`, false},
+		{"model.workers", `{"workers":0}`, false},
+		{"model.workers", `{"workers":64}`, true},
+		{"model.workers", `{"workers":65}`, false},
+		{"model.batch", `{"batch":-1}`, false},
+		{"model.batch", `{"batch":64}`, true},
+		{"model.batch", `{"batch":65}`, false},
+		{"model.max_wait_ms", `{"max_wait_ms":-1}`, false},
+		{"model.max_wait_ms", `{"max_wait_ms":1000}`, true},
+		{"model.max_wait_ms", `{"max_wait_ms":1001}`, false},
+		{"model.in_flight", `{"in_flight":1}`, false},
+		{"model.in_flight", `{"in_flight":16}`, true},
+		{"model.in_flight", `{"in_flight":17}`, false},
+		{"model.threshold", `{"threshold":-0.5}`, false},
+		{"model.threshold", `{"threshold":0.5}`, true},
+		{"model.threshold", `{"threshold":2e9}`, false},
+		{"model.min_area_px", `{"min_area_px":-1}`, false},
+		{"model.min_area_px", `{"min_area_px":1000000}`, true},
+		{"model.min_area_px", `{"min_area_px":1000001}`, false},
+		{"model.stitch", `{"stitch":"median"}`, false},
+		{"model.stitch", `{"stitch":"mean"}`, true},
+		{"model.false_alarms_per_100m", `{"false_alarms_per_100m":0}`, false},
+		{"model.false_alarms_per_100m", `{"false_alarms_per_100m":100}`, true},
+		{"model.false_alarms_per_100m", `{"false_alarms_per_100m":101}`, false},
+		{"model.off_web.mode", `{"off_web":{"mode":"grey"}}`, false},
+		{"model.off_web.mode", `{"off_web":{"mode":"bright"}}`, true},
+		{"model.off_web.level", `{"off_web":{"level":-1}}`, false},
+		{"model.off_web.level", `{"off_web":{"level":255}}`, true},
+		{"model.off_web.level", `{"off_web":{"level":256}}`, false},
+		{"model.off_web.min_band", `{"off_web":{"min_band":0}}`, false},
+		{"model.off_web.min_band", `{"off_web":{"min_band":4096}}`, true},
+		{"model.off_web.min_band", `{"off_web":{"min_band":5000}}`, false},
+		{"model.off_web.min_band", `{"off_web":{"mode":"dark","min_band":5000}}`, false},
+		{"model.off_web.guard", `{"off_web":{"guard":-1}}`, false},
+		{"model.off_web.guard", `{"off_web":{"guard":64}}`, true},
+		{"model.off_web.guard", `{"off_web":{"guard":65}}`, false},
+	}
+	for _, c := range cases {
+		r, err := ParseRecipe("r.json", []byte(base+c.model+"}"))
+		if c.ok {
+			if err != nil {
+				t.Errorf("%s: %s refused: %v", c.path, c.model, err)
+				continue
+			}
+			if o := r.Model.inferOptions(); o.Validate() != nil {
+				t.Errorf("%s: %s: the recipe accepts what infer.Options refuses: %v", c.path, c.model, o.Validate())
+			}
+			continue
+		}
+		if !errors.Is(err, ErrRecipe) || !strings.Contains(err.Error(), "r.json: "+c.path+" = ") || !strings.Contains(err.Error(), "must be") {
+			t.Errorf("%s: %s: got %v, want ErrRecipe naming %s and its range", c.path, c.model, err, c.path)
+		}
+	}
+	// The message the issue quotes.
+	_, err := ParseRecipe("r.json", []byte(base+`{"off_web":{"min_band":5000}}}`))
+	if want := "r.json: model.off_web.min_band = 5000: must be between 1 and 4096"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("got %v, want ...%s", err, want)
+	}
+	// Every built-in recipe's model section is valid infer.Options.
+	for _, n := range BuiltinRecipes() {
+		r, err := LoadRecipe(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := r.Model.inferOptions(); o.Validate() != nil {
+			t.Errorf("built-in %s: %v", n, o.Validate())
+		}
+	}
+}
+
 func TestLoadRecipeMissingFileAndUnknownName(t *testing.T) {
 	if _, err := LoadRecipe("/nonexistent/r.json"); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: %v", err)
@@ -79,8 +170,9 @@ func TestClassifyRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		m                    Measure
-		class, sev, decision string
+		m          Measure
+		class, sev string
+		decision   rollmap.Decision
 	}{
 		{Measure{LengthMM: 400, WidthMM: 1, AreaMM2: 300, Polarity: "dark", PeakAbs: 60}, "streak", "critical", "mark"},
 		{Measure{LengthMM: 300, WidthMM: 6, AreaMM2: 600, Polarity: "mixed", PeakAbs: 60}, "crease", "critical", "mark"},

@@ -79,7 +79,7 @@ func benchSchedule(b *testing.B, speed, pipelineMS float64) {
 		}
 		id := int64(i + 1)
 		c0 := c - pipeline
-		d := rollmap.Defect{RollID: "B", ID: id, CDStartMM: 10, CDEndMM: 20, Class: "hole", Severity: "critical", Decision: "mark", Lane: -1}
+		d := rollmap.Defect{RollID: "B", ID: id, CDStartMM: 10, CDEndMM: 20, Class: "hole", Severity: "critical", Decision: rollmap.DecisionMark, Lane: -1}
 		t0 := time.Now()
 		if st, err := s.Schedule(d, c0, 0, testMPC); st != StatusScheduled || err != nil {
 			b.Fatalf("Schedule: %v %v", st, err)
@@ -126,7 +126,7 @@ func BenchmarkObserve(b *testing.B) {
 			s.Observe(0, at(0))
 			for i := 0; i < n; i++ {
 				c0 := int64(1e12) + int64(i)*1000
-				s.Schedule(rollmap.Defect{ID: int64(i), Class: "x", Severity: "y", Decision: "mark"}, c0, 0, testMPC)
+				s.Schedule(rollmap.Defect{ID: int64(i), Class: "x", Severity: "y", Decision: rollmap.DecisionMark}, c0, 0, testMPC)
 			}
 			t := at(0)
 			var c int64

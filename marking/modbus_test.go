@@ -147,7 +147,7 @@ func TestModbusOutputReconnect(t *testing.T) {
 	countOf := func(mdM float64) int64 { return int64(mdM * 1000 / testMPC) }
 	defect := func(id int64, mdM, cd float64) rollmap.Defect {
 		return rollmap.Defect{RollID: "R7", ID: id, MDStartM: mdM, CDStartMM: cd, CDEndMM: cd + 20,
-			Class: "hole", Severity: "critical", Decision: "mark", Lane: -1}
+			Class: "hole", Severity: "critical", Decision: rollmap.DecisionMark, Lane: -1}
 	}
 	schedule := func(d rollmap.Defect) {
 		t.Helper()

@@ -75,10 +75,11 @@ type Options struct {
 	ToleranceMM float64 `json:"tolerance_mm"`
 	// Classes, Severities and Decisions select the defects to mark: a defect
 	// is marked when its class, severity and decision are each in the
-	// matching list. "*" matches anything. Each list needs >= 1 entry.
-	Classes    []string `json:"classes"`
-	Severities []string `json:"severities"`
-	Decisions  []string `json:"decisions"`
+	// matching list. "*" matches anything. Each list needs >= 1 entry;
+	// a decision is "*" or a rollmap.Decision.
+	Classes    []string           `json:"classes"`
+	Severities []string           `json:"severities"`
+	Decisions  []rollmap.Decision `json:"decisions"`
 	// SpeedWindowMS is the time over which the web speed is measured from
 	// the encoder observations (at most the last 64 observations are used).
 	// Range 0.1..1000.
@@ -128,7 +129,7 @@ type OutputOptions struct {
 
 // DefaultOptions returns a marker 2 m downstream with one head over the
 // whole web, 5 ms actuation, 50 mm marks, 20 mm spacing, ±2 mm tolerance,
-// marking every defect whose decision is "mark", with no output device.
+// marking every defect whose decision is rollmap.DecisionMark, with no output device.
 func DefaultOptions() Options {
 	return Options{
 		MarkerDistanceMM: 2000,
@@ -139,7 +140,7 @@ func DefaultOptions() Options {
 		ToleranceMM:      2,
 		Classes:          []string{Any},
 		Severities:       []string{Any},
-		Decisions:        []string{"mark"},
+		Decisions:        []rollmap.Decision{rollmap.DecisionMark},
 		SpeedWindowMS:    10,
 		Output: OutputOptions{
 			Kind:         OutputNone,
@@ -204,10 +205,15 @@ func (o *Options) validate() error {
 	if err := rangeF(p+"tolerance_mm", o.ToleranceMM, 0.1, 1000); err != nil {
 		return err
 	}
+	for i, d := range o.Decisions {
+		if d != Any && !d.Valid() {
+			return fmt.Errorf("%sdecisions[%d] = %q: must be %q or one of %s", p, i, d, Any, decisionNames())
+		}
+	}
 	for _, l := range []struct {
 		name string
 		v    []string
-	}{{"classes", o.Classes}, {"severities", o.Severities}, {"decisions", o.Decisions}} {
+	}{{"classes", o.Classes}, {"severities", o.Severities}, {"decisions", decisionStrings(o.Decisions)}} {
 		if len(l.v) == 0 {
 			return fmt.Errorf("%s%s: empty: need at least one entry (%q for any)", p, l.name, Any)
 		}
@@ -268,7 +274,7 @@ func (h *Head) covers(d *rollmap.Defect) bool {
 	return d.CDStartMM <= h.CDEndMM && d.CDEndMM >= h.CDStartMM
 }
 
-func inList(list []string, v string) bool {
+func inList[S ~string](list []S, v S) bool {
 	for _, s := range list {
 		if s == Any || s == v {
 			return true
@@ -325,4 +331,16 @@ func NewOutput(o Options, mmPerCount float64, log zerolog.Logger) (Output, error
 		return NewLineOutput(o.Output, log), nil
 	}
 	return nil, nil
+}
+
+func decisionStrings(ds []rollmap.Decision) []string {
+	ss := make([]string, len(ds))
+	for i, d := range ds {
+		ss[i] = string(d)
+	}
+	return ss
+}
+
+func decisionNames() string {
+	return strings.Join(decisionStrings(rollmap.Decisions()), ", ")
 }

@@ -165,7 +165,7 @@ func placementOptions() Options {
 	o.ToleranceMM = 2
 	o.Heads = []Head{{Name: "op", CDStartMM: 0, CDEndMM: 1000}, {Name: "drive", CDStartMM: 1000, CDEndMM: 2000}}
 	o.Classes = []string{"hole", "stain"}
-	o.Decisions = []string{"mark"}
+	o.Decisions = []rollmap.Decision{rollmap.DecisionMark}
 	o.Output.Kind = OutputSim
 	return o
 }
@@ -211,12 +211,12 @@ func testPlacement(t *testing.T, speed float64, trig bool) {
 			cd = 950 // spans both heads
 		}
 		td.d = rollmap.Defect{RollID: "R1", ID: id, MDStartM: float64(c) * testMPC / 1000, CDStartMM: cd, CDEndMM: cd + 100,
-			Class: "hole", Severity: "critical", Decision: "mark", Lane: -1, EncoderCount: c}
+			Class: "hole", Severity: "critical", Decision: rollmap.DecisionMark, Lane: -1, EncoderCount: c}
 		switch {
 		case id%7 == 3:
 			td.d.Class = "wrinkle" // not selected by the recipe
 		case id%5 == 2:
-			td.d.Decision = "review"
+			td.d.Decision = rollmap.DecisionReview
 		}
 		td.markable = opts.Selects(&td.d)
 		for h := range opts.Heads {

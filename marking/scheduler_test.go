@@ -57,7 +57,7 @@ func TestOptionsValidate(t *testing.T) {
 
 func defectAt(id int64, c0 int64, cd float64) rollmap.Defect {
 	return rollmap.Defect{RollID: "R", ID: id, MDStartM: float64(c0) * testMPC / 1000, CDStartMM: cd, CDEndMM: cd + 10,
-		Class: "hole", Severity: "critical", Decision: "mark", Lane: -1}
+		Class: "hole", Severity: "critical", Decision: rollmap.DecisionMark, Lane: -1}
 }
 
 // TestJogAndStop drives the encoder by hand: forwards, stopped, backwards
@@ -380,7 +380,7 @@ func TestWireRoundTrip(t *testing.T) {
 func TestHeadSelection(t *testing.T) {
 	o := DefaultOptions()
 	o.Heads = []Head{{Name: "lane0", Lane: 0}, {Name: "lane2", Lane: 2}, {Name: "edge", CDStartMM: 0, CDEndMM: 50}}
-	o.Classes, o.Severities, o.Decisions = []string{"hole", "stain"}, []string{"*"}, []string{"mark", "review"}
+	o.Classes, o.Severities, o.Decisions = []string{"hole", "stain"}, []string{"*"}, []rollmap.Decision{rollmap.DecisionMark, rollmap.DecisionReview}
 	rec := &recorder{}
 	s, err := NewScheduler(o, nil, nil, zerolog.Nop(), rec.add)
 	if err != nil {
@@ -390,7 +390,7 @@ func TestHeadSelection(t *testing.T) {
 	s.Observe(0, at(0))
 	d := defectAt(1, 100, 20) // CD 20..30: edge head
 	d.Lane = 2                // and lane 2
-	d.Decision = "review"
+	d.Decision = rollmap.DecisionReview
 	if st, _ := s.Schedule(d, 100, 0, testMPC); st != StatusScheduled {
 		t.Fatalf("Schedule = %v", st)
 	}

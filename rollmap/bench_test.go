@@ -242,7 +242,7 @@ func BenchmarkQuery10km(b *testing.B) {
 			{"md-range", Query{MDFromM: 5000, MDToM: 5100}},
 			{"lane", Query{ByLane: true, Lane: 2}},
 			{"lane-md-range", Query{ByLane: true, Lane: 2, MDFromM: 5000, MDToM: 5100}},
-			{"class-decision", Query{Class: "hole", Decision: "mark"}},
+			{"class-decision", Query{Class: "hole", Decision: DecisionMark}},
 			{"review", Query{ReviewStatus: ReviewNone, Limit: 500}},
 			{"poll", Query{AfterID: 99_950, Limit: 100}},
 		} {

@@ -75,11 +75,11 @@ func appendCSVRow(b []byte, d *Defect) []byte {
 	b = append(b, ',')
 	b = appendCSVString(b, d.Severity)
 	b = append(b, ',')
-	b = appendCSVString(b, d.Decision)
+	b = appendCSVString(b, string(d.Decision))
 	b = append(b, ',')
 	b = strconv.AppendFloat(b, d.PeakScore, 'f', -1, 64)
 	b = append(b, ',')
-	b = appendCSVString(b, d.Detector)
+	b = appendCSVString(b, string(d.Detector))
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(d.Camera), 10)
 	b = append(b, ',')
@@ -211,13 +211,13 @@ const MarkingListHeader = "lane,lane_name,lane_cd_start_mm,lane_cd_end_mm,defect
 // ID), so a rewinder or cutting table can stop at each in turn.
 //
 // A defect is listed when its decision is in decisions (nil or empty:
-// every decision except "pass") and it was not reviewed as a false alarm;
+// every decision except DecisionPass) and it was not reviewed as a false alarm;
 // class is the class after review. With lanes, each defect is put in its
 // lane with AssignLane (a defect across a slit is cut out of the lane
 // holding most of it) and defects outside every lane (edge trim) are left
 // out. Without lanes every listed defect is in lane -1 and the lane name
 // and edges are empty. Positions are formatted as in ExportCSV.
-func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []string) error {
+func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []Decision) error {
 	if err := validateLanes(lanes); err != nil {
 		return fmt.Errorf("rollmap: export marking list: %w", err)
 	}
@@ -231,7 +231,7 @@ func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []strin
 		if d.ReviewStatus == "false_alarm" {
 			continue
 		}
-		if len(decisions) == 0 && d.Decision == "pass" || len(decisions) > 0 && !slices.Contains(decisions, d.Decision) {
+		if len(decisions) == 0 && d.Decision == DecisionPass || len(decisions) > 0 && !slices.Contains(decisions, d.Decision) {
 			continue
 		}
 		lane := NoLane
@@ -273,7 +273,7 @@ func ExportMarkingList(w io.Writer, lanes []Lane, ds []Defect, decisions []strin
 		buf = append(buf, ',')
 		buf = appendCSVString(buf, effectiveClass(d))
 		buf = append(buf, ',')
-		buf = appendCSVString(buf, d.Decision)
+		buf = appendCSVString(buf, string(d.Decision))
 		buf = append(buf, '\n')
 		return buf
 	})

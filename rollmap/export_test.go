@@ -26,15 +26,15 @@ func goldenDefects() []Defect {
 	return []Defect{
 		{ID: 1, MDStartM: 0.0125, MDEndM: 0.0375, CDStartMM: 12.25, CDEndMM: 14.75, AreaMM2: 6.25,
 			PeakScore: 41.5, MeanScore: 22.125, Contrast: -38.2, Polarity: "dark", Class: "hole", Severity: "major",
-			Decision: "mark", Detector: "threshold", Camera: 0, Lane: -1, Time: t0, EncoderCount: 50,
+			Decision: DecisionMark, Detector: DetectorThreshold, Camera: 0, Lane: -1, Time: t0, EncoderCount: 50,
 			ImageRef: "crops/000001.png"},
 		{ID: 2, MDStartM: 1234.567891, MDEndM: 1234.6, CDStartMM: 1999.999, CDEndMM: 2000, AreaMM2: 0.0625,
 			PeakScore: 0.1 + 0.2, MeanScore: 1e-7, Contrast: 12, Polarity: "bright", Class: "fly, yarn", Severity: "minor",
-			Decision: "review", Detector: "onnx:fabric-v2", Camera: 3, Lane: 4, Time: t0.Add(90 * time.Minute),
+			Decision: DecisionReview, Detector: ModelDetector("fabric-v2"), Camera: 3, Lane: 4, Time: t0.Add(90 * time.Minute),
 			EncoderCount: 4938271564, ImageRef: "crops/000002.png", ReviewStatus: "reclassified",
 			ReviewLabel: `knot, "big"`},
-		{ID: 3, MDStartM: 2000, MDEndM: 2000.000001, Polarity: "mixed", Class: "Ölfleck", Decision: "pass",
-			Detector: "threshold", Camera: 1, Lane: 0, ReviewStatus: "false_alarm", ReviewLabel: "two\nlines",
+		{ID: 3, MDStartM: 2000, MDEndM: 2000.000001, Polarity: "mixed", Class: "Ölfleck", Decision: DecisionPass,
+			Detector: DetectorThreshold, Camera: 1, Lane: 0, ReviewStatus: "false_alarm", ReviewLabel: "two\nlines",
 			ImageRef: " leading space"},
 	}
 }

@@ -39,9 +39,9 @@ type GradingScheme struct {
 	Kind string `json:"kind"`
 
 	// Decisions lists the decisions of the defects that count. Empty:
-	// every decision except "pass". Defects reviewed as "false_alarm" never
-	// count.
-	Decisions []string `json:"decisions,omitempty"`
+	// every decision except DecisionPass. Defects reviewed as
+	// "false_alarm" never count.
+	Decisions []Decision `json:"decisions,omitempty"`
 	// Classes lists the classes that count. Empty: every class. A defect
 	// reviewed as "reclassified" with a ReviewLabel counts under that label.
 	Classes []string `json:"classes,omitempty"`
@@ -83,6 +83,7 @@ func DefaultGradingScheme() GradingScheme {
 }
 
 // Validate checks the scheme: a known Kind, PerM2 > 0 for count-per-area,
+// known Decisions,
 // PassLimit finite and >= 0, bands named, finite, >= 0 and in increasing
 // Max order. The error wraps ErrInvalid and names the field.
 func (g GradingScheme) Validate() error {
@@ -94,6 +95,11 @@ func (g GradingScheme) Validate() error {
 		}
 	default:
 		return fmt.Errorf("%w: grading Kind %q, want %q or %q", ErrInvalid, g.Kind, SchemeFourPoint, SchemeCountPerArea)
+	}
+	for i, d := range g.Decisions {
+		if !d.Valid() {
+			return fmt.Errorf("%w: grading Decisions[%d] %q, want one of %s", ErrInvalid, i, d, joinTerms(decisions))
+		}
 	}
 	if !finite(g.PassLimit) || g.PassLimit < 0 {
 		return fmt.Errorf("%w: grading PassLimit %v, want finite and >= 0", ErrInvalid, g.PassLimit)
@@ -139,7 +145,7 @@ func (g *GradingScheme) counts(d *Defect) bool {
 		return false
 	}
 	if len(g.Decisions) == 0 {
-		if d.Decision == "pass" {
+		if d.Decision == DecisionPass {
 			return false
 		}
 	} else if !slices.Contains(g.Decisions, d.Decision) {

@@ -99,26 +99,26 @@ func TestDefectPoints(t *testing.T) {
 func gradingRoll() ([]Lane, float64, []Defect) {
 	lanes := []Lane{{"L1", 0, 914.4}, {"L2", 914.4, 1828.8}}
 	const lengthM = 91.44
-	mk := func(md0, md1, cd0, cd1 float64, class, decision string) Defect {
+	mk := func(md0, md1, cd0, cd1 float64, class string, decision Decision) Defect {
 		return Defect{MDStartM: md0, MDEndM: md1, CDStartMM: cd0, CDEndMM: cd1, Class: class, Decision: decision}
 	}
 	ds := []Defect{
 		// L1: yard 1 (0.9144-1.8288 m): 1 + 2 + 3 = 6, capped at 4.
-		mk(1.0, 1.0254, 100, 110, "slub", "mark"), // 1 in: 1 point
-		mk(1.2, 1.3, 200, 210, "slub", "mark"),    // 100 mm = 3.9 in: 2
-		mk(1.5, 1.5, 300, 460, "slub", "review"),  // 160 mm = 6.3 in: 3
+		mk(1.0, 1.0254, 100, 110, "slub", DecisionMark), // 1 in: 1 point
+		mk(1.2, 1.3, 200, 210, "slub", DecisionMark),    // 100 mm = 3.9 in: 2
+		mk(1.5, 1.5, 300, 460, "slub", DecisionReview),  // 160 mm = 6.3 in: 3
 		// yard 10: 260 mm = 10.2 in: 4.
-		mk(10.0, 10.0, 500, 760, "stain", "mark"),
+		mk(10.0, 10.0, 500, 760, "stain", DecisionMark),
 		// yard 21: a 30 mm hole: 4.
-		mk(20.0, 20.03, 100, 110, "hole", "mark"),
+		mk(20.0, 20.03, 100, 110, "hole", DecisionMark),
 		// yard 32: a 10 mm hole: 1.
-		mk(30.0, 30.01, 100, 105, "hole", "mark"),
+		mk(30.0, 30.01, 100, 105, "hole", DecisionMark),
 		// not counted: decision pass; reviewed as a false alarm; in the trim.
-		mk(40, 41, 100, 900, "stain", "pass"),
-		{MDStartM: 45, MDEndM: 46, CDStartMM: 100, CDEndMM: 900, Class: "stain", Decision: "mark", ReviewStatus: "false_alarm"},
-		mk(60, 60.1, 1900, 1950, "stain", "mark"),
+		mk(40, 41, 100, 900, "stain", DecisionPass),
+		{MDStartM: 45, MDEndM: 46, CDStartMM: 100, CDEndMM: 900, Class: "stain", Decision: DecisionMark, ReviewStatus: "false_alarm"},
+		mk(60, 60.1, 1900, 1950, "stain", DecisionMark),
 		// a running defect 2 m long: yards 54, 55, 56 score 4 each = 12.
-		mk(50.0, 52.0, 10, 12, "streak", "mark"),
+		mk(50.0, 52.0, 10, 12, "streak", DecisionMark),
 	}
 	// L1 total: 4 + 4 + 4 + 1 + 12 = 25 points, 7 defects.
 	// L2: eleven 300 mm (11.8 in) defects a metre apart, each in its own
@@ -126,9 +126,9 @@ func gradingRoll() ([]Lane, float64, []Defect) {
 	// points; and one across the slit, 14.4 mm in L1 and 85.6 mm in L2,
 	// 100 mm long: 2 points in L2. L2: 46 points, 12 defects.
 	for k := range 11 {
-		ds = append(ds, mk(5+float64(k), 5+float64(k), 1000, 1300, "knot", "mark"))
+		ds = append(ds, mk(5+float64(k), 5+float64(k), 1000, 1300, "knot", DecisionMark))
 	}
-	ds = append(ds, mk(70, 70, 900, 1000, "knot", "mark"))
+	ds = append(ds, mk(70, 70, 900, 1000, "knot", DecisionMark))
 	return lanes, lengthM, ds
 }
 
@@ -181,7 +181,7 @@ func TestGradeFourPoint(t *testing.T) {
 
 func TestGradeCountPerArea(t *testing.T) {
 	lanes, lengthM, ds := gradingRoll()
-	g := GradingScheme{Kind: SchemeCountPerArea, PerM2: 100, PassLimit: 10, Decisions: []string{"mark", "review"}}
+	g := GradingScheme{Kind: SchemeCountPerArea, PerM2: 100, PassLimit: 10, Decisions: []Decision{DecisionMark, DecisionReview}}
 	got, err := GradeRoll(g, lanes, lengthM, ds)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestGradeCountPerArea(t *testing.T) {
 	checkGrades(t, got, want)
 
 	// Counting only "review" decisions: one defect in L1.
-	g.Decisions = []string{"review"}
+	g.Decisions = []Decision{DecisionReview}
 	got, _ = GradeRoll(g, lanes, lengthM, ds)
 	if got[0].Defects != 1 || got[1].Defects != 0 {
 		t.Errorf("review only: %d and %d defects, want 1 and 0", got[0].Defects, got[1].Defects)

@@ -19,7 +19,7 @@ var tokyo = time.FixedZone("JST", 9*3600)
 func makeDefects(n int, seed uint64) []Defect {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	classes := []string{"hole", "stain", "thin-spot", "fly, yarn", "Ölfleck"}
-	decisions := []string{"pass", "mark", "review"}
+	decisions := []Decision{DecisionPass, DecisionMark, DecisionReview}
 	polarity := []string{"bright", "dark", "mixed"}
 	review := []string{"", "confirmed", "false_alarm", "reclassified"}
 	base := time.Date(2025, 3, 14, 15, 15, 2, 0, tokyo)
@@ -42,7 +42,7 @@ func makeDefects(n int, seed uint64) []Defect {
 			Class:        classes[rng.IntN(len(classes))],
 			Severity:     fmt.Sprintf("S%d", rng.IntN(4)),
 			Decision:     decisions[rng.IntN(len(decisions))],
-			Detector:     []string{"threshold", "onnx:fabric-v2"}[rng.IntN(2)],
+			Detector:     []Detector{DetectorThreshold, ModelDetector("fabric-v2")}[rng.IntN(2)],
 			Camera:       rng.IntN(4),
 			Lane:         rng.IntN(6) - 1,
 			Time:         base.Add(time.Duration(i)*time.Millisecond + time.Duration(rng.IntN(1e6))),
@@ -68,7 +68,7 @@ func makeUninspected(n int, seed uint64) []Uninspected {
 			CDEndMM:   500 * float64(1+rng.IntN(4)),
 			Camera:    rng.IntN(5) - 1,
 			Lines:     rng.Int64N(10000),
-			Reason:    []string{ReasonDropped, ReasonSourceError, ReasonRestart}[rng.IntN(3)],
+			Reason:    []Reason{ReasonDropped, ReasonSourceError, ReasonRestart}[rng.IntN(3)],
 		}
 	}
 	return us

@@ -78,7 +78,7 @@ func killChild(root string) int {
 			md += 0.01
 			cd := rng.Float64() * (killWidthMM - 10)
 			batch = append(batch, Defect{MDStartM: md, MDEndM: md + 0.005, CDStartMM: cd, CDEndMM: cd + 5,
-				AreaMM2: 1, Class: "hole", Decision: "mark", Polarity: "dark", Time: time.Now(), ImageRef: strings.Repeat("x", rng.IntN(50))})
+				AreaMM2: 1, Class: "hole", Decision: DecisionMark, Polarity: "dark", Time: time.Now(), ImageRef: strings.Repeat("x", rng.IntN(50))})
 		}
 		if err := r.AddDefects(batch...); err != nil {
 			return fail(err)

@@ -27,7 +27,7 @@ func makeMarkEvents(ds []Defect, seed uint64) ([]MarkEvent, map[int64]string) {
 	var per [][]MarkEvent
 	want := map[int64]string{}
 	for _, d := range ds {
-		if d.Decision != "mark" {
+		if d.Decision != DecisionMark {
 			continue
 		}
 		head := []string{"h1", "h2", "h3"}[rng.IntN(3)]
@@ -323,7 +323,7 @@ func TestMarkStatusQuery(t *testing.T) {
 		{MarkStatus: MarkScheduled}, {MarkStatus: MarkFired}, {MarkStatus: MarkAcknowledged},
 		{MarkStatus: MarkLate}, {MarkStatus: MarkMissed}, {MarkStatus: MarkNone},
 		{MarkStatus: MarkMissed, MDFromM: 100, MDToM: 400, Limit: 7},
-		{MarkStatus: MarkNone, Decision: "mark"},
+		{MarkStatus: MarkNone, Decision: DecisionMark},
 		{MarkStatus: MarkAcknowledged, AfterID: 1200, Limit: 20},
 	}
 	run := func(what string) {

@@ -20,8 +20,8 @@ type Defect struct {
 	Polarity     string    `json:"polarity"` // bright, dark or mixed
 	Class        string    `json:"class"`
 	Severity     string    `json:"severity"`
-	Decision     string    `json:"decision"` // pass, mark, review
-	Detector     string    `json:"detector"` // threshold, onnx:<model>
+	Decision     Decision  `json:"decision"` // DecisionPass, DecisionReview or DecisionMark
+	Detector     Detector  `json:"detector"` // DetectorThreshold, ModelDetector(model) or a combination
 	Camera       int       `json:"camera"`   // camera that saw most of it
 	Lane         int       `json:"lane"`     // -1 when no lanes are defined
 	Time         time.Time `json:"time"`     // wall-clock time the defect was decided
@@ -96,15 +96,8 @@ type Uninspected struct {
 	CDEndMM   float64 `json:"cd_end_mm"`
 	Camera    int     `json:"camera"` // -1 for all cameras
 	Lines     int64   `json:"lines"`  // lines not inspected
-	Reason    string  `json:"reason"` // dropped-block, engine-restart, source-error, ...
+	Reason    Reason  `json:"reason"` // ReasonDropped, ReasonSourceError, ReasonRestart, ...
 }
-
-// Reasons for uninspected ranges.
-const (
-	ReasonDropped     = "dropped-block"
-	ReasonSourceError = "source-error"
-	ReasonRestart     = "engine-restart"
-)
 
 // RollInfo summarises one roll for listings.
 type RollInfo struct {
@@ -128,7 +121,7 @@ type Query struct {
 	MDFromM  float64 // md_end_m >= MDFromM
 	MDToM    float64 // md_start_m <= MDToM; 0 = no upper bound
 	Class    string
-	Decision string
+	Decision Decision
 	AfterID  int64 // only defects with ID > AfterID (for live polling and paging)
 	Limit    int   // 0 = no limit
 

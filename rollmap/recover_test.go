@@ -187,7 +187,7 @@ func TestBoundedMatchesUnbounded(t *testing.T) {
 func compareStores(t *testing.T, stores []*Store, id string, n int64) {
 	t.Helper()
 	for _, q := range []Query{{}, {Limit: 7}, {AfterID: n - 30}, {AfterID: 100, Limit: 50}, {MDFromM: 100, MDToM: 400},
-		{Class: "stain", Decision: "mark"}, {ByLane: true, Lane: 2}, {ReviewStatus: ReviewNone, Limit: 900}} {
+		{Class: "stain", Decision: DecisionMark}, {ByLane: true, Lane: 2}, {ReviewStatus: ReviewNone, Limit: 900}} {
 		want, err := stores[0].Defects(id, q)
 		if err != nil {
 			t.Fatal(err)

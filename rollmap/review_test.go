@@ -335,7 +335,7 @@ func TestEachDefect(t *testing.T) {
 	}
 	check := func(state string) {
 		for _, q := range []Query{{}, {Class: "hole"}, {ReviewStatus: ReviewReclassified}, {ReviewStatus: ReviewNone, AfterID: 2500},
-			{MarkStatus: MarkFired}, {MDFromM: 100, MDToM: 300, Limit: 40}, {Decision: "mark", ByLane: true, Lane: 2}} {
+			{MarkStatus: MarkFired}, {MDFromM: 100, MDToM: 300, Limit: 40}, {Decision: DecisionMark, ByLane: true, Lane: 2}} {
 			want, err := s.Defects("E", q)
 			if err != nil {
 				t.Fatal(err)

@@ -122,7 +122,7 @@ func timeCol[T any](name string, get func(*T) *time.Time) column[T] {
 // bytes are copied into one Go string and every row's value is a substring
 // of it. The rows therefore never point into Arrow memory, whatever the
 // allocator, and the copy lives as long as any row of the batch does.
-func stringCol[T any](name string, get func(*T) *string) column[T] {
+func stringCol[T any, S ~string](name string, get func(*T) *S) column[T] {
 	return column[T]{
 		field: fieldOf(name, arrow.BinaryTypes.String, ""),
 		append: func(b array.Builder, rows []T) {
@@ -134,7 +134,7 @@ func stringCol[T any](name string, get func(*T) *string) column[T] {
 			}
 			sb.ReserveData(n)
 			for i := range rows {
-				sb.Append(*get(&rows[i]))
+				sb.Append(string(*get(&rows[i])))
 			}
 		},
 		read: func(a arrow.Array, rows []T) error {
@@ -145,7 +145,7 @@ func stringCol[T any](name string, get func(*T) *string) column[T] {
 			all := string(data[offs[0]:offs[len(rows)]])
 			base := offs[0]
 			for i := range rows {
-				*get(&rows[i]) = all[offs[i]-base : offs[i+1]-base]
+				*get(&rows[i]) = S(all[offs[i]-base : offs[i+1]-base])
 			}
 			return nil
 		},
@@ -204,8 +204,8 @@ var defectColumns = []column[Defect]{
 	stringCol("polarity", func(d *Defect) *string { return &d.Polarity }),
 	stringCol("class", func(d *Defect) *string { return &d.Class }),
 	stringCol("severity", func(d *Defect) *string { return &d.Severity }),
-	stringCol("decision", func(d *Defect) *string { return &d.Decision }),
-	stringCol("detector", func(d *Defect) *string { return &d.Detector }),
+	stringCol("decision", func(d *Defect) *Decision { return &d.Decision }),
+	stringCol("detector", func(d *Defect) *Detector { return &d.Detector }),
 	intCol("camera", func(d *Defect) *int { return &d.Camera }),
 	intCol("lane", func(d *Defect) *int { return &d.Lane }),
 	timeCol("time", func(d *Defect) *time.Time { return &d.Time }),
@@ -224,7 +224,7 @@ var uninspectedColumns = []column[Uninspected]{
 	float64Col("cd_end_mm", "mm", func(u *Uninspected) *float64 { return &u.CDEndMM }),
 	intCol("camera", func(u *Uninspected) *int { return &u.Camera }),
 	int64Col("lines", "lines", func(u *Uninspected) *int64 { return &u.Lines }),
-	stringCol("reason", func(u *Uninspected) *string { return &u.Reason }),
+	stringCol("reason", func(u *Uninspected) *Reason { return &u.Reason }),
 }
 
 // markEventColumns lists MarkEvent's columns in schema order.

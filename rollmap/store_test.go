@@ -234,12 +234,12 @@ var queryCases = []Query{
 	{MDFromM: 10, MDToM: 12},
 	{Class: "stain"},
 	{Class: "fly, yarn"},
-	{Decision: "mark"},
+	{Decision: DecisionMark},
 	{AfterID: 150},
 	{AfterID: 150, Limit: 10},
 	{Limit: 1},
 	{Limit: 10000},
-	{Class: "hole", Decision: "review", MDFromM: 5, Limit: 3},
+	{Class: "hole", Decision: DecisionReview, MDFromM: 5, Limit: 3},
 	{Class: "no-such-class"},
 	{AfterID: 1 << 40},
 	{AfterID: chunkRows - 1, Limit: 5}, // across the in-memory chunk boundary
@@ -247,7 +247,7 @@ var queryCases = []Query{
 	{AfterID: 2*chunkRows - 3, Class: "hole"},
 	{ByLane: true, Lane: 0}, // lane 0, not "no filter"
 	{ByLane: true, Lane: NoLane},
-	{ByLane: true, Lane: 3, Decision: "mark", MDFromM: 50},
+	{ByLane: true, Lane: 3, Decision: DecisionMark, MDFromM: 50},
 	{ByLane: true, Lane: 99},
 	{Lane: 2}, // Lane without ByLane: no filter
 	{ReviewStatus: "confirmed"},

@@ -19,34 +19,34 @@ const SummaryFile = "summary.json"
 // Summary is the end-of-roll report: counts per class, decision and lane,
 // how much was not inspected, and the grade of each lane.
 type Summary struct {
-	FormatVersion     string           `json:"format_version"`
-	ID                string           `json:"id"`
-	Recipe            string           `json:"recipe"`
-	Material          string           `json:"material"`
-	Started           time.Time        `json:"started"`
-	Ended             time.Time        `json:"ended,omitzero"`
-	LengthM           float64          `json:"length_m"`
-	WebWidthMM        float64          `json:"web_width_mm"`
-	Defects           int64            `json:"defects"`
-	ByClass           map[string]int64 `json:"by_class"`        // class (as stored, before review) → defects
-	ByDecision        map[string]int64 `json:"by_decision"`     // decision → defects
-	ByLane            []LaneCount      `json:"by_lane"`         // in lane order, NoLane first if any
-	Marks             map[string]int64 `json:"marks,omitempty"` // merged mark status → defects; defects without mark events are not counted
-	UninspectedRanges int64            `json:"uninspected_ranges"`
-	UninspectedM      float64          `json:"uninspected_m"` // MD metres with any uninspected band
-	UninspectedReason map[string]int64 `json:"uninspected_by_reason"`
-	Lanes             []Lane           `json:"lanes,omitempty"`
-	Grading           *GradingScheme   `json:"grading,omitempty"`
-	Grades            []LaneGrade      `json:"grades,omitempty"`        // one per lane, with Lanes and Grading
-	GradingError      string           `json:"grading_error,omitempty"` // why Grades is missing though Grading is set
+	FormatVersion     string             `json:"format_version"`
+	ID                string             `json:"id"`
+	Recipe            string             `json:"recipe"`
+	Material          string             `json:"material"`
+	Started           time.Time          `json:"started"`
+	Ended             time.Time          `json:"ended,omitzero"`
+	LengthM           float64            `json:"length_m"`
+	WebWidthMM        float64            `json:"web_width_mm"`
+	Defects           int64              `json:"defects"`
+	ByClass           map[string]int64   `json:"by_class"`        // class (as stored, before review) → defects
+	ByDecision        map[Decision]int64 `json:"by_decision"`     // decision → defects
+	ByLane            []LaneCount        `json:"by_lane"`         // in lane order, NoLane first if any
+	Marks             map[string]int64   `json:"marks,omitempty"` // merged mark status → defects; defects without mark events are not counted
+	UninspectedRanges int64              `json:"uninspected_ranges"`
+	UninspectedM      float64            `json:"uninspected_m"` // MD metres with any uninspected band
+	UninspectedReason map[Reason]int64   `json:"uninspected_by_reason"`
+	Lanes             []Lane             `json:"lanes,omitempty"`
+	Grading           *GradingScheme     `json:"grading,omitempty"`
+	Grades            []LaneGrade        `json:"grades,omitempty"`        // one per lane, with Lanes and Grading
+	GradingError      string             `json:"grading_error,omitempty"` // why Grades is missing though Grading is set
 }
 
 // LaneCount is the number of defects of one lane, by decision.
 type LaneCount struct {
-	Lane       int              `json:"lane"` // index in Lanes, or NoLane
-	Name       string           `json:"name"` // "" for NoLane
-	Defects    int64            `json:"defects"`
-	ByDecision map[string]int64 `json:"by_decision"`
+	Lane       int                `json:"lane"` // index in Lanes, or NoLane
+	Name       string             `json:"name"` // "" for NoLane
+	Defects    int64              `json:"defects"`
+	ByDecision map[Decision]int64 `json:"by_decision"`
 }
 
 // Summarize computes the summary of a roll from its rows. Lane counts use
@@ -65,7 +65,7 @@ func summarize(meta RollMeta, dparts [][]Defect, uparts [][]Uninspected, marks m
 	s := Summary{
 		FormatVersion: FormatVersion, ID: meta.ID, Recipe: meta.Recipe, Material: meta.Material,
 		Started: meta.Started, Ended: meta.Ended, LengthM: meta.LengthM, WebWidthMM: meta.WebWidthMM,
-		ByClass: map[string]int64{}, ByDecision: map[string]int64{}, UninspectedReason: map[string]int64{},
+		ByClass: map[string]int64{}, ByDecision: map[Decision]int64{}, UninspectedReason: map[Reason]int64{},
 		Lanes: slices.Clone(meta.Lanes), ByLane: []LaneCount{},
 	}
 	s.Grading = meta.Grading.clone() // the summary's own copy, as for Lanes
@@ -73,7 +73,7 @@ func summarize(meta RollMeta, dparts [][]Defect, uparts [][]Uninspected, marks m
 	lane := func(i int) *LaneCount {
 		lc := lanes[i]
 		if lc == nil {
-			lc = &LaneCount{Lane: i, Name: laneName(meta.Lanes, i), ByDecision: map[string]int64{}}
+			lc = &LaneCount{Lane: i, Name: laneName(meta.Lanes, i), ByDecision: map[Decision]int64{}}
 			lanes[i] = lc
 		}
 		return lc

@@ -128,7 +128,7 @@ func TestSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byClass, byDecision := map[string]int64{}, map[string]int64{}
+	byClass, byDecision := map[string]int64{}, map[Decision]int64{}
 	byLane := map[int]int64{}
 	for _, d := range ds {
 		byClass[d.Class]++
@@ -150,7 +150,7 @@ func TestSummary(t *testing.T) {
 		}
 	}
 	if sum.UninspectedRanges != 3 || sum.UninspectedM != 2.5 ||
-		!reflect.DeepEqual(sum.UninspectedReason, map[string]int64{ReasonDropped: 2, ReasonRestart: 1}) {
+		!reflect.DeepEqual(sum.UninspectedReason, map[Reason]int64{ReasonDropped: 2, ReasonRestart: 1}) {
 		t.Errorf("uninspected: %d ranges, %v m, %v", sum.UninspectedRanges, sum.UninspectedM, sum.UninspectedReason)
 	}
 	wantGrades, err := GradeRoll(DefaultGradingScheme(), lanes, lengthM, ds)
@@ -235,13 +235,13 @@ func TestRollMetaJSONCompatible(t *testing.T) {
 func TestExportMarkingList(t *testing.T) {
 	lanes := []Lane{{"L1", 0, 1000}, {"L 2, drive", 1000, 2000}}
 	ds := []Defect{
-		{ID: 1, MDStartM: 5, MDEndM: 5.1, CDStartMM: 1500, CDEndMM: 1510, Class: "stain", Decision: "mark"},
-		{ID: 2, MDStartM: 3, MDEndM: 3.25, CDStartMM: 990, CDEndMM: 1030, Class: "knot", Decision: "mark"}, // across the slit: L2
-		{ID: 3, MDStartM: 1, MDEndM: 1.5, CDStartMM: 10, CDEndMM: 20, Class: "hole", Decision: "review"},
-		{ID: 4, MDStartM: 2, MDEndM: 2.1, CDStartMM: 10, CDEndMM: 20, Class: "hole", Decision: "pass"},
-		{ID: 5, MDStartM: 2, MDEndM: 2.1, CDStartMM: 10, CDEndMM: 20, Class: "hole", Decision: "mark", ReviewStatus: "false_alarm"},
-		{ID: 6, MDStartM: 4, MDEndM: 4.1, CDStartMM: 2010, CDEndMM: 2020, Class: "edge", Decision: "mark"}, // trim
-		{ID: 7, MDStartM: 0.5, MDEndM: 0.6, CDStartMM: 1200, CDEndMM: 1210, Class: "slub", Decision: "mark",
+		{ID: 1, MDStartM: 5, MDEndM: 5.1, CDStartMM: 1500, CDEndMM: 1510, Class: "stain", Decision: DecisionMark},
+		{ID: 2, MDStartM: 3, MDEndM: 3.25, CDStartMM: 990, CDEndMM: 1030, Class: "knot", Decision: DecisionMark}, // across the slit: L2
+		{ID: 3, MDStartM: 1, MDEndM: 1.5, CDStartMM: 10, CDEndMM: 20, Class: "hole", Decision: DecisionReview},
+		{ID: 4, MDStartM: 2, MDEndM: 2.1, CDStartMM: 10, CDEndMM: 20, Class: "hole", Decision: DecisionPass},
+		{ID: 5, MDStartM: 2, MDEndM: 2.1, CDStartMM: 10, CDEndMM: 20, Class: "hole", Decision: DecisionMark, ReviewStatus: "false_alarm"},
+		{ID: 6, MDStartM: 4, MDEndM: 4.1, CDStartMM: 2010, CDEndMM: 2020, Class: "edge", Decision: DecisionMark}, // trim
+		{ID: 7, MDStartM: 0.5, MDEndM: 0.6, CDStartMM: 1200, CDEndMM: 1210, Class: "slub", Decision: DecisionMark,
 			ReviewStatus: "reclassified", ReviewLabel: "fly"},
 	}
 	var b bytes.Buffer
@@ -257,7 +257,7 @@ func TestExportMarkingList(t *testing.T) {
 		t.Errorf("marking list:\n%s\nwant\n%s", b.String(), want)
 	}
 	b.Reset()
-	if err := ExportMarkingList(&b, nil, ds, []string{"pass", "review"}); err != nil {
+	if err := ExportMarkingList(&b, nil, ds, []Decision{DecisionPass, DecisionReview}); err != nil {
 		t.Fatal(err)
 	}
 	want = MarkingListHeader + "\n" +

@@ -265,7 +265,7 @@ func TestReplayRecordsMarks(t *testing.T) {
 	if err := json.Unmarshal(base, &doc); err != nil {
 		t.Fatal(err)
 	}
-	doc["marking"] = map[string]any{"marker_distance_mm": 2000, "decisions": []string{"mark", "review"}, "output": map[string]any{"kind": "sim"}}
+	doc["marking"] = map[string]any{"marker_distance_mm": 2000, "decisions": []rollmap.Decision{rollmap.DecisionMark, rollmap.DecisionReview}, "output": map[string]any{"kind": "sim"}}
 	b, _ := json.Marshal(doc)
 	os.WriteFile(recipe, b, 0o644)
 	if code, out, stderr := runCLI(t, "replay", rec, "--rolls", rolls, "--recipe", recipe); code != 0 {
@@ -277,7 +277,7 @@ func TestReplayRecordsMarks(t *testing.T) {
 	}
 	marked := 0
 	for _, d := range defects {
-		markable := d.Decision == "mark" || d.Decision == "review"
+		markable := d.Decision == rollmap.DecisionMark || d.Decision == rollmap.DecisionReview
 		switch {
 		case !markable && d.Mark.Status != "":
 			t.Errorf("defect %d (%s) has mark status %q", d.ID, d.Decision, d.Mark.Status)

@@ -18,6 +18,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
@@ -155,7 +156,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	o.Token = token
 	o.ProtectReads = *protectReads
 	o.AllowedHosts = allowHosts
-	o.DetectionThresholds = map[string]float64{"threshold": recipe.Threshold.MinContrast}
+	o.DetectionThresholds = map[rollmap.Detector]float64{rollmap.DetectorThreshold: recipe.Threshold.MinContrast}
 	if w.archive != nil {
 		o.Images = w.archive
 	}

@@ -105,9 +105,9 @@
 //
 // Workers take tiles from one FIFO queue. A worker blocks for its first
 // tile, then takes whatever else is queued up to Batch; if the queue runs
-// dry before the batch is full it waits once, at most MaxWait, for more
+// dry before the batch is full it waits once, at most MaxWaitMS, for more
 // tiles, then runs what it has (PoolStats counts such timeouts). A tile
-// therefore never waits in a worker beyond MaxWait, and a full queue never
+// therefore never waits in a worker beyond MaxWaitMS, and a full queue never
 // waits at all. Input and output tensors are the sessions' own, reused on
 // every run; workers, queue and detectors allocate nothing per tile or
 // per block once their buffers (and the Labeler's) have grown.

@@ -3,9 +3,9 @@ package infer
 import (
 	"errors"
 	"fmt"
-	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/kernels"
 	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 )
 
 // loadModel builds the scoring graph for th×tw tiles with the given box
@@ -115,6 +116,9 @@ func feed(t testing.TB, d *Detector, rng *rand.Rand, f []uint8, w int, firstLine
 	return comps
 }
 
+// TestOptionsValidate checks every field's range from both sides: the
+// error is a *FieldError wrapping ErrOptions that names the field by its
+// JSON path (the recipe's, under "model.").
 func TestOptionsValidate(t *testing.T) {
 	o := DefaultOptions()
 	if err := o.Validate(); err != nil {
@@ -123,37 +127,66 @@ func TestOptionsValidate(t *testing.T) {
 	for _, tc := range []struct {
 		field string
 		mod   func(*Options)
+		ok    bool // the edge of the range: valid
 	}{
-		{"Bin", func(o *Options) { o.Bin = 3 }},
-		{"OverlapCD", func(o *Options) { o.OverlapCD = -1 }},
-		{"OverlapMD", func(o *Options) { o.OverlapMD = -1 }},
-		{"Workers", func(o *Options) { o.Workers = 0 }},
-		{"Batch", func(o *Options) { o.Batch = -1 }},
-		{"MaxWait", func(o *Options) { o.MaxWait = 2 * time.Second }},
-		{"InFlight", func(o *Options) { o.InFlight = 1 }},
-		{"Threshold", func(o *Options) { o.Threshold = -1 }},
-		{"MinAreaPx", func(o *Options) { o.MinAreaPx = -1 }},
-		{"Stitch", func(o *Options) { o.Stitch = "median" }},
-		{"OffWeb.Mode", func(o *Options) { o.OffWeb.Mode = "grey" }},
-		{"OffWeb.MinBand", func(o *Options) { o.OffWeb.Mode, o.OffWeb.MinBand = OffWebBright, 0 }},
-		{"OffWeb.Guard", func(o *Options) { o.OffWeb.Mode, o.OffWeb.Guard = OffWebDark, 65 }},
+		{"bin", func(o *Options) { o.Bin = 0 }, false},
+		{"bin", func(o *Options) { o.Bin = 1 }, true},
+		{"bin", func(o *Options) { o.Bin = 3 }, false},
+		{"overlap_cd", func(o *Options) { o.OverlapCD = -1 }, false},
+		{"overlap_cd", func(o *Options) { o.OverlapCD = MaxOverlap }, true},
+		{"overlap_cd", func(o *Options) { o.OverlapCD = MaxOverlap + 1 }, false},
+		{"overlap_md", func(o *Options) { o.OverlapMD = -1 }, false},
+		{"overlap_md", func(o *Options) { o.OverlapMD = MaxOverlap + 1 }, false},
+		{"workers", func(o *Options) { o.Workers = 0 }, false},
+		{"workers", func(o *Options) { o.Workers = 64 }, true},
+		{"workers", func(o *Options) { o.Workers = 65 }, false},
+		{"batch", func(o *Options) { o.Batch = -1 }, false},
+		{"batch", func(o *Options) { o.Batch = MaxBatch }, true},
+		{"batch", func(o *Options) { o.Batch = MaxBatch + 1 }, false},
+		{"max_wait_ms", func(o *Options) { o.MaxWaitMS = -0.001 }, false},
+		{"max_wait_ms", func(o *Options) { o.MaxWaitMS = 0 }, true},
+		{"max_wait_ms", func(o *Options) { o.MaxWaitMS = 1000.5 }, false},
+		{"max_wait_ms", func(o *Options) { o.MaxWaitMS = math.NaN() }, false},
+		{"in_flight", func(o *Options) { o.InFlight = 1 }, false},
+		{"in_flight", func(o *Options) { o.InFlight = 16 }, true},
+		{"in_flight", func(o *Options) { o.InFlight = 17 }, false},
+		{"threshold", func(o *Options) { o.Threshold = -1 }, false},
+		{"threshold", func(o *Options) { o.Threshold = MaxThreshold }, true},
+		{"threshold", func(o *Options) { o.Threshold = 2 * MaxThreshold }, false},
+		{"threshold", func(o *Options) { o.Threshold = math.Inf(1) }, false},
+		{"min_area_px", func(o *Options) { o.MinAreaPx = -1 }, false},
+		{"min_area_px", func(o *Options) { o.MinAreaPx = MaxMinAreaPx + 1 }, false},
+		{"stitch", func(o *Options) { o.Stitch = "median" }, false},
+		{"stitch", func(o *Options) { o.Stitch = "" }, false},
+		{"stitch", func(o *Options) { o.Stitch = StitchMax }, true},
+		{"off_web.mode", func(o *Options) { o.OffWeb.Mode = "grey" }, false},
+		{"off_web.level", func(o *Options) { o.OffWeb.Level = -1 }, false},
+		{"off_web.level", func(o *Options) { o.OffWeb.Level = 255 }, true},
+		{"off_web.level", func(o *Options) { o.OffWeb.Level = 256 }, false},
+		// Off-web fields are checked with the search off as well.
+		{"off_web.min_band", func(o *Options) { o.OffWeb.MinBand = 0 }, false},
+		{"off_web.min_band", func(o *Options) { o.OffWeb.Mode, o.OffWeb.MinBand = OffWebBright, 0 }, false},
+		{"off_web.min_band", func(o *Options) { o.OffWeb.MinBand = 4096 }, true},
+		{"off_web.min_band", func(o *Options) { o.OffWeb.MinBand = 5000 }, false},
+		{"off_web.guard", func(o *Options) { o.OffWeb.Guard = -1 }, false},
+		{"off_web.guard", func(o *Options) { o.OffWeb.Mode, o.OffWeb.Guard = OffWebDark, 65 }, false},
 	} {
 		o := DefaultOptions()
 		tc.mod(&o)
 		err := o.Validate()
-		if !errors.Is(err, ErrOptions) || !containsField(err.Error(), "Options."+tc.field+" ") {
-			t.Errorf("%s: got %v, want ErrOptions naming Options.%s", tc.field, err, tc.field)
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%s at the edge of its range: %v", tc.field, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.Is(err, ErrOptions) || !errors.As(err, &fe) || fe.Field != tc.field ||
+			!strings.HasPrefix(err.Error(), "infer: bad options: "+tc.field+" = ") ||
+			!strings.HasPrefix(fe.At("model."), "model."+tc.field+" = ") {
+			t.Errorf("%s: got %v, want a *FieldError wrapping ErrOptions naming %s", tc.field, err, tc.field)
 		}
 	}
-}
-
-func containsField(s, f string) bool {
-	for i := 0; i+len(f) <= len(s); i++ {
-		if s[i:i+len(f)] == f {
-			return true
-		}
-	}
-	return false
 }
 
 func TestNewPoolChecksModel(t *testing.T) {
@@ -445,7 +478,8 @@ func TestBatchingWaits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	run := func(maxWait time.Duration, width int) (PoolStats, time.Duration) {
 		o := DefaultOptions()
-		o.Bin, o.OverlapCD, o.OverlapMD, o.Workers, o.Threshold, o.MaxWait = 1, 0, 0, 1, 2.5, maxWait
+		o.Bin, o.OverlapCD, o.OverlapMD, o.Workers, o.Threshold = 1, 0, 0, 1, 2.5
+		o.MaxWaitMS = float64(maxWait) / float64(time.Millisecond)
 		p := newPool(t, m, o)
 		d := newDetector(t, p, width)
 		f := fabric(rng, width, th)

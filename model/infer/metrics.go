@@ -15,7 +15,7 @@ var (
 	descFull = prometheus.NewDesc("webinspect_onnx_full_batches_total",
 		"Session runs with a full batch.", nil, nil)
 	descTimeouts = prometheus.NewDesc("webinspect_onnx_batch_timeouts_total",
-		"Session runs started short because MaxWait passed with the queue empty.", nil, nil)
+		"Session runs started short because MaxWaitMS passed with the queue empty.", nil, nil)
 	descQueued = prometheus.NewDesc("webinspect_onnx_queued_tiles",
 		"Tiles waiting in the pool's queue.", nil, nil)
 )

@@ -17,7 +17,7 @@ func offWeb(row []uint8, o *OffWebOptions) (e0, e1 int) {
 	if o.Mode != OffWebBright && o.Mode != OffWebDark {
 		return 0, n
 	}
-	lv := o.Level
+	lv := uint8(o.Level) // 0..255 (Options.Validate)
 	off := func(p uint8) bool { return p >= lv }
 	if o.Mode == OffWebDark {
 		off = func(p uint8) bool { return p <= lv }

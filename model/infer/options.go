@@ -3,14 +3,20 @@ package infer
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/webinspect/webinspect/model/onnx"
 )
 
 // Errors returned by this package. Wrapped errors name what is wrong;
 // classify them with errors.Is.
 var (
-	// ErrOptions is returned by Options.Validate and NewPool when a field is
-	// out of range or does not fit the model (the message names the field).
+	// ErrOptions is returned by Options.Validate (as a *FieldError) and
+	// NewPool when a field is out of range or does not fit the model (the
+	// message names the field by its JSON path).
 	ErrOptions = errors.New("infer: bad options")
 	// ErrNoThreshold is returned by NewPool when Options.Threshold is 0 and
 	// the model's sidecar carries no threshold either.
@@ -62,8 +68,8 @@ type OffWebOptions struct {
 	// Mode is none, bright or dark.
 	Mode OffWebMode `json:"mode"`
 	// Level is the 8-bit value at or beyond which a pixel is off-web
-	// (≥ Level for bright, ≤ Level for dark).
-	Level uint8 `json:"level"`
+	// (≥ Level for bright, ≤ Level for dark), 0..255.
+	Level int `json:"level"`
 	// MinBand is the narrowest band, touching a line end, that counts as
 	// off-web, 1..4096; a shorter one is web (e.g. a hole at the edge).
 	MinBand int `json:"min_band"`
@@ -75,38 +81,61 @@ type OffWebOptions struct {
 	Guard int `json:"guard"`
 }
 
-// Options configures a Pool and its Detectors. It maps one to one onto the
-// ONNX detector section of a recipe.
+// Options configures a Pool and its Detectors. It is the model section of
+// a recipe (engine.ModelOptions embeds it): the JSON names are the
+// recipe's, and Validate names a bad field by its JSON path, which the
+// recipe prefixes with "model.". Every range below is checked by Validate,
+// and only there; NewPool adds the limits that depend on the model.
 type Options struct {
 	// Bin is 1 (model sees camera pixels) or 2 (2×2 mean, kernels.Bin2).
 	Bin int `json:"bin"`
 	// OverlapCD and OverlapMD are the tile overlap across and along the
-	// web in model pixels, 0..tile side-1. With StitchCentre, an overlap of
-	// twice the model's receptive-field radius makes tiling invisible.
+	// web in model pixels, 0..MaxOverlap, and below the tile side (checked
+	// by NewPool). With StitchCentre, an overlap of twice the model's
+	// receptive-field radius makes tiling invisible.
 	OverlapCD int `json:"overlap_cd"`
 	OverlapMD int `json:"overlap_md"`
 	// Workers is the number of inference workers, each with its own
 	// session (one intra-op thread), 1..64.
 	Workers int `json:"workers"`
-	// Batch is the most tiles one run takes, 1..the model's batch
-	// (onnx.ModelOptions.Batch); 0 means the model's batch.
+	// Batch is the most tiles one run takes, 0..MaxBatch and at most the
+	// model's batch (onnx.ModelOptions.Batch, checked by NewPool); 0
+	// means the model's batch.
 	Batch int `json:"batch"`
-	// MaxWait is the longest a worker holding fewer than Batch tiles waits
-	// for more before running what it has, 0..1s. 0 never waits.
-	MaxWait time.Duration `json:"max_wait_ns"`
+	// MaxWaitMS is the longest a worker holding fewer than Batch tiles
+	// waits for more before running what it has, in milliseconds,
+	// 0..1000. 0 never waits.
+	MaxWaitMS float64 `json:"max_wait_ms"`
 	// InFlight is the number of strips per detector that may be queued or
 	// running at once, 2..16: it bounds memory and output latency.
 	InFlight int `json:"in_flight"`
-	// Threshold is the anomaly-map level above which a pixel is flagged;
-	// 0 means the sidecar's threshold.
+	// Threshold is the anomaly-map level above which a pixel is flagged,
+	// 0..1e9; 0 means the sidecar's threshold.
 	Threshold float64 `json:"threshold"`
-	// MinAreaPx drops components smaller than this many camera pixels, ≥ 0.
+	// MinAreaPx drops components smaller than this many camera pixels,
+	// 0..1e6.
 	MinAreaPx int64 `json:"min_area_px"`
 	// Stitch is centre (default), mean or max.
 	Stitch Stitch `json:"stitch"`
-	// OffWeb finds and ignores what lies beyond the web's edges.
+	// OffWeb finds and ignores what lies beyond the web's edges. Its
+	// fields are checked whatever the mode, so a recipe that turns the
+	// search on later is already valid.
 	OffWeb OffWebOptions `json:"off_web"`
 }
+
+// Static limits of Options (see its fields).
+const (
+	// MaxOverlap bounds OverlapCD and OverlapMD: half the largest tile
+	// side a sidecar may declare (onnx.MaxTileSide).
+	MaxOverlap = onnx.MaxTileSide / 2
+	// MaxBatch bounds Batch. ONNX Runtime on a CPU gains nothing from
+	// bigger batches here (bench/RESULTS.md).
+	MaxBatch = 64
+	// MaxThreshold bounds Threshold.
+	MaxThreshold = 1e9
+	// MaxMinAreaPx bounds MinAreaPx.
+	MaxMinAreaPx = 1_000_000
+)
 
 // DefaultOptions returns 2×2 binning, an overlap of 8 model pixels both
 // ways, two workers, batches up to the model's batch with at most 2 ms of
@@ -115,58 +144,92 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Bin: 2, OverlapCD: 8, OverlapMD: 8,
-		Workers: 2, MaxWait: 2 * time.Millisecond, InFlight: 3,
+		Workers: 2, MaxWaitMS: 2, InFlight: 3,
 		Stitch: StitchCentre,
 		OffWeb: OffWebOptions{Mode: OffWebNone, Level: 240, MinBand: 8, Guard: 2},
 	}
 }
 
-// Validate names the first bad field and its allowed range. Limits that
-// depend on the model (tile size, batch) are checked by NewPool.
+// MaxWait is MaxWaitMS as a duration.
+func (o *Options) MaxWait() time.Duration {
+	return time.Duration(o.MaxWaitMS * float64(time.Millisecond))
+}
+
+// FieldError is the error Validate returns: the bad field by its JSON
+// path, its value and what it must be. It wraps ErrOptions.
+type FieldError struct {
+	Field string // JSON path in Options, e.g. "off_web.min_band"
+	Value any    // the value found
+	Want  string // what it must be, e.g. "between 1 and 4096"
+}
+
+// At describes the error with the field's path prefixed by prefix (a
+// recipe passes "model."): "model.off_web.min_band = 5000: must be
+// between 1 and 4096".
+func (e *FieldError) At(prefix string) string {
+	v := e.Value
+	if s, ok := v.(fmt.Stringer); ok {
+		v = s.String()
+	}
+	if s, ok := v.(string); ok {
+		v = strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s%s = %v: must be %s", prefix, e.Field, v, e.Want)
+}
+
+func (e *FieldError) Error() string { return ErrOptions.Error() + ": " + e.At("") }
+
+// Unwrap returns ErrOptions.
+func (e *FieldError) Unwrap() error { return ErrOptions }
+
+// Validate returns a *FieldError for the first field out of its range.
+// Limits that depend on the model (tile size, batch) are checked by
+// NewPool.
 func (o *Options) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: Options.%s %s", ErrOptions, field, fmt.Sprintf(format, args...))
+	between := func(field string, v, lo, hi int64) error {
+		if v < lo || v > hi {
+			return &FieldError{field, v, fmt.Sprintf("between %d and %d", lo, hi)}
+		}
+		return nil
 	}
-	switch {
-	case o.Bin != 1 && o.Bin != 2:
-		return bad("Bin", "is %d, want 1 or 2", o.Bin)
-	case o.OverlapCD < 0:
-		return bad("OverlapCD", "is %d, want ≥ 0", o.OverlapCD)
-	case o.OverlapMD < 0:
-		return bad("OverlapMD", "is %d, want ≥ 0", o.OverlapMD)
-	case o.Workers < 1 || o.Workers > 64:
-		return bad("Workers", "is %d, want 1..64", o.Workers)
-	case o.Batch < 0:
-		return bad("Batch", "is %d, want 0 (model's batch) or 1..model batch", o.Batch)
-	case o.MaxWait < 0 || o.MaxWait > time.Second:
-		return bad("MaxWait", "is %v, want 0..1s", o.MaxWait)
-	case o.InFlight < 2 || o.InFlight > 16:
-		return bad("InFlight", "is %d, want 2..16", o.InFlight)
-	case o.Threshold < 0:
-		return bad("Threshold", "is %v, want 0 (sidecar) or > 0", o.Threshold)
-	case o.MinAreaPx < 0:
-		return bad("MinAreaPx", "is %d, want ≥ 0", o.MinAreaPx)
+	betweenF := func(field string, v, lo, hi float64) error {
+		if !(v >= lo && v <= hi) { // also NaN
+			return &FieldError{field, v, fmt.Sprintf("between %g and %g", lo, hi)}
+		}
+		return nil
 	}
-	switch o.Stitch {
-	case StitchCentre, StitchMean, StitchMax:
-	case "":
-		return bad("Stitch", "is empty, want centre, mean or max")
-	default:
-		return bad("Stitch", "is %q, want centre, mean or max", o.Stitch)
+	bin := func() error {
+		if o.Bin != 1 && o.Bin != 2 {
+			return &FieldError{"bin", o.Bin, "1 or 2"}
+		}
+		return nil
+	}
+	oneOf := func(field, v string, allowed ...string) error {
+		if !slices.Contains(allowed, v) {
+			return &FieldError{field, v, "one of " + strings.Join(allowed, ", ")}
+		}
+		return nil
 	}
 	w := &o.OffWeb
-	switch w.Mode {
-	case OffWebNone:
-		return nil
-	case OffWebBright, OffWebDark:
-	default:
-		return bad("OffWeb.Mode", "is %q, want none, bright or dark", w.Mode)
-	}
-	switch {
-	case w.MinBand < 1 || w.MinBand > 4096:
-		return bad("OffWeb.MinBand", "is %d, want 1..4096", w.MinBand)
-	case w.Guard < 0 || w.Guard > 64:
-		return bad("OffWeb.Guard", "is %d, want 0..64", w.Guard)
+	for _, err := range []error{
+		bin(),
+		between("overlap_cd", int64(o.OverlapCD), 0, MaxOverlap),
+		between("overlap_md", int64(o.OverlapMD), 0, MaxOverlap),
+		between("workers", int64(o.Workers), 1, 64),
+		between("batch", int64(o.Batch), 0, MaxBatch),
+		betweenF("max_wait_ms", o.MaxWaitMS, 0, 1000),
+		between("in_flight", int64(o.InFlight), 2, 16),
+		betweenF("threshold", o.Threshold, 0, MaxThreshold),
+		between("min_area_px", o.MinAreaPx, 0, MaxMinAreaPx),
+		oneOf("stitch", string(o.Stitch), string(StitchCentre), string(StitchMean), string(StitchMax)),
+		oneOf("off_web.mode", string(w.Mode), string(OffWebNone), string(OffWebBright), string(OffWebDark)),
+		between("off_web.level", int64(w.Level), 0, 255),
+		between("off_web.min_band", int64(w.MinBand), 1, 4096),
+		between("off_web.guard", int64(w.Guard), 0, 64),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

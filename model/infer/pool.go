@@ -48,9 +48,9 @@ type PoolStats struct {
 	Batches, Tiles int64
 	// Full is the number of runs with Options.Batch tiles.
 	Full int64
-	// Timeouts is the number of runs started short because MaxWait passed
+	// Timeouts is the number of runs started short because MaxWaitMS passed
 	// with the queue empty. A worker waits at most once per run, so a tile
-	// never waits in a worker's hands longer than MaxWait.
+	// never waits in a worker's hands longer than MaxWaitMS.
 	Timeouts int64
 }
 
@@ -63,11 +63,11 @@ func NewPool(m *onnx.Model, o Options) (*Pool, error) {
 	th, tw := m.TileSize()
 	switch {
 	case o.OverlapCD >= tw:
-		return nil, fmt.Errorf("%w: Options.OverlapCD is %d, want 0..%d (tile width %d - 1)", ErrOptions, o.OverlapCD, tw-1, tw)
+		return nil, fmt.Errorf("%w: overlap_cd = %d: must be between 0 and %d (tile width %d - 1)", ErrOptions, o.OverlapCD, tw-1, tw)
 	case o.OverlapMD >= th:
-		return nil, fmt.Errorf("%w: Options.OverlapMD is %d, want 0..%d (tile height %d - 1)", ErrOptions, o.OverlapMD, th-1, th)
+		return nil, fmt.Errorf("%w: overlap_md = %d: must be between 0 and %d (tile height %d - 1)", ErrOptions, o.OverlapMD, th-1, th)
 	case o.Batch > m.Batch():
-		return nil, fmt.Errorf("%w: Options.Batch is %d, want 0..%d (the model was loaded with ModelOptions.Batch %d)", ErrOptions, o.Batch, m.Batch(), m.Batch())
+		return nil, fmt.Errorf("%w: batch = %d: must be between 0 and %d (the model was loaded with ModelOptions.Batch %d)", ErrOptions, o.Batch, m.Batch(), m.Batch())
 	}
 	batch := o.Batch
 	if batch == 0 {
@@ -148,7 +148,7 @@ func (p *Pool) submit(s *strip, n int) error {
 
 // work is one worker: take a tile (waiting as long as it takes), then
 // whatever else is queued up to the batch size; if the queue runs dry
-// before the batch is full, wait for more at most MaxWait once, then run.
+// before the batch is full, wait for more at most MaxWaitMS once, then run.
 func (p *Pool) work(sess *onnx.Session) {
 	defer p.wg.Done()
 	jobs := make([]tileJob, 0, p.batch)
@@ -174,12 +174,12 @@ func (p *Pool) work(sess *onnx.Session) {
 				continue
 			default:
 			}
-			if waited || p.o.MaxWait <= 0 {
+			if waited || p.o.MaxWait() <= 0 {
 				break
 			}
-			// The queue is empty: wait once, at most MaxWait, for more.
+			// The queue is empty: wait once, at most MaxWaitMS, for more.
 			waited = true
-			timer.Reset(p.o.MaxWait)
+			timer.Reset(p.o.MaxWait())
 			for open && len(jobs) < p.batch {
 				select {
 				case j, ok := <-p.jobs:

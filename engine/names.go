@@ -1,0 +1,24 @@
+package engine
+
+import "github.com/webinspect/webinspect/rollmap"
+
+// The names the engine writes to the roll map for detectors and gap
+// reasons, in one place: when rollmap gets typed constants for them
+// (rollmap.Reason, detector identity), this block is the one place to
+// change.
+const (
+	// detectorThreshold names the threshold detector.
+	detectorThreshold = "threshold"
+	// detectorModelPrefix prefixes a model detector's name: "onnx:<model>".
+	detectorModelPrefix = "onnx:"
+	// detectorJoin joins the names of two detectors that saw one defect
+	// ("threshold+onnx:<model>").
+	detectorJoin = "+"
+
+	// reasonDropped: the ring dropped the block (the pipeline was behind).
+	reasonDropped = rollmap.ReasonDropped
+	// reasonSourceError: the camera's stream failed before the web ended.
+	reasonSourceError = rollmap.ReasonSourceError
+	// reasonCameraEnded: the camera's stream ended before the web did.
+	reasonCameraEnded = "camera-ended"
+)

@@ -156,7 +156,7 @@ func (m *modelDetector) appendRegions(dst []region) []region {
 			cd0:        m.cam.OffsetMM + float64(c.Col0)*m.cam.PixelMM,
 			cd1:        m.cam.OffsetMM + float64(c.Col1)*m.cam.PixelMM,
 			area:       c.Area,
-			owned:      c.Area, // TODO(ownership commit)
+			owned:      m.strip.share(c.Col0, c.Col1, c.Area),
 			score:      float64(c.Peak),
 			scoreSum:   float64(c.Mean) * float64(c.Area),
 			scoreArea:  c.Area,

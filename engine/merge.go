@@ -176,13 +176,49 @@ func (p *pendingDefect) merge(q *pendingDefect) {
 			p.tCamArea[i] += q.tCamArea[i]
 		}
 	}
+	p.detector = joinDetectors(p.detector, q.detector)
+}
+
+// joinDetectors names the detectors of two merged defects: each detector
+// once, the threshold detector first ("threshold", "onnx:<model>" or
+// "threshold+onnx:<model>"), whatever order the parts were merged in. It
+// returns one of its arguments when that already names both, so the
+// steady state does not allocate.
+func joinDetectors(p, q string) string {
 	switch {
-	case q.detector == "" || p.detector == q.detector || strings.Contains(p.detector, detectorJoin):
-	case p.detector == detectorThreshold:
-		p.detector = detectorThreshold + detectorJoin + q.detector
-	default:
-		p.detector = q.detector + detectorJoin + p.detector
+	case q == "" || p == q:
+		return p
+	case p == "":
+		return q
 	}
+	model := modelPart(p)
+	if model == "" {
+		model = modelPart(q)
+	}
+	if !hasThreshold(p) && !hasThreshold(q) || model == "" {
+		return p // one model, or only the threshold detector
+	}
+	both := func(s string) bool { return hasThreshold(s) && modelPart(s) == model }
+	switch {
+	case both(p):
+		return p
+	case both(q):
+		return q
+	}
+	return detectorThreshold + detectorJoin + model
+}
+
+// hasThreshold reports whether detector name s includes the threshold detector.
+func hasThreshold(s string) bool {
+	return s == detectorThreshold || strings.HasPrefix(s, detectorThreshold+detectorJoin)
+}
+
+// modelPart is the model detector's part of detector name s ("" if none).
+func modelPart(s string) string {
+	if s == detectorThreshold {
+		return ""
+	}
+	return strings.TrimPrefix(s, detectorThreshold+detectorJoin)
 }
 
 // setFrontier records camera cam's frontier.

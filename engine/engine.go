@@ -1,21 +1,23 @@
-// Package engine wires the inspection pipeline together: acquisition rings,
-// detectors, defect assembly, classification and decisions, and the roll
-// map sink.
+// Package engine is the inspection pipeline: acquisition rings, per-camera
+// line preparation and detectors, defect assembly, classification and
+// decisions, and the roll map sink. engine/DESIGN.md draws the stages and
+// who owns which buffer.
 //
 // # Pipeline
 //
-//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect ─┐
-//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect ─┼─▶ assemble ─▶ roll map, status, metrics
-//	                                                            ┘  (bounded queue)
+//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect (prepare ─▶ detectors) ─┐
+//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect (prepare ─▶ detectors) ─┼─▶ assembly ─▶ roll map, marks, status, metrics
+//	                                                                                   ┘  (bounded queue)
 //
 // One acquire and one detect goroutine run per camera. Acquire never blocks
 // on the rest of the pipeline: it needs a free ring slot before the camera
 // starts a block (as a frame grabber needs a free buffer before a frame),
 // and when there is none the block is read into a scratch block and
 // dropped. Drops are attached to the next block that gets through, so the
-// detector learns of every gap in order and the assembler records it on the
-// roll map as uninspected. Detect may block on the assembler's queue; that
-// back-pressure fills the ring, which drops, so the camera is never stalled.
+// detect stage learns of every gap in order and the assembly records it on
+// the roll map as uninspected. Detect may block on the assembly's queue;
+// that back-pressure fills the ring, which drops, so the camera is never
+// stalled.
 package engine
 
 import (

@@ -19,13 +19,12 @@ import (
 // marking unit and keeps the status. It runs on one goroutine, in run;
 // nothing in it is shared except through statusBoard.
 type assembly struct {
-	recipe *Recipe
-	info   acquisition.Info
-	k      int64   // counts per line
-	mpc    float64 // mm per count
-	log    zerolog.Logger
-	m      *metrics
-	board  *statusBoard
+	info  acquisition.Info
+	k     int64   // counts per line
+	mpc   float64 // mm per count
+	log   zerolog.Logger
+	m     *metrics
+	board *statusBoard
 
 	merge *merger
 	rolls *rollSegs

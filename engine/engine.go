@@ -418,7 +418,7 @@ func (e *Engine) newAssembly() *assembly {
 	r := e.opts.Recipe
 	mg := newMerger(r, e.info)
 	a := &assembly{
-		recipe: r, info: e.info, k: mg.k, mpc: mg.mpc, log: e.log, m: e.m, board: &e.board,
+		info: e.info, k: mg.k, mpc: mg.mpc, log: e.log, m: e.m, board: &e.board,
 		merge: mg, pos: newMDPosition(len(e.streams), mg.k),
 		feed: e.feed, marks: e.marks, markEvts: e.markEvts, markLost: e.markLost.Load, markLag: e.markLagCounts(),
 		ctl: e.ctl, freeRegions: e.freeRegions, onDefects: e.opts.OnDefects,

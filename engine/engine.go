@@ -90,7 +90,7 @@ type Options struct {
 	// FirstDefectID is the highest defect ID already on the roll; new
 	// defects are numbered after it.
 	FirstDefectID int64
-	// OnDefects, when set, is called from the assembler with each batch of
+	// OnDefects, when set, is called from the assembly with each batch of
 	// decided defects (already written to the roll). It must not keep the
 	// slice, and must not block.
 	OnDefects func([]rollmap.Defect)
@@ -108,7 +108,7 @@ type Options struct {
 	// Images, when set and the recipe's images are enabled, archives a
 	// crop of every defect (see images.go); the defect's ImageRef names it.
 	Images ImageSink
-	// OnRoll, when set, is called from the assembler when a roll is started
+	// OnRoll, when set, is called from the assembly when a roll is started
 	// or closed by a roll change, or spliced. It must not block.
 	OnRoll func(status.RollEvent)
 }

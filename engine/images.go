@@ -15,7 +15,7 @@ import (
 // Each camera's detector copies every block's raw lines (original pixels,
 // before flat-field) into the camera's lineHistory, a ring of the newest
 // lines indexed by line number (encoder count / counts per line). When the
-// assembler decides a defect it cuts the crop from the history of the
+// assembly decides a defect it cuts the crop from the history of the
 // camera that saw most of it: the defect's bounding box plus
 // ImagesOptions.MarginPx on every side, clipped to the camera, at most
 // MaxPx columns around the defect's centre and MaxPx lines: a longer
@@ -37,7 +37,7 @@ type ImageSink interface {
 }
 
 // lineHistory keeps the newest lines of one camera. put is called by the
-// camera's detector, crop by the assembler.
+// camera's detect stage, crop by the assembly.
 type lineHistory struct {
 	mu    sync.Mutex
 	width int
@@ -106,7 +106,7 @@ func (h *lineHistory) holds(n int64) bool {
 }
 
 // historyLines is the default history depth: every line that can be in
-// flight between a detector and the assembler, plus a whole crop.
+// flight between a detector and the assembly, plus a whole crop.
 func historyLines(r *Recipe, linesPerBlock int) int {
 	if r.Images.HistoryLines > 0 {
 		return r.Images.HistoryLines

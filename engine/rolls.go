@@ -18,7 +18,7 @@ import (
 //
 // The web runs on while rolls change: a roll change (doff) ends the
 // current roll at the line the cameras see at that moment (count D) and
-// starts the next roll there, at MD 0. Each roll the assembler writes is a
+// starts the next roll there, at MD 0. Each roll the assembly writes is a
 // rollSeg: the web from its first count on, up to the next roll's first
 // count.
 //
@@ -51,7 +51,7 @@ type splicer interface {
 	AddSplice(mdM float64, note string, t time.Time) error
 }
 
-// rollSeg is one roll the assembler writes.
+// rollSeg is one roll the assembly writes.
 type rollSeg struct {
 	w      RollWriter
 	from   int64   // first encoder count on this roll (math.MinInt64: the session's first roll)

@@ -4,8 +4,8 @@ import (
 	"math"
 
 	"github.com/webinspect/webinspect/acquisition"
-	"github.com/webinspect/webinspect/acquisition/ring"
 	"github.com/webinspect/webinspect/kernels"
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 // region is a connected flagged region of one camera, in web coordinates
@@ -24,7 +24,7 @@ type region struct {
 	// Model detector: anomaly score peak, sum over and area of its pixels.
 	score, scoreSum float64
 	scoreArea       int64
-	detectorID      string
+	detectorID      rollmap.Detector
 }
 
 // gapRange is an MD range (in encoder counts, [c0, c1)) of one camera that
@@ -33,7 +33,22 @@ type gapRange struct {
 	cam    int
 	c0, c1 int64
 	lines  int64
-	reason string
+	reason rollmap.Reason
+}
+
+// lineDetector is a detector of one camera, driven by the camera's detect
+// goroutine: the threshold detector and the model detector. Both read the
+// camera's prepared lines (see prep.go) and report regions in web
+// coordinates; region slices are appended to dst and returned.
+type lineDetector interface {
+	// process inspects the accepted lines of a prepared block.
+	process(dst []region, p *preparedBlock) []region
+	// flush closes every open region: at a gap (the image is not
+	// continuous across it) and at the end of the stream.
+	flush(dst []region) []region
+	// frontier is the smallest encoder count of a region that is still
+	// open (math.MaxInt64 when none is).
+	frontier() int64
 }
 
 // bgGuardPx is how many pixels beside a flagged run are kept out of the
@@ -41,22 +56,16 @@ type gapRange struct {
 const bgGuardPx = 2
 
 // thresholdDetector runs the threshold detector for one camera. It is used
-// by one goroutine. Per line it flat-fields, compares against the
-// per-column background, run-length encodes the flagged pixels, labels
-// connected components and updates the background from unflagged pixels.
+// by one goroutine. Per accepted line it compares against the per-column
+// background, run-length encodes the flagged pixels, labels connected
+// components and updates the background from unflagged pixels.
 type thresholdDetector struct {
 	cam        acquisition.CameraInfo
 	opts       ThresholdOptions
 	k          int64 // counts per line
-	gate       acquisition.Gate
-	flat       bool
-	dark       []uint8
-	gain       []uint16
-	corr       []uint8
 	mean, vari []float32
 	lo, hi     []uint8
 	mask       []int8
-	acc        []bool // acc[i]: line i of the last block was accepted (not re-imaged)
 	bgMask     []int8 // mask dilated by bgGuardPx: columns the background must not learn from
 	runs       []kernels.Run
 	comps      []kernels.Component
@@ -67,19 +76,14 @@ type thresholdDetector struct {
 	alphaFlag  float32
 	minDelta   float32
 	kSigma     float32
-	owned0     int32
-	owned1     int32
-	lastCount  int64 // last accepted count
-	haveLast   bool
 }
 
-func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opts ThresholdOptions, ownedMM [2]float64) *thresholdDetector {
+func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opts ThresholdOptions, strip ownedStrip) *thresholdDetector {
 	w := cam.Width
 	d := &thresholdDetector{
 		cam:      cam,
 		opts:     opts,
 		k:        int64(max(info.CountsPerLine, 1)),
-		corr:     make([]uint8, w*max(info.LinesPerBlock, 1)),
 		mean:     make([]float32, w),
 		vari:     make([]float32, w),
 		lo:       make([]uint8, w),
@@ -95,56 +99,20 @@ func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opt
 	if opts.AdaptFlaggedLines > 0 {
 		d.alphaFlag = float32(1 / float64(opts.AdaptFlaggedLines))
 	}
-	if len(cam.Dark) == w && len(cam.White) == w {
-		d.flat = true
-		d.dark = cam.Dark
-		d.gain = make([]uint16, w)
-		kernels.FlatFieldGains(d.gain, cam.Dark, cam.White, uint8(opts.FlatFieldTarget))
-	}
-	// Pixels are owned (counted in areas) inside [ownedMM[0], ownedMM[1]).
-	o0 := int32(math.Floor((ownedMM[0] - cam.OffsetMM) / cam.PixelMM))
-	o1 := int32(math.Ceil((ownedMM[1] - cam.OffsetMM) / cam.PixelMM))
-	d.owned0, d.owned1 = max(o0, 0), min(o1, int32(w))
-	d.lab.SetOwned(d.owned0, d.owned1)
+	// Pixels are counted in areas (owned) inside the camera's strip.
+	d.lab.SetOwned(strip.x0, strip.x1)
 	return d
 }
 
-// process inspects one block and appends closed regions to dst.
-func (d *thresholdDetector) process(dst []region, b *acquisition.Block) []region {
-	w := d.cam.Width
-	if d.flat {
-		if b.Stride == w {
-			kernels.FlatField(d.corr[:b.Lines*w], b.Pix[:b.Lines*w], d.dark, d.gain)
-		} else {
-			for i := 0; i < b.Lines; i++ {
-				kernels.FlatField(d.corr[i*w:(i+1)*w], b.Line(i), d.dark, d.gain)
-			}
-		}
-	} else {
-		for i := 0; i < b.Lines; i++ {
-			copy(d.corr[i*w:(i+1)*w], b.Line(i))
-		}
-	}
-	if cap(d.acc) < b.Lines {
-		d.acc = make([]bool, b.Lines)
-	}
-	d.acc = d.acc[:b.Lines]
-	for i := 0; i < b.Lines; i++ {
-		c := b.Counts[i]
-		d.acc[i] = d.gate.Accept(c)
-		if !d.acc[i] {
+// process inspects the accepted lines of p and appends closed regions to dst.
+func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
+	for i := 0; i < p.lines; i++ {
+		if !p.acc[i] {
 			continue // re-imaged material after a jog back: never inspected twice
 		}
-		line := d.corr[i*w : (i+1)*w]
-		d.lastCount, d.haveLast = c, true
+		line, c := p.line(i), p.counts[i]
 		if d.learned < d.opts.LearnLines {
-			if d.learned == 0 {
-				kernels.InitBackground(d.mean, d.vari, line, d.minDelta*d.minDelta/4)
-			} else {
-				clear(d.mask)
-				kernels.UpdateBackground(d.mean, d.vari, line, d.mask, d.alpha*4, 0)
-			}
-			d.learned++
+			d.learn(line)
 			continue
 		}
 		if d.sinceThr == 0 {
@@ -159,62 +127,56 @@ func (d *thresholdDetector) process(dst []region, b *acquisition.Block) []region
 		}
 		d.comps = d.lab.AddLine(d.comps[:0], y, c, d.runs)
 		dst = d.appendRegions(dst)
-		bg := d.mask
-		if n > 0 {
-			// The faint fringe of a defect (partly covered pixels below the
-			// threshold) must not pull the background either, or the
-			// defect's edge columns drift and flag clean web afterwards.
-			bg = d.bgMask
-			copy(bg, d.mask)
-			for _, r := range d.runs {
-				lo, hi := max(int(r.X0)-bgGuardPx, 0), min(int(r.X1)+bgGuardPx, w)
-				for x := lo; x < hi; x++ {
-					if bg[x] == 0 {
-						bg[x] = r.Pol
-					}
-				}
-			}
-		}
-		kernels.UpdateBackground(d.mean, d.vari, line, bg, d.alpha, d.alphaFlag)
+		kernels.UpdateBackground(d.mean, d.vari, line, d.backgroundMask(n), d.alpha, d.alphaFlag)
 	}
 	return dst
 }
 
-// gap handles lines the ring dropped: it closes every open region (the
-// image is not continuous across the gap), moves the gate past the dropped
-// material and returns the MD range that was not inspected, if any.
-func (d *thresholdDetector) gap(dst []region, dr ring.Dropped) ([]region, gapRange, bool) {
-	d.comps = d.lab.Flush(d.comps[:0])
-	dst = d.appendRegions(dst)
-	lo, hi := min(dr.FirstCount, dr.LastCount), max(dr.FirstCount, dr.LastCount)
-	start := lo
-	if hw := d.gate.HighWater(); hw != math.MinInt64 && hw+d.k > start {
-		start = hw + d.k // lines up to the high-water mark were inspected before
+// learn feeds one of the first LearnLines lines to the background model.
+func (d *thresholdDetector) learn(line []uint8) {
+	if d.learned == 0 {
+		kernels.InitBackground(d.mean, d.vari, line, d.minDelta*d.minDelta/4)
+	} else {
+		clear(d.mask)
+		kernels.UpdateBackground(d.mean, d.vari, line, d.mask, d.alpha*4, 0)
 	}
-	d.gate.Accept(hi) // the dropped material counts as passed
-	if start > hi {
-		return dst, gapRange{}, false
-	}
-	return dst, gapRange{cam: d.cam.Index, c0: start, c1: hi + d.k, lines: dr.Lines, reason: "dropped-block"}, true
+	d.learned++
 }
 
-// flush closes every open region (end of stream).
+// backgroundMask is the mask of columns the background must not learn
+// from after a line with n flagged pixels (runs in d.runs).
+func (d *thresholdDetector) backgroundMask(n int) []int8 {
+	if n == 0 {
+		return d.mask
+	}
+	// The faint fringe of a defect (partly covered pixels below the
+	// threshold) must not pull the background either, or the defect's
+	// edge columns drift and flag clean web afterwards.
+	bg, w := d.bgMask, len(d.bgMask)
+	copy(bg, d.mask)
+	for _, r := range d.runs {
+		lo, hi := max(int(r.X0)-bgGuardPx, 0), min(int(r.X1)+bgGuardPx, w)
+		for x := lo; x < hi; x++ {
+			if bg[x] == 0 {
+				bg[x] = r.Pol
+			}
+		}
+	}
+	return bg
+}
+
+// flush closes every open region (a gap or the end of the stream).
 func (d *thresholdDetector) flush(dst []region) []region {
 	d.comps = d.lab.Flush(d.comps[:0])
 	return d.appendRegions(dst)
 }
 
-// frontier is the smallest encoder count a region this detector emits in
-// the future can start at.
+// frontier is the smallest encoder count of a region still open.
 func (d *thresholdDetector) frontier() int64 {
-	f := int64(math.MinInt64)
-	if d.haveLast {
-		f = d.lastCount + d.k
-	}
 	if y, ok := d.lab.MinOpenY(); ok {
-		f = min(f, y*d.k)
+		return y * d.k
 	}
-	return f
+	return math.MaxInt64
 }
 
 func (d *thresholdDetector) appendRegions(dst []region) []region {
@@ -235,7 +197,7 @@ func (d *thresholdDetector) appendRegions(dst []region) []region {
 			sum:        c.Sum,
 			sumAbs:     c.SumAbs,
 			peak:       float64(c.Peak),
-			detectorID: "threshold",
+			detectorID: rollmap.DetectorThreshold,
 		})
 	}
 	return dst

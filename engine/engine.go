@@ -1,30 +1,30 @@
-// Package engine wires the inspection pipeline together: acquisition rings,
-// detectors, defect assembly, classification and decisions, and the roll
-// map sink.
+// Package engine is the inspection pipeline: acquisition rings, per-camera
+// line preparation and detectors, defect assembly, classification and
+// decisions, and the roll map sink. engine/DESIGN.md draws the stages and
+// who owns which buffer.
 //
 // # Pipeline
 //
-//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect ─┐
-//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect ─┼─▶ assemble ─▶ roll map, status, metrics
-//	                                                            ┘  (bounded queue)
+//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect (prepare ─▶ detectors) ─┐
+//	stream ─▶ acquire ─▶ ring (SPSC, preallocated) ─▶ detect (prepare ─▶ detectors) ─┼─▶ assembly ─▶ roll map, marks, status, metrics
+//	                                                                                   ┘  (bounded queue)
 //
 // One acquire and one detect goroutine run per camera. Acquire never blocks
 // on the rest of the pipeline: it needs a free ring slot before the camera
 // starts a block (as a frame grabber needs a free buffer before a frame),
 // and when there is none the block is read into a scratch block and
 // dropped. Drops are attached to the next block that gets through, so the
-// detector learns of every gap in order and the assembler records it on the
-// roll map as uninspected. Detect may block on the assembler's queue; that
-// back-pressure fills the ring, which drops, so the camera is never stalled.
+// detect stage learns of every gap in order and the assembly records it on
+// the roll map as uninspected. Detect may block on the assembly's queue;
+// that back-pressure fills the ring, which drops, so the camera is never
+// stalled.
 package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +90,7 @@ type Options struct {
 	// FirstDefectID is the highest defect ID already on the roll; new
 	// defects are numbered after it.
 	FirstDefectID int64
-	// OnDefects, when set, is called from the assembler with each batch of
+	// OnDefects, when set, is called from the assembly with each batch of
 	// decided defects (already written to the roll). It must not keep the
 	// slice, and must not block.
 	OnDefects func([]rollmap.Defect)
@@ -108,11 +108,12 @@ type Options struct {
 	// Images, when set and the recipe's images are enabled, archives a
 	// crop of every defect (see images.go); the defect's ImageRef names it.
 	Images ImageSink
-	// OnRoll, when set, is called from the assembler when a roll is started
+	// OnRoll, when set, is called from the assembly when a roll is started
 	// or closed by a roll change, or spliced. It must not block.
 	OnRoll func(status.RollEvent)
 }
 
+// Engine runs one inspection from one source into one roll.
 // Engine runs one inspection from one source into one roll.
 type Engine struct {
 	opts    Options
@@ -121,51 +122,32 @@ type Engine struct {
 	rings   []*ring.Ring
 	m       *metrics
 	log     zerolog.Logger
+	board   statusBoard
 
 	linesIn, blocksDropped, linesDropped atomic.Int64
 
-	// Marking: nil when the recipe's marking output is "none".
+	// Marking: marks and simMarker are nil when the recipe's marking
+	// output is "none". feed is chosen once, by whether the source is live.
 	marks     *marking.Scheduler
 	simMarker *marking.SimMarker
-	markEvts  chan marking.MarkEvent // from the scheduler to the assembler; never blocks the scheduler
+	feed      markFeed
+	markEvts  chan marking.MarkEvent // from the scheduler to the assembly; never blocks the scheduler
 	markLost  atomic.Int64           // mark events that did not fit in markEvts
 
 	hist []*lineHistory // per camera, when crops are kept
 	pool *infer.Pool    // the model detector's sessions, with Options.Model
-	// Buffers going back from the assembler to camera i's detector, so the
-	// steady state allocates nothing per block: region slices, and encoder
-	// count copies (offline marking only).
+	mdet []*modelDetector
+	// Buffers going back from the assembly to camera i's detect stage, so
+	// the steady state allocates nothing per block: region slices, and
+	// encoder count copies (offline marking only).
 	freeRegions []chan []region
 	freeCounts  []chan []int64
-	mdet        []*modelDetector
 
-	// Roll changes and splices reach the assembler through ctl; assembled
-	// is closed when the assembler has stopped.
+	// Roll changes and splices reach the assembly through ctl; assembled
+	// is closed when the assembly has stopped.
 	ctl       chan control
 	assembled chan struct{}
 	started   atomic.Bool
-
-	mu      sync.Mutex
-	status  status.Status
-	current RollWriter // the roll being written
-}
-
-// detMsg is what a detector tells the assembler after each block.
-type detMsg struct {
-	cam       int
-	regions   []region
-	gaps      []gapRange
-	frontier  int64 // math.MaxInt64 when the camera has ended
-	firstSeen int64 // lowest count in this message (for the roll origin)
-	lastCount int64 // highest accepted count so far
-	hasCount  bool
-	blockTime time.Time // source time of the block
-	arrived   time.Time // wall time the block left the source
-	end       bool
-	err       error
-	// counts are the block's encoder counts, for the marking feed of a
-	// source that is not live (camera 0 only).
-	counts []int64
 }
 
 // New checks the options and prepares the rings.
@@ -178,94 +160,129 @@ func New(o Options) (*Engine, error) {
 	}
 	info := o.Source.Info()
 	streams := o.Source.Streams()
-	switch {
-	case len(streams) == 0 || len(streams) != len(info.Cameras):
-		return nil, fmt.Errorf("%w: source %s has %d streams for %d cameras", ErrConfig, info.Name, len(streams), len(info.Cameras))
-	case len(streams) > maxCameras:
-		return nil, fmt.Errorf("%w: source %s has %d cameras, at most %d are supported", ErrConfig, info.Name, len(streams), maxCameras)
-	case info.MMPerCount <= 0 || info.CountsPerLine <= 0 || info.LinesPerBlock <= 0:
-		return nil, fmt.Errorf("%w: source %s: mm_per_count (%g), counts_per_line (%d) and lines_per_block (%d) must be positive",
-			ErrConfig, info.Name, info.MMPerCount, info.CountsPerLine, info.LinesPerBlock)
+	if err := checkSource(info, streams); err != nil {
+		return nil, err
 	}
 	if o.StartMDM < 0 || o.FirstDefectID < 0 {
 		return nil, fmt.Errorf("%w: start position %g m and first defect ID %d must not be negative", ErrConfig, o.StartMDM, o.FirstDefectID)
 	}
 	e := &Engine{opts: o, info: info, streams: streams, log: o.Logger,
-		ctl: make(chan control), assembled: make(chan struct{}), current: o.Roll}
+		ctl: make(chan control), assembled: make(chan struct{})}
 	for i, s := range streams {
-		c := s.Camera()
-		if c.Width <= 0 || c.PixelMM <= 0 {
-			return nil, fmt.Errorf("%w: camera %d: width (%d px) and pixel_mm (%g) must be positive", ErrConfig, i, c.Width, c.PixelMM)
-		}
-		e.rings = append(e.rings, ring.New(o.Recipe.Pipeline.RingBlocks, info.LinesPerBlock, c.Width))
-		nbuf := o.Recipe.Pipeline.ResultQueue + 2
-		fr := make(chan []region, nbuf)
-		for range nbuf {
-			fr <- make([]region, 0, regionsPerBlock)
-		}
-		e.freeRegions = append(e.freeRegions, fr)
-		e.freeCounts = append(e.freeCounts, make(chan []int64, nbuf))
-		if o.Images != nil && o.Recipe.Images.Enabled {
-			e.hist = append(e.hist, newLineHistory(historyLines(o.Recipe, info.LinesPerBlock), c.Width, int64(info.CountsPerLine)))
+		if err := e.addCamera(i, s.Camera()); err != nil {
+			return nil, err
 		}
 	}
 	e.m = newMetrics(o.Registerer, len(streams))
-	if o.Recipe.Marking.Output.Kind != marking.OutputNone {
-		out, err := marking.NewOutput(o.Recipe.Marking, info.MMPerCount, o.Logger)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
-		e.simMarker, _ = out.(*marking.SimMarker)
-		e.markEvts = make(chan marking.MarkEvent, 4096)
-		e.marks, err = marking.NewScheduler(o.Recipe.Marking, out, o.Registerer, o.Logger, func(ev marking.MarkEvent) {
-			select {
-			case e.markEvts <- ev:
-			default:
-				e.markLost.Add(1)
-			}
-		})
-		if err != nil {
-			if out != nil {
-				out.Close()
-			}
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
+	if err := e.newMarking(); err != nil {
+		return nil, err
 	}
+	e.feed = newMarkFeed(info.Live, e.marks, e.simMarker, e.freeCounts[0])
 	if o.Model != nil {
-		io, err := modelInferOptions(o.Recipe.Model, o.Model)
-		if err != nil {
+		if err := e.newModel(); err != nil {
 			e.closeMarking()
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
-		p, err := infer.NewPool(o.Model, io)
-		if err != nil {
-			e.closeMarking()
-			return nil, fmt.Errorf("%w: model: %v", ErrConfig, err)
-		}
-		if o.Registerer != nil {
-			_ = o.Registerer.Register(p.Collector())
-		}
-		name := o.ModelName
-		if name == "" {
-			name = "model"
-		}
-		e.pool = p
-		for i, s := range streams {
-			d, err := newModelDetector(p, s.Camera(), int64(info.CountsPerLine), "onnx:"+name)
-			if err != nil {
-				p.Close()
-				e.closeMarking()
-				return nil, fmt.Errorf("%w: model detector for camera %d: %v", ErrConfig, i, err)
-			}
-			e.mdet = append(e.mdet, d)
+			return nil, err
 		}
 	}
-	e.status = status.Status{
+	e.board.current = o.Roll
+	e.board.s = status.Status{
 		State: "starting", Source: info.Name, Recipe: o.Recipe.Name, Material: info.Material,
 		RollID: o.Roll.ID(), Started: time.Now().UTC(), WebWidthMM: info.WebWidthMM,
 		Cameras: len(streams), DefectsByClass: map[string]int64{}, Marks: map[string]int64{},
 	}
 	return e, nil
+}
+
+// checkSource checks the source's geometry.
+func checkSource(info acquisition.Info, streams []acquisition.Stream) error {
+	switch {
+	case len(streams) == 0 || len(streams) != len(info.Cameras):
+		return fmt.Errorf("%w: source %s has %d streams for %d cameras", ErrConfig, info.Name, len(streams), len(info.Cameras))
+	case len(streams) > maxCameras:
+		return fmt.Errorf("%w: source %s has %d cameras, at most %d are supported", ErrConfig, info.Name, len(streams), maxCameras)
+	case info.MMPerCount <= 0 || info.CountsPerLine <= 0 || info.LinesPerBlock <= 0:
+		return fmt.Errorf("%w: source %s: mm_per_count (%g), counts_per_line (%d) and lines_per_block (%d) must be positive",
+			ErrConfig, info.Name, info.MMPerCount, info.CountsPerLine, info.LinesPerBlock)
+	}
+	return nil
+}
+
+// addCamera sets up camera i's ring, recycled buffers and line history.
+func (e *Engine) addCamera(i int, c acquisition.CameraInfo) error {
+	if c.Width <= 0 || c.PixelMM <= 0 {
+		return fmt.Errorf("%w: camera %d: width (%d px) and pixel_mm (%g) must be positive", ErrConfig, i, c.Width, c.PixelMM)
+	}
+	r := e.opts.Recipe
+	e.rings = append(e.rings, ring.New(r.Pipeline.RingBlocks, e.info.LinesPerBlock, c.Width))
+	nbuf := r.Pipeline.ResultQueue + 2
+	fr := make(chan []region, nbuf)
+	for range nbuf {
+		fr <- make([]region, 0, regionsPerBlock)
+	}
+	e.freeRegions = append(e.freeRegions, fr)
+	e.freeCounts = append(e.freeCounts, make(chan []int64, nbuf))
+	if e.opts.Images != nil && r.Images.Enabled {
+		e.hist = append(e.hist, newLineHistory(historyLines(r, e.info.LinesPerBlock), c.Width, int64(e.info.CountsPerLine)))
+	}
+	return nil
+}
+
+// newMarking sets up the marking unit, unless the recipe's output is "none".
+func (e *Engine) newMarking() error {
+	mo := e.opts.Recipe.Marking
+	if mo.Output.Kind == marking.OutputNone {
+		return nil
+	}
+	out, err := marking.NewOutput(mo, e.info.MMPerCount, e.log)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	e.simMarker, _ = out.(*marking.SimMarker)
+	e.markEvts = make(chan marking.MarkEvent, 4096)
+	e.marks, err = marking.NewScheduler(mo, out, e.opts.Registerer, e.log, func(ev marking.MarkEvent) {
+		select {
+		case e.markEvts <- ev:
+		default:
+			e.markLost.Add(1)
+		}
+	})
+	if err != nil {
+		if out != nil {
+			out.Close()
+		}
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return nil
+}
+
+// newModel sets up the model detector's pool and one detector per camera.
+func (e *Engine) newModel() error {
+	io, err := modelInferOptions(e.opts.Recipe.Model, e.opts.Model)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	p, err := infer.NewPool(e.opts.Model, io)
+	if err != nil {
+		return fmt.Errorf("%w: model: %v", ErrConfig, err)
+	}
+	if e.opts.Registerer != nil {
+		_ = e.opts.Registerer.Register(p.Collector())
+	}
+	name := e.opts.ModelName
+	if name == "" {
+		name = "model"
+	}
+	e.pool = p
+	for i, s := range e.streams {
+		strip := cameraStrip(e.info.Cameras, i)
+		d, err := newModelDetector(p, s.Camera(), int64(e.info.CountsPerLine), rollmap.ModelDetector(name), strip)
+		if err != nil {
+			p.Close()
+			return fmt.Errorf("%w: model detector for camera %d: %v", ErrConfig, i, err)
+		}
+		e.mdet = append(e.mdet, d)
+	}
+	return nil
 }
 
 // Close releases what New set up when Run is never called (the model
@@ -292,18 +309,8 @@ func (e *Engine) closeMarking() {
 
 // Status returns a snapshot of the engine's state.
 func (e *Engine) Status() status.Status {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.status
+	s := e.board.snapshot()
 	s.LinesIn, s.BlocksDropped, s.LinesDropped = e.linesIn.Load(), e.blocksDropped.Load(), e.linesDropped.Load()
-	s.DefectsByClass = make(map[string]int64, len(e.status.DefectsByClass))
-	for k, v := range e.status.DefectsByClass {
-		s.DefectsByClass[k] = v
-	}
-	s.Marks = make(map[string]int64, len(e.status.Marks))
-	for k, v := range e.status.Marks {
-		s.Marks[k] = v
-	}
 	return s
 }
 
@@ -316,28 +323,54 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.started.Swap(true) {
 		return fmt.Errorf("%w: Run was called twice", ErrConfig)
 	}
-	e.setState("running", "")
+	e.board.setState("running", "")
 	msgs := make(chan detMsg, e.opts.Recipe.Pipeline.ResultQueue)
 	srcErrs := make([]error, len(e.streams))
 	var wg sync.WaitGroup
 	for i := range e.streams {
+		w := e.newCameraWorker(i, msgs)
 		wg.Add(2)
 		go func() { defer wg.Done(); srcErrs[i] = e.acquire(ctx, i) }()
-		go func() { defer wg.Done(); e.detect(i, msgs) }()
+		go func() { defer wg.Done(); w.run() }()
 	}
 	go func() { wg.Wait(); close(msgs) }()
-	rollErr := e.assemble(msgs, srcErrs)
-	if e.pool != nil {
-		if err := e.pool.Close(); err != nil {
-			rollErr = errors.Join(rollErr, fmt.Errorf("model: %w", err))
-		}
-		for i, d := range e.mdet {
-			if d.err != nil {
-				rollErr = errors.Join(rollErr, fmt.Errorf("model detector, camera %d: %w", i, d.err))
-			}
+	rollErr := func() error {
+		defer close(e.assembled)
+		return e.newAssembly().run(msgs, srcErrs)
+	}()
+	rollErr = errors.Join(rollErr, e.closeModel())
+	err := runError(srcErrs, rollErr)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		e.board.setState("failed", err.Error())
+	} else {
+		e.board.setState("stopped", "")
+	}
+	return err
+}
+
+// closeModel closes the model detector's pool and returns its errors and
+// the errors that stopped a camera's model detector.
+func (e *Engine) closeModel() error {
+	if e.pool == nil {
+		return nil
+	}
+	var errs []error
+	if err := e.pool.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("model: %w", err))
+	}
+	for i, d := range e.mdet {
+		if d.err != nil {
+			errs = append(errs, fmt.Errorf("model detector, camera %d: %w", i, d.err))
 		}
 	}
+	return errors.Join(errs...)
+}
 
+// runError is Run's error: each failed camera's, then the roll map's.
+func runError(srcErrs []error, rollErr error) error {
 	var errs []error
 	for i, err := range srcErrs {
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -347,570 +380,70 @@ func (e *Engine) Run(ctx context.Context) error {
 	if rollErr != nil {
 		errs = append(errs, rollErr)
 	}
-	err := errors.Join(errs...)
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		e.setState("failed", err.Error())
-	} else {
-		e.setState("stopped", "")
-	}
-	return err
+	return errors.Join(errs...)
 }
 
-func (e *Engine) setState(state, msg string) {
-	e.mu.Lock()
-	e.status.State, e.status.Error = state, msg
-	e.mu.Unlock()
-}
-
-// acquire is camera i's producer: it never blocks on the pipeline.
-func (e *Engine) acquire(ctx context.Context, i int) error {
-	r, s := e.rings[i], e.streams[i]
-	scratch := acquisition.NewBlock(e.info.LinesPerBlock, s.Camera().Width)
-	var pending ring.Dropped
-	var enc encoderFeed
-	for {
-		slot := r.Reserve()
-		if !e.info.Live {
-			// Offline source: wait for the detector instead of dropping.
-			for slot == nil {
-				if err := ctx.Err(); err != nil {
-					r.Close(pending)
-					return err
-				}
-				time.Sleep(200 * time.Microsecond)
-				slot = r.Reserve()
-			}
-		}
-		dst := slot
-		if dst == nil {
-			dst = scratch
-		}
-		err := s.ReadBlock(ctx, dst)
-		if err != nil {
-			r.Close(pending)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		dst.Arrived = time.Now()
-		if i == 0 && e.marks != nil && e.info.Live {
-			enc.observe(e, dst)
-		}
-		e.m.linesIn[i].Add(float64(dst.Lines))
-		e.linesIn.Add(int64(dst.Lines))
-		if slot == nil {
-			pending.Add(dst)
-			e.m.blocksDropped[i].Inc()
-			e.m.linesDropped[i].Add(float64(dst.Lines))
-			e.blocksDropped.Add(1)
-			e.linesDropped.Add(int64(dst.Lines))
-			continue
-		}
-		r.Commit(pending)
-		pending = ring.Dropped{}
-	}
-}
-
-// detect is camera i's consumer: it runs the threshold detector over each
-// block and reports regions, gaps and its frontier to the assembler.
-func (e *Engine) detect(i int, out chan<- detMsg) {
-	r := e.rings[i]
+// newCameraWorker sets up camera i's detect stage.
+func (e *Engine) newCameraWorker(i int, out chan<- detMsg) *cameraWorker {
 	cam := e.streams[i].Camera()
-	det := newThresholdDetector(cam, e.info, e.opts.Recipe.Threshold, e.ownedBand(i))
-	var md *modelDetector
+	strip := cameraStrip(e.info.Cameras, i)
+	w := &cameraWorker{
+		cam: i, info: cam, ring: e.rings[i], out: out,
+		prep:        newLinePrep(cam, e.info, e.opts.Recipe.Threshold.FlatFieldTarget, strip),
+		dets:        []lineDetector{newThresholdDetector(cam, e.info, e.opts.Recipe.Threshold, strip)},
+		freeRegions: e.freeRegions[i], freeCounts: e.freeCounts[i],
+		keepCounts:  i == 0 && e.feed.keepsCounts(),
+		beforeBlock: e.opts.BeforeBlock,
+		modelFailed: func(err error) { e.modelFailed(i, err) },
+	}
 	if e.mdet != nil {
-		md = e.mdet[i]
+		w.model = e.mdet[i]
+		w.dets = append(w.dets, w.model)
 	}
-	modelFailed := false
-	checkModel := func() {
-		if md == nil || md.err == nil || modelFailed {
-			return
-		}
-		modelFailed = true
-		msg := fmt.Sprintf("model detector on camera %d stopped: %v; the threshold detector goes on alone", i, md.err)
-		e.log.Error().Err(md.err).Int("camera", i).Msg("model detector stopped; the threshold detector goes on alone")
-		e.m.modelFailures.Inc()
-		e.mu.Lock()
-		e.status.Error = msg
-		e.mu.Unlock()
+	if e.hist != nil {
+		w.hist = e.hist[i]
 	}
-	frontier := func() int64 {
-		f := det.frontier()
-		if md != nil {
-			f = min(f, md.frontier())
-		}
-		return f
-	}
-	send := func(m detMsg) {
-		m.cam = i
-		m.lastCount, m.hasCount = det.lastCount, det.haveLast
-		out <- m // may block: back-pressure lands on the ring, never on the camera
-	}
-	handleDrop := func(m *detMsg, dr ring.Dropped) {
-		if dr.Empty() {
-			return
-		}
-		var g gapRange
-		var ok bool
-		if md != nil {
-			m.regions = md.flush(m.regions)
-		}
-		m.regions, g, ok = det.gap(m.regions, dr)
-		if ok {
-			m.gaps = append(m.gaps, g)
-		}
-		m.firstSeen = min(m.firstSeen, dr.FirstCount, dr.LastCount)
-	}
-	for {
-		b, dropped, ok := r.Pop()
-		if !ok {
-			// Wait for the producer, not for ctx: when inspection is
-			// stopped, acquire closes the ring and every block already in
-			// it is still inspected, so nothing read is silently lost.
-			err := r.Wait(context.Background())
-			if err == nil {
-				continue
-			}
-			m := detMsg{firstSeen: math.MaxInt64, frontier: math.MaxInt64, end: true, err: err}
-			if errors.Is(err, io.EOF) {
-				m.err = nil
-				handleDrop(&m, r.Final())
-			}
-			m.regions = det.flush(m.regions)
-			if md != nil {
-				m.regions = md.flush(m.regions)
-				checkModel()
-			}
-			send(m)
-			return
-		}
-		if e.opts.BeforeBlock != nil {
-			e.opts.BeforeBlock(i)
-		}
-		m := detMsg{firstSeen: math.MaxInt64, blockTime: b.Time, arrived: b.Arrived}
-		select {
-		case m.regions = <-e.freeRegions[i]:
-		default:
-		}
-		handleDrop(&m, dropped)
-		if b.Lines > 0 {
-			m.firstSeen = min(m.firstSeen, b.Counts[0])
-		}
-		m.regions = det.process(m.regions, b)
-		if md != nil {
-			m.regions = md.process(m.regions, b, det.corr, det.acc)
-			checkModel()
-		}
-		if e.hist != nil {
-			e.hist[i].put(b)
-		}
-		if i == 0 && e.marks != nil && !e.info.Live {
-			var buf []int64
-			select {
-			case buf = <-e.freeCounts[i]:
-			default:
-			}
-			m.counts = append(buf, b.Counts[:b.Lines]...)
-		}
-		r.Release()
-		m.frontier = frontier()
-		send(m)
-	}
+	return w
 }
 
-// markEvent records one mark status change. Late and missed marks are
-// logged; they mean a defect left the line unmarked.
-func (e *Engine) markEvent(rolls *rollSegs, ev marking.MarkEvent) {
-	e.mu.Lock()
-	e.status.Marks[ev.Status.String()]++
-	e.mu.Unlock()
-	seg := rolls.byID(ev.RollID)
-	if seg == nil {
-		e.m.rollErrors.Inc()
-		e.log.Error().Str("roll", ev.RollID).Int64("defect", ev.DefectID).Str("status", ev.Status.String()).
-			Msg("mark event for a roll that is already closed; not recorded")
-	} else if mw, ok := seg.w.(markWriter); ok {
-		re := rollmap.MarkEvent{
-			RollID: ev.RollID, DefectID: ev.DefectID, MarkID: ev.MarkID, Head: ev.HeadName,
-			Status: ev.Status.String(), TargetCount: ev.Target, FireCount: ev.FireCount,
-			MDM: ev.MDM, CDMM: ev.CDMM, PassedByMM: ev.PassedByMM, Time: ev.Time.UTC(),
-		}
-		if re.Time.IsZero() {
-			re.Time = time.Now().UTC()
-		}
-		if ev.Err != nil {
-			re.Error = ev.Err.Error()
-		}
-		if err := mw.AddMarkEvents(re); err != nil {
-			e.m.rollErrors.Inc()
-			e.log.Error().Err(err).Int64("defect", ev.DefectID).Msg("record mark event")
-		}
-	}
-	switch ev.Status {
-	case marking.StatusLate, marking.StatusMissed:
-		e.log.Warn().Int64("defect", ev.DefectID).Str("head", ev.HeadName).Str("status", ev.Status.String()).
-			Float64("md_m", ev.MDM).Float64("passed_by_mm", ev.PassedByMM).AnErr("cause", ev.Err).Msg("defect not marked")
-	}
+// modelFailed tells of camera i's model detector stopping.
+func (e *Engine) modelFailed(i int, err error) {
+	e.log.Error().Err(err).Int("camera", i).Msg("model detector stopped; the threshold detector goes on alone")
+	e.m.modelFailures.Inc()
+	e.board.setError(fmt.Sprintf("model detector on camera %d stopped: %v; the threshold detector goes on alone", i, err))
 }
 
-// ownedBand is the CD band camera i is counted for: its own span, with the
-// overlap to each neighbour split in the middle.
-func (e *Engine) ownedBand(i int) [2]float64 {
-	cams := e.info.Cameras
-	c := cams[i]
-	lo, hi := c.OffsetMM, c.OffsetMM+float64(c.Width)*c.PixelMM
-	if i > 0 {
-		p := cams[i-1]
-		pEnd := p.OffsetMM + float64(p.Width)*p.PixelMM
-		if pEnd > lo {
-			lo = (lo + pEnd) / 2
-		}
+// newAssembly sets up the assembly stage for Run.
+func (e *Engine) newAssembly() *assembly {
+	r := e.opts.Recipe
+	mg := newMerger(r, e.info)
+	a := &assembly{
+		info: e.info, k: mg.k, mpc: mg.mpc, log: e.log, m: e.m, board: &e.board,
+		merge: mg, pos: newMDPosition(len(e.streams), mg.k),
+		feed: e.feed, marks: e.marks, markEvts: e.markEvts, markLost: e.markLost.Load, markLag: e.markLagCounts(),
+		ctl: e.ctl, freeRegions: e.freeRegions, onDefects: e.opts.OnDefects,
+		flushEvery: time.Duration(r.Pipeline.FlushMillis) * time.Millisecond,
 	}
-	if i+1 < len(cams) {
-		n := cams[i+1]
-		if n.OffsetMM < hi {
-			hi = (hi + n.OffsetMM) / 2
-		}
-	}
-	return [2]float64{lo, hi}
-}
-
-// assemble is the single consumer of all detectors: it builds defects,
-// writes the roll map and keeps the status. It returns the first roll-map
-// error (the engine keeps going after one, so nothing else is lost).
-func (e *Engine) assemble(msgs <-chan detMsg, srcErrs []error) error {
-	defer close(e.assembled)
-	a := newAssembler(e.opts.Recipe, e.info)
-	rolls := &rollSegs{e: e, a: a, segs: []*rollSeg{{
+	env := rollEnv{log: e.log, rollErrors: e.m.rollErrors, newRoll: e.opts.NewRoll, onRoll: e.opts.OnRoll, current: e.board.rollStarted}
+	a.rolls = newRollSegs(env, mg.mpc, mg.k, &rollSeg{
 		w: e.opts.Roll, from: math.MinInt64, startM: e.opts.StartMDM, nextID: e.opts.FirstDefectID,
-	}}}
-	a.rolls = rolls
-	flushEvery := time.Duration(e.opts.Recipe.Pipeline.FlushMillis) * time.Millisecond
-	tick := time.NewTicker(flushEvery)
-	defer tick.Stop()
-	markLag := e.markLagCounts()
+	}, mg.startsBefore)
+	mg.rolls = a.rolls
+	if e.hist != nil {
+		a.crops = &cropper{hist: e.hist, cameras: e.info.Cameras, opts: r.Images, sink: e.opts.Images,
+			linesMissing: e.m.cropLinesMissing, skipped: e.m.imagesSkipped}
+	}
+	return a
+}
 
-	var rollErr error
-	note := func(err error, roll RollWriter, what string) {
-		if err == nil {
-			return
-		}
-		e.m.rollErrors.Inc()
-		e.log.Error().Err(err).Str("roll", roll.ID()).Msg(what)
-		if rollErr == nil {
-			rollErr = fmt.Errorf("roll map %s: %s: %w", roll.ID(), what, err)
-		}
+// markLagCounts is how far the web must run past a roll's end before the
+// roll's last marks have fired: marker distance + tolerance + 1 m.
+func (e *Engine) markLagCounts() int64 {
+	if e.marks == nil {
+		return 0
 	}
-	var offlineEnc encoderFeed
-	var offlineChunks []countChunk
-	originSet := false
-	var maxCount int64
-	haveMax := false
-	lastCount := make([]int64, len(e.streams))
-	haveCam := make([]bool, len(e.streams))
-	ended := make([]bool, len(e.streams))
-	var speedT time.Time
-	var speedC int64
-	var uninspectedM float64
-
-	// position is the count of the line the cameras see next.
-	position := func() int64 { return maxCount + a.k }
-	// markPosition is how far the web has run as the marking unit sees
-	// it: the newest line on a live line; offline, where the encoder is
-	// fed only as far as every camera has been inspected, the slowest
-	// camera still running.
-	markPosition := func() int64 {
-		if e.info.Live {
-			return maxCount
-		}
-		p := int64(math.MaxInt64)
-		for c := range e.streams {
-			switch {
-			case ended[c]:
-			case !haveCam[c]:
-				return math.MinInt64
-			default:
-				p = min(p, lastCount[c])
-			}
-		}
-		return p
-	}
-	lengthM := func() float64 {
-		c := rolls.cur()
-		if !haveMax {
-			return c.startM
-		}
-		return c.mdM(position(), a.mpc)
-	}
-	crops := &cropper{e: e, hist: e.hist}
-	emit := func() {
-		ds := a.finalize()
-		if len(ds) == 0 {
-			return
-		}
-		if e.hist != nil {
-			for i := range ds {
-				d := &ds[i]
-				c1 := d.EncoderCount + int64(math.Round((d.MDEndM-d.MDStartM)*1000/a.mpc)) - a.k
-				crops.attach(d, c1)
-			}
-		}
-		for rest := ds; len(rest) > 0; {
-			n := defectsForSeg(rest)
-			seg := rolls.byID(rest[0].RollID)
-			if seg == nil {
-				// Cannot happen: a roll is closed only once no defect can
-				// start on it any more (see rolls.go). Say so loudly.
-				e.m.rollErrors.Inc()
-				e.log.Error().Str("roll", rest[0].RollID).Int("defects", n).Msg("defects decided for a roll that is already closed; not recorded")
-				rest = rest[n:]
-				continue
-			}
-			note(seg.w.AddDefects(rest[:n]...), seg.w, "add defects")
-			if e.marks != nil {
-				zero := seg.rollZero(a.mpc)
-				for i := range rest[:n] {
-					if _, err := e.marks.Schedule(rest[i], rest[i].EncoderCount, zero, a.mpc); err != nil {
-						e.log.Error().Err(err).Int64("defect", rest[i].ID).Msg("schedule mark")
-					}
-				}
-			}
-			rest = rest[n:]
-		}
-		e.mu.Lock()
-		cur := rolls.cur().w.ID()
-		for _, d := range ds {
-			if d.RollID == cur {
-				e.status.Defects++
-				e.status.DefectsByClass[d.Class]++
-			}
-		}
-		e.mu.Unlock()
-		for _, d := range ds {
-			e.m.defect(d.Class)
-		}
-		if e.opts.OnDefects != nil {
-			e.opts.OnDefects(ds)
-		}
-	}
-	addGaps := func(gs []gapRange) {
-		for _, g := range gs {
-			rolls.splitGap(g, func(g gapRange, seg *rollSeg) {
-				u := a.uninspected(g, seg)
-				note(seg.w.AddUninspected(u), seg.w, "add uninspected range")
-				if seg == rolls.cur() {
-					uninspectedM += u.MDEndM - u.MDStartM
-				}
-				e.m.uninspectedM.Add(u.MDEndM - u.MDStartM)
-				e.log.Warn().Str("roll", seg.w.ID()).Int("camera", g.cam).Float64("md_start_m", u.MDStartM).Float64("md_end_m", u.MDEndM).
-					Int64("lines", g.lines).Str("reason", g.reason).Msg("uninspected range")
-			})
-		}
-	}
-	control := func(c control) {
-		var r controlReply
-		switch c.kind {
-		case "change":
-			old := rolls.cur()
-			r.change, r.err = rolls.change(c.id, position(), haveMax)
-			if r.err == nil {
-				if old.closed {
-					note(rolls.retireReady(0, 0, 0, false), old.w, "close ended roll") // drops it from the list
-				}
-				e.mu.Lock()
-				e.status.UninspectedM, uninspectedM = 0, 0
-				e.status.MDM = 0
-				e.mu.Unlock()
-			}
-		case "splice":
-			cur := rolls.cur()
-			r.rollID, r.mdM = cur.w.ID(), lengthM()
-			sp, ok := cur.w.(splicer)
-			if !ok {
-				r.err = fmt.Errorf("%w: roll %s cannot record splices", ErrConfig, cur.w.ID())
-				break
-			}
-			now := time.Now().UTC()
-			if r.err = sp.AddSplice(r.mdM, c.note, now); r.err == nil {
-				e.log.Info().Str("roll", r.rollID).Float64("md_m", r.mdM).Str("note", c.note).Msg("splice")
-				e.rollEvent(status.RollEvent{Kind: status.RollSplice, RollID: r.rollID, MDM: r.mdM, Time: now, Note: c.note})
-			}
-		}
-		c.reply <- r
-	}
-	flushAll := func(what string) {
-		cur := rolls.cur()
-		cur.w.SetLength(lengthM())
-		for _, s := range rolls.segs {
-			note(s.w.Flush(), s.w, what)
-		}
-	}
-
-	drainMarks := func() {
-		for {
-			select {
-			case ev := <-e.markEvts:
-				e.markEvent(rolls, ev)
-			default:
-				return
-			}
-		}
-	}
-	for {
-		var m detMsg
-		var ok bool
-		select {
-		case m, ok = <-msgs:
-		case ev := <-e.markEvts: // nil channel when marking is off
-			e.markEvent(rolls, ev)
-			continue
-		case c := <-e.ctl:
-			control(c)
-			continue
-		case <-tick.C:
-			flushAll("flush")
-			if haveMax && len(rolls.segs) > 1 {
-				note(rolls.retireReady(a.minFrontier(), markPosition(), markLag, false), rolls.segs[0].w, "close ended roll")
-			}
-			continue
-		}
-		if !ok {
-			break
-		}
-		if !originSet && m.firstSeen != math.MaxInt64 {
-			a.origin, originSet = m.firstSeen, true
-			if s := rolls.segs[0]; s.from == math.MinInt64 {
-				s.zero = a.origin
-			}
-			if s := rolls.cur(); s.from == math.MinInt64 {
-				s.zero = a.origin // a roll change before the first line
-			}
-		}
-		if m.hasCount && (!haveCam[m.cam] || m.lastCount > lastCount[m.cam]) {
-			lastCount[m.cam], haveCam[m.cam] = m.lastCount, true
-			if !haveMax || m.lastCount > maxCount {
-				maxCount, haveMax = m.lastCount, true
-			}
-		}
-		for _, g := range m.gaps {
-			end := g.c1 - a.k
-			if !haveMax || end > maxCount {
-				maxCount, haveMax = end, true
-			}
-			if !haveCam[m.cam] || end > lastCount[m.cam] {
-				lastCount[m.cam], haveCam[m.cam] = end, true
-			}
-		}
-		addGaps(m.gaps)
-		for _, r := range m.regions {
-			a.add(r)
-		}
-		if cap(m.regions) > 0 {
-			select {
-			case e.freeRegions[m.cam] <- m.regions[:0]:
-			default:
-			}
-		}
-		a.setFrontier(m.cam, m.frontier)
-		if m.end {
-			ended[m.cam] = true
-		}
-		emit()
-		if len(rolls.segs) > 1 {
-			note(rolls.retireReady(a.minFrontier(), markPosition(), markLag, false), rolls.segs[0].w, "close ended roll")
-		}
-		if len(m.counts) > 0 {
-			offlineChunks = append(offlineChunks, countChunk{m.counts, m.blockTime})
-		}
-		if len(offlineChunks) > 0 {
-			// Not live: the web "moves" only as far as every camera has
-			// been inspected, and only once the marks decided so far have
-			// reached the device (see encoderFeed).
-			limit := int64(math.MaxInt64)
-			for c := range e.streams {
-				switch {
-				case ended[c]:
-				case !haveCam[c]:
-					limit = math.MinInt64
-				default:
-					limit = min(limit, lastCount[c])
-				}
-			}
-			e.marks.WaitIdle(time.Second)
-			for len(offlineChunks) > 0 && slices.Max(offlineChunks[0].counts) <= limit {
-				offlineEnc.observeCounts(e, offlineChunks[0].counts, offlineChunks[0].t0)
-				select {
-				case e.freeCounts[0] <- offlineChunks[0].counts[:0]:
-				default:
-				}
-				offlineChunks[0] = countChunk{}
-				offlineChunks = offlineChunks[1:]
-			}
-		}
-		if !m.arrived.IsZero() {
-			e.m.latency.Observe(time.Since(m.arrived).Seconds())
-		}
-		// Status: position and speed from the encoder, on the source clock.
-		e.mu.Lock()
-		e.status.MDM = lengthM()
-		if m.hasCount && !m.blockTime.IsZero() && m.cam == 0 {
-			if speedT.IsZero() {
-				speedT, speedC = m.blockTime, m.lastCount
-			} else if dt := m.blockTime.Sub(speedT); dt >= time.Second {
-				e.status.SpeedMPerMin = float64(m.lastCount-speedC) * a.mpc / 1000 / dt.Minutes()
-				speedT, speedC = m.blockTime, m.lastCount
-			}
-		}
-		e.status.UninspectedM = uninspectedM
-		e.mu.Unlock()
-	}
-
-	// Every camera has ended: a camera that stopped early (its stream
-	// failed or ran out) leaves the rest of the roll uninspected in its band.
-	if haveMax {
-		var gs []gapRange
-		for i := range e.streams {
-			start := a.origin
-			if haveCam[i] {
-				start = lastCount[i] + a.k
-			}
-			if start > maxCount {
-				continue
-			}
-			reason := "camera-ended"
-			if srcErrs[i] != nil {
-				reason = string(rollmap.ReasonSourceError)
-			}
-			gs = append(gs, gapRange{cam: i, c0: start, c1: maxCount + a.k, lines: (maxCount + a.k - start) / a.k, reason: reason})
-		}
-		addGaps(gs)
-	}
-	if e.marks != nil {
-		// Marks still pending when inspection ends can no longer be placed:
-		// Close reports them missed.
-		if err := e.marks.Close(); err != nil {
-			e.log.Error().Err(err).Msg("close marking")
-		}
-		drainMarks()
-		if n := e.markLost.Load(); n > 0 {
-			e.log.Error().Int64("events", n).Msg("mark events lost: the event queue was full")
-		}
-	}
-	// Rolls ended by a roll change are complete now: close them. The
-	// current roll is the caller's to close (see Roll).
-	if len(rolls.segs) > 1 {
-		note(rolls.retireReady(0, 0, 0, true), rolls.segs[0].w, "close ended roll")
-	}
-	flushAll("final flush")
-	e.mu.Lock()
-	e.status.MDM = lengthM()
-	e.status.UninspectedM = uninspectedM
-	e.mu.Unlock()
-	return rollErr
+	mk := e.opts.Recipe.Marking
+	return int64(math.Ceil((mk.MarkerDistanceMM + mk.ToleranceMM + 1000) / e.info.MMPerCount))
 }
 
 // SimMarker returns the simulated marker when the recipe's marking output

@@ -472,7 +472,7 @@ func TestStopInspectsEverythingAlreadyRead(t *testing.T) {
 	// roll map as uninspected.
 	var unLines int64
 	for _, u := range roll.unins {
-		if u.Reason == "dropped-block" {
+		if u.Reason == rollmap.ReasonDropped {
 			unLines += u.Lines
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -13,7 +15,7 @@ import (
 // Each camera's detector copies every block's raw lines (original pixels,
 // before flat-field) into the camera's lineHistory, a ring of the newest
 // lines indexed by line number (encoder count / counts per line). When the
-// assembler decides a defect it cuts the crop from the history of the
+// assembly decides a defect it cuts the crop from the history of the
 // camera that saw most of it: the defect's bounding box plus
 // ImagesOptions.MarginPx on every side, clipped to the camera, at most
 // MaxPx columns around the defect's centre and MaxPx lines: a longer
@@ -35,7 +37,7 @@ type ImageSink interface {
 }
 
 // lineHistory keeps the newest lines of one camera. put is called by the
-// camera's detector, crop by the assembler.
+// camera's detect stage, crop by the assembly.
 type lineHistory struct {
 	mu    sync.Mutex
 	width int
@@ -104,7 +106,7 @@ func (h *lineHistory) holds(n int64) bool {
 }
 
 // historyLines is the default history depth: every line that can be in
-// flight between a detector and the assembler, plus a whole crop.
+// flight between a detector and the assembly, plus a whole crop.
 func historyLines(r *Recipe, linesPerBlock int) int {
 	if r.Images.HistoryLines > 0 {
 		return r.Images.HistoryLines
@@ -113,11 +115,16 @@ func historyLines(r *Recipe, linesPerBlock int) int {
 }
 
 // cropper cuts and archives the crops of decided defects, from the
-// assembler goroutine.
+// assembly goroutine.
 type cropper struct {
-	e    *Engine
-	hist []*lineHistory
-	buf  []uint8
+	hist    []*lineHistory // per camera
+	cameras []acquisition.CameraInfo
+	opts    ImagesOptions
+	sink    ImageSink
+	// linesMissing counts crop lines the history no longer held, skipped
+	// the defects recorded without a crop.
+	linesMissing, skipped prometheus.Counter
+	buf                   []uint8
 }
 
 // attach cuts d's crop and stores its reference in d.ImageRef. c1 is the
@@ -127,8 +134,8 @@ func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
 		return
 	}
 	h := c.hist[d.Camera]
-	cam := c.e.info.Cameras[d.Camera]
-	o := c.e.opts.Recipe.Images
+	cam := c.cameras[d.Camera]
+	o := c.opts
 	// Columns: the defect's CD extent on this camera, plus the margin.
 	x0 := int(math.Floor((d.CDStartMM-cam.OffsetMM)/cam.PixelMM)) - o.MarginPx
 	x1 := int(math.Ceil((d.CDEndMM-cam.OffsetMM)/cam.PixelMM)) + o.MarginPx
@@ -160,15 +167,15 @@ func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
 	}
 	rows, missing := h.crop(c.buf[:need], n0, n1, x0, x1)
 	if missing > 0 {
-		c.e.m.cropLinesMissing.Add(float64(missing))
+		c.linesMissing.Add(float64(missing))
 	}
 	if missing == rows {
-		c.e.m.imagesSkipped.Inc()
+		c.skipped.Inc()
 		return
 	}
-	ref, err := c.e.opts.Images.PutCrop(w, rows, w, c.buf[:rows*w])
+	ref, err := c.sink.PutCrop(w, rows, w, c.buf[:rows*w])
 	if err != nil {
-		c.e.m.imagesSkipped.Inc()
+		c.skipped.Inc()
 		return // the archive logs and counts why; the defect is kept
 	}
 	d.ImageRef = ref

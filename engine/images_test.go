@@ -107,9 +107,9 @@ func TestCropGeometry(t *testing.T) {
 	recipe, _ := DefaultRecipe("fabric")
 	recipe.Images.MarginPx, recipe.Images.MaxPx = 2, 16
 	imgs := &fakeImages{crops: map[string]fakeCrop{}}
-	e := &Engine{m: newMetrics(nil, 1), opts: Options{Recipe: recipe, Images: imgs},
-		info: acquisition.Info{CountsPerLine: k, Cameras: []acquisition.CameraInfo{{Width: w, PixelMM: 1}}}}
-	c := &cropper{e: e, hist: []*lineHistory{h}}
+	m := newMetrics(nil, 1)
+	c := &cropper{hist: []*lineHistory{h}, cameras: []acquisition.CameraInfo{{Width: w, PixelMM: 1}}, opts: recipe.Images,
+		sink: imgs, linesMissing: m.cropLinesMissing, skipped: m.imagesSkipped}
 	for _, tc := range []struct {
 		name       string
 		c0, c1     int64 // encoder counts of the defect's first and last line

@@ -9,18 +9,23 @@ import (
 	"github.com/webinspect/webinspect/model/infer"
 	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/model/teach"
+	"github.com/webinspect/webinspect/rollmap"
 )
 
 // # The model detector
 //
 // With a model (Options.Model), every camera's detect goroutine also feeds
-// the flat-fielded lines the threshold detector accepted (never a line
-// re-imaged after a jog back) to an infer.Detector; all cameras share one
-// infer.Pool of ONNX Runtime sessions. Its components become regions like
-// the threshold detector's, so a defect both detectors see is one defect
-// (detector "threshold+onnx:<model>"). A model region carries its anomaly
-// score, not a grey-level contrast: its polarity is "mixed" unless the
-// threshold detector saw the same defect.
+// the camera's prepared lines (flat-fielded, and only those the
+// duplicate-line gate accepted: never a line re-imaged after a jog back;
+// see prep.go) to an infer.Detector; all cameras share one infer.Pool of
+// ONNX Runtime sessions. Its components become regions like the threshold
+// detector's, so a defect both detectors see is one defect (detector
+// "threshold+onnx:<model>"). A model region carries its anomaly score, not
+// a grey-level contrast: its polarity is "mixed" unless the threshold
+// detector saw the same defect. Its area counts, like the threshold
+// detector's, only the part in the camera's strip of the overlap: a
+// component knows its columns and area, not each pixel, so the area is
+// shared out over its columns (ownedStrip.share).
 
 // LoadModel loads a model directory for a recipe: the sidecar's tile size
 // and channels must fit, the batch and one thread per session come from
@@ -73,37 +78,37 @@ type modelDetector struct {
 	det   *infer.Detector
 	cam   acquisition.CameraInfo
 	k     int64
-	id    string
+	id    rollmap.Detector
+	strip ownedStrip
 	comps []infer.Component
 	err   error
 }
 
-func newModelDetector(p *infer.Pool, cam acquisition.CameraInfo, k int64, id string) (*modelDetector, error) {
+func newModelDetector(p *infer.Pool, cam acquisition.CameraInfo, k int64, id rollmap.Detector, strip ownedStrip) (*modelDetector, error) {
 	d, err := p.NewDetector(cam.Width)
 	if err != nil {
 		return nil, err
 	}
-	return &modelDetector{det: d, cam: cam, k: k, id: id}, nil
+	return &modelDetector{det: d, cam: cam, k: k, id: id, strip: strip}, nil
 }
 
-// process feeds the lines of block b the threshold detector accepted
-// (acc[i]) from its flat-fielded copy corr, in runs of consecutive lines.
-func (m *modelDetector) process(dst []region, b *acquisition.Block, corr []uint8, acc []bool) []region {
+// process feeds the accepted lines of p, in runs of consecutive lines.
+func (m *modelDetector) process(dst []region, p *preparedBlock) []region {
 	if m.err != nil {
 		return dst
 	}
-	w := m.cam.Width
-	for i := 0; i < b.Lines; {
-		if !acc[i] {
+	w := p.width
+	for i := 0; i < p.lines; {
+		if !p.acc[i] {
 			i++
 			continue
 		}
 		j := i + 1
-		for j < b.Lines && acc[j] && acquisition.LineIndex(b.Counts[j], m.k) == acquisition.LineIndex(b.Counts[j-1], m.k)+1 {
+		for j < p.lines && p.acc[j] && acquisition.LineIndex(p.counts[j], m.k) == acquisition.LineIndex(p.counts[j-1], m.k)+1 {
 			j++
 		}
-		first := acquisition.LineIndex(b.Counts[i], m.k)
-		m.comps, m.err = m.det.Process(m.comps[:0], corr[i*w:], w, j-i, first, b.Counts[i:j])
+		first := acquisition.LineIndex(p.counts[i], m.k)
+		m.comps, m.err = m.det.Process(m.comps[:0], p.pix[i*w:], w, j-i, first, p.counts[i:j])
 		dst = m.appendRegions(dst)
 		if m.err != nil {
 			return dst
@@ -144,7 +149,7 @@ func (m *modelDetector) appendRegions(dst []region) []region {
 			cd0:        m.cam.OffsetMM + float64(c.Col0)*m.cam.PixelMM,
 			cd1:        m.cam.OffsetMM + float64(c.Col1)*m.cam.PixelMM,
 			area:       c.Area,
-			owned:      c.Area,
+			owned:      m.strip.share(c.Col0, c.Col1, c.Area),
 			score:      float64(c.Peak),
 			scoreSum:   float64(c.Mean) * float64(c.Area),
 			scoreArea:  c.Area,
@@ -153,3 +158,6 @@ func (m *modelDetector) appendRegions(dst []region) []region {
 	}
 	return dst
 }
+
+// failure is the error that stopped the detector, or nil.
+func (m *modelDetector) failure() error { return m.err }

@@ -1,15 +1,16 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"time"
 
-	"github.com/webinspect/webinspect/engine/status"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/engine/status"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -17,7 +18,7 @@ import (
 //
 // The web runs on while rolls change: a roll change (doff) ends the
 // current roll at the line the cameras see at that moment (count D) and
-// starts the next roll there, at MD 0. Each roll the assembler writes is a
+// starts the next roll there, at MD 0. Each roll the assembly writes is a
 // rollSeg: the web from its first count on, up to the next roll's first
 // count.
 //
@@ -50,7 +51,7 @@ type splicer interface {
 	AddSplice(mdM float64, note string, t time.Time) error
 }
 
-// rollSeg is one roll the assembler writes.
+// rollSeg is one roll the assembly writes.
 type rollSeg struct {
 	w      RollWriter
 	from   int64   // first encoder count on this roll (math.MinInt64: the session's first roll)
@@ -70,71 +71,41 @@ func (s *rollSeg) rollZero(mpc float64) int64 {
 	return s.zero - int64(math.Round(s.startM*1000/mpc))
 }
 
-// control is a request to the assembler: a roll change or a splice.
-type control struct {
-	kind  string // "change" or "splice"
-	id    string // change: the new roll's ID ("" = generated)
-	note  string // splice
-	reply chan controlReply
+// rollEnv is what the roll list needs from the engine, and no more.
+type rollEnv struct {
+	log        zerolog.Logger
+	rollErrors prometheus.Counter
+	// newRoll opens the roll that starts at a roll change (Options.NewRoll);
+	// nil refuses roll changes.
+	newRoll func(id string) (RollWriter, error)
+	// onRoll is told of every roll started and closed (Options.OnRoll); may
+	// be nil.
+	onRoll func(status.RollEvent)
+	// current is told the roll that becomes current at a roll change,
+	// before its start event (the status and Engine.Roll); may be nil.
+	current func(RollWriter)
 }
 
-type controlReply struct {
-	change RollChange
-	rollID string
-	mdM    float64
-	err    error
-}
-
-// ChangeRoll ends the current roll at the web position the cameras see now
-// and starts roll id there ("" lets the roll store generate an ID). It
-// needs Options.NewRoll. The ended roll is closed as soon as every defect
-// that started on it is decided (see "Roll changes" in rolls.go).
-func (e *Engine) ChangeRoll(ctx context.Context, id string) (RollChange, error) {
-	r, err := e.request(ctx, control{kind: "change", id: id})
-	return r.change, err
-}
-
-// Splice records a splice on the current roll at the web position the
-// cameras see now, and returns the roll and the splice's MD position.
-func (e *Engine) Splice(ctx context.Context, note string) (rollID string, mdM float64, err error) {
-	r, err := e.request(ctx, control{kind: "splice", note: note})
-	return r.rollID, r.mdM, err
-}
-
-// Roll returns the roll the engine is writing now (the one Options.Roll
-// gave, or the newest started by ChangeRoll). When Run has returned, the
-// caller closes it; the engine closes every roll a roll change ended.
-func (e *Engine) Roll() RollWriter {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.current
-}
-
-func (e *Engine) request(ctx context.Context, c control) (controlReply, error) {
-	if !e.started.Load() {
-		return controlReply{}, ErrNotRunning
+func (env *rollEnv) event(ev status.RollEvent) {
+	if env.onRoll != nil {
+		env.onRoll(ev)
 	}
-	c.reply = make(chan controlReply, 1)
-	select {
-	case e.ctl <- c:
-	case <-e.assembled:
-		return controlReply{}, ErrNotRunning
-	case <-ctx.Done():
-		return controlReply{}, ctx.Err()
-	}
-	// Once the assembler has the request it will carry it out (it never
-	// blocks on it): wait for the answer rather than report a failure for
-	// a change that then happens anyway.
-	r := <-c.reply
-	return r, r.err
 }
 
-// rollSegs is the assembler's list of rolls: every roll still open, oldest
+// rollSegs is the assembly's list of rolls: every roll still open, oldest
 // first; the last one is the current roll.
 type rollSegs struct {
-	e    *Engine
-	a    *assembler
+	env  rollEnv
+	mpc  float64 // mm per count
+	k    int64   // counts per line
 	segs []*rollSeg
+	// startsBefore reports whether a defect still pending starts before
+	// count c (merger.startsBefore): such a roll cannot be closed yet.
+	startsBefore func(c int64) bool
+}
+
+func newRollSegs(env rollEnv, mpc float64, k int64, first *rollSeg, startsBefore func(int64) bool) *rollSegs {
+	return &rollSegs{env: env, mpc: mpc, k: k, segs: []*rollSeg{first}, startsBefore: startsBefore}
 }
 
 func (rs *rollSegs) cur() *rollSeg { return rs.segs[len(rs.segs)-1] }
@@ -163,12 +134,12 @@ func (rs *rollSegs) byID(id string) *rollSeg {
 // (haveLine false) the current roll is empty: it is ended at once and the
 // new roll takes the whole session.
 func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error) {
-	mpc := rs.a.mpc
-	if rs.e.opts.NewRoll == nil {
+	mpc := rs.mpc
+	if rs.env.newRoll == nil {
 		return RollChange{}, fmt.Errorf("%w: roll changes need Options.NewRoll", ErrConfig)
 	}
 	old := rs.cur()
-	w, err := rs.e.opts.NewRoll(id)
+	w, err := rs.env.newRoll(id)
 	if err != nil {
 		return RollChange{}, fmt.Errorf("start roll %q: %w", id, err)
 	}
@@ -178,8 +149,8 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error
 		ch.EndedM = old.startM
 		rs.segs = append(rs.segs, &rollSeg{w: w, from: old.from, zero: old.zero})
 		if err := rs.retire(old, old.startM); err != nil {
-			rs.e.m.rollErrors.Inc()
-			rs.e.log.Error().Err(err).Msg("roll change")
+			rs.env.rollErrors.Inc()
+			rs.env.log.Error().Err(err).Msg("roll change")
 		}
 	} else {
 		ch.EndedM = old.mdM(d, mpc)
@@ -188,15 +159,12 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error
 		old.w.SetLength(ch.EndedM)
 		rs.segs = append(rs.segs, &rollSeg{w: w, from: d, zero: d})
 	}
-	rs.e.mu.Lock()
-	rs.e.current = w
-	rs.e.status.RollID = w.ID()
-	rs.e.status.Defects = 0
-	clear(rs.e.status.DefectsByClass)
-	rs.e.mu.Unlock()
-	rs.e.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Str("started", ch.Started).
+	if rs.env.current != nil {
+		rs.env.current(w)
+	}
+	rs.env.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Str("started", ch.Started).
 		Int64("at_count", d).Msg("roll change")
-	rs.e.rollEvent(status.RollEvent{Kind: status.RollStart, RollID: w.ID(), Time: now})
+	rs.env.event(status.RollEvent{Kind: status.RollStart, RollID: w.ID(), Time: now})
 	return ch, nil
 }
 
@@ -207,7 +175,6 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error
 // past a roll's end before its marks have all fired.
 func (rs *rollSegs) retireReady(frontier, position, lag int64, final bool) error {
 	var errs []error
-segments:
 	for i := 0; i < len(rs.segs)-1; i++ {
 		s, next := rs.segs[i], rs.segs[i+1]
 		if s.closed {
@@ -217,13 +184,11 @@ segments:
 			if frontier < next.from || position < next.from+lag {
 				break
 			}
-			for _, p := range rs.a.pending {
-				if p.c0 < next.from {
-					break segments
-				}
+			if rs.startsBefore != nil && rs.startsBefore(next.from) {
+				break
 			}
 		}
-		errs = append(errs, rs.retire(s, s.mdM(next.from, rs.a.mpc)))
+		errs = append(errs, rs.retire(s, s.mdM(next.from, rs.mpc)))
 	}
 	n := 0
 	for _, s := range rs.segs {
@@ -248,9 +213,9 @@ func (rs *rollSegs) retire(s *rollSeg, lengthM float64) error {
 	if err != nil {
 		err = fmt.Errorf("close ended roll %s: %w", s.w.ID(), err)
 	} else {
-		rs.e.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("defects", s.nextID).Msg("roll closed")
+		rs.env.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("defects", s.nextID).Msg("roll closed")
 	}
-	rs.e.rollEvent(status.RollEvent{Kind: status.RollEnd, RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
+	rs.env.event(status.RollEvent{Kind: status.RollEnd, RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
 	return err
 }
 
@@ -271,29 +236,13 @@ func (rs *rollSegs) splitGap(g gapRange, f func(gapRange, *rollSeg)) {
 		p := g
 		p.c0, p.c1 = lo, hi
 		if lo != g.c0 || hi != g.c1 {
-			p.lines = (hi - lo + rs.a.k - 1) / rs.a.k
+			p.lines = (hi - lo + rs.k - 1) / rs.k
 		}
 		f(p, s)
 	}
 }
 
-func (e *Engine) rollEvent(ev status.RollEvent) {
-	if e.opts.OnRoll != nil {
-		e.opts.OnRoll(ev)
-	}
-}
-
-// markLagCounts is how far the web must run past a roll's end before the
-// roll's last marks have fired: marker distance + tolerance + 1 m.
-func (e *Engine) markLagCounts() int64 {
-	if e.marks == nil {
-		return 0
-	}
-	mk := e.opts.Recipe.Marking
-	return int64(math.Ceil((mk.MarkerDistanceMM + mk.ToleranceMM + 1000) / e.info.MMPerCount))
-}
-
-// defectsForSeg is a helper for emit: the run of ds (sorted by roll) on
+// defectsForSeg is a helper for emitDefects: the run of ds (sorted by roll) on
 // the same roll as ds[0].
 func defectsForSeg(ds []rollmap.Defect) int {
 	n := 1

@@ -30,16 +30,15 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 		MMPerCount: 0.25, CountsPerLine: 1, LinesPerBlock: 256, WebWidthMM: 500,
 		Cameras: []acquisition.CameraInfo{{Width: 2000, PixelMM: 0.25}},
 	}
-	a := newAssembler(recipe, info)
-	a.origin = 0
+	a := newMerger(recipe, info)
 	old := &memRoll{id: "R1"}
 	var next *memRoll
 	var events []status.RollEvent
-	e := &Engine{log: zerolog.Nop(), m: newMetrics(nil, 1), opts: Options{
-		NewRoll: func(id string) (RollWriter, error) { next = &memRoll{id: id}; return next, nil },
-		OnRoll:  func(ev status.RollEvent) { events = append(events, ev) },
-	}, status: status.Status{DefectsByClass: map[string]int64{}}}
-	rs := &rollSegs{e: e, a: a, segs: []*rollSeg{{w: old, from: math.MinInt64, zero: 0}}}
+	env := rollEnv{log: zerolog.Nop(), rollErrors: newMetrics(nil, 1).rollErrors,
+		newRoll: func(id string) (RollWriter, error) { next = &memRoll{id: id}; return next, nil },
+		onRoll:  func(ev status.RollEvent) { events = append(events, ev) },
+	}
+	rs := newRollSegs(env, a.mpc, a.k, &rollSeg{w: old, from: math.MinInt64, zero: 0}, a.startsBefore)
 	a.rolls = rs
 
 	// A 20 mm (80-line) defect from count 1000 to 1079 is still open when
@@ -92,8 +91,8 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pieces []string
-	rs.splitGap(gapRange{cam: 0, c0: 4000, c1: 6000, lines: 2000, reason: "dropped-block"}, func(g gapRange, s *rollSeg) {
-		u := a.uninspected(g, s)
+	rs.splitGap(gapRange{cam: 0, c0: 4000, c1: 6000, lines: 2000, reason: reasonDropped}, func(g gapRange, s *rollSeg) {
+		u := uninspectedRange(info, a.mpc, g, s)
 		pieces = append(pieces, fmt.Sprintf("%s %.2f-%.2f %d", u.RollID, u.MDStartM, u.MDEndM, u.Lines))
 	})
 	if fmt.Sprint(pieces) != "[R2 0.74-0.99 1000 R3 0.00-0.25 1000]" {
@@ -246,8 +245,8 @@ func TestDefectSeenByBothDetectorsIsCountedOnce(t *testing.T) {
 	}
 	info := acquisition.Info{MMPerCount: 0.25, CountsPerLine: 1, LinesPerBlock: 256, WebWidthMM: 500,
 		Cameras: []acquisition.CameraInfo{{Width: 2000, PixelMM: 0.25}}}
-	a := newAssembler(recipe, info)
-	a.rolls = &rollSegs{a: a, segs: []*rollSeg{{w: &memRoll{}, from: math.MinInt64}}}
+	a := newMerger(recipe, info)
+	a.rolls = newRollSegs(rollEnv{}, a.mpc, a.k, &rollSeg{w: &memRoll{}, from: math.MinInt64}, a.startsBefore)
 	// Threshold: 40 lines × 8 px (10 × 2 mm); the model: 80 lines × 28 px around it.
 	a.add(region{cam: 0, c0: 100, c1: 139, cd0: 10, cd1: 12, area: 320, owned: 320, dark: 320, sum: -320 * 50, sumAbs: 320 * 50, peak: 70, detectorID: "threshold"})
 	a.add(region{cam: 0, c0: 80, c1: 159, cd0: 8, cd1: 15, area: 2240, owned: 2240, score: 9, scoreSum: 2240 * 7, scoreArea: 2240, detectorID: "onnx:m"})

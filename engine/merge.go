@@ -10,8 +10,9 @@ import (
 	"github.com/webinspect/webinspect/rollmap"
 )
 
-// assembler merges regions from all cameras and blocks into defects,
+// merger merges regions from all cameras and blocks into defects,
 // measures them in millimetres, classifies them and decides what to do.
+// It is the assembly's (see assembly.go).
 //
 // # When a defect is final
 //
@@ -21,7 +22,7 @@ import (
 // measured, classified and handed on. Regions of different cameras that
 // overlap (the camera overlap zone) or lie within the merge gap of each
 // other become one defect.
-type assembler struct {
+type merger struct {
 	recipe    *Recipe
 	info      acquisition.Info
 	k         int64
@@ -29,10 +30,9 @@ type assembler struct {
 	lineMM    float64
 	gapCounts int64
 	gapMM     float64
-	origin    int64 // encoder count of this session's first line
 	pending   []*pendingDefect
 	frontier  []int64
-	rolls     *rollSegs // the rolls defects are written to (see rolls.go)
+	rolls     *rollSegs // the rolls defects are numbered on (see rolls.go)
 	done      []*pendingDefect
 	free      []*pendingDefect // recycled, so the steady state allocates nothing
 	out       []rollmap.Defect
@@ -53,7 +53,7 @@ type pendingDefect struct {
 	scoreSum float64
 	scoreN   int64
 	camArea  [maxCameras]int64
-	detector string
+	detector rollmap.Detector
 	// The threshold detector's part (hasT): its own extent and areas, so
 	// that a defect both detectors see is not counted twice (extent).
 	hasT       bool
@@ -80,9 +80,9 @@ func (p *pendingDefect) extent() (c0, c1 int64, cd0, cd1 float64, area, owned in
 	return p.c0, p.c1, p.cd0, p.cd1, mArea, mOwned, &p.camArea
 }
 
-func newAssembler(r *Recipe, info acquisition.Info) *assembler {
+func newMerger(r *Recipe, info acquisition.Info) *merger {
 	k := int64(max(info.CountsPerLine, 1))
-	a := &assembler{
+	a := &merger{
 		recipe:   r,
 		info:     info,
 		k:        k,
@@ -108,7 +108,7 @@ func newAssembler(r *Recipe, info acquisition.Info) *assembler {
 }
 
 // add merges one region into the pending defects.
-func (a *assembler) add(r region) {
+func (a *merger) add(r region) {
 	var p *pendingDefect
 	if n := len(a.free); n > 0 {
 		p, a.free = a.free[n-1], a.free[:n-1]
@@ -141,7 +141,7 @@ func (a *assembler) add(r region) {
 	a.pending = append(a.pending, p)
 }
 
-func (a *assembler) near(p, q *pendingDefect) bool {
+func (a *merger) near(p, q *pendingDefect) bool {
 	return p.c0 <= q.c1+a.k+a.gapCounts && q.c0 <= p.c1+a.k+a.gapCounts &&
 		p.cd0 <= q.cd1+a.gapMM && q.cd0 <= p.cd1+a.gapMM
 }
@@ -176,24 +176,71 @@ func (p *pendingDefect) merge(q *pendingDefect) {
 			p.tCamArea[i] += q.tCamArea[i]
 		}
 	}
+	p.detector = joinDetectors(p.detector, q.detector)
+}
+
+// joinDetectors names the detectors of two merged defects: each detector
+// once, the threshold detector first ("threshold", "onnx:<model>" or
+// "threshold+onnx:<model>"), whatever order the parts were merged in. It
+// returns one of its arguments when that already names both, so the
+// steady state does not allocate.
+func joinDetectors(pd, qd rollmap.Detector) rollmap.Detector {
+	p, q := string(pd), string(qd)
 	switch {
-	case q.detector == "" || p.detector == q.detector || strings.Contains(p.detector, "+"):
-	case p.detector == "threshold":
-		p.detector = "threshold+" + q.detector
-	default:
-		p.detector = q.detector + "+" + p.detector
+	case q == "" || p == q:
+		return pd
+	case p == "":
+		return qd
 	}
+	model := modelPart(p)
+	if model == "" {
+		model = modelPart(q)
+	}
+	if !hasThreshold(p) && !hasThreshold(q) || model == "" {
+		return pd // one model, or only the threshold detector
+	}
+	both := func(s string) bool { return hasThreshold(s) && modelPart(s) == model }
+	switch {
+	case both(p):
+		return pd
+	case both(q):
+		return qd
+	}
+	return rollmap.Detector(detectorThreshold + detectorJoin + model)
+}
+
+// hasThreshold reports whether detector name s includes the threshold detector.
+func hasThreshold(s string) bool {
+	return s == detectorThreshold || strings.HasPrefix(s, detectorThreshold+detectorJoin)
+}
+
+// modelPart is the model detector's part of detector name s ("" if none).
+func modelPart(s string) string {
+	if s == detectorThreshold {
+		return ""
+	}
+	return strings.TrimPrefix(s, detectorThreshold+detectorJoin)
 }
 
 // setFrontier records camera cam's frontier.
-func (a *assembler) setFrontier(cam int, f int64) {
+func (a *merger) setFrontier(cam int, f int64) {
 	if cam >= 0 && cam < len(a.frontier) && f > a.frontier[cam] {
 		a.frontier[cam] = f
 	}
 }
 
+// startsBefore reports whether a pending defect starts before count c.
+func (a *merger) startsBefore(c int64) bool {
+	for _, p := range a.pending {
+		if p.c0 < c {
+			return true
+		}
+	}
+	return false
+}
+
 // minFrontier is the lowest count any camera can still report a region at.
-func (a *assembler) minFrontier() int64 {
+func (a *merger) minFrontier() int64 {
 	f := int64(math.MaxInt64)
 	for _, x := range a.frontier {
 		f = min(f, x)
@@ -203,7 +250,7 @@ func (a *assembler) minFrontier() int64 {
 
 // finalize decides every pending defect that can no longer grow and
 // returns them in MD order. The returned slice is reused by the next call.
-func (a *assembler) finalize() []rollmap.Defect {
+func (a *merger) finalize() []rollmap.Defect {
 	f := a.minFrontier()
 	a.out = a.out[:0]
 	keep := a.pending[:0]
@@ -241,7 +288,7 @@ func cmpInt64(a, b int64) int {
 
 // measure turns a pending defect into a roll-map record, or reports false
 // when it is below the recipe's detection limit.
-func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
+func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 	c0, c1, cd0, cd1, area, owned, camArea := p.extent()
 	m := Measure{
 		LengthMM: float64(c1+a.k-c0) * a.mpc,
@@ -297,7 +344,7 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Class:        class,
 		Severity:     severity,
 		Decision:     decision,
-		Detector:     rollmap.Detector(p.detector),
+		Detector:     p.detector,
 		Camera:       cam,
 		Lane:         -1,
 		Time:         a.now().UTC(),
@@ -311,28 +358,4 @@ func (a *assembler) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		d.Lane = rollmap.AssignLane(a.recipe.Lanes, d)
 	}
 	return d, true
-}
-
-// uninspected converts a gap of one camera on roll seg into a roll-map range.
-func (a *assembler) uninspected(g gapRange, seg *rollSeg) rollmap.Uninspected {
-	u := rollmap.Uninspected{
-		RollID:   seg.w.ID(),
-		MDStartM: seg.mdM(g.c0, a.mpc),
-		MDEndM:   seg.mdM(g.c1, a.mpc),
-		Camera:   g.cam,
-		Lines:    g.lines,
-		Reason:   rollmap.Reason(g.reason),
-	}
-	if g.cam >= 0 && g.cam < len(a.info.Cameras) {
-		c := a.info.Cameras[g.cam]
-		u.CDStartMM = math.Max(c.OffsetMM, 0)
-		u.CDEndMM = c.OffsetMM + float64(c.Width)*c.PixelMM
-		if a.info.WebWidthMM > 0 {
-			u.CDEndMM = math.Min(u.CDEndMM, a.info.WebWidthMM)
-		}
-	} else {
-		u.Camera = -1
-		u.CDEndMM = a.info.WebWidthMM
-	}
-	return u
 }

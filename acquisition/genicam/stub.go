@@ -2,7 +2,6 @@ package genicam
 
 const maxDepth = 64
 
-type formula struct{}
 
 // Parse reads a GenICam device description.
 func Parse(xml []byte) (*NodeMap, error) { return nil, ErrUnsupported }

@@ -67,13 +67,13 @@ type Conn struct {
 	rbuf []byte
 	wbuf []byte
 
-	stop     chan struct{}
-	lost     chan struct{} // closed when the heartbeat gives up
-	lostErr  atomic.Pointer[error]
-	hbWG     sync.WaitGroup
-	closeMu  sync.Mutex
-	closed   bool
-	stats    struct{ commands, retries, pending, stale atomic.Int64 }
+	stop    chan struct{}
+	lost    chan struct{} // closed when the heartbeat gives up
+	lostErr atomic.Pointer[error]
+	hbWG    sync.WaitGroup
+	closeMu sync.Mutex
+	closed  bool
+	stats   struct{ commands, retries, pending, stale atomic.Int64 }
 }
 
 // ControlStats are a control channel's counters.

@@ -280,7 +280,9 @@ func (d *emuDevice) stream(ctx context.Context, p []byte) (int, error) {
 	}
 	if len(d.segs) == 0 {
 		if d.u32(emuSIRM+sirmControl)&sirmEnable == 0 || d.u32(regAcqStart) == 0 {
-			<-ctx.Done() // nothing to send until acquisition runs
+			d.mu.Unlock() // nothing to send until acquisition runs
+			<-ctx.Done()
+			d.mu.Lock()
 			return 0, ctx.Err()
 		}
 		d.makeBlock()

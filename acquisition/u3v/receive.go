@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // rawFrame is one block as the device sent it.
@@ -34,7 +35,6 @@ func (e *frameLost) Error() string {
 type receiverStats struct {
 	Frames    uint64 // complete blocks
 	Lost      uint64 // blocks given up (frameLost)
-	Stalls    uint64 // endpoint halts cleared
 	Discarded uint64 // transfers dropped while looking for a leader
 }
 
@@ -51,6 +51,7 @@ type receiver struct {
 	stash                                  []byte // a leader met where something else was due
 	resync                                 bool   // out of step: drop transfers until a leader
 	stats                                  receiverStats
+	stalls                                 atomic.Uint64 // endpoint halts cleared (read by Stats)
 }
 
 func newReceiver(dev usbDevice, ep uint8, p plan) *receiver {
@@ -92,7 +93,7 @@ func (r *receiver) xfer(ctx context.Context, buf []byte) (int, error) {
 			}
 			continue
 		case errors.Is(err, errStall):
-			r.stats.Stalls++
+			r.stalls.Add(1)
 			r.resync = true
 			if cerr := r.dev.clearHalt(r.ep); cerr != nil {
 				return got, fmt.Errorf("u3v: clearing halt on %s: %w", epString(r.ep), cerr)

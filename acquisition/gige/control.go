@@ -333,3 +333,9 @@ func (e *StatusError) Error() string {
 
 // Unwrap lets errors.Is match ErrDevice.
 func (e *StatusError) Unwrap() error { return ErrDevice }
+
+// send writes a command that needs no acknowledge (PACKETRESEND). It is
+// safe alongside a transaction: UDP writes are atomic per datagram.
+func (c *Conn) send(b []byte) {
+	_, _ = c.sock.WriteToUDPAddrPort(b, c.dev)
+}

@@ -34,8 +34,8 @@ type Frame struct {
 	lastPID  uint32   // trailer's packet ID, when the trailer has arrived
 	leader   bool
 	trailer  bool
-	failed   bool // cannot complete (overflow, device said unavailable)
-	size     int  // payload bytes: highest offset+length written
+	failed   bool      // cannot complete (overflow, device said unavailable)
+	size     int       // payload bytes: highest offset+length written
 	touched  time.Time // last packet received
 	askedAt  time.Time // last resend request
 	tries    int       // resend rounds made

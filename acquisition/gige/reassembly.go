@@ -13,15 +13,15 @@ import (
 // been delivered or declared lost, so the consumer always sees blocks in
 // order and LostBefore counts exactly the blocks between two deliveries.
 type receiver struct {
-	s       *Stream
-	active  []*Frame
-	last    uint64 // block ID of the last frame delivered or given up; valid if have
-	lastExt bool
-	have    bool
+	s        *Stream
+	active   []*Frame
+	last     uint64 // block ID of the last frame delivered or given up; valid if have
+	lastExt  bool
+	have     bool
 	lostRun  int64  // blocks lost since the last delivery
 	skip     uint64 // block ID dropped for want of a buffer
 	skipping bool
-	cmd     []byte // scratch for PACKETRESEND
+	cmd      []byte // scratch for PACKETRESEND
 }
 
 func (r *receiver) init(s *Stream) {

@@ -39,6 +39,7 @@ type deviceInfo struct {
 	Manufacturer    string
 	Model           string
 
+	Config      int      // configuration number holding the U3V interfaces
 	ControlIntf int      // interface number of the control interface
 	ControlIn   endpoint // GenCP acknowledges
 	ControlOut  endpoint // GenCP commands

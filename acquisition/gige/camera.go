@@ -105,4 +105,3 @@ func (c *Camera) OpenLineStream(cfg LineConfig) (*LineStream, error) {
 func (c *Camera) Close() error { return c.Conn.Close() }
 
 var _ acquisition.Stream = (*LineStream)(nil)
-

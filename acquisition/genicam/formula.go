@@ -64,6 +64,9 @@ type formula struct {
 	src  string
 	root *expr
 	vars []string // identifiers, in order of first use
+	// active is set while the formula is evaluated as a named Expression
+	// (to detect an expression that uses itself); guarded by NodeMap.mu.
+	active bool
 }
 
 // builtin functions and how many arguments each takes (-1: one or two).

@@ -125,11 +125,11 @@ type node struct {
 
 	// availability and access
 	isImplemented, isAvailable, isLocked ref
-	access                               accessMode // declared (AccessMode / ImposedAccessMode)
-	accessSet                            bool
-	invalidators                         []ref // pInvalidator
-	selected                             []ref // pSelected
-	features                             []ref // Category pFeature
+	access                               accessMode // AccessMode (registers; RO unless given)
+	imposed                              accessMode // ImposedAccessMode (RW: no restriction)
+	invalidators                         []ref      // pInvalidator
+	selected                             []ref      // pSelected
+	features                             []ref      // Category pFeature
 
 	// value nodes (Integer, Float, Enumeration, Boolean, Command, Converter)
 	value, min, max, inc ref
@@ -150,18 +150,17 @@ type node struct {
 	symbolic   string
 
 	// registers
-	port       ref
-	addresses  []ref // <Address> constants and <pAddress> nodes (and inline IntSwissKnife)
-	indexes    []indexRef
-	length     ref
-	bigEndian  bool
-	signed     bool
-	lsb, msb   int // bit numbers as written (MaskedIntReg, StructEntry)
-	masked     bool
-	cache      cachable
-	cacheAddr  uint64
-	cacheData  []byte
-	cacheValid bool
+	port      ref
+	addresses []ref // <Address> constants and <pAddress> nodes (and inline IntSwissKnife)
+	indexes   []indexRef
+	length    ref
+	bigEndian bool
+	signed    bool
+	lsb, msb  int // bit numbers as written (MaskedIntReg, StructEntry)
+	masked    bool
+	cache     cachable
+	polled    bool       // has a PollingTime: the device changes it, never cached
+	keys      []cacheKey // cache entries this register stored
 
 	// formulas (SwissKnife, Converter)
 	vars        []variable
@@ -176,6 +175,18 @@ type node struct {
 
 	// evaluation guard
 	active bool
+}
+
+// declared is the access mode the description gives n, before looking at
+// the nodes it reads or writes through.
+func (n *node) declared() accessMode {
+	switch {
+	case n.imposed == accessRW:
+		return n.access
+	case n.access == accessRW || n.access == n.imposed:
+		return n.imposed
+	}
+	return accessRO
 }
 
 func (n *node) isIntLike() bool {

@@ -18,6 +18,9 @@ type NodeMap struct {
 	// it invalidates (their pInvalidator lists it).
 	invalidates map[*node][]*node
 	depth       int // current evaluation depth (guarded by mu)
+	steps       int // node evaluations of the current access
+	problems    []error
+	cache       map[cacheKey][]byte // register contents by port, address, length
 
 	// Attributes of the RegisterDescription root.
 	ModelName, VendorName, ToolTip, StandardNameSpace string
@@ -86,7 +89,7 @@ func (m *NodeMap) Has(name string) bool {
 func (m *NodeMap) access(op, name string, f func(n *node) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.depth = 0
+	m.depth, m.steps = 0, 0
 	n := m.nodes[name]
 	if n == nil {
 		return &FeatureError{Feature: name, Op: op, Err: ErrNotFound}

@@ -37,6 +37,9 @@ const (
 	MaxRegisterLength = 1 << 20
 )
 
+// maxInflate is MaxXMLSize; tests lower it to exercise the limit cheaply.
+var maxInflate int64 = MaxXMLSize
+
 // LocalURL is a parsed GenICam "Local:" URL: the device description is a
 // file of Length bytes at Address in the device's own register space.
 type LocalURL struct {
@@ -163,20 +166,20 @@ func unzipXML(b []byte, name string) ([]byte, error) {
 	if f == nil {
 		return nil, fmt.Errorf("genicam: %s: %w: zip archive holds no file", name, ErrMalformed)
 	}
-	if f.UncompressedSize64 > MaxXMLSize {
-		return nil, fmt.Errorf("genicam: %s: %w: member %s of %d bytes exceeds %d", name, ErrTooLarge, f.Name, f.UncompressedSize64, MaxXMLSize)
+	if f.UncompressedSize64 > uint64(maxInflate) {
+		return nil, fmt.Errorf("genicam: %s: %w: member %s of %d bytes exceeds %d", name, ErrTooLarge, f.Name, f.UncompressedSize64, maxInflate)
 	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("genicam: %s: %w: member %s: %v", name, ErrMalformed, f.Name, err)
 	}
 	defer rc.Close()
-	out, err := io.ReadAll(io.LimitReader(rc, MaxXMLSize+1))
+	out, err := io.ReadAll(io.LimitReader(rc, maxInflate+1))
 	if err != nil {
 		return nil, fmt.Errorf("genicam: %s: %w: member %s: %v", name, ErrMalformed, f.Name, err)
 	}
-	if len(out) > MaxXMLSize {
-		return nil, fmt.Errorf("genicam: %s: %w: member %s inflates beyond %d bytes", name, ErrTooLarge, f.Name, MaxXMLSize)
+	if int64(len(out)) > maxInflate {
+		return nil, fmt.Errorf("genicam: %s: %w: member %s inflates beyond %d bytes", name, ErrTooLarge, f.Name, maxInflate)
 	}
 	return trimXML(out), nil
 }

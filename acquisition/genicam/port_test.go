@@ -107,7 +107,9 @@ func TestFetchXML(t *testing.T) {
 }
 
 func TestFetchXMLZipBomb(t *testing.T) {
-	big := bytes.Repeat([]byte("A"), MaxXMLSize+10)
+	defer func(v int64) { maxInflate = v }(maxInflate)
+	maxInflate = 1 << 20
+	big := bytes.Repeat([]byte("A"), int(maxInflate)+10)
 	z := zipped(t, map[string][]byte{"big.xml": big}, "big.xml")
 	p := newMemPort(t)
 	p.add(0, pad(z), "RO")

@@ -170,7 +170,7 @@ func info(n *node, parent string) FeatureInfo {
 	fi := FeatureInfo{
 		Name: n.name, Kind: n.kind.String(), Category: parent,
 		DisplayName: n.displayName, Description: n.toolTip,
-		Unit: n.unit, Visibility: n.visibility, Access: n.access.String(),
+		Unit: n.unit, Visibility: n.visibility, Access: n.declared().String(),
 	}
 	if fi.Description == "" {
 		fi.Description = n.description

@@ -12,7 +12,18 @@ func (b *builder) formulas(n *node, e *elem) {
 		return
 	}
 	conv := n.kind == kindConverter || n.kind == kindIntConverter
+	// Expressions may use each other in any order; cycles are found when
+	// they are evaluated.
+	exprs := map[string]bool{}
+	for _, c := range e.kids {
+		if c.name == "Expression" {
+			exprs[c.attr("Name")] = true
+		}
+	}
 	known := func(s string) bool {
+		if exprs[s] {
+			return true
+		}
 		if conv && (s == "TO" || s == "FROM") {
 			return true
 		}

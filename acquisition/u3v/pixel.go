@@ -1,9 +1,6 @@
 package u3v
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "fmt"
 
 // PFNC pixel formats a monochrome line-scan camera sends. Bits 16..23 of a
 // PFNC code are the bits per pixel.
@@ -56,11 +53,17 @@ func to8(dst, src []byte, pf uint32) {
 	switch pf {
 	case pfMono8:
 		copy(dst, src)
-	case pfMono10, pfMono12, pfMono16:
-		shift := map[uint32]uint{pfMono10: 2, pfMono12: 4, pfMono16: 8}[pf] // significant bits - 8
+	case pfMono16:
+		src = src[:2*len(dst)]
 		for i := range dst {
-			v := binary.LittleEndian.Uint16(src[2*i:]) >> shift
-			dst[i] = uint8(min(v, 255))
+			dst[i] = src[2*i+1] // high byte of a little-endian u16
+		}
+	case pfMono10, pfMono12:
+		shift := map[uint32]uint{pfMono10: 2, pfMono12: 4}[pf] // significant bits - 8
+		src = src[:2*len(dst)]
+		for i := range dst {
+			v := (uint16(src[2*i]) | uint16(src[2*i+1])<<8) >> shift
+			dst[i] = uint8(min(v, 255)) // bits above the significant ones saturate
 		}
 	case pfMono10Packed, pfMono12Packed:
 		// b0 = p0's high 8 bits, b1 = both pixels' low bits, b2 = p1's high 8 bits.

@@ -230,6 +230,8 @@ func (d *emuDevice) command(p []byte) error {
 // written applies side effects of register writes.
 func (d *emuDevice) written(addr uint64) {
 	switch addr {
+	case regAcqStop:
+		d.setU32(regAcqStart, 0)
 	case regWidth, regHeight, regPixFmt:
 		d.setU32(regPayload, d.u32(regWidth)*d.u32(regHeight)*uint32(pixelBits(d.u32(regPixFmt)))/8)
 		binary.LittleEndian.PutUint64(d.mem[emuSIRM+sirmReqPayload:], uint64(d.u32(regPayload)+d.chunkLen()))

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -90,6 +91,7 @@ type Stream struct {
 	firstLine int64     // sequence number of frame line 0
 	ftime     time.Time // arrival of the frame
 
+	stop   func() error    // AcquisitionStop, run by Close (nil: none)
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	readMu sync.Mutex // held by ReadBlock; Close waits on it
@@ -168,14 +170,16 @@ func (s *Stream) Stats() Stats {
 	return st
 }
 
-// ReadBlock fills dst with the next lines. A frame larger than dst is
-// delivered over several blocks. Lines of frames the camera lost are
-// reported in dst.Lost of the first block after them.
+// ReadBlock fills dst with the next lines, at most one frame's worth; a
+// frame larger than dst is delivered over several blocks. Lines of frames
+// the camera lost are reported in dst.Lost of the first block after them,
+// and dst.FirstLine jumps past them. It returns io.EOF once the stream is
+// closed.
 func (s *Stream) ReadBlock(ctx context.Context, dst *acquisition.Block) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	if s.isClosed() {
-		return ErrClosed
+		return io.EOF
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -186,7 +190,7 @@ func (s *Stream) ReadBlock(ctx context.Context, dst *acquisition.Block) error {
 	for s.off >= s.lines {
 		if err := s.nextFrame(ctx); err != nil {
 			if s.ctx.Err() != nil {
-				return ErrClosed
+				return io.EOF
 			}
 			return err
 		}

@@ -86,7 +86,8 @@ func (s *Stream) isClosed() bool {
 	return s.closed
 }
 
-// Close stops the stream: it ends a ReadBlock in progress, waits for it
+// Close stops the stream: it ends a ReadBlock in progress (which returns
+// io.EOF), waits for it, stops acquisition when OpenLineStream started it
 // and disables the stream interface. The device stays open.
 func (s *Stream) Close() error {
 	s.mu.Lock()
@@ -99,8 +100,14 @@ func (s *Stream) Close() error {
 	s.cancel()
 	s.readMu.Lock() // wait for ReadBlock to return
 	defer s.readMu.Unlock()
-	if err := setStreamEnable(s.dev.ctrl, s.sirm, false); err != nil && !errors.Is(err, ErrClosed) {
-		return fmt.Errorf("u3v: disabling stream: %w", err)
+	var err error
+	if s.stop != nil {
+		if serr := s.stop(); serr != nil {
+			err = fmt.Errorf("u3v: AcquisitionStop: %w", serr)
+		}
 	}
-	return nil
+	if serr := setStreamEnable(s.dev.ctrl, s.sirm, false); serr != nil && !errors.Is(serr, ErrClosed) {
+		err = errors.Join(err, fmt.Errorf("u3v: disabling stream: %w", serr))
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +206,7 @@ func TestStreamCloseUnblocks(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrClosed) {
+		if err != io.EOF {
 			t.Fatalf("ReadBlock after Close: %v", err)
 		}
 	case <-time.After(10 * time.Second):

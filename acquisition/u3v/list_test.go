@@ -3,6 +3,7 @@ package u3v
 import (
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -131,5 +132,17 @@ func TestInfoFromDesc(t *testing.T) {
 	// A device whose interfaces are of another class is not a camera.
 	if _, ok := infoFromDesc(u3vDesc(gousb.ClassVendorSpec)); ok {
 		t.Fatal("vendor-specific device taken for U3V")
+	}
+}
+
+// TestGousbHandleField guards the reach into gousb for libusb_clear_halt:
+// the libusb handle must be where gousb v1.1.3 keeps it.
+func TestGousbHandleField(t *testing.T) {
+	v := reflect.ValueOf(&gousb.Device{}).Elem().FieldByName("handle")
+	if !v.IsValid() || v.Kind() != reflect.Pointer {
+		t.Fatal("gousb.Device has no handle pointer: clearHalt would fall back to a plain CLEAR_FEATURE")
+	}
+	if libusbHandle(&gousb.Device{}) != nil {
+		t.Fatal("handle of an unopened device is not nil")
 	}
 }

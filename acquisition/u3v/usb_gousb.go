@@ -222,9 +222,13 @@ func (g *gousbDevice) bulkIn(ctx context.Context, ep uint8, p []byte) (int, erro
 	return n, usbErr(ctx, err)
 }
 
-// clearHalt sends the standard CLEAR_FEATURE(ENDPOINT_HALT) request:
-// gousb v1.1.3 has no libusb_clear_halt wrapper.
+// clearHalt clears a stall with libusb_clear_halt (device and host side
+// of the pipe, see clearhalt.go); if gousb's handle cannot be found it
+// falls back to the standard CLEAR_FEATURE(ENDPOINT_HALT) request.
 func (g *gousbDevice) clearHalt(ep uint8) error {
+	if h := libusbHandle(g.dev); h != nil {
+		return libusbClearHalt(h, ep)
+	}
 	_, err := g.dev.Control(reqTypeEndpoint, stdReqClear, featureHalt, uint16(ep), nil)
 	return err
 }

@@ -5,7 +5,7 @@ import "math"
 // Evaluation limits.
 const (
 	maxDepth     = 64      // nested node evaluations (a -> b -> c ...)
-	maxEvalSteps = 1 << 16 // node evaluations for one feature access
+	maxEvalSteps = 1 << 14 // node evaluations for one feature access
 )
 
 // enter marks n as being evaluated. Reaching a node that is already being

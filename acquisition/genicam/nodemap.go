@@ -103,3 +103,57 @@ func (m *NodeMap) access(op, name string, f func(n *node) error) error {
 	}
 	return nil
 }
+
+// Access returns a feature's access mode now: "RW", "RO", "WO", "NA" (not
+// available) or "NI" (not implemented). A locked feature is "RO".
+func (m *NodeMap) Access(name string) (mode string, err error) {
+	err = m.access("access", name, func(n *node) error {
+		mode = "RW"
+		if err := m.checkPresent(n); err != nil {
+			switch {
+			case errors.Is(err, ErrNotImplemented):
+				mode = "NI"
+				return nil
+			case errors.Is(err, ErrNotAvailable):
+				mode = "NA"
+				return nil
+			}
+			return err
+		}
+		a, err := m.effAccess(n)
+		if err != nil {
+			return err
+		}
+		mode = a.String()
+		locked, err := m.refBool(n, &n.isLocked, "pIsLocked", false)
+		if locked && a == accessRW {
+			mode = "RO"
+		}
+		return err
+	})
+	return mode, err
+}
+
+// IntRange returns the Min, Max and Inc an integer feature accepts now.
+func (m *NodeMap) IntRange(name string) (lo, hi, inc int64, err error) {
+	err = m.access("range", name, func(n *node) error {
+		if !n.isIntLike() || n.kind == kindEnumeration {
+			return errf(n.name, ErrWrongType, "%s is a %s, not an integer", n.name, n.kind)
+		}
+		lo, hi, inc, err = m.intRange(n)
+		return err
+	})
+	return lo, hi, inc, err
+}
+
+// FloatRange returns the Min and Max a numeric feature accepts now.
+func (m *NodeMap) FloatRange(name string) (lo, hi float64, err error) {
+	err = m.access("range", name, func(n *node) error {
+		if !n.isFloatLike() && !n.isIntLike() {
+			return errf(n.name, ErrWrongType, "%s is a %s, not a number", n.name, n.kind)
+		}
+		lo, hi, _, err = m.floatRange(n)
+		return err
+	})
+	return lo, hi, err
+}

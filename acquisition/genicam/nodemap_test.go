@@ -128,7 +128,9 @@ func TestLinescanWrite(t *testing.T) {
 	}
 }
 
-func be32u(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32u(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 func TestEncodings(t *testing.T) {
 	c := newTestCamera(t)

@@ -55,8 +55,12 @@ type blockFault struct {
 	BadMagic  bool   // corrupt the leader's magic
 }
 
+// reporter is where the emulator reports misuse: the test's *testing.T,
+// or a recorder in the test that proves misuse is caught.
+type reporter interface{ Error(args ...any) }
+
 type emuDevice struct {
-	t *testing.T
+	t reporter
 
 	mu     sync.Mutex
 	open   bool
@@ -82,7 +86,7 @@ type emuDevice struct {
 	chunks   func(id uint64) []byte
 }
 
-func newEmu(t *testing.T, xml []byte, zip bool) *emuDevice {
+func newEmu(t testing.TB, xml []byte, zip bool) *emuDevice {
 	d := &emuDevice{t: t, busy: map[uint8]bool{}, mem: make([]byte, emuMemSize),
 		pending: map[uint64]int{}, status: map[uint64]Status{}, faults: map[uint64]blockFault{}}
 	le := binary.LittleEndian
@@ -372,7 +376,7 @@ func (d *emuDevice) close() error {
 
 // emuBus is a bus with the given emulated devices.
 type emuBus struct {
-	t      *testing.T
+	t      reporter
 	devs   []*emuDevice
 	infos  []deviceInfo
 	err    error // list error

@@ -252,6 +252,10 @@ func (c *control) transact(command, want uint16, scd, data []byte) (ack, error) 
 			return ack{}, fmt.Errorf("%w: command of %d bytes exceeds the device limit %d", ErrUnsupported, len(c.cmd), c.maxCmd)
 		}
 		a, err := c.attempt(want)
+		if err == nil && a.Status == StatusBusy && try < c.opt.Retries {
+			last = statusErr(a.Status) // the device asks to be asked again
+			continue
+		}
 		if err == nil {
 			if a.Status != StatusSuccess {
 				return a, statusErr(a.Status)

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-func testXML(t *testing.T) []byte {
+func testXML(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/emuline.xml")
 	if err != nil {
@@ -21,7 +21,7 @@ func testXML(t *testing.T) []byte {
 }
 
 // openEmu opens an emulated camera serving xml (zipped when zip).
-func openEmu(t *testing.T, xml []byte, zip bool) (*Device, *emuDevice) {
+func openEmu(t testing.TB, xml []byte, zip bool) (*Device, *emuDevice) {
 	t.Helper()
 	emu := newEmu(t, xml, zip)
 	bus := &emuBus{t: t, devs: []*emuDevice{emu}, infos: []deviceInfo{emuInfo}}
@@ -221,5 +221,16 @@ func TestManifestHostile(t *testing.T) {
 	le.PutUint64(emu.mem[emuManifest+8+16:], 1<<40)
 	if _, err := d.Manifest(); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "size") {
 		t.Fatalf("huge file: %v", err)
+	}
+}
+
+func TestGenCPBusyRetried(t *testing.T) {
+	d, emu := openEmu(t, testXML(t), false)
+	emu.status[regTestReg] = StatusBusy // once: the second try succeeds
+	if err := writeU32(d.ctrl, regTestReg, 9); err != nil {
+		t.Fatal(err)
+	}
+	if emu.u32(regTestReg) != 9 || d.ctrl.retries != 1 {
+		t.Fatalf("register %d after %d retries", emu.u32(regTestReg), d.ctrl.retries)
 	}
 }

@@ -72,19 +72,17 @@ func to8(dst, src []byte, pf uint32) {
 			dst[i], dst[i+1] = s[0], s[2]
 		}
 	case pfMono12p:
-		for i := 0; i+1 < len(dst); i += 2 {
-			s := src[3*i/2:]
-			p0 := uint16(s[0]) | uint16(s[1]&0x0F)<<8
-			p1 := uint16(s[1]>>4) | uint16(s[2])<<4
-			dst[i], dst[i+1] = uint8(p0>>4), uint8(p1>>4)
+		// p0 = b0 | (b1&0x0F)<<8, p1 = b1>>4 | b2<<4; their top 8 bits:
+		src = src[:3*len(dst)/2]
+		for i, j := 0, 0; i+1 < len(dst); i, j = i+2, j+3 {
+			dst[i], dst[i+1] = src[j]>>4|src[j+1]<<4, src[j+2]
 		}
 	case pfMono10p:
-		for i := 0; i+3 < len(dst); i += 4 {
-			s := src[5*i/4:]
-			v := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 | uint64(s[4])<<32
-			for k := range 4 {
-				dst[i+k] = uint8(v >> (10*k + 2))
-			}
+		// 4 pixels in 40 bits, LSB first; the top 8 bits of each:
+		src = src[:5*len(dst)/4]
+		for i, j := 0, 0; i+3 < len(dst); i, j = i+4, j+5 {
+			b0, b1, b2, b3, b4 := src[j], src[j+1], src[j+2], src[j+3], src[j+4]
+			dst[i], dst[i+1], dst[i+2], dst[i+3] = b0>>2|b1<<6, b1>>4|b2<<4, b2>>6|b3<<2, b4
 		}
 	}
 }

@@ -20,8 +20,8 @@ const (
 	sirmMaxTrailer    = 0x2C // u32, host's trailer transfer size
 	sirmLen           = 0x30
 	sirmEnable        = 1
-	maxPayloadSize    = 1 << 30 // 1 GiB: no line-scan frame needs more
-	defaultMaxXfer    = 1 << 20 // 1 MiB payload transfers
+	maxPayloadSize    = 256 << 20 // 256 MiB: 16k px × 16 bit × 8k lines; no line-scan frame needs more
+	defaultMaxXfer    = 1 << 20   // 1 MiB payload transfers
 	maxAlignmentShift = 20
 )
 

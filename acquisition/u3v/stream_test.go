@@ -227,3 +227,61 @@ func TestStreamWrongWidth(t *testing.T) {
 		t.Fatalf("frame of another width: %v", err)
 	}
 }
+
+func TestStreamHostileSIRM(t *testing.T) {
+	d, emu := openEmu(t, testXML(t), false)
+	opt := StreamOptions{Camera: acquisition.CameraInfo{Width: testWidth}, CountsPerLine: 1}
+	binary.LittleEndian.PutUint64(emu.mem[emuSIRM+sirmReqPayload:], 1<<50)
+	if _, err := d.OpenStream(opt); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "required payload size") {
+		t.Fatalf("absurd payload size: %v", err)
+	}
+	binary.LittleEndian.PutUint64(emu.mem[emuSIRM+sirmReqPayload:], 8192)
+	binary.LittleEndian.PutUint32(emu.mem[emuSIRM+sirmInfo:], 40<<24)
+	if _, err := d.OpenStream(opt); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "alignment") {
+		t.Fatalf("absurd alignment: %v", err)
+	}
+	if _, err := d.OpenStream(StreamOptions{Camera: acquisition.CameraInfo{Width: 0}, CountsPerLine: 1}); err == nil || !strings.Contains(err.Error(), "Camera.Width") {
+		t.Fatalf("bad options: %v", err)
+	}
+}
+
+// BenchmarkReadBlock streams 4096-px frames of 512 lines from the
+// emulated camera through receiver, conversion and ReadBlock (the
+// emulator's copying is included; no libusb).
+func BenchmarkReadBlock(b *testing.B) {
+	const w, h = 4096, 512
+	for _, pf := range []uint32{pfMono8, pfMono12p} {
+		b.Run("format="+PixelFormatName(pf), func(b *testing.B) {
+			d, emu := openEmu(b, testXML(b), false)
+			lb, _ := lineBytes(pf, w)
+			img := make([]byte, lb*h)
+			emu.image = func(uint64, leader) []byte { return img }
+			for _, r := range [][2]uint32{{regWidth, w}, {regHeight, h}, {regPixFmt, pf}} {
+				if err := writeU32(d.ctrl, uint64(r[0]), r[1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s, err := d.OpenStream(StreamOptions{Camera: acquisition.CameraInfo{Width: w}, CountsPerLine: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := s.Close(); err != nil {
+					b.Error(err)
+				}
+			}()
+			if err := writeU32(d.ctrl, regAcqStart, 1); err != nil {
+				b.Fatal(err)
+			}
+			blk := acquisition.NewBlock(h, w)
+			b.SetBytes(int64(len(img)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.ReadBlock(context.Background(), blk); err != nil || blk.Lines != h {
+					b.Fatal(err, blk.Lines)
+				}
+			}
+			b.ReportMetric(float64(w*h)*float64(b.N)/b.Elapsed().Seconds(), "px/s")
+		})
+	}
+}

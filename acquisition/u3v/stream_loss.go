@@ -51,7 +51,11 @@ func (s *Stream) account(id uint64, lines int, first int64, hasCount bool) {
 	s.stats.LostFrames += uint64(gap)
 	s.stats.LostLines += uint64(n)
 	s.mu.Unlock()
-	s.logf("lost %d frame(s) (%d lines) before block %d: %s", gap, n, id, s.lostWhy)
+	why := s.lostWhy
+	if why == "" {
+		why = "the device skipped their block IDs"
+	}
+	s.logf("lost %d frame(s) (%d lines) before block %d: %s", gap, n, id, why)
 	s.lostWhy = ""
 }
 

@@ -1,6 +1,7 @@
 package u3v
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/acquisition"
 )
@@ -144,6 +147,9 @@ func TestStreamLoss(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, emu := openTestStream(t, 2048, func(e *emuDevice) { e.faults[2] = tc.fault })
+			var logBuf bytes.Buffer
+			log := zerolog.New(&logBuf)
+			s.opt.Log = &log
 			checkFrame(t, readBlock(t, s, testHeight), 1, 0, 0)
 			b := readBlock(t, s, testHeight)
 			want := acquisition.LostLines{FirstLine: 8, Lines: 8, FirstCount: 16, LastCount: 30, Reason: ReasonFrameLost}
@@ -158,6 +164,9 @@ func TestStreamLoss(t *testing.T) {
 			}
 			if emu.halted {
 				t.Fatal("endpoint left halted")
+			}
+			if !strings.Contains(logBuf.String(), "lost 1 frame(s) (8 lines) before block 3") {
+				t.Fatalf("log: %s", logBuf.String())
 			}
 		})
 	}
@@ -283,5 +292,34 @@ func BenchmarkReadBlock(b *testing.B) {
 			}
 			b.ReportMetric(float64(w*h)*float64(b.N)/b.Elapsed().Seconds(), "px/s")
 		})
+	}
+}
+
+// TestStreamLossRun loses three frames in a row, each a different way:
+// one LostLines covers them all. A block counter that restarts is not a
+// loss.
+func TestStreamLossRun(t *testing.T) {
+	s, emu := openTestStream(t, 2048, func(e *emuDevice) {
+		e.faults[2] = blockFault{StallAt: 2}
+		e.faults[3] = blockFault{Skip: true}
+		e.faults[4] = blockFault{Short: 5000}
+	})
+	checkFrame(t, readBlock(t, s, testHeight), 1, 0, 0)
+	b := readBlock(t, s, testHeight)
+	want := acquisition.LostLines{FirstLine: 8, Lines: 24, FirstCount: 16, LastCount: 62, Reason: ReasonFrameLost}
+	if b.Lost != want {
+		t.Fatalf("Lost = %+v, want %+v", b.Lost, want)
+	}
+	checkFrame(t, b, 5, 0, 32)
+	emu.mu.Lock()
+	emu.blockID = 0 // the camera restarts its block counter
+	emu.mu.Unlock()
+	b = readBlock(t, s, testHeight)
+	if !b.Lost.Empty() {
+		t.Fatalf("restart taken for a loss: %+v", b.Lost)
+	}
+	checkFrame(t, b, 1, 0, 40)
+	if st := s.Stats(); st.LostFrames != 3 || st.LostLines != 24 || st.Frames != 3 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -112,7 +112,8 @@ type device struct {
 	acqGen    uint64 // incremented by every AcquisitionStart
 	softTrig  int    // pending TriggerSoftware commands
 	fireTest  bool   // a test packet was requested
-	wake      chan struct{}
+	wake      chan struct{} // acquisition state or test packet request changed
+	trig      chan struct{} // a TriggerSoftware arrived
 }
 
 // deviceParams are the power-on values of one camera.
@@ -132,7 +133,7 @@ func newDevice(p deviceParams) (*device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &device{xml: img, sensorWidth: p.sensorWidth, tsEpoch: time.Now(), wake: make(chan struct{}, 1)}
+	d := &device{xml: img, sensorWidth: p.sensorWidth, tsEpoch: time.Now(), wake: make(chan struct{}, 1), trig: make(chan struct{}, 1)}
 	ack := wire.DiscoveryAck{
 		VersionMajor: 1, VersionMinor: 2,
 		DeviceMode:      wire.DeviceModeBigEndian | 1, // UTF-8

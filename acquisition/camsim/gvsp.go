@@ -68,7 +68,7 @@ type streamer struct {
 
 // run serves acquisitions until ctx ends.
 func (s *streamer) run(ctx context.Context) error {
-	for {
+	for ctx.Err() == nil {
 		if on, gen, cfg := s.dev.state(); on {
 			if err := s.acquire(ctx, gen, cfg); err != nil {
 				return err
@@ -82,18 +82,73 @@ func (s *streamer) run(ctx context.Context) error {
 			s.fireTest()
 		}
 	}
+	return nil
 }
 
-// acquire sends frames of acquisition gen until it stops.
+// acquire sends frames of acquisition gen until it stops. A generator
+// goroutine renders frames ahead (genDepth of them) while this one waits for
+// each frame's last line and sends it.
 func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error {
+	s.log.Info().Int("width", cfg.width).Int("height", cfg.height).Stringer("pixel_format", cfg.pf).
+		Bool("encoder", cfg.lineTrigger).Bool("chunks", cfg.chunks).Stringer("dest", cfg.dest).Msg("camsim: acquisition started")
+	defer s.log.Info().Msg("camsim: acquisition stopped")
+	actx, cancel := context.WithCancel(ctx)
+	frames := make(chan *frame, genDepth)
+	genErr := make(chan error, 1)
+	go func() { genErr <- s.generate(actx, gen, cfg, frames) }()
+	defer func() {
+		cancel()
+		for f := range frames {
+			s.putFrame(f)
+		}
+	}()
+	for sent := 0; ; {
+		var f *frame
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.dev.wake:
+			s.fireTest()
+			if !s.still(gen) {
+				return nil
+			}
+			continue
+		case f = <-frames:
+		}
+		if f == nil { // the web ended or the generator failed
+			if err := <-genErr; err != nil && ctx.Err() == nil {
+				return err
+			}
+			s.waitUntil(ctx, gen, time.Now().Add(24*time.Hour))
+			return nil
+		}
+		if !s.waitUntil(ctx, gen, f.due[f.lines-1]) {
+			s.putFrame(f)
+			return nil
+		}
+		s.blockID = wire.NextBlockID(s.blockID, false)
+		f.blockID = s.blockID
+		f.encode(cfg, s.sw, s.dev.timestamp(f.due[0]))
+		s.send(f, cfg)
+		if sent++; (cfg.mode == modeSingle && sent >= 1) || (cfg.mode == modeMulti && sent >= cfg.frameCount) {
+			s.dev.finished(gen)
+			return nil
+		}
+	}
+}
+
+// genDepth is how many frames the generator may render ahead.
+const genDepth = 2
+
+// generate renders the frames of one acquisition into out and closes it
+// (after a nil frame) when the web ends; it returns when ctx ends.
+func (s *streamer) generate(ctx context.Context, gen uint64, cfg camConfig, out chan<- *frame) error {
+	defer close(out)
 	start := time.Now()
 	epoch := s.web.epochAt(start)
 	skipBefore, base := start, start
 	var seq, nFree int64
-	s.log.Info().Int("width", cfg.width).Int("height", cfg.height).Stringer("pixel_format", cfg.pf).
-		Bool("encoder", cfg.lineTrigger).Bool("chunks", cfg.chunks).Stringer("dest", cfg.dest).Msg("camsim: acquisition started")
-	defer s.log.Info().Msg("camsim: acquisition stopped")
-	for sent := 0; ; {
+	for {
 		if cfg.frameTrigger {
 			t, ok := s.waitTrigger(ctx, gen)
 			if !ok {
@@ -116,14 +171,16 @@ func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error
 				if ctx.Err() != nil {
 					return nil
 				}
+				out <- nil
 				return err
 			}
-			due := base.Add(time.Duration(float64(nFree) * 1e9 / cfg.lineRate))
+			var due time.Time
 			if cfg.lineTrigger {
 				if due = epoch.Add(tw); due.Before(skipBefore) {
 					continue // the web passed before the camera was looking
 				}
 			} else {
+				due = base.Add(time.Duration(float64(nFree) * 1e9 / cfg.lineRate))
 				nFree++
 			}
 			f.counts[i], f.due[i] = c, due
@@ -131,20 +188,14 @@ func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error
 		}
 		if f.lines == 0 {
 			s.putFrame(f)
-			s.waitUntil(ctx, gen, time.Now().Add(24*time.Hour))
-			return nil
-		}
-		if !s.waitUntil(ctx, gen, f.due[f.lines-1]) {
-			s.putFrame(f)
+			out <- nil
 			return nil
 		}
 		seq += int64(f.lines)
-		s.blockID = wire.NextBlockID(s.blockID, false)
-		f.blockID = s.blockID
-		f.encode(cfg, s.sw, s.dev.timestamp(f.due[0]))
-		s.send(f, cfg)
-		if sent++; (cfg.mode == modeSingle && sent >= 1) || (cfg.mode == modeMulti && sent >= cfg.frameCount) {
-			s.dev.finished(gen)
+		select {
+		case out <- f:
+		case <-ctx.Done():
+			s.putFrame(f)
 			return nil
 		}
 	}
@@ -199,11 +250,7 @@ func (s *streamer) waitTrigger(ctx context.Context, gen uint64) (time.Time, bool
 		select {
 		case <-ctx.Done():
 			return time.Time{}, false
-		case <-s.dev.wake:
-			s.fireTest()
-			if !s.still(gen) {
-				return time.Time{}, false
-			}
+		case <-s.dev.trig:
 		}
 	}
 }

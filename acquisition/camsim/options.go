@@ -74,7 +74,7 @@ func DefaultOptions() Options {
 		LinesPerFrame: 256,
 		LineRate:      10000,
 		PacketSize:    1500,
-		ResendFrames:  32,
+		ResendFrames:  16,
 	}
 }
 

@@ -58,7 +58,10 @@ func (d *device) writeRegLocked(addr, v uint32) wire.Status {
 	case regTrigSoftware:
 		if v == 1 && d.acquiring {
 			d.softTrig++
-			d.notify()
+			select {
+			case d.trig <- struct{}{}:
+			default:
+			}
 		}
 		return wire.StatusSuccess
 	}

@@ -109,9 +109,9 @@ type device struct {
 	tsEpoch     time.Time
 
 	acquiring bool
-	acqGen    uint64 // incremented by every AcquisitionStart
-	softTrig  int    // pending TriggerSoftware commands
-	fireTest  bool   // a test packet was requested
+	acqGen    uint64        // incremented by every AcquisitionStart
+	softTrig  int           // pending TriggerSoftware commands
+	fireTest  bool          // a test packet was requested
 	wake      chan struct{} // acquisition state or test packet request changed
 	trig      chan struct{} // a TriggerSoftware arrived
 }

@@ -39,6 +39,23 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+func TestParseEncodings(t *testing.T) {
+	latin := []byte("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><RegisterDescription ModelName=\"Cam\xe9ra\"><String Name=\"S\"><Value>\xb5s</Value></String></RegisterDescription>")
+	m, err := Parse(latin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.String("S"); err != nil || v != "µs" || m.ModelName != "Caméra" {
+		t.Errorf("latin-1: %q %q %v", m.ModelName, v, err)
+	}
+	if _, err := Parse(append([]byte("\xef\xbb\xbf"), doc("")...)); err != nil {
+		t.Errorf("byte order mark: %v", err)
+	}
+	if _, err := Parse([]byte(`<?xml version="1.0" encoding="EBCDIC"?><RegisterDescription/>`)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("EBCDIC: %v", err)
+	}
+}
+
 // hostile parses a description that must parse, connects a zero port and
 // returns the map.
 func hostile(t *testing.T, body string) *NodeMap {

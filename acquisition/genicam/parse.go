@@ -3,7 +3,6 @@ package genicam
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -39,8 +38,10 @@ func readTree(data []byte) (*elem, error) {
 	if len(data) > MaxXMLSize {
 		return nil, fmt.Errorf("genicam: %w: XML of %d bytes exceeds %d", ErrTooLarge, len(data), MaxXMLSize)
 	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
+	d.CharsetReader = charsetReader
 	var stack []*elem
 	var root *elem
 	var text strings.Builder
@@ -91,6 +92,27 @@ func readTree(data []byte) (*elem, error) {
 		return nil, fmt.Errorf("genicam: %w: root element is <%s>, want <RegisterDescription>", ErrMalformed, root.name)
 	}
 	return root, nil
+}
+
+// charsetReader accepts the single-byte encodings device descriptions
+// declare besides UTF-8 (ISO-8859-1 and US-ASCII), mapping each byte to the
+// code point of the same number.
+func charsetReader(label string, in io.Reader) (io.Reader, error) {
+	switch strings.ToLower(label) {
+	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "us-ascii", "ascii":
+	default:
+		return nil, fmt.Errorf("encoding %q is not supported", label)
+	}
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return nil, err
+	}
+	var out strings.Builder
+	out.Grow(len(b))
+	for _, c := range b {
+		out.WriteRune(rune(c))
+	}
+	return strings.NewReader(out.String()), nil
 }
 
 // Parse reads a GenICam device description (a RegisterDescription
@@ -210,5 +232,3 @@ func (b *builder) node(e *elem, name string) (*node, error) {
 	b.formulas(n, e)
 	return n, nil
 }
-
-var errSkip = errors.New("skip")

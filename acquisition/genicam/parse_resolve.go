@@ -1,7 +1,5 @@
 package genicam
 
-import "fmt"
-
 // formulas parses the formula children of a SwissKnife or Converter once
 // all its variables are known. A formula that does not parse is recorded
 // on the node (its reads fail) and in Problems.
@@ -129,10 +127,3 @@ func (b *builder) finish() {
 		}
 	}
 }
-
-// dangling is the error for a reference that did not resolve.
-func dangling(n *node, r *ref, what string) error {
-	return errf(n.name, ErrMalformed, "%s %s does not exist", what, r.name)
-}
-
-var _ = fmt.Sprint

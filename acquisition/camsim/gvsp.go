@@ -25,16 +25,18 @@ type Stats struct {
 	LostPackets    int64 // stream packets not sent (PacketLoss)
 	ResendRequests int64 // PACKETRESEND commands received
 	ResentPackets  int64 // packets sent again on request
+	Streaming      bool  // an acquisition is running on the stream side
 }
 
 type statCounters struct {
 	frames, dropped, lines, packets, lost, resendReqs, resent atomic.Int64
+	streaming                                                 atomic.Bool
 }
 
 func (c *statCounters) snapshot() Stats {
 	return Stats{Frames: c.frames.Load(), DroppedFrames: c.dropped.Load(), Lines: c.lines.Load(),
 		Packets: c.packets.Load(), LostPackets: c.lost.Load(),
-		ResendRequests: c.resendReqs.Load(), ResentPackets: c.resent.Load()}
+		ResendRequests: c.resendReqs.Load(), ResentPackets: c.resent.Load(), Streaming: c.streaming.Load()}
 }
 
 // streamer is one camera's GVSP side: it turns the web's lines into frames
@@ -91,6 +93,8 @@ func (s *streamer) run(ctx context.Context) error {
 func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error {
 	s.log.Info().Int("width", cfg.width).Int("height", cfg.height).Stringer("pixel_format", cfg.pf).
 		Bool("encoder", cfg.lineTrigger).Bool("chunks", cfg.chunks).Stringer("dest", cfg.dest).Msg("camsim: acquisition started")
+	s.stats.streaming.Store(true)
+	defer s.stats.streaming.Store(false)
 	defer s.log.Info().Msg("camsim: acquisition stopped")
 	actx, cancel := context.WithCancel(ctx)
 	frames := make(chan *frame, genDepth)

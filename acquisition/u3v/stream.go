@@ -27,7 +27,9 @@ type StreamOptions struct {
 	CountsPerLine int
 	// EncoderChunkID is the chunk ID of ChunkEncoderValue in the device
 	// XML (0: the camera sends none). With it, a frame's first line gets
-	// the chunk's count; without it, line n gets count n*CountsPerLine.
+	// the chunk's count (its data: a little-endian int64, or int32); the
+	// frame's other lines follow every CountsPerLine counts. Without it,
+	// line n of the stream gets count n*CountsPerLine.
 	EncoderChunkID uint32
 	// PayloadSize is the bytes per block when the SIRM says 0 (the node
 	// map's PayloadSize; 0 lets Width*Height*bytes per pixel decide).

@@ -9,7 +9,7 @@ import (
 // paceGroup is how many packets go out between two looks at the clock.
 const paceGroup = 16
 
-// send transmits f (or drops it whole), paced over half the nominal frame
+// send transmits f (or drops it whole), paced over 80 % of the nominal frame
 // period so a host's socket buffer never takes a whole frame at once, and
 // at least GevSCPD apart. Lost packets (PacketLoss) are skipped but stay
 // resendable; the frame joins the resend ring.
@@ -30,7 +30,7 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 	if cfg.lineTrigger {
 		rate = s.nominalRate
 	}
-	spread := time.Duration(0.5 * float64(cfg.height) / rate * 1e9)
+	spread := time.Duration(0.8 * float64(cfg.height) / rate * 1e9)
 	spread = min(spread, 200*time.Millisecond)
 	n := f.packets()
 	t0 := time.Now()

@@ -283,10 +283,3 @@ func (s *server) checkHeartbeat(now time.Time) {
 	s.dev.stop()
 	s.dev.streamReset()
 }
-
-// controlledBy returns the current controller (zero when none).
-func (s *server) controlledBy() netip.AddrPort {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.controller
-}

@@ -253,13 +253,6 @@ func (d *device) streamReset() {
 	d.mu.Unlock()
 }
 
-// resendCapable reports whether the device advertises PACKETRESEND.
-func (d *device) resendCapable() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.get32(wire.RegGVCPCapability)&(1<<2) != 0
-}
-
 // discoveryData returns a copy of the first 248 bootstrap bytes.
 func (d *device) discoveryData() []byte {
 	d.mu.Lock()

@@ -231,12 +231,11 @@ func (m *NodeMap) convRange(n *node) (lo, hi float64, err error) {
 		return 0, 0, err
 	}
 	from := func(x float64) (float64, bool) {
-		env := m.newEnv(n, n.formulaFrom, n.kind == kindIntConverter, x)
 		if n.kind == kindIntConverter {
-			v, err := n.formulaFrom.evalInt(env.getInt)
+			v, err := m.formulaInt(n, n.formulaFrom, x)
 			return float64(v), err == nil
 		}
-		v, err := n.formulaFrom.evalFloat(env.getFloat)
+		v, err := m.formulaFloat(n, n.formulaFrom, x)
 		return v, err == nil && !math.IsNaN(v)
 	}
 	a, ok1 := from(tlo)

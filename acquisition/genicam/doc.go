@@ -59,7 +59,10 @@
 // ImposedAccessMode, pSelected (it is a selector of those features) and
 // display data (DisplayName, ToolTip, Description, Visibility, Unit).
 // Other elements (ConfRom, TextDesc, IntKey, SmartFeature, ...) are not
-// evaluated; a reference to one fails with the reason. EnumEntry names need
+// evaluated; a reference to one fails with the reason. A register without
+// pPort uses the Port named Device, else the only non-chunk port. An
+// AccessMode of "R" or "W" (seen in real files) is read as RO or WO and
+// listed in Problems. EnumEntry names need
 // only be unique within their enumeration; a feature's name is matched
 // against an entry's Symbolic, else its Name.
 //
@@ -160,6 +163,9 @@
 // Integer nodes (IntSwissKnife, IntConverter) compute in int64: / and %
 // truncate towards zero, division by zero is an error (ErrFormula), shifts
 // by 64 or more give 0 (or -1 for >> of a negative number), overflow wraps.
+// An integer formula written with a fractional literal (0.1 * TO) is
+// evaluated in float64 instead and its result truncated towards zero, as
+// Aravis does; reading 0.1 as 0 would make such a formula useless.
 // Float nodes compute in float64 with IEEE rules (x/0 is ±Inf); their
 // bitwise operators and shifts work on the operands truncated to int64.
 //

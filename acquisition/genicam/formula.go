@@ -64,6 +64,9 @@ type formula struct {
 	src  string
 	root *expr
 	vars []string // identifiers, in order of first use
+	// hasFloat is set when the formula has a fractional literal (0.1,
+	// 1e-3); integer nodes then evaluate it in floating point.
+	hasFloat bool
 	// active is set while the formula is evaluated as a named Expression
 	// (to detect an expression that uses itself); guarded by NodeMap.mu.
 	active bool

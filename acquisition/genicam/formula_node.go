@@ -105,12 +105,11 @@ func (e *formulaEnv) expression(slot int, v *variable) error {
 	v.expr.active = true
 	e.m.depth++
 	defer func() { v.expr.active = false; e.m.depth-- }()
-	sub := e.m.newEnv(e.n, v.expr, e.intMode, e.to)
 	var err error
 	if e.intMode {
-		e.ints[slot], err = v.expr.evalInt(sub.getInt)
+		e.ints[slot], err = e.m.formulaInt(e.n, v.expr, e.to)
 	} else {
-		e.floats[slot], err = v.expr.evalFloat(sub.getFloat)
+		e.floats[slot], err = e.m.formulaFloat(e.n, v.expr, e.to)
 	}
 	return err
 }
@@ -125,6 +124,39 @@ func (e *formulaEnv) getFloat(slot int) (float64, error) {
 	return e.floats[slot], err
 }
 
+// formulaInt evaluates f for n with integer semantics. A formula written
+// with a fractional literal (0.1 * TO) is evaluated in floating point and
+// truncated towards zero, as Aravis does, rather than reading 0.1 as 0.
+func (m *NodeMap) formulaInt(n *node, f *formula, special float64) (int64, error) {
+	if f.hasFloat {
+		v, err := m.formulaFloat(n, f, special)
+		if err != nil {
+			return 0, err
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, errf(n.name, ErrFormula, "%v is no integer (formula %q)", v, clip(f.src))
+		}
+		return saturate(v), nil
+	}
+	env := m.newEnv(n, f, true, special)
+	v, err := f.evalInt(env.getInt)
+	return v, wrapFormula(n, err)
+}
+
+// formulaFloat evaluates f for n with floating-point semantics.
+func (m *NodeMap) formulaFloat(n *node, f *formula, special float64) (float64, error) {
+	env := m.newEnv(n, f, false, special)
+	v, err := f.evalFloat(env.getFloat)
+	return v, wrapFormula(n, err)
+}
+
+func wrapFormula(n *node, err error) error {
+	if err != nil {
+		return errf(n.name, err, "")
+	}
+	return nil
+}
+
 func (m *NodeMap) swissInt(n *node) (int64, error) {
 	if n.formulaErr != nil {
 		return 0, n.formulaErr
@@ -136,24 +168,18 @@ func (m *NodeMap) swissInt(n *node) (int64, error) {
 		}
 		return floatToInt(n, f)
 	}
-	env := m.newEnv(n, n.formula, true, 0)
-	v, err := n.formula.evalInt(env.getInt)
-	if err != nil {
-		return 0, errf(n.name, err, "")
-	}
-	return v, nil
+	return m.formulaInt(n, n.formula, 0)
 }
 
 func (m *NodeMap) swissFloat(n *node) (float64, error) {
 	if n.formulaErr != nil {
 		return 0, n.formulaErr
 	}
-	env := m.newEnv(n, n.formula, false, 0)
-	v, err := n.formula.evalFloat(env.getFloat)
-	if err != nil {
-		return 0, errf(n.name, err, "")
+	if n.kind == kindIntSwissKnife {
+		v, err := m.formulaInt(n, n.formula, 0)
+		return float64(v), err
 	}
-	return v, nil
+	return m.formulaFloat(n, n.formula, 0)
 }
 
 // convFrom reads a converter: FormulaFrom with TO = the pValue's value.
@@ -161,25 +187,15 @@ func (m *NodeMap) convFrom(n *node) (float64, error) {
 	if n.formulaErr != nil {
 		return 0, n.formulaErr
 	}
-	intMode := n.kind == kindIntConverter
 	to, err := m.refFloat(n, &n.value, "pValue")
 	if err != nil {
 		return 0, err
 	}
-	env := m.newEnv(n, n.formulaFrom, intMode, to)
-	if intMode {
-		v, err := n.formulaFrom.evalInt(env.getInt)
-		return float64(v), wrapFormula(n, err)
+	if n.kind == kindIntConverter {
+		v, err := m.formulaInt(n, n.formulaFrom, to)
+		return float64(v), err
 	}
-	v, err := n.formulaFrom.evalFloat(env.getFloat)
-	return v, wrapFormula(n, err)
-}
-
-func wrapFormula(n *node, err error) error {
-	if err != nil {
-		return errf(n.name, err, "")
-	}
-	return nil
+	return m.formulaFloat(n, n.formulaFrom, to)
 }
 
 func (m *NodeMap) convInt(n *node) (int64, error) {
@@ -201,26 +217,23 @@ func (m *NodeMap) convSet(n *node, v float64) error {
 	if t == nil {
 		return missing(n, &n.value, "pValue")
 	}
-	env := m.newEnv(n, n.formulaTo, n.kind == kindIntConverter, v)
-	if n.kind == kindIntConverter || t.isIntLike() {
-		var raw int64
-		var err error
-		if n.kind == kindIntConverter {
-			raw, err = n.formulaTo.evalInt(env.getInt)
-		} else {
-			var f float64
-			if f, err = n.formulaTo.evalFloat(env.getFloat); err == nil {
-				raw, err = floatToInt(n, f)
-			}
-		}
+	if n.kind == kindIntConverter {
+		raw, err := m.formulaInt(n, n.formulaTo, v)
 		if err != nil {
-			return errf(n.name, err, "")
+			return err
 		}
 		return m.setInt(t, raw)
 	}
-	raw, err := n.formulaTo.evalFloat(env.getFloat)
+	raw, err := m.formulaFloat(n, n.formulaTo, v)
 	if err != nil {
-		return errf(n.name, err, "")
+		return err
+	}
+	if t.isIntLike() {
+		iv, err := floatToInt(n, raw)
+		if err != nil {
+			return err
+		}
+		return m.setInt(t, iv)
 	}
 	return m.setFloat(t, raw)
 }

@@ -140,6 +140,7 @@ func (p *formulaParser) primary() (*expr, error) {
 	switch {
 	case t.kind == 'n':
 		p.pos++
+		p.f.hasFloat = p.f.hasFloat || t.isF
 		return &expr{op: opConst, i: t.i, f: t.f}, nil
 	case t.kind == 'o' && t.text == "(":
 		p.pos++

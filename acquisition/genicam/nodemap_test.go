@@ -259,3 +259,50 @@ func TestErrors(t *testing.T) {
 		t.Errorf("no port: %v", err)
 	}
 }
+
+// TestIntegerFormulaWithFraction: an integer converter written with a
+// fractional literal is evaluated in floating point and truncated.
+func TestIntegerFormulaWithFraction(t *testing.T) {
+	m := hostile(t, `<IntConverter Name="Tenth"><FormulaTo>10 * FROM</FormulaTo><FormulaFrom>0.1 * TO</FormulaFrom><pValue>Raw</pValue></IntConverter>
+		<Integer Name="Raw"><Value>57</Value></Integer>
+		<IntSwissKnife Name="Half"><pVariable Name="R">Raw</pVariable><Expression Name="H">R * 0.5</Expression><Formula>H + 1</Formula></IntSwissKnife>
+		<IntSwissKnife Name="IntDiv"><pVariable Name="R">Raw</pVariable><Formula>R / 2</Formula></IntSwissKnife>`)
+	for name, want := range map[string]int64{"Tenth": 5, "Half": 29, "IntDiv": 28} {
+		if v, err := m.Int(name); err != nil || v != want {
+			t.Errorf("%s = %d, %v; want %d", name, v, err, want)
+		}
+	}
+	if err := m.SetInt("Tenth", 3); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Int("Raw"); v != 30 {
+		t.Errorf("Raw after Tenth=3: %d", v)
+	}
+}
+
+// TestDefaultPort: registers without pPort use the Port named Device even
+// when chunk ports exist.
+func TestDefaultPort(t *testing.T) {
+	m := hostile(t, `<Port Name="Chunk"><ChunkID>1</ChunkID></Port><IntReg Name="R"><Address>0</Address><Length>4</Length><AccessMode>RW</AccessMode></IntReg>`)
+	if err := m.SetInt("R", 7); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.Int("R"); err != nil || v != 7 {
+		t.Errorf("R = %d, %v", v, err)
+	}
+	m2, err := Parse([]byte(`<RegisterDescription><Port Name="A"/><Port Name="B"/><IntReg Name="R"><Address>0</Address><Length>4</Length></IntReg></RegisterDescription>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Connect(nullPort{})
+	if _, err := m2.Int("R"); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "no pPort") {
+		t.Errorf("two ports, no pPort: %v", err)
+	}
+	m3, err := Parse([]byte(`<RegisterDescription><IntReg Name="R"><Address>0</Address><Length>4</Length><AccessMode>R</AccessMode></IntReg><Port Name="P"/></RegisterDescription>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m3.Problems()) != 1 || !strings.Contains(m3.Problems()[0].Error(), `"R" taken as RO`) {
+		t.Errorf("AccessMode R: problems %v", m3.Problems())
+	}
+}

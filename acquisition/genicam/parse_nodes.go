@@ -85,17 +85,23 @@ func (b *builder) child(n *node, c *elem) error {
 	return nil // PollingTime, Representation, Slope, Extension, ... carry nothing we evaluate
 }
 
+// accessMode reads AccessMode or ImposedAccessMode. Values other than RO,
+// WO and RW are read by their letters ("R" is RO) and reported in
+// Problems; real descriptions contain them.
 func (b *builder) accessMode(n *node, c *elem) error {
 	var a accessMode
-	switch c.text {
-	case "RO":
+	switch t := strings.ToUpper(c.text); {
+	case t == "RO", t == "R":
 		a = accessRO
-	case "WO":
+	case t == "WO", t == "W":
 		a = accessWO
-	case "RW":
+	case t == "RW":
 		a = accessRW
 	default:
 		return fmt.Errorf("genicam: %w: node %s: <%s> %q is none of RO, WO, RW", ErrMalformed, n.name, c.name, c.text)
+	}
+	if c.text != "RO" && c.text != "WO" && c.text != "RW" {
+		b.m.problems = append(b.m.problems, errf(n.name, ErrMalformed, "<%s> %q taken as %s", c.name, c.text, a))
 	}
 	if c.name == "ImposedAccessMode" {
 		n.imposed = a

@@ -122,8 +122,29 @@ func (b *builder) finish() {
 				m.invalidates[inv.node] = append(m.invalidates[inv.node], n)
 			}
 		}
-		if n.isRegister() && !n.port.set && len(m.ports) == 1 {
-			n.port = ref{name: m.ports[0].name, node: m.ports[0], set: true}
+		if n.isRegister() && !n.port.set {
+			n.port = defaultPort(m)
 		}
 	}
+}
+
+// defaultPort is the port of registers without pPort: the Port named
+// Device, else the only port that is not a chunk port.
+func defaultPort(m *NodeMap) ref {
+	if d := m.nodes["Device"]; d != nil && d.kind == kindPort {
+		return ref{name: d.name, node: d, set: true}
+	}
+	var only *node
+	for _, p := range m.ports {
+		if p.chunkID == "" {
+			if only != nil {
+				return ref{}
+			}
+			only = p
+		}
+	}
+	if only == nil {
+		return ref{}
+	}
+	return ref{name: only.name, node: only, set: true}
 }

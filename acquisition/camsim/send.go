@@ -12,7 +12,7 @@ const paceGroup = 16
 // send transmits f (or drops it whole), paced over 80 % of the nominal frame
 // period so a host's socket buffer never takes a whole frame at once, and
 // at least GevSCPD apart. Lost packets (PacketLoss) are skipped but stay
-// resendable; the frame joins the resend ring.
+// resendable: the frame joins the resend ring before its first packet.
 func (s *streamer) send(f *frame, cfg camConfig) {
 	s.stats.lines.Add(int64(f.lines))
 	if s.dropP > 0 && s.rng.Float64() < s.dropP {
@@ -22,9 +22,10 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 		return
 	}
 	f.dropped = false
+	// Resendable from its first packet on: a host asks as soon as it sees a gap.
+	s.pushRing(f)
 	if f.dest.Port() == 0 || !f.dest.Addr().IsValid() || f.dest.Addr().IsUnspecified() {
-		s.pushRing(f) // no stream destination configured: the frame goes nowhere
-		return
+		return // no stream destination configured: the frame goes nowhere
 	}
 	rate := cfg.lineRate
 	if cfg.lineTrigger {
@@ -52,7 +53,6 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 		s.stats.packets.Add(1)
 	}
 	s.stats.frames.Add(1)
-	s.pushRing(f)
 }
 
 // resend answers a PACKETRESEND from the ring. A block that left the ring

@@ -1,0 +1,89 @@
+package camsim
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/acquisition/gige"
+)
+
+// TestGigEClientReadsTheWeb runs the project's GigE Vision client
+// (acquisition/gige) against the emulated camera: every line it delivers
+// is the web's line of that sequence number with its encoder count; lines
+// of dropped frames, or of frames whose lost packets cannot be resent, come
+// back as Block.Lost; with resends, 2 % packet loss loses nothing.
+func TestGigEClientReadsTheWeb(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		mod      func(*Options)
+		wantLost bool
+	}{
+		{"frame-drop=100", func(o *Options) { o.FrameDrop = 100 }, true},
+		{"packet-loss=20", func(o *Options) { o.PacketLoss = 20 }, false},
+		{"packet-loss=20/no-resend", func(o *Options) { o.PacketLoss = 20; o.NoResend = true }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := smallOptions()
+			tc.mod(&o)
+			testGigEClient(t, o, tc.wantLost)
+		})
+	}
+}
+
+func testGigEClient(t *testing.T, o Options, wantLost bool) {
+	e := startEmulator(t, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cam, err := gige.Open(ctx, e.Addrs()[0].String(), gige.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	for _, kv := range [][2]string{
+		{"TriggerSelector", "LineStart"}, {"TriggerMode", "Off"}, // free-run: the web's lines in order
+		{"ChunkModeActive", "1"}, {"ChunkSelector", "EncoderValue"}, {"ChunkEnable", "1"},
+	} {
+		if err := cam.Nodes.SetValue(kv[0], kv[1]); err != nil {
+			t.Fatalf("%s=%s: %v", kv[0], kv[1], err)
+		}
+	}
+	ls, err := cam.OpenLineStream(gige.LineConfig{Line: gige.LineOptions{
+		CountsPerLine: o.Web.CountsPerLine, EncoderChunkID: ChunkIDEncoderValue}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	ref := newRef(t, o, 0)
+	blk := acquisition.NewBlock(o.LinesPerFrame, o.Width)
+	var next, lost, lines int64
+	for lines < 40*int64(o.LinesPerFrame) {
+		if err := ls.ReadBlock(ctx, blk); err != nil {
+			t.Fatalf("ReadBlock after %d lines: %v", lines, err)
+		}
+		if blk.Lost.Lines > 0 {
+			if blk.Lost.FirstLine != next || blk.Lost.Lines%int64(o.LinesPerFrame) != 0 || blk.Lost.Reason != gige.ReasonFrameLost {
+				t.Fatalf("lost %+v after line %d", blk.Lost, next)
+			}
+			lost += blk.Lost.Lines
+			next += blk.Lost.Lines
+		}
+		if blk.FirstLine != next {
+			t.Fatalf("block starts at line %d, want %d", blk.FirstLine, next)
+		}
+		for i := range blk.Lines {
+			want, count := ref.line(t, blk.FirstLine+int64(i))
+			if !bytes.Equal(blk.Line(i), want) || blk.Counts[i] != count {
+				t.Fatalf("line %d: pixels or count (%d, want %d) differ from the web", blk.FirstLine+int64(i), blk.Counts[i], count)
+			}
+		}
+		next += int64(blk.Lines)
+		lines += int64(blk.Lines)
+	}
+	if (lost > 0) != wantLost {
+		t.Errorf("%d lost lines reported; camera %+v", lost, e.Stats()[0])
+	}
+	t.Logf("%d lines delivered, %d lost; camera: %+v; client: %+v", lines, lost, e.Stats()[0], ls.Stats())
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -116,5 +117,30 @@ func TestFetchXMLZipBomb(t *testing.T) {
 	_, err := FetchXML(p, fmt.Sprintf("Local:big.zip;0;%x", len(z)))
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("zip bomb: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestFetchParseConnect is the path a transport takes: the zipped
+// description in device memory, fetched, parsed and connected to the same
+// port.
+func TestFetchParseConnect(t *testing.T) {
+	c := newTestCamera(t)
+	xml, err := os.ReadFile("testdata/linescan.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := zipped(t, map[string][]byte{"LS4096.xml": xml}, "LS4096.xml")
+	c.p.add(0x200000, pad(z), "RO")
+	got, err := FetchXML(c.p, fmt.Sprintf("Local:LS4096.zip;200000;%x?SchemaVersion=1.1.0", len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Connect(c.p)
+	if v, err := m.Enum("DeviceScanType"); err != nil || v != "Linescan" {
+		t.Errorf("DeviceScanType %q %v", v, err)
 	}
 }

@@ -21,7 +21,8 @@ type receiver struct {
 	lostRun  int64  // blocks lost since the last delivery
 	skip     uint64 // block ID dropped for want of a buffer
 	skipping bool
-	cmd      []byte // scratch for PACKETRESEND
+	cmd      []byte    // scratch for PACKETRESEND
+	lastHK   time.Time // last housekeeping
 }
 
 func (r *receiver) init(s *Stream) {
@@ -165,6 +166,17 @@ func (r *receiver) insert(f *Frame) {
 	r.active[i] = f
 }
 
+// popFront removes and returns the oldest active frame. active keeps its
+// backing array (no reslicing from the front, which would make insert
+// reallocate).
+func (r *receiver) popFront() *Frame {
+	f := r.active[0]
+	n := copy(r.active, r.active[1:])
+	r.active[n] = nil
+	r.active = r.active[:n]
+	return f
+}
+
 // resolve moves the delivery point to block id, counting the blocks
 // skipped on the way as lost.
 func (r *receiver) resolve(id uint64, ext bool) {
@@ -179,8 +191,7 @@ func (r *receiver) resolve(id uint64, ext bool) {
 
 // giveUp declares the oldest active frame lost and recycles its buffer.
 func (r *receiver) giveUp() {
-	f := r.active[0]
-	r.active = r.active[1:]
+	f := r.popFront()
 	r.resolve(f.BlockID, f.Extended)
 	r.lostRun++
 	r.s.stats.lost.Add(1)
@@ -200,7 +211,7 @@ func (r *receiver) flush() {
 		case f.failed:
 			r.giveUp()
 		case f.complete():
-			r.active = r.active[1:]
+			r.popFront()
 			r.resolve(f.BlockID, f.Extended)
 			f.LostBefore, r.lostRun = r.lostRun, 0
 			f.Data = f.buf[:f.size]

@@ -71,6 +71,14 @@ func (r *receiver) ask(f *Frame, first, last uint32, now time.Time) {
 // ago and asks again for what is still missing in the others. It runs
 // every few milliseconds.
 func (r *receiver) housekeep(now time.Time) {
+	// After a stall of this goroutine (a busy machine), packets that
+	// arrived meanwhile wait in the socket buffer: read them before
+	// judging any frame quiet.
+	stalled := now.Sub(r.lastHK) > r.s.opts.FrameTimeout/4
+	r.lastHK = now
+	if stalled {
+		return
+	}
 	for len(r.active) > 0 && now.Sub(r.active[0].touched) > r.s.opts.FrameTimeout {
 		r.giveUp()
 	}

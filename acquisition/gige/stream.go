@@ -278,11 +278,20 @@ func (s *Stream) Close() error {
 	return err
 }
 
+// recvBatch is how many datagrams one receive system call may return
+// (recvmmsg on Linux; one elsewhere).
+const recvBatch = 32
+
 // receive is the receive goroutine: read, reassemble, and every few
 // milliseconds expire frames and ask for missing packets.
 func (s *Stream) receive() {
 	defer s.wg.Done()
-	buf := make([]byte, 65536)
+	br, err := newBatchReader(s.sock, recvBatch, 65536)
+	if err != nil {
+		e := fmt.Errorf("gige: stream socket: %w", err)
+		s.err.Store(&e)
+		return
+	}
 	tick := 2 * time.Millisecond
 	if s.opts.ResendTimeout/2 < tick {
 		tick = max(s.opts.ResendTimeout/2, 100*time.Microsecond)
@@ -295,7 +304,7 @@ func (s *Stream) receive() {
 			_ = s.sock.SetReadDeadline(deadline)
 			s.rx.housekeep(now)
 		}
-		n, err := s.sock.Read(buf)
+		n, err := br.read()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
@@ -309,6 +318,9 @@ func (s *Stream) receive() {
 			}
 			return
 		}
-		s.rx.packet(buf[:n], time.Now())
+		now = time.Now()
+		for i := range n {
+			s.rx.packet(br.packet(i), now)
+		}
 	}
 }

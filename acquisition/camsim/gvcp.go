@@ -2,6 +2,7 @@ package camsim
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -19,8 +20,8 @@ import (
 // the control channel privilege with its heartbeat, and PACKETRESEND.
 type server struct {
 	dev    *device
-	conn   *net.UDPConn // the camera's own address (GVCP port)
-	bcast  *net.UDPConn // 255.255.255.255 on the same port, for broadcast discovery; may be nil
+	conn   *net.UDPConn   // the camera's own address (GVCP port)
+	bcasts []*net.UDPConn // broadcast discovery listeners on the same port
 	resend func(wire.Resend)
 	log    zerolog.Logger
 
@@ -30,40 +31,79 @@ type server struct {
 	lastSeen   time.Time
 }
 
-// listenGVCP opens the camera's GVCP socket and, when it can, a broadcast
-// listener on the same port (SO_REUSEADDR, so every emulated camera and
-// other emulators on the machine can share it).
-func listenGVCP(ctx context.Context, addr netip.AddrPort, log zerolog.Logger) (*net.UDPConn, *net.UDPConn, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+// listenGVCP opens the camera's GVCP socket (allowed to broadcast, for
+// broadcast discovery acknowledges) and, when it can, listeners for
+// broadcast discovery on the same port: 255.255.255.255 and, off loopback,
+// the subnet's directed broadcast address. They use SO_REUSEADDR, so every
+// emulated camera and other emulators on the machine can share them.
+func listenGVCP(ctx context.Context, addr netip.AddrPort, log zerolog.Logger) (*net.UDPConn, []*net.UDPConn, error) {
+	pc, err := sockOpts(syscall.SO_BROADCAST).ListenPacket(ctx, "udp4", addr.String())
 	if err != nil {
 		return nil, nil, err
 	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	conn := pc.(*net.UDPConn)
+	port := strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port)
+	var bcasts []*net.UDPConn
+	for _, b := range broadcastAddrs(addr.Addr()) {
+		pc, err := sockOpts(syscall.SO_REUSEADDR).ListenPacket(ctx, "udp4", net.JoinHostPort(b.String(), port))
+		if err != nil {
+			log.Warn().Err(err).Stringer("address", b).Msg("camsim: no broadcast discovery listener")
+			continue
+		}
+		bcasts = append(bcasts, pc.(*net.UDPConn))
+	}
+	return conn, bcasts, nil
+}
+
+// sockOpts is a ListenConfig that turns the given SOL_SOCKET options on.
+func sockOpts(opts ...int) *net.ListenConfig {
+	return &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+			for _, o := range opts {
+				if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, o, 1); err != nil && serr == nil {
+					serr = err
+				}
+			}
 		}); err != nil {
 			return err
 		}
 		return serr
 	}}
-	pc, err := lc.ListenPacket(ctx, "udp4", net.JoinHostPort("255.255.255.255", strconv.Itoa(port)))
-	if err != nil {
-		log.Warn().Err(err).Msg("camsim: no broadcast discovery listener; unicast discovery only")
-		return conn, nil, nil
+}
+
+// broadcastAddrs returns where broadcast discovery for ip arrives: the
+// limited broadcast address and the directed broadcast of ip's subnet.
+func broadcastAddrs(ip netip.Addr) []netip.Addr {
+	out := []netip.Addr{netip.AddrFrom4([4]byte{255, 255, 255, 255})}
+	if ip.IsLoopback() {
+		return out
 	}
-	return conn, pc.(*net.UDPConn), nil
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok || !n.Contains(ip.AsSlice()) || n.IP.To4() == nil {
+				continue
+			}
+			b := n.IP.To4()
+			for i := range b {
+				b[i] |= ^n.Mask[len(n.Mask)-4+i]
+			}
+			if d, ok := netip.AddrFromSlice(b); ok && d != out[0] && d != ip {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // serve answers commands until ctx ends or the sockets close.
 func (s *server) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	for _, c := range []*net.UDPConn{s.conn, s.bcast} {
-		if c == nil {
-			continue
-		}
+	errc := make(chan error, 1+len(s.bcasts))
+	for _, c := range append([]*net.UDPConn{s.conn}, s.bcasts...) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -84,10 +124,7 @@ loop:
 			s.checkHeartbeat(now)
 		}
 	}
-	s.conn.Close()
-	if s.bcast != nil {
-		s.bcast.Close()
-	}
+	s.close()
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -107,11 +144,27 @@ func (s *server) readLoop(ctx context.Context, c *net.UDPConn) error {
 			return err
 		}
 		out = s.handle(out[:0], buf[:n], from, time.Now())
-		if len(out) > 0 {
-			if _, err := s.conn.WriteToUDPAddrPort(out, from); err != nil {
-				s.log.Debug().Err(err).Stringer("to", from).Msg("camsim: GVCP reply not sent")
+		if len(out) == 0 {
+			continue
+		}
+		if _, err := s.conn.WriteToUDPAddrPort(out, from); err != nil {
+			s.log.Debug().Err(err).Stringer("to", from).Msg("camsim: GVCP reply not sent")
+		}
+		if n >= 4 && buf[1]&wire.FlagAllowBroadcastAck != 0 && binary.BigEndian.Uint16(buf[2:]) == wire.CmdDiscovery {
+			// The host may sit on another subnet: answer by broadcast too.
+			to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), from.Port())
+			if _, err := s.conn.WriteToUDPAddrPort(out, to); err != nil {
+				s.log.Debug().Err(err).Msg("camsim: broadcast discovery acknowledge not sent")
 			}
 		}
+	}
+}
+
+// close closes every socket of the server.
+func (s *server) close() {
+	s.conn.Close()
+	for _, c := range s.bcasts {
+		c.Close()
 	}
 }
 

@@ -49,7 +49,7 @@ func TestDiscoveryUnicast(t *testing.T) {
 // unicast answer from the camera's own address.
 func TestDiscoveryBroadcast(t *testing.T) {
 	e := startEmulator(t, smallOptions())
-	if e.cams[0].srv.bcast == nil {
+	if len(e.cams[0].srv.bcasts) == 0 {
 		t.Skip("no broadcast listener on this machine")
 	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -92,7 +92,8 @@ func (s *streamer) run(ctx context.Context) error {
 // each frame's last line and sends it.
 func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error {
 	s.log.Info().Int("width", cfg.width).Int("height", cfg.height).Stringer("pixel_format", cfg.pf).
-		Bool("encoder", cfg.lineTrigger).Bool("chunks", cfg.chunks).Stringer("dest", cfg.dest).Msg("camsim: acquisition started")
+		Int("payload_size", payloadSize(cfg)).Bool("encoder", cfg.lineTrigger).Bool("chunks", cfg.chunks).
+		Stringer("dest", cfg.dest).Msg("camsim: acquisition started")
 	s.stats.streaming.Store(true)
 	defer s.stats.streaming.Store(false)
 	defer s.log.Info().Msg("camsim: acquisition stopped")

@@ -91,7 +91,7 @@ func (e *Emulator) newCamera(ctx context.Context, i int, addr netip.AddrPort) (*
 	o := &e.opts
 	log := e.log.With().Int("camera", i).Logger()
 	c := &camera{serial: fmt.Sprintf("camsim-%d", i)}
-	conn, bcast, err := listenGVCP(ctx, addr, log)
+	conn, bcasts, err := listenGVCP(ctx, addr, log)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +99,8 @@ func (e *Emulator) newCamera(ctx context.Context, i int, addr netip.AddrPort) (*
 	stream, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr.Addr(), 0)))
 	if err != nil {
 		conn.Close()
-		if bcast != nil {
-			bcast.Close()
+		for _, b := range bcasts {
+			b.Close()
 		}
 		return nil, err
 	}
@@ -111,6 +111,9 @@ func (e *Emulator) newCamera(ctx context.Context, i int, addr netip.AddrPort) (*
 	})
 	if err != nil {
 		conn.Close()
+		for _, b := range bcasts {
+			b.Close()
+		}
 		stream.Close()
 		return nil, err
 	}
@@ -124,7 +127,7 @@ func (e *Emulator) newCamera(ctx context.Context, i int, addr netip.AddrPort) (*
 		depth: o.ResendFrames,
 	}
 	c.str.blk.Counts = make([]int64, 1)
-	c.srv = &server{dev: c.dev, conn: conn, bcast: bcast, resend: c.str.resend, log: log}
+	c.srv = &server{dev: c.dev, conn: conn, bcasts: bcasts, resend: c.str.resend, log: log}
 	return c, nil
 }
 
@@ -193,10 +196,7 @@ func (e *Emulator) Serve(ctx context.Context) error {
 func (e *Emulator) Close() error {
 	for _, c := range e.cams {
 		c.dev.stop()
-		c.srv.conn.Close()
-		if c.srv.bcast != nil {
-			c.srv.bcast.Close()
-		}
+		c.srv.close()
 		c.str.conn.Close()
 	}
 	return nil

@@ -20,10 +20,13 @@
 // Options.Listen is the first camera's GVCP address. On loopback camera i
 // listens on IP+i with the same port (127.0.0.1:3956, 127.0.0.2:3956, …):
 // Aravis only talks to port 3956. On any other address the cameras share
-// the IP and take port, port+1, …. Each camera also listens on
-// 255.255.255.255 at its port (SO_REUSEADDR, shared with other emulators
-// such as arv-fake-gv-camera) and answers broadcast discovery from its own
-// address. Port 0 gives every camera a free port (tests).
+// the IP and take port, port+1, … (Aravis then finds camera 0 only; our
+// client takes any port). Each camera also listens on 255.255.255.255 and,
+// off loopback, on its subnet's directed broadcast address, at its port
+// (SO_REUSEADDR, shared with other emulators such as arv-fake-gv-camera),
+// and answers broadcast discovery from its own address, and by broadcast
+// as well when the command allows a broadcast acknowledge. Port 0 gives
+// every camera a free port (tests).
 //
 // # Bootstrap registers
 //

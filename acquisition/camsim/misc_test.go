@@ -241,3 +241,28 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestWebEnds streams a 0.1 m web: full frames, then one short frame with
+// the remaining lines, then nothing.
+func TestWebEnds(t *testing.T) {
+	o := smallOptions()
+	o.Web.LengthM, o.Web.LearnM, o.Web.Defects = 0.1, 0, 0
+	e := startEmulator(t, o)
+	c := dialGVCP(t, e.Addrs()[0])
+	c.mustWrite(wire.RegCCP, wire.CCPControl)
+	c.mustWrite(regTrigBase, 0) // free-run
+	rx := stream(t, c)
+	lines := int(0.1 * 1000 / o.Web.LineMM) // 400
+	full, rest := lines/o.LinesPerFrame, lines%o.LinesPerFrame
+	waitFor(t, 20*time.Second, "the whole web", func() bool { return len(completeFrames(rx)) == full+1 })
+	c.mustWrite(regAcqStop, 1)
+	waitFor(t, 5*time.Second, "the stream to stop", func() bool { return !e.Stats()[0].Streaming })
+	fs := completeFrames(rx)
+	if len(fs) != full+1 || e.Stats()[0].Lines != int64(lines) {
+		t.Fatalf("%d frames, %d lines; want %d frames, %d lines", len(fs), e.Stats()[0].Lines, full+1, lines)
+	}
+	last := fs[full]
+	if last.leader.Height != uint32(rest) || last.trailer.SizeY != uint32(rest) || len(last.payload()) != rest*o.Width {
+		t.Errorf("last frame: leader height %d, trailer %d, %d bytes; want %d lines", last.leader.Height, last.trailer.SizeY, len(last.payload()), rest)
+	}
+}

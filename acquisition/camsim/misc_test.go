@@ -110,7 +110,8 @@ func TestTwoCamerasOneEncoder(t *testing.T) {
 	}
 	cams := inf.Source.Cameras
 	if len(cams) != 2 || cams[1].OffsetMM <= cams[0].OffsetMM || cams[0].Width != o.Width || len(cams[1].White) != o.Width ||
-		inf.Cameras[1].Address != a[1].String() || inf.ChunkIDs["EncoderValue"] != "0x57490002" {
+		inf.Cameras[1].Address != a[1].String() || inf.ChunkIDs["EncoderValue"] != "0x57490002" ||
+		inf.Source.LinesPerBlock != o.LinesPerFrame || !inf.Source.Live || inf.Source.CountsPerLine != o.Web.CountsPerLine {
 		t.Fatalf("info file: %s", b)
 	}
 	// Both cameras, started one after the other, take lines of the same

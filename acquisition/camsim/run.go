@@ -150,8 +150,15 @@ func (e *Emulator) Serials() []string {
 }
 
 // Info describes the web, the encoder and the cameras' geometry and
-// flat-field references, as the simulator defines them.
-func (e *Emulator) Info() acquisition.Info { return e.web.sim.Info() }
+// flat-field references, as the simulator defines them, with the cameras'
+// power-on lines per frame as LinesPerBlock.
+func (e *Emulator) Info() acquisition.Info {
+	inf := e.web.sim.Info()
+	inf.Name = "camsim:" + inf.Material
+	inf.Live = true
+	inf.LinesPerBlock = e.opts.LinesPerFrame
+	return inf
+}
 
 // Truth returns the web's injected defects.
 func (e *Emulator) Truth() []sim.Truth { return e.web.sim.Truth() }
@@ -242,9 +249,6 @@ func (e *Emulator) writeFiles() error {
 			"Image": fmt.Sprintf("0x%08x", ChunkIDImage), "EncoderValue": fmt.Sprintf("0x%08x", ChunkIDEncoderValue),
 			"Timestamp": fmt.Sprintf("0x%08x", ChunkIDTimestamp), "LineCounter": fmt.Sprintf("0x%08x", ChunkIDLineCounter),
 		}}
-		inf.Source.Name = "camsim:" + inf.Source.Material
-		inf.Source.Live = true
-		inf.Source.LinesPerBlock = e.opts.LinesPerFrame
 		for _, c := range e.cams {
 			inf.Cameras = append(inf.Cameras, cameraInfo{Address: c.addr.String(), Serial: c.serial})
 		}

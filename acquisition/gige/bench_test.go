@@ -33,7 +33,7 @@ func cpuTime() time.Duration {
 //
 //	go test -run XXX -bench GVSPReceive -benchtime 3s ./acquisition/gige/
 func BenchmarkGVSPReceive(b *testing.B) {
-	for _, size := range []int{1500, 9000} {
+	for _, size := range []int{1500, 9000, 65000} { // 65000: loopback only (GigE jumbo frames stop at 9000)
 		b.Run(fmt.Sprintf("packet=%d", size), func(b *testing.B) { benchReceive(b, size, false) })
 	}
 	b.Run("packet=9000/linestream", func(b *testing.B) { benchReceive(b, 9000, true) })

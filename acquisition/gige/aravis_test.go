@@ -115,6 +115,16 @@ func TestAravisFakeCameraFeatures(t *testing.T) {
 	if err != nil || len(devs) == 0 || devs[0].Model != "Fake" || devs[0].Serial != serial {
 		t.Fatalf("discovery on lo: %+v %v", devs, err)
 	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	devs, err = Discover(ctx, "") // every interface (broadcast where it can)
+	found := false
+	for _, d := range devs {
+		found = found || d.Serial == serial
+	}
+	if err != nil || !found {
+		t.Fatalf("discovery on all interfaces: %+v %v", devs, err)
+	}
 	cam := openAravisCamera(t)
 	n := cam.Nodes
 	if cam.Info.Serial != serial || cam.XMLURL == "" {

@@ -152,6 +152,9 @@ func (p probe) run(ctx context.Context) ([]Device, error) {
 		return nil, fmt.Errorf("gige: discovery socket on %v: %w", p.local, err)
 	}
 	defer sock.Close()
+	// A device on another subnet than the interface (a fresh camera with a
+	// link-local address) only hears the limited broadcast.
+	limited := !p.unicast && p.dst.Addr() != p.local && bindToDevice(sock, p.iface) == nil
 	id := uint16(time.Now().UnixNano()%0xfff0) + 1
 	cmd := wire.AppendDiscoveryCmd(nil, id, !p.unicast)
 	buf := make([]byte, 1500)
@@ -159,6 +162,9 @@ func (p probe) run(ctx context.Context) ([]Device, error) {
 	for {
 		if _, err := sock.WriteToUDPAddrPort(cmd, p.dst); err != nil {
 			return nil, fmt.Errorf("gige: discovery to %v: %w", p.dst, err)
+		}
+		if limited {
+			_, _ = sock.WriteToUDPAddrPort(cmd, netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), wire.GVCPPort))
 		}
 		// Unicast: retry every 100 ms until an answer; broadcast: listen
 		// for the whole window.

@@ -34,3 +34,18 @@ func setRecvBuffer(c *net.UDPConn, n int) (int, error) {
 	}
 	return got, err
 }
+
+// bindToDevice ties c to interface name, so that a limited broadcast
+// (255.255.255.255) leaves through it. It needs CAP_NET_RAW; callers treat
+// failure as "send directed broadcasts only".
+func bindToDevice(c *net.UDPConn, name string) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), name) }); err != nil {
+		return err
+	}
+	return serr
+}

@@ -2,7 +2,10 @@
 
 package gige
 
-import "net"
+import (
+	"errors"
+	"net"
+)
 
 // setRecvBuffer asks for a receive buffer of n bytes; other systems do not
 // report what they granted, so it returns n.
@@ -12,3 +15,6 @@ func setRecvBuffer(c *net.UDPConn, n int) (int, error) {
 	}
 	return n, c.SetReadBuffer(n)
 }
+
+// bindToDevice is not available here.
+func bindToDevice(*net.UDPConn, string) error { return errors.ErrUnsupported }

@@ -214,7 +214,9 @@ func (s *Stream) LocalAddr() netip.AddrPort { return s.sock.LocalAddr().(*net.UD
 
 // Next waits for the next complete frame. The frame belongs to the caller
 // until Release. After Close (or a receive error) it returns ErrClosed (or
-// that error) once the delivered frames are drained.
+// that error) once the delivered frames are drained; when the control
+// channel's heartbeat fails (the camera is gone) it returns that error,
+// wrapping ErrLostControl.
 func (s *Stream) Next(ctx context.Context) (*Frame, error) {
 	select {
 	case f := <-s.full:
@@ -228,6 +230,8 @@ func (s *Stream) Next(ctx context.Context) (*Frame, error) {
 		return f, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.conn.Lost():
+		return nil, s.conn.Err()
 	case <-s.done:
 		select {
 		case f := <-s.full:

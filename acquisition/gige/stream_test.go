@@ -3,6 +3,7 @@ package gige
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -249,4 +250,24 @@ func TestStreamHostilePackets(t *testing.T) {
 		t.Fatalf("after hostile packets got block %d", f.BlockID)
 	}
 	s.Release(f)
+}
+
+func TestStreamCameraGone(t *testing.T) {
+	d := newFakeDev(t)
+	c, err := Dial(context.Background(), d.addr(), Options{Timeout: 20 * time.Millisecond, HeartbeatTimeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := OpenStream(c, DefaultStreamOptions(testW*testH))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Next(ctx); !errors.Is(err, ErrLostControl) {
+		t.Fatalf("Next after the camera went away: %v", err)
+	}
 }

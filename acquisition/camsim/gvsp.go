@@ -57,7 +57,7 @@ type streamer struct {
 	blk     acquisition.Block
 	webDone bool
 	blockID uint64
-	scratch []byte
+	bw      *batchWriter // sender goroutine only
 
 	mu       sync.Mutex // guards everything below: the resend ring
 	ring     []*frame   // sent frames, oldest first

@@ -6,7 +6,8 @@ import (
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
 )
 
-// paceGroup is how many packets go out between two looks at the clock.
+// paceGroup is how many packets go out between two looks at the clock, in
+// one sendmmsg(2) where the platform has it.
 const paceGroup = 16
 
 // send transmits f (or drops it whole), paced over 80 % of the nominal frame
@@ -37,6 +38,7 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 	t0 := time.Now()
 	for id := range n {
 		if id%paceGroup == 0 && id > 0 {
+			s.flush(f)
 			target := t0.Add(max(spread*time.Duration(id)/time.Duration(n), cfg.packetDelay*time.Duration(id)))
 			if d := time.Until(target); d > 100*time.Microsecond {
 				time.Sleep(d)
@@ -46,13 +48,21 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 			s.stats.lost.Add(1)
 			continue
 		}
-		s.scratch = f.packet(s.scratch[:0], id, wire.StatusSuccess)
-		if _, err := s.conn.WriteToUDPAddrPort(s.scratch, f.dest); err != nil {
-			s.log.Debug().Err(err).Uint64("block", f.blockID).Int("packet", id).Msg("camsim: stream packet not sent")
+		if s.bw.queue(f.packet(s.bw.slot(), id, wire.StatusSuccess)) {
+			s.flush(f)
 		}
-		s.stats.packets.Add(1)
 	}
+	s.flush(f)
 	s.stats.frames.Add(1)
+}
+
+// flush sends the queued packets of f.
+func (s *streamer) flush(f *frame) {
+	n, err := s.bw.flush(f.dest)
+	s.stats.packets.Add(int64(n))
+	if err != nil {
+		s.log.Debug().Err(err).Uint64("block", f.blockID).Msg("camsim: stream packets not sent")
+	}
 }
 
 // resend answers a PACKETRESEND from the ring. A block that left the ring

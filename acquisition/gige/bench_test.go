@@ -25,6 +25,30 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// sendFrames sends the block in pkts again and again with increasing block
+// IDs, at most 8 frames ahead of taken, until stop is closed or a write
+// fails.
+func sendFrames(out *net.UDPConn, pkts [][]byte, taken *atomic.Int64, stop chan struct{}) {
+	id := uint64(1)
+	for n := int64(0); ; n++ {
+		for n-taken.Load() >= 8 {
+			select {
+			case <-stop:
+				return
+			default:
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+		for _, p := range pkts {
+			p[2], p[3] = byte(id>>8), byte(id)
+			if _, err := out.Write(p); err != nil {
+				return
+			}
+		}
+		id = wire.NextBlockID(id, false)
+	}
+}
+
 // BenchmarkGVSPReceive measures the stream receiver on loopback: a sender
 // goroutine sends line-scan frames (4096 px × 128 lines, Mono8) as fast as
 // the receiver takes them (at most 8 frames ahead, so the kernel drops
@@ -66,28 +90,7 @@ func benchReceive(b *testing.B, scps int, lines bool) {
 	var taken atomic.Int64
 	stop := make(chan struct{})
 	defer close(stop)
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		id := uint64(1)
-		for n := int64(0); ; n++ {
-			for n-taken.Load() >= 8 {
-				select {
-				case <-stop:
-					return
-				default:
-					time.Sleep(20 * time.Microsecond)
-				}
-			}
-			for _, p := range pkts {
-				p[2], p[3] = byte(id>>8), byte(id)
-				if _, err := out.Write(p); err != nil {
-					return
-				}
-			}
-			id = wire.NextBlockID(id, false)
-		}
-	}()
+	go sendFrames(out, pkts, &taken, stop)
 	ctx := context.Background()
 	// Check the output once before timing.
 	f, err := s.Next(ctx)

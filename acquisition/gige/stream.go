@@ -151,6 +151,10 @@ func OpenStream(c *Conn, opts StreamOptions) (*Stream, error) {
 		opts.Log.Warn().Err(err).Msg("gige: socket buffer not set")
 	}
 	s.stats.sockbuf.Store(int64(granted))
+	if granted < opts.SocketBuffer {
+		opts.Log.Warn().Int("asked", opts.SocketBuffer).Int("granted", granted).
+			Msg("gige: kernel granted a smaller socket buffer (raise net.core.rmem_max or run with CAP_NET_ADMIN)")
+	}
 	if err := s.configure(host); err != nil {
 		sock.Close()
 		return nil, err

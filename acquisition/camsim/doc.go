@@ -100,9 +100,11 @@
 //
 // A frame of Height lines is sent once its last line has been taken,
 // packets paced over 80 % of the nominal frame period (and at least GevSCPD
-// apart). A generator goroutine renders up to two frames ahead. The last
-// frame of the web may be shorter (leader Height and trailer SizeY say how
-// many lines it holds).
+// apart), in sendmmsg(2) batches of 16 on Linux. A generator goroutine
+// renders up to two frames ahead. The last frame of the web may be shorter
+// (leader Height and trailer SizeY say how many lines it holds); after it
+// the camera sends nothing more. The web runs once per Emulator: a new roll
+// needs a new camera-sim.
 //
 // # Stream
 //

@@ -48,7 +48,9 @@ func needAravis(t *testing.T, bins ...string) {
 
 // startFakeCamera runs Aravis's fake camera on 127.0.0.1 with a serial of
 // its own (and extra flags), waits until discovery finds that serial and
-// stops it when the test ends.
+// stops it when the test ends. When another fake camera holds the port
+// (a test of another package that does not take the lock), ours exits at
+// once; it is started again until the port is free, for up to 30 s.
 func startFakeCamera(t *testing.T, extra ...string) string {
 	t.Helper()
 	needAravis(t, fakeCameraBin)
@@ -61,10 +63,30 @@ func startFakeCamera(t *testing.T, extra ...string) string {
 	}
 	t.Cleanup(func() { unix.Flock(int(lock.Fd()), unix.LOCK_UN); lock.Close() })
 	serial := fmt.Sprintf("WI%d", os.Getpid()%100000)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "fake.log"))
+	logPath := filepath.Join(t.TempDir(), "fake.log")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, why := runFakeCamera(t, serial, logPath, extra)
+		if ok {
+			return serial
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("fake camera %s not discovered on 127.0.0.1 within 30 s (%s); is another camera on port 3956? log:\n%s",
+				serial, why, log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// runFakeCamera starts one fake camera and waits up to 5 s for it to
+// answer discovery with serial. On success the test's cleanup stops it.
+func runFakeCamera(t *testing.T, serial, logPath string, extra []string) (bool, string) {
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer logf.Close()
 	cmd := exec.Command(fakeCameraBin, append([]string{"-i", "127.0.0.1", "-s", serial}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -72,25 +94,29 @@ func startFakeCamera(t *testing.T, extra ...string) string {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	stop := func() {
 		_ = cmd.Process.Kill()
 		<-exited
-	})
-	deadline := time.Now().Add(10 * time.Second)
+	}
+	until := time.Now().Add(5 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		devs, err := Discover(ctx, "127.0.0.1")
 		cancel()
 		if err == nil && devs[0].Serial == serial {
-			return serial
+			t.Cleanup(stop)
+			return true, ""
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("%s exited: %v", fakeCameraBin, err)
+			exited <- err // for stop
+			stop()
+			return false, fmt.Sprintf("it exited: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fake camera %s not discovered on 127.0.0.1 (found %+v, %v): is another camera on port 3956?", serial, devs, err)
+		if time.Now().After(until) {
+			stop()
+			return false, fmt.Sprintf("discovery found %+v, %v", devs, err)
 		}
 	}
 }

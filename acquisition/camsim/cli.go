@@ -81,8 +81,16 @@ func Main(args []string) error {
 }
 
 // MainContext is Main with its context and outputs: stdout gets one line
-// per camera ("camera 0 127.0.0.1:3956 camsim-0") once all listen.
+// per camera ("camera 0 127.0.0.1:3956 camsim-0") once all listen; logs
+// go to stderr.
 func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return Command(ctx, args, stdout, stderr, nil)
+}
+
+// Command is camera-sim for a host program: flag errors and help go to
+// stderr, logs to log (nil: a console logger on stderr, -v for debug).
+// It serves until ctx ends or SIGINT or SIGTERM.
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer, log *zerolog.Logger) error {
 	fs := flag.NewFlagSet("camera-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -96,13 +104,16 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() > 0 {
 		return fmt.Errorf("camera-sim: unexpected arguments %q", fs.Args())
 	}
-	lvl := zerolog.InfoLevel
-	if f.verbose {
-		lvl = zerolog.DebugLevel
+	if log == nil {
+		lvl := zerolog.InfoLevel
+		if f.verbose {
+			lvl = zerolog.DebugLevel
+		}
+		l := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(lvl).With().Timestamp().Logger()
+		log = &l
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(lvl).With().Timestamp().Logger()
 	o := f.Options()
-	o.Logger = &log
+	o.Logger = log
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	e, err := New(ctx, o)

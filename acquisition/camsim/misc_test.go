@@ -114,31 +114,44 @@ func TestTwoCamerasOneEncoder(t *testing.T) {
 		inf.Source.LinesPerBlock != o.LinesPerFrame || !inf.Source.Live || inf.Source.CountsPerLine != o.Web.CountsPerLine {
 		t.Fatalf("info file: %s", b)
 	}
-	// Both cameras, started one after the other, take lines of the same
-	// encoder: every line's count is a trigger of one motion, in order.
-	var rxs []*gvspRx
-	for _, addr := range a {
-		c := dialGVCP(t, addr)
-		c.mustWrite(wire.RegCCP, wire.CCPControl)
-		c.mustWrite(regChunkActive, 1)
-		c.mustWrite(regChunkEnBase+4*chunkSelEnc, 1)
-		rxs = append(rxs, stream(t, c))
-	}
-	for i, rx := range rxs {
-		waitFor(t, 20*time.Second, "5 frames", func() bool { return len(completeFrames(rx)) >= 5 })
+	// Both cameras take lines of the same encoder: every line's count is a
+	// trigger of one motion, in order. Camera 1 starts once camera 0 has
+	// sent two frames: the web it missed meanwhile is skipped, not replayed.
+	firstCounts := func(rx *gvspRx, n int) []int64 {
 		var counts []int64
-		for _, f := range completeFrames(rx)[:5] {
+		for _, f := range completeFrames(rx)[:n] {
 			enc := parseChunks(t, f.payload())[ChunkIDEncoderValue]
 			for j := 0; j < len(enc); j += 8 {
 				counts = append(counts, int64(binary.BigEndian.Uint64(enc[j:])))
 			}
 		}
+		return counts
+	}
+	var rxs []*gvspRx
+	for i, addr := range a {
+		c := dialGVCP(t, addr)
+		c.mustWrite(wire.RegCCP, wire.CCPControl)
+		c.mustWrite(regChunkActive, 1)
+		c.mustWrite(regChunkEnBase+4*chunkSelEnc, 1)
+		rxs = append(rxs, stream(t, c))
+		if i == 0 {
+			waitFor(t, 20*time.Second, "2 frames of camera 0", func() bool { return len(completeFrames(rxs[0])) >= 2 })
+		}
+	}
+	var counts [2][]int64
+	for i, rx := range rxs {
+		waitFor(t, 20*time.Second, "5 frames", func() bool { return len(completeFrames(rx)) >= 5 })
+		counts[i] = firstCounts(rx, 5)
 		k := int64(o.Web.CountsPerLine)
-		for j := 1; j < len(counts); j++ {
-			if counts[j] != counts[j-1]+k {
-				t.Fatalf("camera %d line %d: count %d after %d (constant speed, divider %d)", i, j, counts[j], counts[j-1], k)
+		for j := 1; j < len(counts[i]); j++ {
+			if counts[i][j] != counts[i][j-1]+k {
+				t.Fatalf("camera %d line %d: count %d after %d (constant speed, divider %d)", i, j, counts[i][j], counts[i][j-1], k)
 			}
 		}
+	}
+	if counts[0][0] != 0 || counts[1][0] <= counts[0][2*o.LinesPerFrame-1] {
+		t.Errorf("first counts: camera 0 %d, camera 1 %d after camera 0's second frame ended at %d",
+			counts[0][0], counts[1][0], counts[0][2*o.LinesPerFrame-1])
 	}
 	img0 := completeFrames(rxs[0])[0].payload()
 	img1 := completeFrames(rxs[1])[0].payload()

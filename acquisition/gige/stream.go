@@ -296,8 +296,7 @@ func (s *Stream) receive() {
 	defer s.wg.Done()
 	br, err := newBatchReader(s.sock, recvBatch, 65536)
 	if err != nil {
-		e := fmt.Errorf("gige: stream socket: %w", err)
-		s.err.Store(&e)
+		s.fail(fmt.Errorf("gige: stream socket: %w", err))
 		return
 	}
 	tick := 2 * time.Millisecond
@@ -320,9 +319,7 @@ func (s *Stream) receive() {
 			select {
 			case <-s.done:
 			default:
-				e := fmt.Errorf("gige: stream receive: %w", err)
-				s.err.Store(&e)
-				s.once.Do(func() { close(s.done); s.sock.Close() })
+				s.fail(fmt.Errorf("gige: stream receive: %w", err))
 			}
 			return
 		}
@@ -331,4 +328,11 @@ func (s *Stream) receive() {
 			s.rx.packet(br.packet(i), now)
 		}
 	}
+}
+
+// fail ends the stream from the receive goroutine: Next returns err once
+// the delivered frames are drained.
+func (s *Stream) fail(err error) {
+	s.err.Store(&err)
+	s.once.Do(func() { close(s.done); s.sock.Close() })
 }

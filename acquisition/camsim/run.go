@@ -197,6 +197,11 @@ func (e *Emulator) Serve(ctx context.Context) error {
 	}
 	wg.Wait()
 	e.Close()
+	for i, st := range e.Stats() {
+		e.log.Info().Int("camera", i).Int64("frames", st.Frames).Int64("dropped_frames", st.DroppedFrames).
+			Int64("lines", st.Lines).Int64("packets", st.Packets).Int64("lost_packets", st.LostPackets).
+			Int64("resend_requests", st.ResendRequests).Int64("resent_packets", st.ResentPackets).Msg("camsim: camera done")
+	}
 	return first
 }
 

@@ -60,6 +60,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&o.ResendFrames, "resend-frames", o.ResendFrames, "newest frames kept for resends")
 	fs.StringVar(&o.TruthFile, "truth", "", "write the web's defect truth CSV here")
 	fs.StringVar(&o.InfoFile, "info", "", "write the cameras' addresses, chunk IDs and geometry (JSON) here")
+	fs.StringVar(&o.FaultsFile, "faults", "", "write the frames not sent whole (CSV) here on exit")
 	fs.BoolVar(&o.PlainXML, "plain-xml", false, "serve the GenICam XML unzipped")
 	fs.BoolVar(&f.verbose, "v", false, "debug logs")
 	return f

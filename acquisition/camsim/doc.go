@@ -152,6 +152,12 @@
 // at once. FrameDrop drops that many frames per thousand whole: their block
 // IDs and line-counter values are skipped, nothing is sent or resendable.
 //
+// Every frame not sent whole is recorded as a Fault (camera, block ID,
+// line counter and lines, first and last encoder count, kind, packets
+// lost, resendable): Emulator.Faults, and Options.FaultsFile (CSV,
+// FaultsHeader) when Serve returns. The frames of faults that are not
+// resendable are exactly the lines a host must report lost.
+//
 // # Lost frames on the host
 //
 // The camera only makes frames go missing; the host side decides what that
@@ -171,7 +177,8 @@
 //
 // # Command line
 //
-// `webinspect camera-sim` (Main, flags registered by NewFlags):
+// `webinspect camera-sim` (Main, or Command with the host's logger; flags
+// registered by NewFlags):
 //
 //	--cameras N            cameras on one web and encoder (1)
 //	--listen IP[:port]     first camera's GVCP address (127.0.0.1, port 3956)
@@ -191,6 +198,7 @@
 //	--resend-frames N      frames kept for resends (16)
 //	--truth FILE           write the defect truth CSV
 //	--info FILE            write addresses, chunk IDs and geometry (JSON)
+//	--faults FILE          write the frames not sent whole (CSV) on exit
 //	--plain-xml            serve the XML unzipped
 //	-v                     debug logs
 //

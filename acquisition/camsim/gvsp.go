@@ -42,6 +42,7 @@ func (c *statCounters) snapshot() Stats {
 // streamer is one camera's GVSP side: it turns the web's lines into frames
 // at the line timing, sends them, and keeps the newest ones for resends.
 type streamer struct {
+	cam         int
 	dev         *device
 	conn        *net.UDPConn
 	web         *web
@@ -64,6 +65,7 @@ type streamer struct {
 	free     []*frame
 	depth    int
 	rscratch []byte
+	faults   []Fault
 
 	stats statCounters
 }

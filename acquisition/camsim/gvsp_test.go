@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,6 +274,23 @@ func TestFrameDropsSkipBlockIDs(t *testing.T) {
 	}
 	if missing != st.DroppedFrames || ids[len(ids)-1] > uint64(total) {
 		t.Errorf("%d block IDs missing of 1..%d, %d frames dropped", missing, total, st.DroppedFrames)
+	}
+	// The camera's fault record names exactly the missing blocks.
+	faults := e.Faults()
+	if int64(len(faults)) != st.DroppedFrames {
+		t.Errorf("%d faults recorded, %d frames dropped", len(faults), st.DroppedFrames)
+	}
+	for _, ft := range faults {
+		if _, seen := slices.BinarySearch(ids, ft.BlockID); seen || ft.Kind != FaultFrameDropped || ft.Resendable || ft.Lines != o.LinesPerFrame {
+			t.Errorf("fault %+v", ft)
+		}
+	}
+	var csv bytes.Buffer
+	if err := WriteFaultsCSV(&csv, faults); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(csv.String()), "\n"); len(lines) != len(faults)+1 || lines[0] != FaultsHeader {
+		t.Errorf("faults CSV:\n%s", csv.String())
 	}
 	// The line counter jumps by the dropped frames' lines.
 	h := int64(o.LinesPerFrame)

@@ -3,6 +3,7 @@ package camsim
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,6 +60,7 @@ func testGigEClient(t *testing.T, o Options, wantLost bool) {
 	ref := newRef(t, o, 0)
 	blk := acquisition.NewBlock(o.LinesPerFrame, o.Width)
 	var next, lost, lines int64
+	var lostRanges [][2]int64 // [first, end) as the client reported them
 	for lines < 40*int64(o.LinesPerFrame) {
 		if err := ls.ReadBlock(ctx, blk); err != nil {
 			t.Fatalf("ReadBlock after %d lines: %v", lines, err)
@@ -68,6 +70,7 @@ func testGigEClient(t *testing.T, o Options, wantLost bool) {
 				t.Fatalf("lost %+v after line %d", blk.Lost, next)
 			}
 			lost += blk.Lost.Lines
+			lostRanges = addRange(lostRanges, blk.Lost.FirstLine, blk.Lost.FirstLine+blk.Lost.Lines)
 			next += blk.Lost.Lines
 		}
 		if blk.FirstLine != next {
@@ -82,8 +85,29 @@ func testGigEClient(t *testing.T, o Options, wantLost bool) {
 		next += int64(blk.Lines)
 		lines += int64(blk.Lines)
 	}
+	// The camera's own record of frames not sent whole (and not recovered)
+	// covers exactly the lines the client reported lost.
+	var truth [][2]int64
+	for _, f := range e.Faults() {
+		if !f.Resendable && f.FirstLine < next {
+			truth = addRange(truth, f.FirstLine, f.FirstLine+int64(f.Lines))
+		}
+	}
+	if fmt.Sprint(truth) != fmt.Sprint(lostRanges) {
+		t.Errorf("client lost %v, camera faults %v", lostRanges, truth)
+	}
 	if (lost > 0) != wantLost {
 		t.Errorf("%d lost lines reported; camera %+v", lost, e.Stats()[0])
 	}
 	t.Logf("%d lines delivered, %d lost; camera: %+v; client: %+v", lines, lost, e.Stats()[0], ls.Stats())
+}
+
+// addRange appends [lo, hi) to sorted ranges, merging it with the last one
+// when they touch.
+func addRange(r [][2]int64, lo, hi int64) [][2]int64 {
+	if n := len(r); n > 0 && r[n-1][1] == lo {
+		r[n-1][1] = hi
+		return r
+	}
+	return append(r, [2]int64{lo, hi})
 }

@@ -54,6 +54,9 @@ type Options struct {
 	// InfoFile, when set, receives the cameras' addresses, serials, chunk
 	// IDs and geometry (acquisition.Info with flat-field references) as JSON.
 	InfoFile string
+	// FaultsFile, when set, receives every frame the cameras did not send
+	// whole (WriteFaultsCSV) when Serve returns.
+	FaultsFile string
 	// PlainXML serves the GenICam XML unzipped (…xml instead of …zip).
 	PlainXML bool
 	// Logger receives the emulator's logs; nil discards them.

@@ -120,7 +120,7 @@ func (e *Emulator) newCamera(ctx context.Context, i int, addr netip.AddrPort) (*
 	c.dev.put32(wire.RegSCSP0, uint32(stream.LocalAddr().(*net.UDPAddr).Port))
 	wc := e.web.sim.Config()
 	c.str = &streamer{
-		dev: c.dev, conn: stream, web: e.web, st: e.web.sim.Streams()[i], sw: o.Width,
+		cam: i, dev: c.dev, conn: stream, web: e.web, st: e.web.sim.Streams()[i], sw: o.Width,
 		nominalRate: wc.SpeedMPerMin / 60 * 1000 / wc.LineMM,
 		lossP:       o.PacketLoss / 1000, dropP: o.FrameDrop / 1000, noResend: o.NoResend,
 		log: log, rng: rand.New(rand.NewPCG(uint64(wc.Seed), uint64(i)+0x63616d)),
@@ -197,6 +197,9 @@ func (e *Emulator) Serve(ctx context.Context) error {
 	}
 	wg.Wait()
 	e.Close()
+	if err := e.writeFaults(); err != nil && first == nil {
+		first = err
+	}
 	for i, st := range e.Stats() {
 		e.log.Info().Int("camera", i).Int64("frames", st.Frames).Int64("dropped_frames", st.DroppedFrames).
 			Int64("lines", st.Lines).Int64("packets", st.Packets).Int64("lost_packets", st.LostPackets).

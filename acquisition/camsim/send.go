@@ -20,6 +20,7 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 		s.stats.dropped.Add(1)
 		f.dropped = true
 		s.pushRing(f)
+		s.recordFault(f, 0)
 		return
 	}
 	f.dropped = false
@@ -36,6 +37,7 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 	spread = min(spread, 200*time.Millisecond)
 	n := f.packets()
 	t0 := time.Now()
+	lost := 0
 	for id := range n {
 		if id%paceGroup == 0 && id > 0 {
 			s.flush(f)
@@ -46,6 +48,7 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 		}
 		if s.lossP > 0 && s.rng.Float64() < s.lossP {
 			s.stats.lost.Add(1)
+			lost++
 			continue
 		}
 		if s.bw.queue(f.packet(s.bw.slot(), id, wire.StatusSuccess)) {
@@ -54,6 +57,7 @@ func (s *streamer) send(f *frame, cfg camConfig) {
 	}
 	s.flush(f)
 	s.stats.frames.Add(1)
+	s.recordFault(f, lost)
 }
 
 // flush sends the queued packets of f.

@@ -167,3 +167,38 @@ func TestLineStreamRejectsWrongFormat(t *testing.T) {
 		t.Fatalf("CountsPerLine 0: %v", err)
 	}
 }
+
+func TestLineStreamShortLastFrame(t *testing.T) {
+	const w, lines = 32, 12
+	d := newFakeDev(t)
+	s := openTestStream(t, d, nil)
+	ls, _ := NewLineStream(s, LineOptions{Camera: acquisition.CameraInfo{Width: w}, CountsPerLine: 4})
+	// The camera stops mid-frame: the trailer says 5 of 12 lines were sent.
+	spec := lineFrame(1, 0, lines, w, wire.Mono12Packed, false, 4, 0)
+	spec.payload = spec.payload[:5*wire.Mono12Packed.LineBytes(w)]
+	pk := d.packets(spec)
+	_, data, _ := wire.ParsePacket(pk[len(pk)-1])
+	tr, _ := wire.ParseTrailer(data)
+	tr.SizeY = 5
+	pk[len(pk)-1] = wire.AppendPacket(nil, wire.Packet{BlockID: 1, Format: wire.FormatTrailer, PacketID: uint32(len(pk) - 1)},
+		wire.AppendTrailer(nil, tr))
+	for _, p := range pk {
+		d.send(p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	blk := acquisition.NewBlock(lines, w)
+	if err := ls.ReadBlock(ctx, blk); err != nil {
+		t.Fatal(err)
+	}
+	if blk.Lines != 5 || blk.Counts[4] != 16 || blk.Line(4)[3] != wantPixel(4, 3) {
+		t.Fatalf("%d lines, count %d, pixel %d", blk.Lines, blk.Counts[4], blk.Line(4)[3])
+	}
+	d.sendFrame(lineFrame(2, 5, lines, w, wire.Mono12Packed, false, 4, 0))
+	if err := ls.ReadBlock(ctx, blk); err != nil {
+		t.Fatal(err)
+	}
+	if blk.FirstLine != 5 || blk.Lines != lines || !blk.Lost.Empty() || blk.Counts[0] != 20 {
+		t.Fatalf("next frame at line %d (%d lines, lost %+v, count %d)", blk.FirstLine, blk.Lines, blk.Lost, blk.Counts[0])
+	}
+}

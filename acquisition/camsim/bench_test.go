@@ -36,11 +36,11 @@ func BenchmarkFrame(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					for i := range cfg.height {
-						c, _, err := s.readLine(context.Background(), f.pix[i*s.sw:(i+1)*s.sw])
+						c, _, err := s.readLine(context.Background(), f.raw.pix[i*s.sw:(i+1)*s.sw])
 						if err != nil {
 							b.Fatal(err)
 						}
-						f.counts[i] = c
+						f.raw.counts[i] = c
 					}
 					f.encode(cfg, s.sw, 0)
 				}

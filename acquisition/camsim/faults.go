@@ -88,7 +88,7 @@ func (s *streamer) recordFault(f *frame, lost int) {
 		return
 	}
 	ft := Fault{Camera: s.cam, BlockID: f.blockID, FirstLine: f.firstSeq, Lines: f.lines,
-		FirstCount: f.counts[0], LastCount: f.counts[f.lines-1], Kind: FaultPacketsLost,
+		FirstCount: f.firstCount, LastCount: f.lastCount, Kind: FaultPacketsLost,
 		LostPackets: lost, Resendable: !s.noResend}
 	if f.dropped {
 		ft.Kind, ft.Resendable = FaultFrameDropped, false

@@ -9,15 +9,16 @@ import (
 )
 
 // frame is one block (Height lines) on its way to the host. It stays in
-// the resend ring after it was sent until newer frames push it out.
+// the resend ring after it was sent until newer frames push it out; its
+// rendered lines (raw) go back to their pool once it is encoded.
 type frame struct {
-	blockID  uint64
-	lines    int
-	firstSeq int64  // line counter of line 0 since AcquisitionStart
-	pix      []byte // lines × sensor width, 8-bit, as the web rendered them
-	counts   []int64
-	due      []time.Time // when each line was (or will be) exposed
-	dropped  bool        // a whole-frame drop: never sent, not resendable
+	blockID    uint64
+	lines      int
+	firstSeq   int64 // line counter of line 0 since AcquisitionStart
+	raw        *rawLines
+	firstCount int64 // encoder counts of the first and last line
+	lastCount  int64
+	dropped    bool // a whole-frame drop: never sent, not resendable
 
 	// Wire form, built by encode.
 	leader, trailer []byte
@@ -27,17 +28,24 @@ type frame struct {
 	u16             []uint16
 }
 
-// grow sizes the frame's buffers for height lines of sw pixels.
-func (f *frame) grow(height, sw int) {
-	if cap(f.pix) < height*sw {
-		f.pix = make([]byte, height*sw)
+// rawLines are a frame's lines as the web rendered them.
+type rawLines struct {
+	pix    []byte // lines × sensor width, 8-bit
+	counts []int64
+	due    []time.Time // when each line was (or will be) exposed
+}
+
+// grow sizes the buffers for height lines of sw pixels.
+func (r *rawLines) grow(height, sw int) {
+	if cap(r.pix) < height*sw {
+		r.pix = make([]byte, height*sw)
 	}
-	f.pix = f.pix[:height*sw]
-	if cap(f.counts) < height {
-		f.counts = make([]int64, height)
-		f.due = make([]time.Time, height)
+	r.pix = r.pix[:height*sw]
+	if cap(r.counts) < height {
+		r.counts = make([]int64, height)
+		r.due = make([]time.Time, height)
 	}
-	f.counts, f.due = f.counts[:height], f.due[:height]
+	r.counts, r.due = r.counts[:height], r.due[:height]
 }
 
 // packets returns the number of GVSP packets of the frame: leader,
@@ -50,8 +58,9 @@ func (f *frame) encode(cfg camConfig, sw int, ts uint64) {
 	be := binary.BigEndian
 	p := f.payload[:0]
 	w, off := cfg.width, cfg.offsetX
+	f.firstCount, f.lastCount = f.raw.counts[0], f.raw.counts[f.lines-1]
 	for i := range f.lines {
-		src := f.pix[i*sw+off : i*sw+off+w]
+		src := f.raw.pix[i*sw+off : i*sw+off+w]
 		if cfg.pf == wire.Mono8 {
 			p = append(p, src...)
 			continue
@@ -64,7 +73,7 @@ func (f *frame) encode(cfg camConfig, sw int, ts uint64) {
 		pt = wire.PayloadImageChunk
 		p = chunkTag(p, ChunkIDImage, len(p))
 		if cfg.chunkEnc {
-			for _, c := range f.counts[:f.lines] {
+			for _, c := range f.raw.counts[:f.lines] {
 				p = be.AppendUint64(p, uint64(c))
 			}
 			p = chunkTag(p, ChunkIDEncoderValue, 8*f.lines)

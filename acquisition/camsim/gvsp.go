@@ -63,6 +63,7 @@ type streamer struct {
 	mu       sync.Mutex // guards everything below: the resend ring
 	ring     []*frame   // sent frames, oldest first
 	free     []*frame
+	raws     []*rawLines
 	depth    int
 	rscratch []byte
 	faults   []Fault
@@ -129,13 +130,14 @@ func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error
 			s.waitUntil(ctx, gen, time.Now().Add(24*time.Hour))
 			return nil
 		}
-		if !s.waitUntil(ctx, gen, f.due[f.lines-1]) {
+		if !s.waitUntil(ctx, gen, f.raw.due[f.lines-1]) {
 			s.putFrame(f)
 			return nil
 		}
 		s.blockID = wire.NextBlockID(s.blockID, false)
 		f.blockID = s.blockID
-		f.encode(cfg, s.sw, s.dev.timestamp(f.due[0]))
+		f.encode(cfg, s.sw, s.dev.timestamp(f.raw.due[0]))
+		s.releaseRaw(f)
 		s.send(f, cfg)
 		if sent++; (cfg.mode == modeSingle && sent >= 1) || (cfg.mode == modeMulti && sent >= cfg.frameCount) {
 			s.dev.finished(gen)
@@ -167,7 +169,7 @@ func (s *streamer) generate(ctx context.Context, gen uint64, cfg camConfig, out 
 		f.lines, f.firstSeq = 0, seq
 		for f.lines < cfg.height && !s.webDone {
 			i := f.lines
-			c, tw, err := s.readLine(ctx, f.pix[i*s.sw:(i+1)*s.sw])
+			c, tw, err := s.readLine(ctx, f.raw.pix[i*s.sw:(i+1)*s.sw])
 			if errors.Is(err, io.EOF) {
 				s.webDone = true
 				s.log.Info().Msg("camsim: end of the web")
@@ -190,7 +192,7 @@ func (s *streamer) generate(ctx context.Context, gen uint64, cfg camConfig, out 
 				due = base.Add(time.Duration(float64(nFree) * 1e9 / cfg.lineRate))
 				nFree++
 			}
-			f.counts[i], f.due[i] = c, due
+			f.raw.counts[i], f.raw.due[i] = c, due
 			f.lines++
 		}
 		if f.lines == 0 {

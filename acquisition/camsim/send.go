@@ -118,23 +118,42 @@ func (s *streamer) pushRing(f *frame) {
 	}
 }
 
-// getFrame returns a recycled or new frame sized for height lines.
+// getFrame returns a recycled or new frame with lines for height lines.
 func (s *streamer) getFrame(height int) *frame {
 	s.mu.Lock()
 	var f *frame
 	if n := len(s.free); n > 0 {
 		f, s.free = s.free[n-1], s.free[:n-1]
 	}
+	var r *rawLines
+	if n := len(s.raws); n > 0 {
+		r, s.raws = s.raws[n-1], s.raws[:n-1]
+	}
 	s.mu.Unlock()
 	if f == nil {
 		f = new(frame)
 	}
-	f.grow(height, s.sw)
+	if r == nil {
+		r = new(rawLines)
+	}
+	r.grow(height, s.sw)
+	f.raw = r
 	return f
+}
+
+// releaseRaw returns f's rendered lines to their pool (f is encoded).
+func (s *streamer) releaseRaw(f *frame) {
+	s.mu.Lock()
+	s.raws = append(s.raws, f.raw)
+	s.mu.Unlock()
+	f.raw = nil
 }
 
 // putFrame returns an unsent frame.
 func (s *streamer) putFrame(f *frame) {
+	if f.raw != nil {
+		s.releaseRaw(f)
+	}
 	s.mu.Lock()
 	s.free = append(s.free, f)
 	s.mu.Unlock()

@@ -23,6 +23,18 @@ type receiver struct {
 	skipping bool
 	cmd      []byte    // scratch for PACKETRESEND
 	lastHK   time.Time // last housekeeping
+	// packets and bytes are counted here and published to the stream's
+	// atomic counters once per receive call (publish), not per packet.
+	packets, bytes int64
+}
+
+// publish adds the counts gathered since the last call to the stats.
+func (r *receiver) publish() {
+	if r.packets != 0 {
+		r.s.stats.packets.Add(r.packets)
+		r.s.stats.bytes.Add(r.bytes)
+		r.packets, r.bytes = 0, 0
+	}
 }
 
 func (r *receiver) init(s *Stream) {
@@ -34,7 +46,7 @@ func (r *receiver) init(s *Stream) {
 // packet handles one received datagram.
 func (r *receiver) packet(b []byte, now time.Time) {
 	st := &r.s.stats
-	st.packets.Add(1)
+	r.packets++
 	p, data, err := wire.ParsePacket(b)
 	if err != nil || p.BlockID == 0 {
 		st.malformed.Add(1)
@@ -69,7 +81,7 @@ func (r *receiver) packet(b []byte, now time.Time) {
 		st.dups.Add(1)
 		return
 	}
-	st.bytes.Add(int64(len(data)))
+	r.bytes += int64(len(data))
 	if !r.store(f, p, data) {
 		st.malformed.Add(1)
 		f.failed = true
@@ -215,6 +227,7 @@ func (r *receiver) flush() {
 			r.resolve(f.BlockID, f.Extended)
 			f.LostBefore, r.lostRun = r.lostRun, 0
 			f.Data = f.buf[:f.size]
+			r.publish()
 			r.s.stats.frames.Add(1)
 			r.s.full <- f // never blocks: it has room for every frame
 		default:

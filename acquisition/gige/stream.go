@@ -327,6 +327,7 @@ func (s *Stream) receive() {
 		for i := range n {
 			s.rx.packet(br.packet(i), now)
 		}
+		s.rx.publish()
 	}
 }
 

@@ -111,3 +111,56 @@ func addRange(r [][2]int64, lo, hi int64) [][2]int64 {
 	}
 	return append(r, [2]int64{lo, hi})
 }
+
+// TestGigEClientTwoCameras opens both cameras of one web with the GigE
+// Vision client, encoder-triggered with encoder chunks: each line a client
+// delivers is the web's line at its encoder count, seen by that camera, so
+// the two streams line up on MD.
+func TestGigEClientTwoCameras(t *testing.T) {
+	o := smallOptions()
+	o.Cameras = 2
+	e := startEmulator(t, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	k := int64(o.Web.CountsPerLine)
+	var streams []*gige.LineStream
+	for _, a := range e.Addrs() {
+		cam, err := gige.Open(ctx, a.String(), gige.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cam.Close()
+		for _, kv := range [][2]string{{"ChunkModeActive", "1"}, {"ChunkSelector", "EncoderValue"}, {"ChunkEnable", "1"}} {
+			if err := cam.Nodes.SetValue(kv[0], kv[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ls, err := cam.OpenLineStream(gige.LineConfig{Line: gige.LineOptions{CountsPerLine: int(k), EncoderChunkID: ChunkIDEncoderValue}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ls.Close()
+		streams = append(streams, ls)
+	}
+	var last [2]int64
+	for i, ls := range streams {
+		ref := newRef(t, o, i)
+		blk := acquisition.NewBlock(o.LinesPerFrame, o.Width)
+		for range 8 {
+			if err := ls.ReadBlock(ctx, blk); err != nil {
+				t.Fatal(err)
+			}
+			for j := range blk.Lines {
+				c := blk.Counts[j]
+				want, count := ref.line(t, c/k) // constant speed: web line c/k has count c
+				if count != c || c%k != 0 || !bytes.Equal(blk.Line(j), want) {
+					t.Fatalf("camera %d line %d: count %d is not the web's line %d", i, blk.FirstLine+int64(j), c, c/k)
+				}
+				last[i] = c
+			}
+		}
+	}
+	if last[0] <= 0 || last[1] <= 0 {
+		t.Errorf("last counts %v", last)
+	}
+}

@@ -132,8 +132,8 @@
 // Tags are ID(4) and data length(4), big-endian; disabled chunks are left
 // out, the image chunk is always first. ChunkEncoderValue (0x57490002)
 // carries one signed 64-bit big-endian encoder count per line of the frame,
-// line 0 first (the XML's ChunkEncoderValue node reads line 0's): the per-
-// line counts are what make backward jogs exact. ChunkTimestamp
+// line 0 first (the XML's ChunkEncoderValue node reads line 0's): the
+// per-line counts are what make backward jogs exact. ChunkTimestamp
 // (0x57490003) is line 0's timestamp, as in the leader. ChunkLineCounter
 // (0x57490004, custom) is the sequence number of line 0 among all lines the
 // camera took since AcquisitionStart; dropped frames advance it, so the

@@ -45,7 +45,7 @@ func FuzzReassembly(f *testing.F) {
 			in = in[n:]
 			now = now.Add(time.Millisecond)
 			if n%7 == 0 {
-				s.rx.housekeep(now.Add(time.Second))
+				s.rx.housekeep(now.Add(time.Second), n%2 == 0)
 			}
 			for len(s.full) > 0 {
 				fr := <-s.full

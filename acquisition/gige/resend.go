@@ -70,13 +70,15 @@ func (r *receiver) ask(f *Frame, first, last uint32, now time.Time) {
 // housekeep gives up frames that stopped receiving packets FrameTimeout
 // ago and asks again for what is still missing in the others. It runs
 // every few milliseconds.
-func (r *receiver) housekeep(now time.Time) {
-	// After a stall of this goroutine (a busy machine), packets that
-	// arrived meanwhile wait in the socket buffer: read them before
-	// judging any frame quiet.
+//
+// drained says the socket was just found empty. Otherwise, after a stall of
+// this goroutine (a busy machine) packets that arrived meanwhile may still
+// wait in the socket buffer, so no frame is judged quiet until they are
+// read.
+func (r *receiver) housekeep(now time.Time, drained bool) {
 	stalled := now.Sub(r.lastHK) > r.s.opts.FrameTimeout/4
 	r.lastHK = now
-	if stalled {
+	if stalled && !drained {
 		return
 	}
 	for len(r.active) > 0 && now.Sub(r.active[0].touched) > r.s.opts.FrameTimeout {

@@ -304,16 +304,19 @@ func (s *Stream) receive() {
 		tick = max(s.opts.ResendTimeout/2, 100*time.Microsecond)
 	}
 	var deadline time.Time
+	drained := false
 	for {
 		now := time.Now()
-		if now.After(deadline.Add(-tick / 2)) {
+		if drained || now.After(deadline.Add(-tick/2)) {
 			deadline = now.Add(tick)
 			_ = s.sock.SetReadDeadline(deadline)
-			s.rx.housekeep(now)
+			s.rx.housekeep(now, drained)
 		}
 		n, err := br.read()
+		drained = false
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				drained = true // the socket is empty
 				continue
 			}
 			select {

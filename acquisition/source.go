@@ -81,7 +81,21 @@ type Block struct {
 	// Arrived is the wall-clock time the block left the source, set by the
 	// engine's acquisition loop (not by sources); latency is measured from it.
 	Arrived time.Time
+	// Lost is what the source lost just before this block; the engine puts
+	// it on the roll map as uninspected. Sources set it; zero otherwise.
+	Lost LostLines
 }
+
+// LostLines is a run of lines a source itself lost (a camera frame that
+// never arrived complete). Zero when nothing was lost.
+type LostLines struct {
+	FirstLine, Lines      int64  // line sequence range [FirstLine, FirstLine+Lines)
+	FirstCount, LastCount int64  // encoder counts of the first and last lost line (estimated from the trigger divider when the camera gives none)
+	Reason                string // "camera-frame-lost"
+}
+
+// Empty reports whether l records no loss.
+func (l LostLines) Empty() bool { return l.Lines == 0 }
 
 // NewBlock allocates a block able to hold lines lines of width pixels.
 func NewBlock(lines, width int) *Block {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package camsim
+
+const raceEnabled = false

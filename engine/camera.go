@@ -133,6 +133,11 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 	default:
 	}
 	w.dropped(&m, dropped)
+	if l := b.Lost; !l.Empty() {
+		// Lines the camera itself lost (frames that never arrived whole)
+		// just before this block.
+		w.gap(&m, l.FirstCount, l.LastCount, l.Lines, reasonFrameLost)
+	}
 	if b.Lines > 0 {
 		m.firstSeen = min(m.firstSeen, b.Counts[0])
 	}

@@ -84,7 +84,8 @@ func (d Dropped) Empty() bool { return d.Blocks == 0 && d.Lines == 0 }
 // because Reserve returned nil. Blocks arrive in line order; if b does not
 // start right after the lines already in d (the source itself skipped some),
 // the range is widened to cover the skipped lines too, since none of them
-// reached the consumer. A block of zero lines counts as a block only.
+// reached the consumer; so are the lines b.Lost says the source lost before
+// b. A block of zero lines counts as a block only.
 func (d *Dropped) Add(b *acquisition.Block) {
 	d.Blocks++
 	if b.Lines <= 0 {
@@ -93,6 +94,11 @@ func (d *Dropped) Add(b *acquisition.Block) {
 	if d.Lines == 0 {
 		d.FirstLine = b.FirstLine
 		d.FirstCount = b.Counts[0]
+		if l := b.Lost; !l.Empty() {
+			// Lines the source lost just before a dropped block never
+			// reach the consumer either: one range covers both.
+			d.FirstLine, d.FirstCount = l.FirstLine, l.FirstCount
+		}
 	}
 	d.Lines = b.FirstLine + int64(b.Lines) - d.FirstLine
 	d.LastCount = b.Counts[b.Lines-1]

@@ -91,7 +91,7 @@ type Block struct {
 type LostLines struct {
 	FirstLine, Lines      int64  // line sequence range [FirstLine, FirstLine+Lines)
 	FirstCount, LastCount int64  // encoder counts of the first and last lost line (estimated from the trigger divider when the camera gives none)
-	Reason                string // "camera-frame-lost"
+	Reason                string // "camera-frame-lost", or "source-error" for lines lost while the camera was gone (a roll-map reason, rollmap/FORMAT.md)
 }
 
 // Empty reports whether l records no loss.

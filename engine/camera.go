@@ -136,7 +136,11 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 	if l := b.Lost; !l.Empty() {
 		// Lines the camera itself lost (frames that never arrived whole)
 		// just before this block.
-		w.gap(&m, l.FirstCount, l.LastCount, l.Lines, reasonFrameLost)
+		reason := reasonFrameLost
+		if r, err := rollmap.ParseReason(l.Reason); err == nil {
+			reason = r // e.g. source-error: the camera was gone and came back
+		}
+		w.gap(&m, l.FirstCount, l.LastCount, l.Lines, reason)
 	}
 	if b.Lines > 0 {
 		m.firstSeen = min(m.firstSeen, b.Counts[0])

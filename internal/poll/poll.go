@@ -31,7 +31,7 @@ type TB interface {
 // Interval bounds: the first re-check comes after MinInterval, and the
 // interval doubles up to MaxInterval.
 const (
-	MinInterval = 500 * time.Microsecond
+	MinInterval = 50 * time.Microsecond
 	MaxInterval = 20 * time.Millisecond
 )
 

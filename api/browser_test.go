@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
+	"github.com/webinspect/webinspect/internal/poll"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
@@ -378,19 +379,15 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // compiles its predicate with new Function, which the page's CSP forbids.)
 func waitFor(t *testing.T, ctx context.Context, wait time.Duration, pred, describe, what string) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
+	err := poll.Wait(wait, func() bool {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](pred))
 		if err != nil {
 			t.Fatalf("waiting for %s: evaluate %s: %v", what, pred, err)
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v; %s", what, wait, eval[string](t, ctx, describe))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return ok
+	})
+	if err != nil {
+		t.Fatalf("%s did not happen within %v; %s", what, wait, eval[string](t, ctx, describe))
 	}
 }
 
@@ -1067,23 +1064,26 @@ func containsGrade(text, lane, grade string) bool {
 // returns its bytes once complete.
 func waitDownload(t *testing.T, dir string, wait time.Duration) []byte {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		ents, _ := os.ReadDir(dir)
+	var got []byte
+	var ents []os.DirEntry
+	err := poll.Wait(wait, func() bool {
+		ents, _ = os.ReadDir(dir)
 		for _, e := range ents {
 			if strings.HasSuffix(e.Name(), ".crdownload") {
 				continue
 			}
 			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err == nil && bytes.Contains(b[max(0, len(b)-64):], []byte("%%EOF")) {
-				return b
+				got = b
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete download in %s within %v (files: %v)", dir, wait, ents)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if err != nil {
+		t.Fatalf("no complete download in %s within %v (files: %v)", dir, wait, ents)
 	}
+	return got
 }
 
 // pdfText returns the text shown by a PDF's content streams (strings of Tj

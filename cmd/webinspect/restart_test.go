@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -60,15 +62,13 @@ func flushedLength(t *testing.T, rolls string) (string, float64) {
 
 func waitLength(t *testing.T, rolls string, atLeast float64) (string, float64) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if id, l := flushedLength(t, rolls); l >= atLeast {
-			return id, l
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("roll in %s never reached %.1f m", rolls, atLeast)
-	return "", 0
+	var id string
+	var l float64
+	poll.Until(t, 2*time.Minute, fmt.Sprintf("the roll in %s to reach %.1f m", rolls, atLeast), func() bool {
+		id, l = flushedLength(t, rolls)
+		return l >= atLeast
+	})
+	return id, l
 }
 
 // TestKilledEngineResumesTheSameRoll kills `webinspect run` with SIGKILL

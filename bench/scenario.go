@@ -126,6 +126,10 @@ type Options struct {
 	// Model, when set, runs the ONNX model detector beside the threshold
 	// detector (the engine's Options.Model).
 	Model *onnx.Model
+	// BeforeBlock, when set, is the measured engine's
+	// engine.Options.BeforeBlock (not the capacity run's): a test hook
+	// that can hold the detectors up to force drops.
+	BeforeBlock func(camera int)
 }
 
 // DefaultOptions returns a 10 s run with the latency histogram read every
@@ -335,7 +339,8 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	}
 	reg := &captureRegisterer{Registry: prometheus.NewRegistry()}
 	roll := &countRoll{}
-	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger, Model: o.Model, ModelName: "bench"})
+	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger, Model: o.Model, ModelName: "bench",
+		BeforeBlock: o.BeforeBlock})
 	if err != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}

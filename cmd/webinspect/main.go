@@ -1,14 +1,19 @@
 // Command webinspect is the line-scan web inspection engine.
 //
-//	webinspect run      [--recipe F] [--source sim|replay:DIR|u3v:SERIAL] [--listen 127.0.0.1:8080]
+//	webinspect run      [--recipe F] [--source sim|replay:DIR] [--listen 127.0.0.1:8080] [--rolls DIR]
+//	                    [--model MODELDIR] [--token T] [--images=false] [--images-max-bytes N] [--images-max-age D]
 //	webinspect simulate --out DIR [--length 200m] [--seed N] [--material fabric|leather|film]
-//	                    [--speed 100m/min] [--width 2000mm] [--defects N]
-//	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model F] [--realtime]
-//	webinspect export   ROLL --format csv|json|parquet|cutlist [--out F]
-//	webinspect bench    [--scenario NAME] [--json] [--duration 10s]
+//	                    [--speed 100m/min] [--width 2000mm] [--defects N] [--stop-at 100m --jog-back 0.5m]
+//	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model MODELDIR] [--realtime]
+//	webinspect teach    --from DIR|RECORDING --out MODELDIR [--recipe F] [--metres 20]
+//	webinspect eval     DATASET_DIR [--model MODELDIR] [--json] [--heatmaps DIR]
+//	webinspect export   ROLL --format csv|json|parquet|cutlist|pdf|html [--out F] [--rolls DIR]
+//	webinspect bench    [--scenario fabric-2m|film-16k|overload] [--json] [--duration 10s] [--model MODELDIR]
+//	                    [--long-roll DIR]
 //
-// The command-line contract is described in DESIGN.md; flags may grow but
-// these names keep their meaning.
+// `webinspect <command> -h` lists a command's flags. The command line is a
+// contract that scripts depend on (README.md, "Commands"): flags may grow,
+// but these names and the exported columns keep their meaning.
 package main
 
 import (
@@ -43,7 +48,7 @@ var commands = []command{
 	{"replay", "inspect a recording into a roll map", cmdReplay},
 	{"teach", "build an anomaly model (ONNX) from good material only", cmdTeach},
 	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
-	{"export", "export a roll map as csv, json or parquet", cmdExport},
+	{"export", "export a roll map (csv, json, parquet, cutting list, pdf or html report)", cmdExport},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 }
 

@@ -357,12 +357,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	// Allocations and RSS over the middle of the run, away from start-up
 	// and the final drain.
 	type snap struct {
-		mallocs     uint64
-		blocks      int64
-		polls       int64
-		rss         float64
-		ok          bool
-		start, stop time.Time
+		mallocs uint64
+		blocks  int64
+		polls   int64
+		rss     float64
+		ok      bool
 	}
 	snaps := make(chan [2]snap, 1)
 	go func() {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -155,9 +154,10 @@ func rel(mod, path string) (string, bool) {
 // its stream of packages.
 func goList(t *testing.T, args ...string) []pkg {
 	t.Helper()
+	// go test puts the go command's own directory first on the PATH.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go command is not on the PATH: %v", err)
 	}
 	cmd := exec.Command(goBin, append([]string{"list", "-deps", "-json"}, args...)...)
 	cmd.Dir = filepath.Join("..", "..")

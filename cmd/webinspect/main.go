@@ -1,19 +1,17 @@
 // Command webinspect is the line-scan web inspection engine.
 //
-//	webinspect run      [--recipe F] [--source sim|replay:DIR] [--listen 127.0.0.1:8080] [--rolls DIR]
-//	                    [--model MODELDIR] [--token T] [--images=false] [--images-max-bytes N] [--images-max-age D]
-//	webinspect simulate --out DIR [--length 200m] [--seed N] [--material fabric|leather|film]
-//	                    [--speed 100m/min] [--width 2000mm] [--defects N] [--stop-at 100m --jog-back 0.5m]
-//	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model MODELDIR] [--realtime]
-//	webinspect teach    --from DIR|RECORDING --out MODELDIR [--recipe F] [--metres 20]
-//	webinspect eval     DATASET_DIR [--model MODELDIR] [--json] [--heatmaps DIR]
-//	webinspect export   ROLL --format csv|json|parquet|cutlist|pdf|html [--out F] [--rolls DIR]
-//	webinspect bench    [--scenario fabric-2m|film-16k|overload] [--json] [--duration 10s] [--model MODELDIR]
-//	                    [--long-roll DIR]
+//	webinspect run      [flags]                              inspect a live source and serve the UI
+//	webinspect simulate --out DIR [flags]                    write a simulated recording and truth.csv
+//	webinspect replay   DIR --rolls OUTDIR [flags]           inspect a recording into a roll map
+//	webinspect teach    --from DIR|RECORDING --out MODELDIR  build an anomaly model from good material
+//	webinspect eval     DATASET_DIR [flags]                  AUROC, pixel AUROC and PRO of a model
+//	webinspect export   ROLL --format F [flags]              csv, json, parquet, cutlist, pdf or html
+//	webinspect bench    [flags]                              the benchmark scenarios
 //
-// `webinspect <command> -h` lists a command's flags. The command line is a
-// contract that scripts depend on (README.md, "Commands"): flags may grow,
-// but these names and the exported columns keep their meaning.
+// `webinspect <command> -h` lists a command's flags; README.md ("Commands")
+// has them all with examples. The command line is a contract that scripts
+// depend on: flags may grow, but names and exported columns keep their
+// meaning.
 package main
 
 import (

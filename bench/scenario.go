@@ -120,6 +120,9 @@ type Options struct {
 	// CaptureBlocks is how many blocks per camera are pre-generated and
 	// replayed in a loop. [2, 4096].
 	CaptureBlocks int
+	// RingBlocks, when not 0, replaces the recipe's pipeline.ring_blocks
+	// (blocks per camera ring) for the measured engine. [0, 2..4096].
+	RingBlocks int
 	// Logger receives the engine's log (zerolog.Nop() keeps the
 	// benchmark's output clean and its CPU for the engine).
 	Logger zerolog.Logger
@@ -164,6 +167,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: CopyDuration = %v: must be in [1ms, 10s]", ErrOptions, o.CopyDuration)
 	case o.CaptureBlocks < 2 || o.CaptureBlocks > 4096:
 		return fmt.Errorf("%w: CaptureBlocks = %d: must be in [2, 4096]", ErrOptions, o.CaptureBlocks)
+	case o.RingBlocks != 0 && (o.RingBlocks < 2 || o.RingBlocks > 4096):
+		return fmt.Errorf("%w: RingBlocks = %d: must be 0 (the recipe's) or in [2, 4096]", ErrOptions, o.RingBlocks)
 	}
 	return nil
 }
@@ -254,6 +259,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	recipe, err := engine.DefaultRecipe(sc.Material)
 	if err != nil {
 		return Result{}, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	if o.RingBlocks != 0 {
+		recipe.Pipeline.RingBlocks = o.RingBlocks
 	}
 	if sc.Overload && o.RecoveryGrace >= o.Duration/2 {
 		return Result{}, fmt.Errorf("%w: RecoveryGrace = %v: must be less than %v (Duration/2) for scenario %s", ErrOptions, o.RecoveryGrace, o.Duration/2, sc.Name)

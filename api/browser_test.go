@@ -277,6 +277,9 @@ func pressKeys(t *testing.T, ctx context.Context, keys string) {
 // made by chromedp, removed) at cleanup.
 func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("the browser test needs Chromium at %s (%v): run `make deps` to install it (CI installs it)", chromiumPath, err)
 	}

@@ -11,6 +11,9 @@ import (
 )
 
 func TestFabric2mShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 1 s live run after capturing blocks")
+	}
 	sc, err := Lookup("fabric-2m")
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,9 @@ func TestFabric2mShort(t *testing.T) {
 // benchmark's to report (webinspect bench --scenario overload), not this
 // test's to assert.
 func TestOverloadDropsAreAccounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 3 s live run after measuring capacity")
+	}
 	sc, err := Lookup("overload")
 	if err != nil {
 		t.Fatal(err)

@@ -168,6 +168,9 @@ func TestCameraGeometry(t *testing.T) {
 // same true grey values, defects included.
 func TestOverlapSeesSameWeb(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: renders metres of web")
+	}
 	for _, m := range []string{Fabric, Leather, Film} {
 		cfg := DefaultConfig()
 		cfg.Material = m
@@ -334,6 +337,9 @@ func TestFlatFieldRoundTrip(t *testing.T) {
 // deviation from its running mean.
 func TestTextureQuiet(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: renders metres of web")
+	}
 	const (
 		kSigma   = 4.5
 		minDelta = 18.0
@@ -504,6 +510,9 @@ func testTruthPlacement(t *testing.T, m string, seed int64) {
 // edges, and that a fully covered pixel carries the full contrast.
 func TestTruthMatchesRendering(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: renders metres of web")
+	}
 	classes := map[string]int{}
 	for _, c := range []struct {
 		material string

@@ -76,6 +76,9 @@ func waitLength(t *testing.T, rolls string, atLeast float64) (string, float64) {
 // continues: nothing flushed is lost, the restarts are recorded as
 // uninspected (engine-restart), and defect IDs never repeat.
 func TestKilledEngineResumesTheSameRoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs and kills the engine three times")
+	}
 	rolls := t.TempDir()
 	args := "run --rolls " + rolls + " --listen 127.0.0.1:0 --length 300m --speed 100m/min --width 400mm --defects 150 --seed 3"
 	var before []rollmap.Defect

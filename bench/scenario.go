@@ -129,10 +129,11 @@ type Options struct {
 	// Model, when set, runs the ONNX model detector beside the threshold
 	// detector (the engine's Options.Model).
 	Model *onnx.Model
-	// BeforeBlock, when set, is the measured engine's
-	// engine.Options.BeforeBlock (not the capacity run's): a test hook
-	// that can hold the detectors up to force drops.
-	BeforeBlock func(camera int)
+	// HoldUntilDrop makes every detector of the measured engine (not the
+	// capacity run's) wait, before each block, until the rings have
+	// dropped a block or Duration has passed: a test switch that makes a
+	// short run drop however fast or busy the machine is.
+	HoldUntilDrop bool
 }
 
 // DefaultOptions returns a 10 s run with the latency histogram read every
@@ -347,8 +348,17 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	}
 	reg := &captureRegisterer{Registry: prometheus.NewRegistry()}
 	roll := &countRoll{}
+	var before func(int)
+	if o.HoldUntilDrop {
+		before = func(int) {
+			deadline := time.Now().Add(o.Duration)
+			for p.dropped.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
 	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger, Model: o.Model, ModelName: "bench",
-		BeforeBlock: o.BeforeBlock})
+		BeforeBlock: before})
 	if err != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}

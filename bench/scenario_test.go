@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"sync"
 	"testing"
 	"time"
 )
@@ -114,19 +113,14 @@ func TestOverloadDropsAreAccounted(t *testing.T) {
 	o.CapacityDuration = 300 * time.Millisecond
 	o.CopyDuration = 10 * time.Millisecond
 	o.CaptureBlocks = 4
-	// The detectors are held up for the overloaded first half and the
-	// rings hold 2 blocks, so the rings fill and blocks are dropped
+	// The detectors wait until the rings have dropped a block, and the
+	// rings hold 2 blocks, so the third block of a camera is dropped
 	// however fast or busy the machine is. (The overload alone drops
 	// nothing when the capacity was measured while the machine was busier
 	// than during the run, or when the machine is so slow that 1.5 s of
 	// twice its capacity is fewer blocks than the recipe's 16-block ring.)
 	o.RingBlocks = 2
-	release := make(chan struct{})
-	var hold sync.Once
-	o.BeforeBlock = func(int) {
-		hold.Do(func() { time.AfterFunc(o.Duration/2, func() { close(release) }) })
-		<-release
-	}
+	o.HoldUntilDrop = true
 	r, err := Run(context.Background(), sc, o)
 	if err != nil {
 		t.Fatal(err)

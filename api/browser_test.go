@@ -867,6 +867,10 @@ func TestBrowserReviewByKeyboard(t *testing.T) {
 	waitResult(third, "false alarm")
 	checkAPI(third, "false_alarm", "")
 	pressKeys(t, ctx, "k")
+	// The page handles the key asynchronously (the false alarm's own
+	// update may still be on its way): wait for it rather than read once.
+	waitFor(t, ctx, 5*time.Second, `WI.review.items[WI.review.index].defect_id === `+strconv.FormatInt(skipped, 10),
+		`'current: ' + WI.review.items[WI.review.index].defect_id`, "k going back to the skipped defect")
 	if got := current(); got != skipped {
 		t.Errorf("after k the current defect is %d, want the skipped %d", got, skipped)
 	}

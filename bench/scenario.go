@@ -491,12 +491,34 @@ func capacity(ctx context.Context, mem *MemorySource, recipe *engine.Recipe, mod
 	if err != nil {
 		return 0, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, d)
+	// Run for d, and past it until every camera has had two blocks in: on
+	// a busy machine the engine's start-up alone can take longer than d.
+	// A minute more without them is a broken engine.
+	minLines := int64(0)
+	for _, cam := range mem.blocks {
+		minLines += 2 * int64(cam[0].Lines)
+	}
+	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t0 := time.Now()
-	err = e.Run(cctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(cctx) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case err = <-done:
+			running = false
+		case <-tick.C:
+			if el := time.Since(t0); el >= d && e.Status().LinesIn >= minLines || el >= d+time.Minute {
+				cancel()
+				err = <-done
+				running = false
+			}
+		}
+	}
 	el := time.Since(t0).Seconds()
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return 0, err
 	}
 	if ctx.Err() != nil {
@@ -504,7 +526,7 @@ func capacity(ctx context.Context, mem *MemorySource, recipe *engine.Recipe, mod
 	}
 	lines := float64(e.Status().LinesIn) / float64(len(mem.blocks))
 	if lines <= 0 {
-		return 0, fmt.Errorf("engine inspected nothing in %v", d)
+		return 0, fmt.Errorf("engine inspected nothing in %v", time.Duration(el*float64(time.Second)).Round(time.Millisecond))
 	}
 	return lines / el, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
+	"github.com/webinspect/webinspect/internal/poll"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -340,7 +341,26 @@ func TestEventsOutliveReadTimeout(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	rd, _ := openStream(t, ctx, srv.URL+"/api/events", "")
+	// Opening the stream is not what is tested: on a busy machine the
+	// request can reach the server after ReadTimeout, which then closes
+	// the connection before the handler runs. Such an attempt is retried.
+	var rd *sseReader
+	var openErr error
+	if poll.Wait(time.Minute, func() bool {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if openErr = err; err != nil {
+			return false
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /api/events: %d", resp.StatusCode)
+		}
+		rd = &sseReader{r: bufio.NewReader(resp.Body)}
+		return true
+	}) != nil {
+		t.Fatalf("GET /api/events: %v", openErr)
+	}
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := rd.next(); err != nil {

@@ -8,19 +8,20 @@
 // direction. The layers, lowest first; a package may import its own layer's
 // subpackages and what its layer lists:
 //
-//	layer        packages                                   may import
-//	leaf         kernels, acquisition/..., rollmap/...,     (nothing of ours but its own
-//	             engine/status, internal/...                 subpackages; acquisition/... may
-//	                                                         import kernels)
-//	model        model/...                                  kernels, acquisition/...
-//	marking      marking                                    rollmap/...
-//	engine       engine (and subpackages but engine/status) acquisition/... (not
-//	                                                         acquisition/sim), kernels,
-//	                                                         rollmap/..., model/..., marking,
-//	                                                         engine/status
-//	api          api/...                                    rollmap/..., engine/status
-//	bench        bench/...                                  everything above but api and cmd
-//	cmd          cmd/...                                    everything
+//	layer        packages              may import
+//	kernels      kernels/...           nothing of ours
+//	acquisition  acquisition/...       kernels
+//	rollmap      rollmap/...           nothing of ours
+//	status       engine/status         nothing of ours
+//	internal     internal/...          nothing of ours (and everyone may import it)
+//	model        model/...             kernels, acquisition/...
+//	marking      marking/...           rollmap/...
+//	engine       engine/...            acquisition/... except acquisition/sim, kernels,
+//	                                   rollmap/..., model/..., marking/..., engine/status
+//	api          api/...               rollmap/..., engine/status
+//	plant        plant/... (to come)   rollmap/..., engine/status
+//	bench        bench/...             everything but cmd
+//	cmd          cmd/...               everything
 //
 // The acquisition layer holds the sources: acquisition/ring, recording,
 // sim, and the camera packages (genicam, gige, u3v, camsim) as they land.

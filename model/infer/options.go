@@ -2,6 +2,8 @@ package infer
 
 import (
 	"errors"
+
+	"github.com/webinspect/webinspect/model/edge"
 	"fmt"
 	"time"
 )
@@ -46,34 +48,26 @@ const (
 	StitchMax Stitch = "max"
 )
 
-// OffWebMode says how the off-web background beyond the web's edges looks.
-type OffWebMode string
+// OffWebMode says how the off-web background beyond the web's edges looks
+// (model/edge.Mode).
+type OffWebMode = edge.Mode
 
 // Off-web modes.
 const (
-	OffWebNone   OffWebMode = "none"   // the web fills every line
-	OffWebBright OffWebMode = "bright" // off-web is at or above Level (backlight, white roller)
-	OffWebDark   OffWebMode = "dark"   // off-web is at or below Level (black roller)
+	OffWebNone   = edge.None   // the web fills every line
+	OffWebBright = edge.Bright // off-web is at or above Level (backlight, white roller)
+	OffWebDark   = edge.Dark   // off-web is at or below Level (black roller)
+	// OffWebAuto takes the settings the model was taught with (its
+	// sidecar's made_by.params edge_*); none for a model without them.
+	OffWebAuto = edge.Auto
 )
 
-// OffWebOptions configures the per-line search for the web's CD extent.
-// Widths are in model pixels (after binning).
-type OffWebOptions struct {
-	// Mode is none, bright or dark.
-	Mode OffWebMode `json:"mode"`
-	// Level is the 8-bit value at or beyond which a pixel is off-web
-	// (≥ Level for bright, ≤ Level for dark).
-	Level uint8 `json:"level"`
-	// MinBand is the narrowest band, touching a line end, that counts as
-	// off-web, 1..4096; a shorter one is web (e.g. a hole at the edge).
-	MinBand int `json:"min_band"`
-	// Guard is how many pixels next to a band are treated as off-web as
-	// well, 0..64: the partly covered pixels of the edge itself. On the
-	// AITEX fabric 00 frames the band is saturated (255) and the edge
-	// passes from 255 to web grey over 2–3 camera pixels, hence the
-	// defaults Level 240 and Guard 2 (model pixels at Bin 2).
-	Guard int `json:"guard"`
-}
+// OffWebOptions configures the per-line search for the web's CD extent
+// (model/edge, shared with teach and eval so that eval measures what the
+// engine does). Widths are in model pixels (after binning). On the AITEX
+// fabric 00 frames the band is saturated (255) and the edge passes from
+// 255 to web grey over 2–3 camera pixels, hence Level 240 and Guard 2.
+type OffWebOptions = edge.Options
 
 // Options configures a Pool and its Detectors. It maps one to one onto the
 // ONNX detector section of a recipe.
@@ -111,13 +105,14 @@ type Options struct {
 // DefaultOptions returns 2×2 binning, an overlap of 8 model pixels both
 // ways, two workers, batches up to the model's batch with at most 2 ms of
 // waiting, 3 strips in flight, the sidecar's threshold, centre stitching
-// and no off-web search (Level 240, MinBand 8, Guard 2 once enabled).
+// and the off-web search the model was taught with (OffWebAuto; Level
+// 240, MinBand 8, Guard 2 when a mode is given instead).
 func DefaultOptions() Options {
 	return Options{
 		Bin: 2, OverlapCD: 8, OverlapMD: 8,
 		Workers: 2, MaxWait: 2 * time.Millisecond, InFlight: 3,
 		Stitch: StitchCentre,
-		OffWeb: OffWebOptions{Mode: OffWebNone, Level: 240, MinBand: 8, Guard: 2},
+		OffWeb: OffWebOptions{Mode: OffWebAuto, Level: 240, MinBand: 8, Guard: 2},
 	}
 }
 
@@ -154,19 +149,8 @@ func (o *Options) Validate() error {
 	default:
 		return bad("Stitch", "is %q, want centre, mean or max", o.Stitch)
 	}
-	w := &o.OffWeb
-	switch w.Mode {
-	case OffWebNone:
-		return nil
-	case OffWebBright, OffWebDark:
-	default:
-		return bad("OffWeb.Mode", "is %q, want none, bright or dark", w.Mode)
-	}
-	switch {
-	case w.MinBand < 1 || w.MinBand > 4096:
-		return bad("OffWeb.MinBand", "is %d, want 1..4096", w.MinBand)
-	case w.Guard < 0 || w.Guard > 64:
-		return bad("OffWeb.Guard", "is %d, want 0..64", w.Guard)
+	if err := o.OffWeb.ValidateAt("Options.OffWeb"); err != nil {
+		return fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func BenchmarkTaughtModel(b *testing.B) {
 			for i, im := range good {
 				prepared[i] = o.prep().Apply(im)
 			}
-			f, err := fit(prepared, &o)
+			f, err := fit(prepared, nil, &o)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -45,12 +46,34 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 			return nil, err
 		}
 	}
-	prep := o.prep()
 	prepared := make([]Image, len(imgs))
 	for i, im := range imgs {
-		prepared[i] = prep.Apply(im)
+		prepared[i] = o.prep().Apply(im)
 	}
-	final, err := fit(prepared, &o)
+	if o.Edge.Mode == edge.Auto {
+		widths, pix := make([]int, len(prepared)), make([][]uint8, len(prepared))
+		for i, im := range prepared {
+			widths[i], pix[i] = im.W, im.Pix
+		}
+		o.Edge = edge.Learn(o.Edge, widths, pix)
+	}
+	prep := o.prep()
+	edges := make([]rowEdges, len(prepared))
+	for i := range prepared {
+		edges[i].e0, edges[i].e1 = prep.Edges(prepared[i], nil, nil)
+	}
+	zoneNote := "off"
+	if o.Zones > 0 && prep.Edge.Active() && o.ZoneWidth == 0 {
+		var w int
+		w, zoneNote = measureZoneWidth(prepared, edges, &o)
+		if w > 0 {
+			o.ZoneWidth = max((2*w+o.Zones-1)/o.Zones, 2)
+		}
+	}
+	if !prep.Edge.Active() || o.ZoneWidth == 0 {
+		o.Zones = 0
+	}
+	final, err := fit(prepared, edges, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -69,15 +92,17 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 		perm := rng.Perm(len(imgs))
 		for f := range folds {
 			var train []Image
+			var trainEdges []rowEdges
 			var test []int
 			for pos, i := range perm {
 				if pos%folds == f {
 					test = append(test, i)
 				} else {
 					train = append(train, prepared[i])
+					trainEdges = append(trainEdges, edges[i])
 				}
 			}
-			m, err := fit(train, &o)
+			m, err := fit(train, trainEdges, &o)
 			if err != nil {
 				return nil, fmt.Errorf("fold %d: %w", f, err)
 			}
@@ -115,6 +140,10 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	p["pixels"] = strconv.Itoa(px)
 	mean, sd, mx := stats(t.HeldOut)
 	p["held_out_scores"] = fmt.Sprintf("mean %.4g sd %.4g max %.4g", mean, sd, mx)
+	if o.Zones > 0 && len(final.spec.ZoneBounds) > 0 {
+		zoneNote = fmt.Sprintf("%d zones of %d px from the edge (%s)", o.Zones, o.ZoneWidth, zoneNote)
+	}
+	p["zones"] = zoneNote
 	return t, nil
 }
 
@@ -154,6 +183,7 @@ func build(f *fitted, o *Options) ([]byte, onnx.Sidecar, error) {
 	sc := onnx.Sidecar{
 		Version: onnx.SidecarVersion,
 		Input: onnx.InputSpec{
+			Edges: f.spec.EdgesName,
 			Name:  f.spec.InputName,
 			Shape: []int64{-1, 1, int64(o.TileH), int64(o.TileW)},
 			Mean:  []float64{f.mean},

@@ -3,8 +3,8 @@ package infer
 import (
 	"errors"
 
-	"github.com/webinspect/webinspect/model/edge"
 	"fmt"
+	"github.com/webinspect/webinspect/model/edge"
 	"time"
 )
 

@@ -200,12 +200,20 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestSharedData plays the AITEX fabric 00 test frames when
-// ../shared/data is present (it is never required).
+// TestSharedData plays the AITEX fabric 00 test frames when the shared
+// data folder is present ($WEBINSPECT_DATA, else ../shared/data beside the
+// checkout); it is never required.
 func TestSharedData(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "data", "aitex_fabric00", "test")
+	root := os.Getenv("WEBINSPECT_DATA")
+	if root == "" {
+		root = filepath.Join("..", "..", "..", "..", "shared", "data")
+		if _, err := os.Stat(root); err != nil {
+			root = filepath.Join("..", "..", "..", "shared", "data")
+		}
+	}
+	dir := filepath.Join(root, "aitex_fabric00", "test")
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("no shared data at %s", dir)
+		t.Skipf("no shared data at %s (set WEBINSPECT_DATA)", dir)
 	}
 	s, err := Open(dir, DefaultOptions())
 	if err != nil {

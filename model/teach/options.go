@@ -47,6 +47,14 @@ type Options struct {
 	// ResizeW and ResizeH, when both > 0, resize every image to that size
 	// (bilinear) before binning; for parts photographed at varying size.
 	ResizeW, ResizeH int
+	// AutoPrep lets teach choose the preparation from the good images:
+	// when their sizes differ by more than 10 % (parts photographed at
+	// varying size) and ResizeW/H are 0, all images are resized to the
+	// median size (rounded to 16 pixels); when their mean brightness varies
+	// by more than 15 % of the mean and Normalize is "none", every image is
+	// normalised. Frames of a line-scan camera (one size, one lighting) are
+	// left as they are. The choices land in made_by.params.
+	AutoPrep bool
 	// Normalize "image" stretches every image to mean 128 and a fixed
 	// contrast before anything else; "none" (or "") feeds pixels as they are.
 	Normalize string
@@ -132,7 +140,7 @@ type Options struct {
 // of the speed.
 func DefaultOptions() Options {
 	return Options{
-		TileH: 128, TileW: 256, Bin: 2, Normalize: "none",
+		TileH: 128, TileW: 256, Bin: 2, Normalize: "none", AutoPrep: true,
 		Patch: 7, Scales: 2, Components: 7, Clusters: 1, Smooth: 7,
 		EdgeClusters: 0, EdgeComponents: 3, EdgeBand: 4, SatLevel: 250,
 		TargetFAR: 0.01, Folds: 4, MaxPatches: 200_000, Seed: 1,

@@ -46,6 +46,10 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 			return nil, err
 		}
 	}
+	autoNote := "off"
+	if o.AutoPrep {
+		autoNote = autoPrep(imgs, &o)
+	}
 	prepared := make([]Image, len(imgs))
 	for i, im := range imgs {
 		prepared[i] = o.prep().Apply(im)
@@ -144,6 +148,7 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 		zoneNote = fmt.Sprintf("%d zones of %d px from the edge (%s)", o.Zones, o.ZoneWidth, zoneNote)
 	}
 	p["zones"] = zoneNote
+	p["auto_prep"] = autoNote
 	return t, nil
 }
 
@@ -283,4 +288,35 @@ func stats(v []float64) (mean, sd, mx float64) {
 		sd = math.Sqrt(sd / float64(len(v)-1))
 	}
 	return mean, sd, mx
+}
+
+// autoPrep applies Options.AutoPrep to o and says what it chose.
+func autoPrep(imgs []Image, o *Options) string {
+	var ws, hs []int
+	var means []float64
+	for _, im := range imgs {
+		ws, hs = append(ws, im.W), append(hs, im.H)
+		var s float64
+		for _, v := range im.Pix[:im.W*im.H] {
+			s += float64(v)
+		}
+		means = append(means, s/float64(im.W*im.H))
+	}
+	slices.Sort(ws)
+	slices.Sort(hs)
+	var notes []string
+	mw, mh := ws[len(ws)/2], hs[len(hs)/2]
+	if o.ResizeW == 0 && (float64(ws[len(ws)-1]-ws[0]) > 0.1*float64(mw) || float64(hs[len(hs)-1]-hs[0]) > 0.1*float64(mh)) {
+		o.ResizeW, o.ResizeH = max((mw+8)/16*16, 16), max((mh+8)/16*16, 16)
+		notes = append(notes, fmt.Sprintf("sizes %d..%d × %d..%d: resize to %dx%d", ws[0], ws[len(ws)-1], hs[0], hs[len(hs)-1], o.ResizeW, o.ResizeH))
+	}
+	m, sd, _ := stats(means)
+	if (o.Normalize == "" || o.Normalize == "none") && len(means) > 1 && sd > 0.15*m {
+		o.Normalize = "image"
+		notes = append(notes, fmt.Sprintf("image means %.0f±%.0f: normalise each image", m, sd))
+	}
+	if len(notes) == 0 {
+		return "kept: one size, even lighting"
+	}
+	return strings.Join(notes, "; ")
 }

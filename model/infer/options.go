@@ -2,10 +2,10 @@ package infer
 
 import (
 	"errors"
-
 	"fmt"
-	"github.com/webinspect/webinspect/model/edge"
 	"time"
+
+	"github.com/webinspect/webinspect/model/edge"
 )
 
 // Errors returned by this package. Wrapped errors name what is wrong;

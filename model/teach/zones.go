@@ -60,7 +60,8 @@ func zoneOf(d float32, bounds []float32) int {
 // of cluster c at scale si: patches whose centre lies in the zone (its
 // distance from the nearest edge, at the input resolution, within the
 // zone's bounds; off-web patches excluded) are projected on c's whitened
-// components and their mean, variance and residual are taken.
+// components and their mean, variance and residual are taken. A zone with
+// fewer than 4·Patch² patches keeps c's own statistics.
 func fitZones(planes []plane, sides []edgeSides, si int, c onnx.TeachCluster, bounds []float32, o *Options, rng *rand.Rand) ([]onnx.TeachZone, error) {
 	P, r := o.Patch, o.Patch/2
 	pp, K := P*P, len(c.Lambda)
@@ -123,10 +124,18 @@ func fitZones(planes []plane, sides []edgeSides, si int, c onnx.TeachCluster, bo
 	})
 	zones := make([]onnx.TeachZone, nz)
 	for z := range nz {
-		if ns[z] < float64(4*pp) {
-			return nil, fmt.Errorf("%w: zone %d (< %g px from the edge) has %g patches, want %d", ErrNoImages, z, bounds[z], ns[z], 4*pp)
-		}
 		zn := onnx.TeachZone{Mu: make([]float32, K), InvVar: make([]float32, K)}
+		if ns[z] < float64(4*pp) {
+			// Too few patches to estimate (a narrow zone at a coarse
+			// scale): the zone scores as the cluster itself does (zero
+			// mean, unit variance in its whitened components, its Q0).
+			for k := range K {
+				zn.InvVar[k] = 1
+			}
+			zn.Q0 = c.Q0
+			zones[z] = zn
+			continue
+		}
 		for k := range K {
 			m := sum[z][k] / ns[z]
 			v := max(sum2[z][k]/ns[z]-m*m, 1e-3)

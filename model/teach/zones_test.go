@@ -159,3 +159,48 @@ func TestEdgeZonesWanderingWeb(t *testing.T) {
 	}
 	t.Logf("threshold %.2f, %d/%d edge defects found; %s", th, found, len(defects), p["zones"])
 }
+
+// TestFitZonesFallback: a zone with too few patches to estimate (here one
+// column of patch centres) keeps the cluster's own statistics; a wide one
+// gets its own.
+func TestFitZonesFallback(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const w, h, P = 48, 40, 5
+	p := plane{w: w, h: h, v: make([]float32, w*h)}
+	for i := range p.v {
+		p.v[i] = float32(rng.NormFloat64())
+	}
+	var X []float32
+	var idx []int
+	for y := 0; y+P <= h; y++ {
+		for x := 0; x+P <= w; x++ {
+			for dy := range P {
+				X = append(X, p.v[(y+dy)*w+x:(y+dy)*w+x+P]...)
+			}
+			idx = append(idx, len(idx))
+		}
+	}
+	c, _, err := fitCluster(X, idx, P*P, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rowEdges{e0: make([]int32, h), e1: make([]int32, h)}
+	for y := range h {
+		e.e0[y], e.e1[y] = 1, w // left edge at column 1, no right edge
+	}
+	o := smallOptions()
+	o.Patch = P
+	zones, err := fitZones([]plane{p}, []edgeSides{newEdgeSides(e, w)}, 0, c, []float32{1, 30}, &o, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z0, z1 := zones[0], zones[1]
+	for k := range 4 {
+		if z0.InvVar[k] != 1 || z0.Mu[k] != 0 {
+			t.Fatalf("narrow zone %+v, want the cluster's own (mean 0, unit variance)", z0)
+		}
+	}
+	if z0.Q0 != c.Q0 || z1.InvVar[0] == 1 || !(z1.Q0 > 0) {
+		t.Errorf("zones %+v / %+v, cluster Q0 %v", z0, z1, c.Q0)
+	}
+}

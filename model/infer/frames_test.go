@@ -37,10 +37,11 @@ func sharedData(t *testing.T, set string) string {
 // through the engine's tiled path, as `--source frames:` does: it logs
 // which defect frames are flagged within their MD range and the false
 // components on good frames, the numbers to set beside `webinspect eval`.
-// It needs the shared data and takes a minute, so -short skips it.
+// It needs the shared data and teaches on real frames (about a minute,
+// several under -race), so it runs only with WEBINSPECT_REAL_DATA=1.
 func TestFabricFramesAsWeb(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: teaches on real frames")
+	if os.Getenv("WEBINSPECT_REAL_DATA") != "1" || testing.Short() {
+		t.Skip("set WEBINSPECT_REAL_DATA=1 (and no -short) to teach on and play the shared AITEX frames")
 	}
 	ortest.Require(t)
 	set := sharedData(t, "aitex_fabric00")

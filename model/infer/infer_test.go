@@ -160,8 +160,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"stitch", func(o *Options) { o.Stitch = "" }, false},
 		{"stitch", func(o *Options) { o.Stitch = StitchMax }, true},
 		{"off_web.mode", func(o *Options) { o.OffWeb.Mode = "grey" }, false},
-		{"off_web.level", func(o *Options) { o.OffWeb.Level = -1 }, false},
 		{"off_web.level", func(o *Options) { o.OffWeb.Level = 255 }, true},
+		{"off_web.level", func(o *Options) { o.OffWeb.Level = -1 }, false},
 		{"off_web.level", func(o *Options) { o.OffWeb.Level = 256 }, false},
 		// Off-web fields are checked with the search off as well.
 		{"off_web.min_band", func(o *Options) { o.OffWeb.MinBand = 0 }, false},

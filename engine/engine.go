@@ -209,7 +209,10 @@ func New(o Options) (*Engine, error) {
 			e.hist = append(e.hist, newLineHistory(historyLines(o.Recipe, info.LinesPerBlock), c.Width, int64(info.CountsPerLine)))
 		}
 	}
-	e.m = newMetrics(o.Registerer, len(streams))
+	var err error
+	if e.m, err = newMetrics(o.Registerer, len(streams)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	if o.Recipe.Marking.Output.Kind != marking.OutputNone {
 		out, err := marking.NewOutput(o.Recipe.Marking, info.MMPerCount, o.Logger)
 		if err != nil {

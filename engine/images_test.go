@@ -107,7 +107,7 @@ func TestCropGeometry(t *testing.T) {
 	recipe, _ := DefaultRecipe("fabric")
 	recipe.Images.MarginPx, recipe.Images.MaxPx = 2, 16
 	imgs := &fakeImages{crops: map[string]fakeCrop{}}
-	e := &Engine{m: newMetrics(nil, 1), opts: Options{Recipe: recipe, Images: imgs},
+	e := &Engine{m: unregisteredMetrics(1), opts: Options{Recipe: recipe, Images: imgs},
 		info: acquisition.Info{CountsPerLine: k, Cameras: []acquisition.CameraInfo{{Width: w, PixelMM: 1}}}}
 	c := &cropper{e: e, hist: []*lineHistory{h}}
 	for _, tc := range []struct {

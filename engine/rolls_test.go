@@ -35,7 +35,7 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 	old := &memRoll{id: "R1"}
 	var next *memRoll
 	var events []status.RollEvent
-	e := &Engine{log: zerolog.Nop(), m: newMetrics(nil, 1), opts: Options{
+	e := &Engine{log: zerolog.Nop(), m: unregisteredMetrics(1), opts: Options{
 		NewRoll: func(id string) (RollWriter, error) { next = &memRoll{id: id}; return next, nil },
 		OnRoll:  func(ev status.RollEvent) { events = append(events, ev) },
 	}, status: status.Status{DefectsByClass: map[string]int64{}}}

@@ -191,11 +191,15 @@ func open(root string, o Options, log zerolog.Logger, reg prometheus.Registerer,
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("archive: create root: %w", err)
 	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
 	a := &Archive{
 		root:    root,
 		opts:    o,
 		log:     log.With().Str("component", "image_archive").Logger(),
-		m:       newMetrics(reg),
+		m:       m,
 		h:       h,
 		queue:   make(chan job, o.Queue),
 		kick:    make(chan struct{}, 1),

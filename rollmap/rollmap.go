@@ -173,9 +173,19 @@ var (
 )
 
 // FormatVersion is the value of the schema metadata key VersionKey in every
-// file this package writes. It changes only when an older reader would
-// misread a newer file; adding a column does not change it.
-const FormatVersion = "1"
+// file this package writes, and of format_version in roll.json and
+// summary.json. It changes only when an older reader would misread a newer
+// file; adding a column does not change it. Version 2 added a CRC-32C
+// trailer to every stream message (FORMAT.md, "Checksums").
+const FormatVersion = "2"
+
+// FormatVersion1 is the version before checksums. Readers read it; a
+// roll of version 1 that is resumed or reviewed has its streams rewritten
+// in version 2 (the version-1 file kept as NAME.v1-UNIXNANO).
+const FormatVersion1 = "1"
+
+// readableVersion reports whether this package reads files of version v.
+func readableVersion(v string) bool { return v == FormatVersion || v == FormatVersion1 }
 
 // VersionKey is the schema metadata key that holds FormatVersion.
 const VersionKey = "webinspect.rollmap.version"

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // TestFlippedByteIsCorruption flips one byte at offsets all over a
@@ -159,5 +161,27 @@ func TestResumeKeepsRecordsAfterDamage(t *testing.T) {
 	equalRows(t, "after resume", got, append(want, stored("D1", []Defect{extra})...))
 	if m, _ := filepath.Glob(path + ".damaged-*"); len(m) != 1 {
 		t.Errorf("damaged file kept: %v", m)
+	}
+}
+
+// TestVersion2IsArrowIPC reads a version-2 file with a plain arrow-go
+// stream reader, which knows nothing of the trailers: it is still an Arrow
+// IPC stream.
+func TestVersion2IsArrowIPC(t *testing.T) {
+	file, _, rowsAt := flushedRoll(t, true)
+	rd, err := ipc.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Release()
+	rows := 0
+	for rd.Next() {
+		rows += int(rd.RecordBatch().NumRows())
+	}
+	if err := rd.Err(); err != nil || rows != len(rowsAt[len(rowsAt)-1]) {
+		t.Errorf("arrow-go read %d rows, %v; want %d", rows, err, len(rowsAt[len(rowsAt)-1]))
+	}
+	if v, _ := rd.Schema().Metadata().GetValue(VersionKey); v != FormatVersion {
+		t.Errorf("schema version %q", v)
 	}
 }

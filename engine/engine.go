@@ -173,7 +173,10 @@ func New(o Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e.m = newMetrics(o.Registerer, len(streams))
+	var err error
+	if e.m, err = newMetrics(o.Registerer, len(streams)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	if err := e.newMarking(); err != nil {
 		return nil, err
 	}

@@ -107,7 +107,7 @@ func TestCropGeometry(t *testing.T) {
 	recipe, _ := DefaultRecipe("fabric")
 	recipe.Images.MarginPx, recipe.Images.MaxPx = 2, 16
 	imgs := &fakeImages{crops: map[string]fakeCrop{}}
-	m := newMetrics(nil, 1)
+	m := unregisteredMetrics(1)
 	c := &cropper{hist: []*lineHistory{h}, cameras: []acquisition.CameraInfo{{Width: w, PixelMM: 1}}, opts: recipe.Images,
 		sink: imgs, linesMissing: m.cropLinesMissing, skipped: m.imagesSkipped}
 	for _, tc := range []struct {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webinspect/webinspect/internal/metricsreg"
 )
 
 // metrics holds the engine's Prometheus collectors. Label values are
@@ -23,7 +25,12 @@ type metrics struct {
 	modelFailures    prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
+// newMetrics returns the engine's collectors for cameras cameras,
+// registered on reg (nil: not registered). An engine started again on the
+// same registry shares the collectors registered first, so the counters
+// go on counting (metricsreg.Register); any other registration failure is
+// returned.
+func newMetrics(reg prometheus.Registerer, cameras int) (*metrics, error) {
 	lines := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "webinspect_lines_total", Help: "Lines received from the cameras.",
 	}, []string{"camera"})
@@ -59,17 +66,29 @@ func newMetrics(reg prometheus.Registerer, cameras int) *metrics {
 			Name: "webinspect_defects_without_image_total", Help: "Defects recorded without a crop (archive stopped, full or failing, or no lines left).",
 		}),
 	}
+	var rs metricsreg.Set
+	lines = metricsreg.Add(&rs, reg, lines)
+	blocks = metricsreg.Add(&rs, reg, blocks)
+	ldrop = metricsreg.Add(&rs, reg, ldrop)
+	m.uninspectedM = metricsreg.Add(&rs, reg, m.uninspectedM)
+	m.defects = metricsreg.Add(&rs, reg, m.defects)
+	m.latency = metricsreg.Add(&rs, reg, m.latency)
+	m.rollErrors = metricsreg.Add(&rs, reg, m.rollErrors)
+	m.cropLinesMissing = metricsreg.Add(&rs, reg, m.cropLinesMissing)
+	m.imagesSkipped = metricsreg.Add(&rs, reg, m.imagesSkipped)
+	m.modelFailures = metricsreg.Add(&rs, reg, m.modelFailures)
 	for i := 0; i < cameras; i++ {
 		c := strconv.Itoa(i)
 		m.linesIn = append(m.linesIn, lines.WithLabelValues(c))
 		m.blocksDropped = append(m.blocksDropped, blocks.WithLabelValues(c))
 		m.linesDropped = append(m.linesDropped, ldrop.WithLabelValues(c))
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{lines, blocks, ldrop, m.uninspectedM, m.defects, m.latency, m.rollErrors, m.cropLinesMissing, m.imagesSkipped, m.modelFailures} {
-			_ = reg.Register(c)
-		}
-	}
+	return m, rs.Err()
+}
+
+// unregisteredMetrics returns collectors registered nowhere (tests).
+func unregisteredMetrics(cameras int) *metrics {
+	m, _ := newMetrics(nil, cameras) // nothing to register: cannot fail
 	return m
 }
 

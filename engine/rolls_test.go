@@ -35,7 +35,7 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 	old := &memRoll{id: "R1"}
 	var next *memRoll
 	var events []status.RollEvent
-	env := rollEnv{log: zerolog.Nop(), rollErrors: newMetrics(nil, 1).rollErrors,
+	env := rollEnv{log: zerolog.Nop(), rollErrors: unregisteredMetrics(1).rollErrors,
 		newRoll: func(id string) (RollWriter, error) { next = &memRoll{id: id}; return next, nil },
 		onRoll:  func(ev status.RollEvent) { events = append(events, ev) },
 	}

@@ -2,7 +2,6 @@ package marking
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/metricsreg"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -186,12 +186,16 @@ func NewScheduler(opts Options, out Output, reg prometheus.Registerer, log zerol
 	}
 	opts.Heads = slices.Clone(opts.Heads)
 	opts.Classes, opts.Severities, opts.Decisions = slices.Clone(opts.Classes), slices.Clone(opts.Severities), slices.Clone(opts.Decisions)
+	met, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("marking: %w", err)
+	}
 	s := &Scheduler{
 		opts:       opts,
 		out:        out,
 		log:        log.With().Str("component", "marking").Logger(),
 		onEvent:    onEvent,
-		met:        newMetrics(reg),
+		met:        met,
 		delayNS:    opts.ActuationDelayMS * 1e6,
 		recent:     make([][]*pending, len(opts.Heads)),
 		done:       make(chan struct{}),
@@ -660,7 +664,9 @@ type metrics struct {
 	pending      prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) metrics {
+// newMetrics makes the collectors and registers them on reg (nil: none);
+// a second scheduler on the same registry shares them (metricsreg).
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	ev := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "webinspect_mark_events_total",
 		Help: "Mark status changes, per defect: scheduled, fired, acknowledged, late, missed.",
@@ -671,31 +677,16 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	pend := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "webinspect_marks_pending", Help: "Marks waiting for the web to reach the marker.",
 	})
-	if reg != nil {
-		ev = register(reg, ev)
-		errs = register(reg, errs)
-		pend = register(reg, pend)
-	}
+	var rs metricsreg.Set
+	ev = metricsreg.Add(&rs, reg, ev)
+	errs = metricsreg.Add(&rs, reg, errs)
+	pend = metricsreg.Add(&rs, reg, pend)
 	var m metrics
 	for i, n := range statusNames {
 		m.events[i] = ev.WithLabelValues(n)
 	}
 	m.outputErrors, m.pending = errs, pend
-	return m
-}
-
-// register registers c, or returns the collector already registered under
-// the same name (a second scheduler on the same registry shares counters).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if old, ok := are.ExistingCollector.(C); ok {
-				return old
-			}
-		}
-	}
-	return c
+	return m, rs.Err()
 }
 
 func cmpInt(a, b int64) int {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fixtureV1Dir holds rolls written by format version 1, frozen: the closed
@@ -106,4 +107,95 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return "no difference"
+}
+
+// TestFixtureV1Upgrade resumes the crashed version-1 roll and reviews the
+// closed one: the streams they append to are rewritten in version 2 (every
+// row kept, the version-1 file kept beside as NAME.v1-UNIXNANO, not
+// reported as damage), never appended to in another framing.
+func TestFixtureV1Upgrade(t *testing.T) {
+	root := t.TempDir()
+	for _, id := range fixtureV1Rolls {
+		if err := os.CopyFS(filepath.Join(root, id), os.DirFS(filepath.Join(fixtureV1Dir, id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want map[string]fixtureDump
+	b, err := os.ReadFile(filepath.Join(fixtureV1Dir, "dump.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The crashed roll: the partial batch is the only damage.
+	open := fixtureV1Rolls[1]
+	r, rr, err := s.ResumeRoll(open, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(rr.Damage, ErrTruncated) || errors.Is(rr.Damage, ErrCorrupt) || rr.Defects != int64(len(want[open].Defects)) {
+		t.Errorf("resume: damage %v, %d defects; want only the partial batch, %d defects", rr.Damage, rr.Defects, len(want[open].Defects))
+	}
+	for _, f := range []string{DefectsFile, UninspectedFile, MarksFile} {
+		p := filepath.Join(root, open, f)
+		if v := fileVersion(t, p); v != 2 {
+			t.Errorf("%s after resume: version %d framing", f, v)
+		}
+		if old, _ := filepath.Glob(p + ".v1-*"); len(old) != 1 {
+			t.Errorf("%s: version-1 file kept as %v", f, old)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, ds, us, err := ReadRoll(filepath.Join(root, open))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalRows(t, "defects after resume", ds, want[open].Defects)
+	if len(us) != len(want[open].Uninspected)+1 || us[len(us)-1].Reason != ReasonRestart {
+		t.Errorf("uninspected after resume: %+v", us)
+	}
+
+	// The closed roll: a review rewrites reviews.arrows in version 2.
+	closed := fixtureV1Rolls[0]
+	rt := want[closed].Reviews[len(want[closed].Reviews)-1].Time.Add(time.Minute)
+	if _, err := s.AddReview(closed, Review{DefectID: 5, Action: ActionFalseAlarm, Reviewer: "dora", Time: rt}); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := ReadReviews(filepath.Join(root, closed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalRows(t, "reviews", revs[:len(revs)-1], want[closed].Reviews)
+	if last := revs[len(revs)-1]; last.DefectID != 5 || last.Reviewer != "dora" {
+		t.Errorf("new review %+v", last)
+	}
+	if v := fileVersion(t, filepath.Join(root, closed, ReviewsFile)); v != 2 {
+		t.Errorf("reviews after a review: version %d framing", v)
+	}
+	// Its other streams are untouched version 1 and still read.
+	if v := fileVersion(t, filepath.Join(root, closed, DefectsFile)); v != 1 {
+		t.Errorf("defects of the closed roll: version %d framing", v)
+	}
+}
+
+// fileVersion returns the framing version of the stream file at path.
+func fileVersion(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scanStream(bytes.NewReader(b), int64(len(b)))
+	if sc.err != nil {
+		t.Fatalf("%s: %v", path, sc.err)
+	}
+	return sc.version
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // RecoveredRoll describes a roll whose roll.json says open although no Roll
@@ -288,6 +287,9 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 // otherwise, missing, or does not start with this package's schema message
 // is replaced by a new file holding the rows read (written to NAME.tmp,
 // synced and renamed over it), the old one kept as NAME.damaged-UNIXNANO.
+// A readable version-1 file is replaced the same way (kept as
+// NAME.v1-UNIXNANO) and that is not damage: version-2 messages are never
+// appended to a version-1 stream.
 // damage describes what was wrong, naming the file; err is returned only
 // when nothing was changed or the repair failed.
 func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols []column[T],
@@ -295,6 +297,7 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	var sc streamScan
 	var rerr error
+	upgrade := false
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil, err
@@ -333,12 +336,15 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 			if rerr != nil {
 				damage = fmt.Errorf("%w (the partial batch was cut off)", rerr)
 			}
-			w := &streamWriter{path: path, f: f, header: header, end: sc.batchEnd}
-			w.w = ipc.NewWriter(&w.buf, ipc.WithSchema(schema))
-			return rows, w, damage, nil
+			return rows, newStreamWriter(path, f, schema, header, sc.batchEnd), damage, nil
 		}
 		f.Close()
-		if rerr == nil {
+		if sc.version == 1 && (rerr == nil || !errors.Is(rerr, ErrCorrupt)) {
+			upgrade = true // a readable version-1 stream: rewritten in this version
+			if rerr != nil {
+				damage = fmt.Errorf("%w (the partial batch was left out)", rerr)
+			}
+		} else if rerr == nil {
 			rerr = fmt.Errorf("%s: %w: the schema message is not the one this package writes", path, ErrCorrupt)
 		}
 	} else {
@@ -365,11 +371,14 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 			return fail(err)
 		}
 	}
-	kept := ""
+	kept, what := "", ".damaged-"
+	if upgrade {
+		what = ".v1-"
+	}
 	if exists {
-		kept = path + ".damaged-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+		kept = path + what + strconv.FormatInt(time.Now().UnixNano(), 10)
 		if err := os.Link(path, kept); err != nil {
-			return fail(fmt.Errorf("keep the damaged file: %w", err))
+			return fail(fmt.Errorf("keep the old file: %w", err))
 		}
 		kept = ", damaged file kept as " + filepath.Base(kept)
 	}
@@ -380,5 +389,8 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 		return fail(err)
 	}
 	w.path = path
-	return rows, w, fmt.Errorf("%w (rewritten with the %d records before the damage%s)", rerr, len(rows), kept), nil
+	if upgrade {
+		return rows, w, damage, nil
+	}
+	return rows, w, fmt.Errorf("%w (rewritten with the %d readable records%s)", rerr, len(rows), kept), nil
 }

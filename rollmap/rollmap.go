@@ -110,13 +110,22 @@
 //	└────────────────┴────────────────┴────────────────┴─────┴───────────┘
 //	 written by StartRoll   one batch per Flush, fsync'd    written by Close
 //
-//	message = 0xFFFFFFFF | int32 metadata length L | L bytes flatbuffer
-//	          Message (padded to 8) | body (Message.bodyLength bytes)
+//	message = 0xFFFFFFFF | int32 metadata length L | L bytes: flatbuffer
+//	          Message (padded to 8), header CRC, body CRC | body
+//	          (Message.bodyLength bytes)
 //	EOS     = 0xFFFFFFFF | 0x00000000
 //
+// The two CRC-32C (Castagnoli) values end the metadata, where Arrow
+// readers see padding: the header CRC covers the flatbuffer and then the
+// 8-byte prefix, the body CRC the body (format version 2; FORMAT.md,
+// "Checksums", has the byte layout). The messages are encoded by
+// arrow-go's ipc.Writer and framed by an ipc.PayloadWriter of this
+// package.
+//
 // The schemas carry the metadata key "webinspect.rollmap.version" (see
-// [FormatVersion]); readers refuse other versions with [ErrVersion], look
-// columns up by name and ignore columns they do not know.
+// [FormatVersion]); readers read versions 1 (no checksums) and 2, refuse
+// others with [ErrVersion], look columns up by name and ignore columns
+// they do not know.
 //
 // # Crash safety
 //
@@ -126,13 +135,15 @@
 // sequence of complete messages possibly followed by one partial message.
 // Readers return every complete batch and report the partial tail with
 // [ErrTruncated]; the row counts in roll.json never exceed what the data
-// files hold. A roll directory without roll.json is a roll whose start did
+// files hold. Any other damage is [ErrCorrupt], naming the file and the
+// byte range of each damaged message; in version 2 every intact batch
+// before and after it is still returned. A roll directory without roll.json is a roll whose start did
 // not complete and is not listed.
 //
 // [Store.ResumeRoll] cuts a partial tail (or an EOS written by a Close
 // that did not finish) off so the file can be appended to; a file damaged
-// otherwise is rewritten with the records read before the damage, and the
-// damaged file is kept beside it as NAME.damaged-UNIXNANO. The rules are
+// otherwise is rewritten with every readable record, and the damaged file
+// is kept beside it as NAME.damaged-UNIXNANO. The rules are
 // in FORMAT.md ("Crash safety and recovery").
 package rollmap
 
@@ -181,9 +192,19 @@ var (
 )
 
 // FormatVersion is the value of the schema metadata key VersionKey in every
-// file this package writes. It changes only when an older reader would
-// misread a newer file; adding a column does not change it.
-const FormatVersion = "1"
+// file this package writes, and of format_version in roll.json and
+// summary.json. It changes only when an older reader would misread a newer
+// file; adding a column does not change it. Version 2 added a CRC-32C
+// trailer to every stream message (FORMAT.md, "Checksums").
+const FormatVersion = "2"
+
+// FormatVersion1 is the version before checksums. Readers read it; a
+// roll of version 1 that is resumed or reviewed has its streams rewritten
+// in version 2 (the version-1 file kept as NAME.v1-UNIXNANO).
+const FormatVersion1 = "1"
+
+// readableVersion reports whether this package reads files of version v.
+func readableVersion(v string) bool { return v == FormatVersion || v == FormatVersion1 }
 
 // VersionKey is the schema metadata key that holds FormatVersion.
 const VersionKey = "webinspect.rollmap.version"

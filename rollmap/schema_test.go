@@ -53,8 +53,8 @@ func TestSchemaMatchesStructs(t *testing.T) {
 				t.Errorf("field %q is nullable", f.Name)
 			}
 		}
-		if v, ok := s.Metadata().GetValue(VersionKey); !ok || v != "1" {
-			t.Errorf("schema metadata %s = %q, %v; want \"1\"", VersionKey, v, ok)
+		if v, ok := s.Metadata().GetValue(VersionKey); !ok || v != FormatVersion {
+			t.Errorf("schema metadata %s = %q, %v; want %q", VersionKey, v, ok, FormatVersion)
 		}
 	}
 	t.Run("defect", func(t *testing.T) { check(t, DefectSchema, reflect.TypeFor[Defect]()) })

@@ -830,8 +830,8 @@ func readVersionedJSON(path string, v any, version *string) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("rollmap: %s: %w: %v", path, ErrCorrupt, err)
 	}
-	if *version != FormatVersion {
-		return fmt.Errorf("rollmap: %s: %w: format_version %q, this reader reads %q", path, ErrVersion, *version, FormatVersion)
+	if !readableVersion(*version) {
+		return fmt.Errorf("rollmap: %s: %w: format_version %q, this reader reads %q and %q", path, ErrVersion, *version, FormatVersion1, FormatVersion)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,19 +32,19 @@ const (
 	headerRecordBatch = 3
 )
 
-// schemaMessage returns the bytes of the schema message an ipc.Writer emits
-// first for schema: the first message of every stream file.
+// schemaMessage returns the schema message for schema in this version's
+// framing: the first message of every stream file this package writes.
+// The ipc.Writer encodes it and hands it to a frameWriter.
 func schemaMessage(schema *arrow.Schema) ([]byte, error) {
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	var fw frameWriter
+	w := ipc.NewWriterWithPayloadWriter(&fw, ipc.WithSchema(schema))
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encode schema: %w", err)
 	}
-	b := buf.Bytes()
-	if !bytes.HasSuffix(b, eos[:]) {
-		return nil, errors.New("encode schema: ipc writer did not end the stream with EOS")
+	if !fw.skipSchema {
+		return nil, errors.New("encode schema: the ipc writer wrote no schema message")
 	}
-	return b[:len(b)-len(eos)], nil
+	return fw.buf, nil
 }
 
 var (
@@ -63,27 +65,37 @@ type appendFile interface {
 // streamWriter appends record batches to one Arrow IPC stream file.
 //
 // The file always starts with the schema message, written and synced at
-// creation, so a new roll's files are valid (empty) streams. The ipc.Writer
-// encodes into buf, which streamWriter owns and reuses; the schema message
-// the ipc.Writer emits before its first batch is checked against the one
-// already in the file and dropped. Each batch then reaches the file in one
-// write call. If that write fails, the file is cut back to the end of the
-// last complete message and the batch can be written again. A resumed
-// roll's writer appends in the same way to an existing file, cut back to
-// its last complete batch (see reopenStream).
+// creation, so a new roll's files are valid (empty) streams. An
+// ipc.Writer encodes each batch and hands its payload to fw, a
+// frameWriter that frames it (with its checksums) into a buffer the
+// streamWriter owns and reuses; fw drops the schema payload the
+// ipc.Writer emits before its first batch, since the file already has
+// it. Each batch then reaches the file in one write call. If that write
+// fails, the file is cut back to the end of the last complete message
+// and the batch can be written again. A resumed roll's writer appends in
+// the same way to an existing file, cut back to its last complete batch
+// (see reopenStream).
 //
 // A failed sync, or a failed cut-back, leaves the file in an unknown state:
 // the error sticks and every later call returns it.
 type streamWriter struct {
-	path    string
-	f       appendFile
-	header  []byte // schema message at the start of the file
-	w       *ipc.Writer
-	buf     bytes.Buffer
-	started bool  // w has emitted its schema message
-	end     int64 // file size after the last complete message
-	dirty   bool  // written since the last sync
-	err     error // sticky failure
+	path   string
+	f      appendFile
+	header []byte // schema message at the start of the file
+	w      *ipc.Writer
+	fw     frameWriter
+	end    int64 // file size after the last complete message
+	dirty  bool  // written since the last sync
+	err    error // sticky failure
+}
+
+// newStreamWriter returns the writer appending to f, whose first end
+// bytes are complete messages starting with header.
+func newStreamWriter(path string, f appendFile, schema *arrow.Schema, header []byte, end int64) *streamWriter {
+	s := &streamWriter{path: path, f: f, header: header, end: end}
+	s.fw.skipSchema = true
+	s.w = ipc.NewWriterWithPayloadWriter(&s.fw, ipc.WithSchema(schema))
+	return s
 }
 
 // createStream creates path (which must not exist), writes the schema
@@ -101,9 +113,7 @@ func createStream(path string, schema *arrow.Schema, header []byte) (*streamWrit
 		f.Close()
 		return nil, fmt.Errorf("sync %s: %w", path, err)
 	}
-	s := &streamWriter{path: path, f: f, header: header, end: int64(len(header))}
-	s.w = ipc.NewWriter(&s.buf, ipc.WithSchema(schema))
-	return s, nil
+	return newStreamWriter(path, f, schema, header, int64(len(header))), nil
 }
 
 // write appends rec as one record batch message. It does not sync.
@@ -111,20 +121,11 @@ func (s *streamWriter) write(rec arrow.RecordBatch) error {
 	if s.err != nil {
 		return s.err
 	}
-	s.buf.Reset()
+	s.fw.buf = s.fw.buf[:0]
 	if err := s.w.Write(rec); err != nil {
 		return fmt.Errorf("encode batch for %s: %w", s.path, err)
 	}
-	msg := s.buf.Bytes()
-	if !s.started {
-		if !bytes.HasPrefix(msg, s.header) {
-			// The writer's schema message is a pure function of the schema.
-			panic("rollmap: ipc writer emitted a schema message different from the file's")
-		}
-		msg = msg[len(s.header):]
-		s.started = true
-	}
-	return s.append(msg)
+	return s.append(s.fw.buf)
 }
 
 // append writes msg at the end of the file; on failure it cuts the file back
@@ -170,39 +171,222 @@ func (s *streamWriter) close() error {
 			err = s.sync()
 		}
 	}
-	s.w.Close() // releases the writer's state; it only ever wrote to buf
+	s.w.Close() // releases the writer's state; it only ever wrote to fw
 	if cerr := s.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close %s: %w", s.path, cerr)
 	}
 	return err
 }
 
+// span is the byte range of one message.
+type span struct{ off, end int64 }
+
 // streamScan is the result of walking a stream file's message framing.
 type streamScan struct {
+	version   int   // framing: 1 or 2
 	end       int64 // offset after the last complete message (EOS included)
-	schemaEnd int64 // offset after the schema message (0: none scanned)
-	batchEnd  int64 // offset after the last complete schema or batch message (EOS excluded)
-	batches   int   // complete record batch messages
+	schemaEnd int64 // offset after the schema message (0: none intact)
+	batchEnd  int64 // offset after the last intact message before a partial tail (EOS excluded)
+	batches   int   // intact record batch messages
+	spans     []span
 	rows      int64 // rows in those batches
-	err       error // ErrTruncated or ErrCorrupt (wrapped) if the walk stopped early
+	err       error // ErrTruncated and/or ErrCorrupt (wrapped) if the walk found damage
 }
 
 // scanStream walks the message framing of a stream file of the given size
-// without decoding the messages: it reads each 8-byte prefix and the
-// metadata flatbuffer (for the body length) and skips the body. It finds
-// where the complete messages end, so a partial tail is never handed to the
-// Arrow decoder, and it bounds every length by the file size before anything
-// is allocated for it.
+// without decoding the batches. Version 1 (no checksums): it reads each
+// 8-byte prefix and the metadata flatbuffer (for the body length), skips
+// the body and stops at the first damage. Version 2: it checks each
+// message's checksums, and after damage goes on at the next intact
+// record batch, so every intact batch is found (scanV2). Either way it
+// finds where the complete messages end, so a partial tail is never
+// handed to the Arrow decoder, and it bounds every length by the file
+// size before anything is allocated for it.
 func scanStream(r io.ReaderAt, size int64) streamScan {
-	return scanStreamFrom(r, 0, size, 0)
+	return scanStreamFrom(r, 0, size, 0, 0)
+}
+
+// streamVersion tells the framing of a stream file: 2 when its first
+// message is an intact version-2 schema message, or when it is not but
+// its schema does not say version 1 and an intact version-2 record batch
+// follows (a damaged schema message); 1 otherwise.
+func streamVersion(r io.ReaderAt, size int64) int {
+	var buf msgBuf
+	m, err := readV2(r, 0, size, &buf)
+	if err == nil && m.htype == headerSchema {
+		return 2
+	}
+	if v, ok := v1SchemaVersion(r, size, &buf); ok && v == "1" {
+		return 1
+	}
+	if at, _, err := resyncV2(r, prefixLen, size, &buf); err == nil && at >= 0 {
+		return 2
+	}
+	return 1
+}
+
+// v1SchemaVersion reads VersionKey from the schema message at offset 0
+// framed as in version 1.
+func v1SchemaVersion(r io.ReaderAt, size int64, buf *msgBuf) (string, bool) {
+	p, err := buf.read(r, 0, min(size, prefixLen))
+	if err != nil || len(p) < prefixLen || binary.LittleEndian.Uint32(p) != continuation {
+		return "", false
+	}
+	l := int64(int32(binary.LittleEndian.Uint32(p[4:])))
+	if l <= 0 || l > maxMetaV2 || prefixLen+l > size {
+		return "", false
+	}
+	meta, err := buf.read(r, prefixLen, l)
+	if err != nil || checkSchemaMessage(meta) != nil {
+		return "", false
+	}
+	return schemaMetadata(meta, VersionKey)
+}
+
+// schemaMetadata returns the value of key in the custom metadata of the
+// schema message meta (checked by checkSchemaMessage).
+func schemaMetadata(meta []byte, key string) (string, bool) {
+	fb := flatbuf(meta)
+	msg, err := fb.root()
+	if err != nil {
+		return "", false
+	}
+	sch, err := fb.tableField(msg, 2)
+	if err != nil {
+		return "", false
+	}
+	pos, n, err := fb.vector(sch, 2, 4)
+	if err != nil {
+		return "", false
+	}
+	for i := range n {
+		kv, err := fb.tableAt(pos + 4*i)
+		if err != nil {
+			return "", false
+		}
+		kp, kn, err1 := fb.vector(kv, 0, 1)
+		vp, vn, err2 := fb.vector(kv, 1, 1)
+		if err1 != nil || err2 != nil {
+			return "", false
+		}
+		if string(meta[kp:kp+kn]) == key {
+			return string(meta[vp : vp+vn]), true
+		}
+	}
+	return "", false
+}
+
+// headerVersion is the framing of a stream whose schema message is hdr.
+func headerVersion(hdr []byte) int {
+	var buf msgBuf
+	if m, err := readV2(bytes.NewReader(hdr), 0, int64(len(hdr)), &buf); err == nil && m.htype == headerSchema {
+		return 2
+	}
+	return 1
 }
 
 // scanStreamFrom is scanStream from offset off, where a message starts;
 // msgs is the number of messages before it (0 at the start of the file,
-// where the schema message must be).
-func scanStreamFrom(r io.ReaderAt, off, size int64, msgs int) streamScan {
+// where the schema message must be) and version the stream's framing
+// (found from the file when off is 0).
+func scanStreamFrom(r io.ReaderAt, off, size int64, msgs, version int) streamScan {
+	if off == 0 {
+		version = streamVersion(r, size)
+	}
+	if version == 2 {
+		return scanV2(r, off, size, msgs)
+	}
+	return scanV1(r, off, size, msgs)
+}
+
+// scanV2 walks a version-2 stream from off. Damage (a message that is not
+// intact) is skipped to the next intact record batch and reported as
+// ErrCorrupt with its byte range; a damaged end with nothing intact after
+// it is a partial message (ErrTruncated) or damage (classifyTail).
+func scanV2(r io.ReaderAt, off, size int64, msgs int) streamScan {
+	sc := streamScan{version: 2, end: off, batchEnd: off}
 	var (
-		sc     streamScan
+		buf   msgBuf
+		dmg   []string
+		trunc error
+	)
+	for off < size {
+		m, err := readV2(r, off, size, &buf)
+		if err == nil && (msgs == 0) != (m.htype == headerSchema) {
+			err = fmt.Errorf("%w: message type %d where a %s is due", errDamaged, m.htype, map[bool]string{true: "schema", false: "record batch"}[msgs == 0])
+		}
+		if err == nil {
+			if m.htype == headerSchema {
+				sc.schemaEnd = m.end
+			} else {
+				sc.spans = append(sc.spans, span{off, m.end})
+				sc.batches++
+				sc.rows += m.rows
+			}
+			off, msgs = m.end, msgs+1
+			sc.end, sc.batchEnd = off, off
+			continue
+		}
+		if !errors.Is(err, errDamaged) {
+			sc.err = fmt.Errorf("read at %d: %w", off, err)
+			return sc
+		}
+		if off+prefixLen == size {
+			var p [prefixLen]byte
+			if _, rerr := r.ReadAt(p[:], off); rerr == nil && p == eos {
+				sc.end = size
+				break
+			}
+		}
+		why := strings.TrimPrefix(err.Error(), errDamaged.Error()+": ")
+		at, _, rerr := resyncV2(r, off+prefixLen, size, &buf)
+		if rerr != nil {
+			sc.err = fmt.Errorf("read after %d: %w", off, rerr)
+			return sc
+		}
+		if at >= 0 {
+			dmg = append(dmg, fmt.Sprintf("bytes %d to %d (message at offset %d: %s)", off, at, off, why))
+			off, msgs = at, max(msgs, 1)
+			continue
+		}
+		truncated, twhy, terr := classifyTail(r, off, size, &buf)
+		if terr != nil {
+			sc.err = fmt.Errorf("read at %d: %w", off, terr)
+			return sc
+		}
+		if truncated {
+			if msgs == 0 && off == 0 && size == 0 {
+				trunc = fmt.Errorf("%w: empty file, no schema message", ErrTruncated)
+			} else {
+				trunc = fmt.Errorf("%w: %d bytes at offset %d, a partial message", ErrTruncated, size-off, off)
+			}
+		} else {
+			if twhy != "" {
+				why = twhy
+			}
+			dmg = append(dmg, fmt.Sprintf("bytes %d to %d (message at offset %d: %s)", off, size, off, why))
+		}
+		break
+	}
+	if off == 0 && size == 0 {
+		trunc = fmt.Errorf("%w: empty file, no schema message", ErrTruncated)
+	}
+	var errs []error
+	if len(dmg) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrCorrupt, strings.Join(dmg, "; ")))
+	}
+	if trunc != nil {
+		errs = append(errs, trunc)
+	}
+	sc.err = errors.Join(errs...)
+	return sc
+}
+
+// scanV1 walks a version-1 stream (no checksums) from off and stops at
+// the first damage.
+func scanV1(r io.ReaderAt, off, size int64, msgs int) streamScan {
+	var (
+		sc     = streamScan{version: 1}
 		prefix [prefixLen]byte
 		meta   []byte
 	)
@@ -283,6 +467,7 @@ func scanStreamFrom(r io.ReaderAt, off, size int64, msgs int) streamScan {
 		if htype == headerRecordBatch {
 			sc.batches++
 			sc.rows += rows
+			sc.spans = append(sc.spans, span{off, next})
 		} else {
 			sc.schemaEnd = next
 		}
@@ -563,39 +748,55 @@ func readStreamFrom[T any](dst []T, r io.ReaderAt, size int64, name string, cols
 	return dst, err
 }
 
-// readBatches appends the rows of the complete record batches of r between
+// readBatches appends the rows of the intact record batches of r between
 // off and size to dst. At off 0 the stream starts with its schema
 // message; at any other off (where a record batch message starts) hdr
 // must hold the stream's schema message, read before. It returns the scan
-// of the framing, whose batchEnd is where a later call continues.
+// of the framing, whose batchEnd is where a later call continues. A
+// version-2 stream whose schema message is damaged is decoded with the
+// schema message this package writes for cols.
 func readBatches[T any](dst []T, r io.ReaderAt, hdr []byte, off, size int64, name string, cols []column[T]) ([]T, streamScan, error) {
-	msgs := 0
+	msgs, version := 0, 0
 	if off > 0 {
-		msgs = 1
+		msgs, version = 1, headerVersion(hdr)
 	}
-	sc := scanStreamFrom(r, off, size, msgs)
-	if sc.batchEnd == 0 { // not even a complete schema message
+	sc := scanStreamFrom(r, off, size, msgs, version)
+	if off == 0 && sc.schemaEnd == 0 && (sc.version != 2 || len(sc.spans) == 0) { // nothing readable
 		return dst, sc, fmt.Errorf("%s: %w", name, sc.err)
 	}
-	if sc.batchEnd > off || off == 0 {
-		dst = slices.Grow(dst, int(sc.rows))
-		var in io.Reader = io.NewSectionReader(r, off, sc.batchEnd-off)
-		if off > 0 {
-			in = io.MultiReader(bytes.NewReader(hdr), in)
+	if len(sc.spans) > 0 || off == 0 {
+		var head io.Reader
+		switch {
+		case off > 0:
+			head = bytes.NewReader(hdr)
+		case sc.schemaEnd > 0:
+			head = io.NewSectionReader(r, 0, sc.schemaEnd)
+		default:
+			h, err := schemaMessage(schemaOf(cols))
+			if err != nil {
+				return dst, sc, err
+			}
+			head = bytes.NewReader(h)
 		}
+		in := []io.Reader{head}
+		for _, sp := range sc.spans {
+			in = append(in, io.NewSectionReader(r, sp.off, sp.end-sp.off))
+		}
+		dst = slices.Grow(dst, int(sc.rows))
 		var err error
-		if dst, err = decodeStream(dst, in, cols); err != nil {
+		if dst, err = decodeStream(dst, io.MultiReader(in...), cols, strconv.Itoa(sc.version)); err != nil {
 			return dst, sc, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if sc.err != nil {
-		return dst, sc, fmt.Errorf("%s: %d complete batches, then %w", name, sc.batches, sc.err)
+		return dst, sc, fmt.Errorf("%s: %d intact batches; %w", name, sc.batches, sc.err)
 	}
 	return dst, sc, nil
 }
 
-// decodeStream decodes a stream that scanStream found complete.
-func decodeStream[T any](dst []T, r io.Reader, cols []column[T]) (out []T, err error) {
+// decodeStream decodes a stream that scanStream found complete, whose
+// framing is of version framing.
+func decodeStream[T any](dst []T, r io.Reader, cols []column[T], framing string) (out []T, err error) {
 	rd, err := ipc.NewReader(bufio.NewReaderSize(r, 64<<10))
 	if err != nil {
 		return dst, fmt.Errorf("%w: schema: %v", ErrCorrupt, err)
@@ -603,8 +804,10 @@ func decodeStream[T any](dst []T, r io.Reader, cols []column[T]) (out []T, err e
 	defer rd.Release()
 	if v, ok := rd.Schema().Metadata().GetValue(VersionKey); !ok {
 		return dst, fmt.Errorf("%w: schema has no %s metadata", ErrCorrupt, VersionKey)
-	} else if v != FormatVersion {
-		return dst, fmt.Errorf("%w: %s = %q, this reader reads %q", ErrVersion, VersionKey, v, FormatVersion)
+	} else if !readableVersion(v) {
+		return dst, fmt.Errorf("%w: %s = %q, this reader reads %q and %q", ErrVersion, VersionKey, v, FormatVersion1, FormatVersion)
+	} else if v != framing {
+		return dst, fmt.Errorf("%w: the schema says version %s, the messages are framed as version %s", ErrCorrupt, v, framing)
 	}
 	defer func() {
 		// The framing was checked, but a damaged metadata flatbuffer or

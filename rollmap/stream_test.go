@@ -122,7 +122,7 @@ func TestReadCorrupt(t *testing.T) {
 		{"bad continuation of batch 2", mod(func(b []byte) []byte {
 			b[ends[1]] = 0x12
 			return b
-		}), rowsAt[1], ErrCorrupt},
+		}), append(slices.Clone(rowsAt[1]), rowsAt[3][len(rowsAt[2]):]...), ErrCorrupt}, // batch 3 is intact and kept
 		{"odd metadata length", mod(func(b []byte) []byte {
 			binary.LittleEndian.PutUint32(b[ends[2]+4:], 13)
 			return b
@@ -155,8 +155,12 @@ func TestReadVersion(t *testing.T) {
 		}
 		return buf.Bytes()
 	}
-	if _, err := readBytes(t, write(map[string]string{VersionKey: "2"})); !errors.Is(err, ErrVersion) {
-		t.Errorf("version 2: err = %v, want ErrVersion", err)
+	if _, err := readBytes(t, write(map[string]string{VersionKey: "3"})); !errors.Is(err, ErrVersion) {
+		t.Errorf("version 3: err = %v, want ErrVersion", err)
+	}
+	// ipc.NewWriter frames as version 1: a schema saying 2 is inconsistent.
+	if _, err := readBytes(t, write(map[string]string{VersionKey: "2"})); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version 2 framed as version 1: err = %v, want ErrCorrupt", err)
 	}
 	if _, err := readBytes(t, write(nil)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("no version: err = %v, want ErrCorrupt", err)

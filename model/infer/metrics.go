@@ -4,7 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Collector returns a Prometheus collector that reads the pool's Stats at
 // scrape time (the workers only bump atomic counters). Register it once,
-// e.g. engine metrics' registerer.MustRegister(pool.Collector()).
+// with metricsreg.Replace, so a new pool on the same registry replaces
+// the previous one's collector.
 func (p *Pool) Collector() prometheus.Collector { return poolCollector{p} }
 
 var (

@@ -197,12 +197,17 @@ func open(root string, o Options, log zerolog.Logger, reg prometheus.Registerer,
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		lock.Release()
+		return nil, fmt.Errorf("archive: %w", err)
+	}
 	a := &Archive{
 		lock:    lock,
 		root:    root,
 		opts:    o,
 		log:     log.With().Str("component", "image_archive").Logger(),
-		m:       newMetrics(reg),
+		m:       m,
 		h:       h,
 		queue:   make(chan job, o.Queue),
 		kick:    make(chan struct{}, 1),

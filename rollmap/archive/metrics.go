@@ -1,9 +1,9 @@
 package archive
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webinspect/webinspect/internal/metricsreg"
 )
 
 // metrics holds the archive's collectors with their label values resolved
@@ -15,7 +15,9 @@ type metrics struct {
 	bytes, files, stopped                                      prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) metrics {
+// newMetrics makes the collectors and registers them on reg (nil: none);
+// an archive reopened on the same registry shares them (metricsreg).
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	written := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "webinspect_images_written_total", Help: "Defect image files written to the archive.",
 	})
@@ -37,15 +39,14 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	stopped := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "webinspect_image_archive_stopped", Help: "1 while image archiving is stopped because the disk is full.",
 	})
-	if reg != nil {
-		written = register(reg, written)
-		dedup = register(reg, dedup)
-		skipped = register(reg, skipped)
-		deleted = register(reg, deleted)
-		bytes = register(reg, bytes)
-		files = register(reg, files)
-		stopped = register(reg, stopped)
-	}
+	var rs metricsreg.Set
+	written = metricsreg.Add(&rs, reg, written)
+	dedup = metricsreg.Add(&rs, reg, dedup)
+	skipped = metricsreg.Add(&rs, reg, skipped)
+	deleted = metricsreg.Add(&rs, reg, deleted)
+	bytes = metricsreg.Add(&rs, reg, bytes)
+	files = metricsreg.Add(&rs, reg, files)
+	stopped = metricsreg.Add(&rs, reg, stopped)
 	return metrics{
 		written: written, dedup: dedup,
 		skQueueFull:  skipped.WithLabelValues(ReasonQueueFull),
@@ -56,19 +57,5 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		delAge:       deleted.WithLabelValues("age"),
 		delBudget:    deleted.WithLabelValues("budget"),
 		bytes:        bytes, files: files, stopped: stopped,
-	}
-}
-
-// register registers c, or returns the collector already registered under
-// the same name (a second archive on one registry shares its collectors).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if old, ok := are.ExistingCollector.(C); ok {
-				return old
-			}
-		}
-	}
-	return c
+	}, rs.Err()
 }

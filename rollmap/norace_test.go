@@ -1,0 +1,5 @@
+//go:build !race
+
+package rollmap
+
+const raceEnabled = false

@@ -191,7 +191,7 @@ func TestResendHonoured(t *testing.T) {
 	c := dialGVCP(t, e.Addrs()[0])
 	freeRun(c, wire.Mono8, 512, 0)
 	rx := stream(t, c)
-	cfg := e.cams[0].dev.configLocked()
+	_, _, cfg := e.cams[0].dev.state()
 	expect := (payloadSize(cfg)+wire.PayloadPerPacket(cfg.packetSize, false)-1)/wire.PayloadPerPacket(cfg.packetSize, false) + 2
 	stop := make(chan struct{})
 	defer close(stop)

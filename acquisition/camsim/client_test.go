@@ -145,24 +145,6 @@ func (f *rxFrame) complete() bool {
 	return true
 }
 
-// missing returns the packet IDs not received (up to the trailer, or up to
-// the highest ID seen).
-func (f *rxFrame) missing() []uint32 {
-	hi := f.last
-	if hi < 0 {
-		for id := range f.pkts {
-			hi = max(hi, int(id))
-		}
-	}
-	var out []uint32
-	for id := 0; id <= hi; id++ {
-		if _, ok := f.pkts[uint32(id)]; !ok {
-			out = append(out, uint32(id))
-		}
-	}
-	return out
-}
-
 // payload concatenates the payload packets.
 func (f *rxFrame) payload() []byte {
 	var p []byte

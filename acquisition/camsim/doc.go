@@ -191,7 +191,9 @@
 //	--width PX             sensor width per camera (4096, multiple of 8)
 //	--lines-per-frame N    power-on Height (256)
 //	--line-rate HZ         power-on AcquisitionLineRate (10000)
-//	--packet-size B        power-on GevSCPSPacketSize (1500)
+//	--packet-size B        power-on GevSCPSPacketSize (1500; on loopback 7800 is
+//	                       best: a datagram of 8 KiB or more costs the
+//	                       receiver 16 KiB of socket buffer, one of 7800 8 KiB)
 //	--packet-loss ‰        stream packets lost per thousand (0)
 //	--no-resend            refuse packet resends
 //	--frame-drop ‰         frames dropped whole per thousand (0)

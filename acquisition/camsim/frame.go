@@ -56,6 +56,9 @@ func (f *frame) packets() int { return (len(f.payload)+f.ppp-1)/f.ppp + 2 }
 // trailer for cfg. ts is the device timestamp of line 0.
 func (f *frame) encode(cfg camConfig, sw int, ts uint64) {
 	be := binary.BigEndian
+	if need := payloadSize(cfg); cap(f.payload) < need {
+		f.payload = make([]byte, 0, need)
+	}
 	p := f.payload[:0]
 	w, off := cfg.width, cfg.offsetX
 	f.firstCount, f.lastCount = f.raw.counts[0], f.raw.counts[f.lines-1]

@@ -60,13 +60,16 @@ type streamer struct {
 	blockID uint64
 	bw      *batchWriter // sender goroutine only
 
-	mu       sync.Mutex // guards everything below: the resend ring
-	ring     []*frame   // sent frames, oldest first
-	free     []*frame
-	raws     []*rawLines
-	depth    int
-	rscratch []byte
-	faults   []Fault
+	mu     sync.Mutex // guards everything below: the resend ring
+	ring   []*frame   // sent frames, oldest first
+	free   []*frame
+	raws   []*rawLines
+	depth  int
+	faults []Fault
+
+	rmu      sync.Mutex   // serialises resends (GVCP goroutines)
+	rbw      *batchWriter // under rmu
+	byteRate atomic.Int64 // nominal stream bytes/s of the running acquisition
 
 	stats statCounters
 }
@@ -99,6 +102,11 @@ func (s *streamer) acquire(ctx context.Context, gen uint64, cfg camConfig) error
 		Stringer("dest", cfg.dest).Msg("camsim: acquisition started")
 	s.stats.streaming.Store(true)
 	defer s.stats.streaming.Store(false)
+	rate := cfg.lineRate
+	if cfg.lineTrigger {
+		rate = s.nominalRate
+	}
+	s.byteRate.Store(int64(float64(payloadSize(cfg)) * rate / float64(cfg.height)))
 	defer s.log.Info().Msg("camsim: acquisition stopped")
 	actx, cancel := context.WithCancel(ctx)
 	frames := make(chan *frame, genDepth)

@@ -128,6 +128,7 @@ func (e *Emulator) newCamera(ctx context.Context, i int, addr netip.AddrPort) (*
 	}
 	c.str.blk.Counts = make([]int64, 1)
 	c.str.bw = newBatchWriter(stream, paceGroup, maxPacketSize)
+	c.str.rbw = newBatchWriter(stream, paceGroup, maxPacketSize)
 	c.srv = &server{dev: c.dev, conn: conn, bcasts: bcasts, resend: c.str.resend, log: log}
 	return c, nil
 }

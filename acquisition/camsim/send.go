@@ -1,6 +1,7 @@
 package camsim
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
@@ -69,42 +70,71 @@ func (s *streamer) flush(f *frame) {
 	}
 }
 
-// resend answers a PACKETRESEND from the ring. A block that left the ring
-// (or was dropped whole, or resends are off) gets one error packet so the
-// host stops asking.
+// resend answers a PACKETRESEND at once, on the GVCP goroutine: a host
+// gives a missing packet only a few milliseconds before it asks again or
+// gives the frame up.
 func (s *streamer) resend(r wire.Resend) {
 	s.stats.resendReqs.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var f *frame
-	for i := len(s.ring) - 1; i >= 0; i-- {
-		if s.ring[i].blockID == r.BlockID {
-			f = s.ring[i]
-			break
-		}
-	}
-	switch {
-	case f == nil || f.dropped || s.noResend:
-		st := wire.StatusPacketRemovedFromMemory
-		if s.noResend {
-			st = wire.StatusPacketUnavailable
-		}
-		if len(s.ring) == 0 {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.serveResend(r)
+}
+
+// serveResend answers one PACKETRESEND from the ring, in sendmmsg batches
+// paced to at most twice the stream's nominal byte rate. A block that left
+// the ring (or was dropped whole, or resends are off) gets one error packet
+// so the host stops asking.
+func (s *streamer) serveResend(r wire.Resend) {
+	for id := int(r.First); id <= int(r.Last); {
+		s.mu.Lock()
+		f := s.inRing(r.BlockID)
+		if f == nil || f.dropped || s.noResend {
+			st := wire.StatusPacketRemovedFromMemory
+			if s.noResend {
+				st = wire.StatusPacketUnavailable
+			}
+			var dest netip.AddrPort
+			if n := len(s.ring); n > 0 {
+				dest = s.ring[n-1].dest
+			}
+			s.mu.Unlock()
+			if dest.IsValid() {
+				h := wire.Packet{Status: st, BlockID: r.BlockID, Format: wire.FormatPayload, PacketID: r.First}
+				s.rbw.queue(wire.AppendPacket(s.rbw.slot(), h, nil))
+				s.rbw.flush(dest) //nolint:errcheck // best effort, as any lost packet
+			}
 			return
 		}
-		dest := s.ring[len(s.ring)-1].dest
-		h := wire.Packet{Status: st, BlockID: r.BlockID, Format: wire.FormatPayload, PacketID: r.First}
-		s.rscratch = wire.AppendPacket(s.rscratch[:0], h, nil)
-		s.conn.WriteToUDPAddrPort(s.rscratch, dest) //nolint:errcheck // best effort, as any lost packet
-		return
-	}
-	n := f.packets()
-	for id := int(r.First); id <= int(r.Last) && id < n; id++ {
-		s.rscratch = f.packet(s.rscratch[:0], id, wire.StatusPacketResend)
-		if _, err := s.conn.WriteToUDPAddrPort(s.rscratch, f.dest); err == nil {
-			s.stats.resent.Add(1)
+		n, dest, bytes := f.packets(), f.dest, 0
+		for ; id <= int(r.Last) && id < n; id++ {
+			p := f.packet(s.rbw.slot(), id, wire.StatusPacketResend)
+			bytes += len(p)
+			if s.rbw.queue(p) {
+				id++
+				break
+			}
+		}
+		s.mu.Unlock()
+		sent, _ := s.rbw.flush(dest)
+		s.stats.resent.Add(int64(sent))
+		if id >= n {
+			return
+		}
+		if rate := s.byteRate.Load(); rate > 0 {
+			time.Sleep(time.Duration(float64(bytes) / float64(2*rate) * 1e9))
 		}
 	}
+}
+
+// inRing returns the frame of block id in the resend ring, or nil; s.mu
+// is held.
+func (s *streamer) inRing(id uint64) *frame {
+	for i := len(s.ring) - 1; i >= 0; i-- {
+		if s.ring[i].blockID == id {
+			return s.ring[i]
+		}
+	}
+	return nil
 }
 
 // pushRing keeps f for resends and recycles the oldest frame beyond depth.

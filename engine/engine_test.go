@@ -101,7 +101,7 @@ func runSimWith(t *testing.T, cfg sim.Config, recipe *Recipe, o Options, got fun
 	if got != nil {
 		got(e)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // a hang guard, not a speed budget
 	defer cancel()
 	err = e.Run(ctx)
 	return roll, s, err

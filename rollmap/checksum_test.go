@@ -127,6 +127,7 @@ func TestResumeKeepsRecordsAfterDamage(t *testing.T) {
 		t.Fatalf("scan: %d batches, %v", len(sc.spans), sc.err)
 	}
 	r.abandon()
+	s.dies()
 	second := sc.spans[1]
 	b[(second.off+second.end)/2] ^= 0x10
 	if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -157,7 +158,12 @@ func TestResumeKeepsRecordsAfterDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	extra.ID = 91
+	// Numbering goes on above every ID the crashed writer may have
+	// handed out (its reservation in roll.json), never reusing one.
+	if last := got[len(got)-1].ID; last != rr.MaxDefectID+1 || last <= 90 {
+		t.Errorf("the defect added after the resume has ID %d, want MaxDefectID+1 = %d (> 90)", last, rr.MaxDefectID+1)
+	}
+	extra.ID = got[len(got)-1].ID
 	equalRows(t, "after resume", got, append(want, stored("D1", []Defect{extra})...))
 	if m, _ := filepath.Glob(path + ".damaged-*"); len(m) != 1 {
 		t.Errorf("damaged file kept: %v", m)

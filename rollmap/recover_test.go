@@ -26,6 +26,7 @@ func (r *Roll) abandon() {
 	r.done = true
 	r.wmu.Unlock()
 	r.store.remove(r)
+	r.store.dies() // the kernel drops a killed process's lock
 }
 
 func TestOptionsValidate(t *testing.T) {

@@ -49,6 +49,9 @@ const (
 	reportDensityBins = 60 // bins of the density strip
 )
 
+// othersColour is the Pareto bar of the classes summed as "others".
+const othersColour = "#aab4c3"
+
 // pdfCompress is off in tests, so the PDF's text can be searched.
 var pdfCompress = true
 
@@ -70,6 +73,8 @@ type reportData struct {
 
 type paretoBar struct {
 	Class  string
+	Style  ClassStyle    // the class's colour and shape, as on the roll map
+	Glyph  template.HTML // the class's glyph as SVG (empty for "others")
 	Count  int
 	Pct    float64 // of Counted
 	CumPct float64
@@ -186,7 +191,7 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 	rd.Counted = len(real)
 	rd.DensityMax = slices.Max(rd.Density)
 	for c, n := range byClass {
-		rd.Pareto = append(rd.Pareto, paretoBar{Class: c, Count: n})
+		rd.Pareto = append(rd.Pareto, paretoBar{Class: c, Style: StyleOf(c), Count: n})
 	}
 	slices.SortFunc(rd.Pareto, func(a, b paretoBar) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -195,7 +200,7 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 		return cmp.Compare(a.Class, b.Class)
 	})
 	if len(rd.Pareto) > reportParetoBars {
-		rest := paretoBar{Class: fmt.Sprintf("%d others", len(rd.Pareto)-reportParetoBars+1)}
+		rest := paretoBar{Class: fmt.Sprintf("%d others", len(rd.Pareto)-reportParetoBars+1), Style: ClassStyle{Colour: othersColour}}
 		for _, b := range rd.Pareto[reportParetoBars-1:] {
 			rest.Count += b.Count
 		}
@@ -203,6 +208,9 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 	}
 	cum := 0
 	for i := range rd.Pareto {
+		if i < len(rd.Pareto)-1 || len(byClass) <= reportParetoBars {
+			rd.Pareto[i].Glyph = template.HTML(svgGlyph(rd.Pareto[i].Style, 74, float64(i)*14+5.5, 4))
+		}
 		cum += rd.Pareto[i].Count
 		rd.Pareto[i].Pct = 100 * float64(rd.Pareto[i].Count) / float64(rd.Counted)
 		rd.Pareto[i].CumPct = 100 * float64(cum) / float64(rd.Counted)
@@ -385,7 +393,7 @@ td.n, th.n { text-align: right; } .fail { color: #b00; font-weight: bold; } .not
 <h2>Defects by class (Pareto)</h2>
 {{if .Pareto}}{{$max := maxP .Pareto}}<svg width="100%" viewBox="0 0 300 {{mul (len .Pareto) 14}}" role="img" aria-label="defects by class">
 {{range $i, $b := .Pareto}}<text x="0" y="{{mul $i 14}}" dy="10" font-size="9">{{$b.Class}}</text>
-<rect x="80" y="{{mul $i 14}}" height="11" width="{{barW $b.Count $max 160}}" fill="#4a6fa5"></rect>
+{{$b.Glyph}}<rect x="80" y="{{mul $i 14}}" height="11" width="{{barW $b.Count $max 160}}" fill="{{$b.Style.Colour}}" data-class="{{$b.Class}}"></rect>
 <text x="244" y="{{mul $i 14}}" dy="10" font-size="9">{{$b.Count}} · {{f1 $b.CumPct}} %</text>
 {{end}}</svg>{{else}}<p class="note">No defects.</p>{{end}}
 <p class="note">{{.Counted}} defects, false alarms excluded; the last figure is the cumulative share.</p>
@@ -486,8 +494,19 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 			y := top + float64(i)*barH
 			pdf.SetXY(left, y)
 			pdf.SetFont("Helvetica", "", 7.5)
-			pdf.CellFormat(26, barH, tr(b.Class), "", 0, "L", false, 0, "")
-			pdf.SetFillColor(74, 111, 165)
+			pdf.CellFormat(23, barH, tr(b.Class), "", 0, "L", false, 0, "")
+			pdf.SetFillColor(b.Style.rgb())
+			if pts := shapePoints(b.Style.Shape, left+25, y+barH/2, math.Min(1.5, barH/2.5)); b.Glyph == "" {
+				// "others": no glyph
+			} else if pts == nil {
+				pdf.Circle(left+25, y+barH/2, math.Min(1.5, barH/2.5), "F")
+			} else {
+				poly := make([]fpdf.PointType, len(pts))
+				for k, p := range pts {
+					poly[k] = fpdf.PointType{X: p[0], Y: p[1]}
+				}
+				pdf.Polygon(poly, "F")
+			}
 			pdf.Rect(left+27, y+0.4, 40*float64(b.Count)/float64(maxN), barH-0.8, "F")
 			pdf.SetXY(left+69, y)
 			pdf.CellFormat(22, barH, fmt.Sprintf("%d  %.0f%%", b.Count, b.CumPct), "", 0, "L", false, 0, "")

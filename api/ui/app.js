@@ -105,20 +105,41 @@ window.WI = (() => {
   // ---- class colours and shapes -------------------------------------------
 
   // Colour-blind-friendly palette; each class also gets a shape so that
-  // colour is never the only cue. Classes take the next free slot when
-  // first seen (the roll's summary lists them sorted, so a roll's classes
-  // come in a stable order) and keep it for the page's life.
+  // colour is never the only cue. A class's colour and shape are a fixed
+  // function of its name, the same on every page load and in the roll
+  // report (api/classes.go is the same function; a browser test checks
+  // that they agree): the built-in recipes' and the simulator's classes
+  // have a fixed pair each, any other name takes PALETTE[h % 10] and
+  // SHAPES[floor(h / 10) % 8] of h = FNV-1a 32 of its UTF-8 bytes.
   const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#e15759',
     '#76b7b2', '#edc948', '#ff9da7', '#9c755f', '#3b3b3b'];
   const SHAPES = ['circle', 'square', 'triangle', 'diamond', 'hexagon', 'triangle-down', 'star', 'plus'];
-  const classes = new Map(); // class -> {colour, shape, index}
+  const KNOWN = {
+    hole: ['#e15759', 'circle'], stain: ['#9c755f', 'square'], streak: ['#4e79a7', 'triangle'],
+    knot: ['#f28e2b', 'diamond'], slub: ['#59a14f', 'hexagon'], crease: ['#b07aa1', 'triangle-down'],
+    gel: ['#76b7b2', 'star'], scratch: ['#edc948', 'plus'], other: ['#3b3b3b', 'circle'],
+    'grain-fault': ['#ff9da7', 'diamond'], scar: ['#b07aa1', 'star'], '': ['#3b3b3b', 'plus'],
+  };
+  function fnv1a(text) {
+    let h = 0x811c9dc5;
+    for (const b of new TextEncoder().encode(text)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+    return h >>> 0;
+  }
+  function styleOf(name) {
+    const k = Object.prototype.hasOwnProperty.call(KNOWN, name) ? KNOWN[name] : null;
+    if (k) return { colour: k[0], shape: k[1] };
+    const h = fnv1a(name);
+    return { colour: PALETTE[h % PALETTE.length], shape: SHAPES[Math.floor(h / PALETTE.length) % SHAPES.length] };
+  }
+  // classes holds the classes seen on this page (for the legend and the
+  // filters), in the order seen; the order never changes a class's style.
+  const classes = new Map(); // class -> {colour, shape}
 
   function classStyle(cls) {
     const key = cls || '';
     let s = classes.get(key);
     if (!s) {
-      const i = classes.size;
-      s = { colour: PALETTE[i % PALETTE.length], shape: SHAPES[i % SHAPES.length], index: i };
+      s = styleOf(key);
       classes.set(key, s);
       emit('classes', null);
     }
@@ -317,7 +338,7 @@ window.WI = (() => {
 
   return {
     $, bus, on, emit, state, getJSON, postJSON, rollURL, imageURL, cropElement, placeholder,
-    message, fmt, classStyle, colourOf, seedClasses, swatch, classes, start, showTab,
+    message, fmt, classStyle, styleOf, colourOf, seedClasses, swatch, classes, start, showTab,
     TOKEN_KEY, SHAPES, openSession,
   };
 })();

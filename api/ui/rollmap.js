@@ -733,7 +733,7 @@
   function renderLegend() {
     const ul = $('legend');
     ul.replaceChildren();
-    for (const cls of WI.classes.keys()) {
+    for (const cls of [...WI.classes.keys()].sort()) {
       const li = document.createElement('li');
       li.append(WI.swatch(cls), document.createTextNode(cls || '(none)'));
       ul.append(li);

@@ -67,6 +67,7 @@
     again: false,
     afterFirst: null,         // loads to start once the first map is drawn
     gridMissing: false,
+    metaDone: false,          // the shown roll's info (length, width) has been asked for and answered
     perf: { rollAt: null, metaAt: null, gridAt: null, firstDraw: null, clickAt: null, clickToDraw: null, clickToDetail: null, draws: 0, lastDrawMs: 0, maxDrawMs: 0 },
   };
   WI.map = M; // for the browser test and the console
@@ -132,6 +133,7 @@
     M.stale = false;
     M.hover = M.hoverCell = null;
     M.fitted = true;
+    M.metaDone = false;
     M.view = { md0: 0, md1: 1, cdc: null };
     select(null);
     $('map-title').textContent = id ? 'Roll ' + id : 'No roll';
@@ -152,6 +154,7 @@
     loadRoll().then(() => {
       if (gen !== M.gen) return;
       M.perf.metaAt = performance.now();
+      M.metaDone = true;
       fit();
       if (canvas.clientWidth === 0) afterFirst(); // map hidden: no first drawing to wait for
     });
@@ -198,8 +201,11 @@
   }
 
   // need says whether the view holds more than the loaded data covers.
+  // Nothing is loaded before the roll's info has answered: until then the
+  // view is a placeholder (0..1 m), and a load for it would draw a metre
+  // of a long roll as glyphs first, however briefly.
   function need() {
-    if (!M.rollId || canvas.clientWidth === 0) return false;
+    if (!M.rollId || !M.metaDone || canvas.clientWidth === 0) return false;
     if (M.stale) return true;
     const g = geometry();
     const key = filterKey();

@@ -349,6 +349,8 @@ type Server struct {
 	statusOn atomic.Bool // a Serve is publishing the status to Events
 
 	hosts hostSet // the Host names requests may use (Options.AllowedHosts)
+
+	classes classCounter // the status's roll's defects by class, from the store
 }
 
 // New returns a Server for o after validating it.

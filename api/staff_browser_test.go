@@ -212,3 +212,109 @@ func TestBrowserMapWaitsForRollInfo(t *testing.T) {
 	}
 	pe.check(t)
 }
+
+// TestBrowserLiveCountsAndScopes (issue 15 #2, #4): after a restart that
+// resumed a roll the engine's counters say 4 defects, the roll map 29:
+// the live view shows the roll map's count and class breakdown, and says
+// which figures are this roll's and which count since the engine started.
+func TestBrowserLiveCountsAndScopes(t *testing.T) {
+	st := openStore(t)
+	resumedRoll(t, st)
+	engine := func() status.Status {
+		return status.Status{State: "running", Source: "sim", RollID: "R-res", MDM: 120, SpeedMPerMin: 50, WebWidthMM: 2000,
+			LinesIn: 5000, BlocksDropped: 29, LinesDropped: 900, UninspectedM: 0, Defects: 4, DefectsByClass: map[string]int64{"hole": 4},
+			Started: t0.Add(time.Hour)}
+	}
+	srv := startServer(t, st, engine, nil)
+	ctx, pe := openPage(t, srv.URL+"/#live", 30*time.Second)
+	waitFor(t, ctx, 15*time.Second, `document.getElementById('st-roll').textContent === 'R-res' && !document.getElementById('newest-empty').textContent.startsWith('Loading')`,
+		`'roll ' + document.getElementById('st-roll').textContent`, "the live view of R-res")
+	if got := eval[string](t, ctx, `document.getElementById('st-defects').textContent`); got != "29" {
+		t.Errorf("live view says %s defects, the roll map holds 29", got)
+	}
+	byClass := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#st-classes li')].map(
+		(li) => [li.children[1].textContent, li.querySelector('.n').textContent]))`)
+	if byClass["hole"] != "10" || byClass["slub"] != "10" || byClass["stain"] != "9" {
+		t.Errorf("whole-roll breakdown %v, want hole 10, slub 10, stain 9 (the roll map's)", byClass)
+	}
+	if got := eval[string](t, ctx, `document.getElementById('st-uninspected').textContent`); got != "1.28" {
+		t.Errorf("uninspected %s m, the roll map says 1.28", got)
+	}
+	scopes := eval[map[string]string](t, ctx, `Object.fromEntries(['st-defects', 'st-uninspected-wrap', 'st-dropped', 'st-dropped-lines', 'st-lines'].map(
+		(id) => { const dl = document.getElementById(id).closest('dl'); const h = dl.previousElementSibling;
+			return [id, (dl.dataset.scope || '') + ': ' + (h ? h.textContent : '')]; }))`)
+	for id, want := range map[string]string{"st-defects": "roll: This roll", "st-uninspected-wrap": "roll: This roll",
+		"st-dropped": "engine: Since the engine started", "st-dropped-lines": "engine: Since the engine started", "st-lines": "engine: Since the engine started"} {
+		if !strings.HasPrefix(scopes[id], want) {
+			t.Errorf("#%s is labelled %q, want %q", id, scopes[id], want)
+		}
+	}
+	screenshot(t, ctx, "live-scopes")
+	pe.check(t)
+}
+
+// reviewRoll writes the closed roll "R-rq" with n defects to review.
+func reviewRoll(t *testing.T, st *rollmap.Store, n int) {
+	t.Helper()
+	r, err := st.StartRoll(rollmap.RollMeta{ID: "R-rq", Recipe: "fabric-default", Material: "fabric", Source: "sim", WebWidthMM: 2000, Started: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetLength(float64(n))
+	ds := make([]rollmap.Defect, n)
+	for i := range ds {
+		ds[i] = rollmap.Defect{ID: int64(i + 1), MDStartM: float64(i), MDEndM: float64(i) + 0.01, CDStartMM: 100, CDEndMM: 110, AreaMM2: 5,
+			PeakScore: 30 + float64(i%40), Class: "slub", Severity: "minor", Decision: "review", Detector: "threshold", Lane: -1, Time: t0}
+	}
+	if err := r.AddDefects(ds...); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserLoadingStates (issue 15 #9): while the data of a view is on
+// its way the view says it is loading, never that it is empty; the review
+// queue's header counts every defect to review, not the page loaded.
+func TestBrowserLoadingStates(t *testing.T) {
+	st := openStore(t)
+	reviewRoll(t, st, 150)
+	g := newGate(func(p string) bool { return strings.HasSuffix(p, "/review-queue") || strings.HasSuffix(p, "/defects") })
+	running := func() status.Status {
+		return status.Status{State: "running", Source: "sim", RollID: "R-rq", MDM: 150, WebWidthMM: 2000, DefectsByClass: map[string]int64{}}
+	}
+	srv := startHandlerServer(t, st, running, nil, g.wrap)
+	defer g.release()
+
+	ctx, pe := openPage(t, srv.URL+"/#live", 30*time.Second)
+	waitFor(t, ctx, 15*time.Second, `document.getElementById('st-roll').textContent === 'R-rq'`, `'roll ' + document.getElementById('st-roll').textContent`, "the live status")
+	deadline := time.Now().Add(15 * time.Second)
+	for n, _ := g.held(); n == 0; n, _ = g.held() {
+		if time.Now().After(deadline) {
+			t.Fatal("the live view never asked for the roll's last 100 m")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range []string{"newest-empty", "last100-empty"} {
+		if got := eval[string](t, ctx, `(() => { const e = document.getElementById('`+id+`'); return e.hidden ? '(hidden)' : e.textContent; })()`); got != "Loading…" {
+			t.Errorf("#%s says %q while the defects are on their way, want Loading…", id, got)
+		}
+	}
+	clickElement(t, ctx, "tab-btn-review")
+	waitFor(t, ctx, 10*time.Second, `WI.state.tab === 'review'`, `WI.state.tab`, "the review tab")
+	if got := eval[string](t, ctx, `(() => { const e = document.getElementById('queue-empty'); return e.hidden ? '(hidden)' : e.textContent; })()`); got != "Loading…" {
+		t.Errorf("the review queue says %q while it loads, want Loading…", got)
+	}
+	screenshot(t, ctx, "review-loading")
+	g.release()
+	waitFor(t, ctx, 15*time.Second, `document.querySelectorAll('#queue tbody tr').length > 0 && document.getElementById('newest-list').children.length > 0`,
+		`'queue ' + document.getElementById('queue-count').textContent`, "the queue and the newest defects")
+	if got := eval[string](t, ctx, `document.getElementById('queue-count').textContent`); got != "1 of 150 to review" {
+		t.Errorf("queue header %q, want \"1 of 150 to review\"", got)
+	}
+	if got := eval[bool](t, ctx, `document.getElementById('queue-empty').hidden && document.getElementById('newest-empty').hidden`); !got {
+		t.Error("an empty-state message is shown beside data")
+	}
+	pe.check(t)
+}

@@ -250,7 +250,7 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 	})
 	missing := 0
 	for _, d := range real[:min(len(real), reportWorst)] {
-		wd := worstDefect{D: *d, Class: d.Class, Lane: fmt.Sprint(d.Lane)}
+		wd := worstDefect{D: *d, Class: d.Class, Lane: fmt.Sprintf("L%d", d.Lane+1)} // as the UI names lanes
 		if c := effectiveClass(d); c != d.Class {
 			wd.Class = c + " (was " + d.Class + ")"
 		}

@@ -7,6 +7,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webinspect/webinspect/engine/status"
@@ -317,4 +319,100 @@ func TestBrowserLoadingStates(t *testing.T) {
 		t.Error("an empty-state message is shown beside data")
 	}
 	pe.check(t)
+}
+
+// TestBrowserMapDetails (issue 15 #9): lanes have one name everywhere; a
+// glyph never covers a lane's label; the density strip hatches the
+// uninspected range itself, not the whole metre bin it starts in; a crop
+// says which way MD and CD run.
+func TestBrowserMapDetails(t *testing.T) {
+	images := t.TempDir()
+	st := openStore(t)
+	scheme := rollmap.GradingScheme{Kind: rollmap.SchemeCountPerArea, PerM2: 1, PassLimit: 1}
+	r, err := st.StartRoll(rollmap.RollMeta{ID: "R-lanes", Recipe: "fabric-default", Material: "fabric", Source: "sim", WebWidthMM: e2eWebWidthMM, Started: t0,
+		Lanes: []rollmap.Lane{{Name: "L1", CDStartMM: 0, CDEndMM: 900}, {Name: "L2", CDStartMM: 900, CDEndMM: 2000}}, Grading: &scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetLength(e2eLengthM)
+	crop := writeCrop(t, images, 40, 30, 3)
+	// Defect 1 sits where lane L2's label is drawn (top-left of the lane).
+	if err := r.AddDefects(
+		rollmap.Defect{ID: 1, MDStartM: 0.3, MDEndM: 0.4, CDStartMM: 905, CDEndMM: 915, AreaMM2: 50, PeakScore: 60, Class: "hole",
+			Severity: "critical", Decision: "mark", Detector: "threshold", Lane: 1, Time: t0},
+		rollmap.Defect{ID: 2, MDStartM: 20, MDEndM: 21, CDStartMM: 1500, CDEndMM: 1580, AreaMM2: 50, PeakScore: 60, Class: "stain",
+			Severity: "major", Decision: "mark", Detector: "threshold", Lane: 1, Time: t0, ImageRef: crop}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddUninspected(rollmap.Uninspected{MDStartM: 35.5, MDEndM: 36, Camera: -1, Lines: 100, Reason: rollmap.ReasonDropped}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, st, func() status.Status { return status.Status{State: "stopped", DefectsByClass: map[string]int64{}} },
+		func(o *Options) { o.Images = DirImages(images) })
+	ctx, pe := openPage(t, srv.URL+"/?roll=R-lanes#map", 30*time.Second)
+	waitFor(t, ctx, 15*time.Second, `WI.map.mode === 'glyph' && WI.map.summary != null && WI.map.density != null && WI.map.laneLabels && WI.map.laneLabels.length === 2 && !WI.map.dirty`,
+		`'mode ' + WI.map.mode + ' labels ' + JSON.stringify(WI.map.laneLabels)`, "the map with its lanes and density strip")
+
+	// The label of L2 is on top of defect 1's glyph.
+	box := readCanvasBox(t, ctx)
+	gx, gy := box.at(910, 0.35)
+	label := eval[struct {
+		X, Y, W, H  float64
+		Name, Label string
+	}](t, ctx, `WI.map.laneLabels[1]`)
+	if !(gx >= label.X && gx <= label.X+label.W && gy >= label.Y && gy <= label.Y+label.H) {
+		t.Fatalf("the test's defect (at %.0f, %.0f) is not under the label %+v", gx, gy, label)
+	}
+	px := canvasPixels(t, ctx, [][2]float64{{gx, gy}})[0]
+	hole, _ := parseCSSColour(cssRGB(StyleOf("hole").Colour))
+	if (rgb{px[0], px[1], px[2]}).near(hole, 40) {
+		t.Errorf("defect 1's glyph (%v) covers lane L2's label at (%.0f, %.0f)", px, gx, gy)
+	}
+	screenshot(t, ctx, "rollmap-lanes")
+
+	// One lane name: the details say what the map says.
+	x2, y2 := box.centre(rollmap.Defect{MDStartM: 20, MDEndM: 21, CDStartMM: 1500, CDEndMM: 1580})
+	clickAt(t, ctx, box.Left+x2, box.Top+y2, "defect 2")
+	waitFor(t, ctx, 10*time.Second, `!document.getElementById('detail-table').hidden && document.querySelector('#detail-table td').textContent === '2'`,
+		`document.getElementById('detail').innerText`, "defect 2's details")
+	lane := eval[string](t, ctx, `[...document.querySelectorAll('#detail-table tr')].find((tr) => tr.cells[0].textContent === 'Lane').cells[1].textContent`)
+	if lane != label.Name || !strings.HasPrefix(label.Label, label.Name) {
+		t.Errorf("the details name the lane %q, the map %q", lane, label.Label)
+	}
+	axes := eval[string](t, ctx, `(() => { const c = document.querySelector('#detail-crop figcaption'); return c ? c.textContent : ''; })()`)
+	if !containsAll(axes, "CD", "MD", "across", "down") {
+		t.Errorf("the crop does not say how MD and CD run: %q", axes)
+	}
+
+	// Zoom to 34..38 m: the gap starts at 35.5 m, mid-bin; the strip must
+	// not hatch 35.0..35.5.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => { WI.map.fitted = false; WI.map.view = {md0: 34, md1: 38, cdc: null}; WI.map.dirty = true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, 5*time.Second, `!WI.map.dirty && WI.map.view.md0 === 34`, `JSON.stringify(WI.map.view)`, "the zoomed map")
+	stripY := box.Height - mapMarginBottom + 6 + 4 // the strip's top part (bars stand on its bottom)
+	at := func(md float64) [2]float64 { x, _ := box.atView(0, md, 34, 38); return [2]float64{x, stripY} }
+	pts := [][2]float64{at(35.1), at(35.2), at(35.35), at(35.7), at(35.8)}
+	got := canvasPixels(t, ctx, pts)
+	reddish := func(p [4]int) bool { return p[0]-p[2] > 12 }
+	for i, md := range []float64{35.1, 35.2, 35.35} {
+		if reddish(got[i]) {
+			t.Errorf("the strip is hatched at %.2f m (%v), before the gap starting at 35.5 m", md, got[i])
+		}
+	}
+	if !reddish(got[3]) && !reddish(got[4]) {
+		t.Errorf("the strip is not hatched inside the gap 35.5..36 m: %v %v", got[3], got[4])
+	}
+	screenshot(t, ctx, "rollmap-gap-zoom")
+	pe.check(t)
+}
+
+// cssRGB turns #rrggbb into rgb(r, g, b).
+func cssRGB(hex string) string {
+	var r, g, b int
+	fmt.Sscanf(hex, "#%02x%02x%02x", &r, &g, &b)
+	return fmt.Sprintf("rgb(%d, %d, %d)", r, g, b)
 }

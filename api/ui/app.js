@@ -66,18 +66,38 @@ window.WI = (() => {
     return '/api/images/' + encodeURIComponent(name);
   }
 
-  // cropElement returns an <img> of the defect's crop or a "no image"
-  // placeholder; a crop that fails to load becomes a placeholder too.
+  // CROP_AXES says how a crop lies: the camera's lines run across it (CD),
+  // successive lines down it (MD) - the roll map has MD across, so each
+  // crop says so.
+  const CROP_AXES = '→ CD across · ↓ MD down (the map has MD across)';
+
+  // cropElement returns the defect's crop (an <img>, in a figure with its
+  // axes when big) or a placeholder saying why there is none; a crop that
+  // fails to load becomes a placeholder too.
   function cropElement(d, big) {
     const url = imageURL(d && d.image_ref);
-    if (!url) return placeholder('no image');
+    if (!url) return placeholder(d && d.image_error ? 'no crop: ' + d.image_error : 'no crop recorded');
     const img = document.createElement('img');
     img.src = url;
     img.alt = `crop of defect ${d.defect_id}`;
+    img.title = CROP_AXES;
     img.className = big ? 'crop-img big' : 'crop-img';
     img.decoding = 'async';
-    img.addEventListener('error', () => img.replaceWith(placeholder('image missing')), { once: true });
-    return img;
+    img.addEventListener('error', () => img.replaceWith(placeholder('crop not in the archive')), { once: true });
+    if (!big) return img;
+    const fig = document.createElement('figure');
+    fig.className = 'crop-fig';
+    const cap = document.createElement('figcaption');
+    cap.className = 'crop-axes';
+    cap.textContent = CROP_AXES;
+    fig.append(img, cap);
+    return fig;
+  }
+
+  // laneLabel is how a lane is named everywhere (map, details, grades,
+  // report): its recipe name, else L1, L2, ... from the operator side.
+  function laneLabel(lane, index) {
+    return (lane && lane.name) || `L${index + 1}`;
   }
   function placeholder(text) {
     const p = document.createElement('div');
@@ -338,7 +358,7 @@ window.WI = (() => {
 
   return {
     $, bus, on, emit, state, getJSON, postJSON, rollURL, imageURL, cropElement, placeholder,
-    message, fmt, classStyle, styleOf, colourOf, seedClasses, swatch, classes, start, showTab,
+    message, fmt, classStyle, styleOf, laneLabel, colourOf, seedClasses, swatch, classes, start, showTab,
     TOKEN_KEY, SHAPES, openSession,
   };
 })();

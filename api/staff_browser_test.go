@@ -318,6 +318,7 @@ func TestBrowserLoadingStates(t *testing.T) {
 	if got := eval[bool](t, ctx, `document.getElementById('queue-empty').hidden && document.getElementById('newest-empty').hidden`); !got {
 		t.Error("an empty-state message is shown beside data")
 	}
+	screenshot(t, ctx, "review-queue")
 	pe.check(t)
 }
 
@@ -415,4 +416,28 @@ func cssRGB(hex string) string {
 	var r, g, b int
 	fmt.Sscanf(hex, "#%02x%02x%02x", &r, &g, &b)
 	return fmt.Sprintf("rgb(%d, %d, %d)", r, g, b)
+}
+
+// TestBrowserReportPage (issue 15 #1, #7): the HTML report as a browser
+// shows it: the lane table with its total, the density chart's y axis,
+// Pareto bars in the class colours.
+func TestBrowserReportPage(t *testing.T) {
+	st := openStore(t)
+	gradedRoll(t, st, "R-yd", rollmap.GradingScheme{Kind: rollmap.SchemeFourPoint, PassLimit: 40})
+	srv := startServer(t, st, nil, nil)
+	ctx, pe := openPage(t, srv.URL+"/api/rolls/R-yd/report.html", 30*time.Second)
+	waitFor(t, ctx, 10*time.Second, `document.readyState === 'complete' && !!document.querySelector('table.grades')`, `document.readyState`, "the report")
+	total := eval[string](t, ctx, `document.querySelector('table.grades tr.total').textContent`)
+	if !strings.Contains(total, "12") {
+		t.Errorf("the lane table's total row %q does not give the roll's 12 defects", total)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('svg line.yaxis, svg text.ytick').length`); n < 3 {
+		t.Errorf("the density chart shows %d y-axis elements, want the axis and two ticks", n)
+	}
+	fill := eval[string](t, ctx, `getComputedStyle(document.querySelector('rect[data-class="slub"]')).fill`)
+	if want := cssRGB(StyleOf("slub").Colour); fill != want {
+		t.Errorf("the slub bar is %s, the map draws slub %s", fill, want)
+	}
+	screenshot(t, ctx, "report")
+	pe.check(t)
 }

@@ -22,7 +22,7 @@
 //
 // Reads (GET):
 //
-//	/api/status                        status.Status                     503 without an engine
+//	/api/status                        LiveStatus (per-roll counts from the roll map)   503 without an engine
 //	/api/events                        server-sent events (see Events)   503 without a Hub
 //	/api/rolls                         {"rolls": [RollInfo, ...]}        newest first
 //	/api/rolls/{id}                    RollInfo + {"uninspected": [Uninspected, ...]}
@@ -47,6 +47,10 @@
 //	/api/line/splice                       {"note"} -> {"roll_id", "md_m"}
 //
 // README.md next to this file has every parameter, with curl examples.
+// A decision filter other than mark, review or pass, and a density lane the
+// roll does not have, are refused with 400 rather than answered empty.
+// Roll lengths are rounded to the millimetre; error messages carry no
+// internal prefixes (publicMessage), the log keeps the whole error.
 // The defects endpoint takes after, limit (1..10000, default 1000),
 // md_from, md_to, class, decision, mark_status and review_status; any
 // other parameter, or one given twice, is refused. Defects come in

@@ -61,6 +61,26 @@ func (s *Server) handleDensity(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, fmt.Sprintf("bin_m: %g m bins over %.1f m are more than %d bins; use wider bins", binM, info.LengthM, maxDensityBins))
 		return
 	}
+	if lane >= 0 {
+		// A lane the roll does not have is a mistake, not an empty lane.
+		n := 0
+		if ss, ok := s.opts.Store.(SummaryStore); ok {
+			sum, err := ss.Summary(id)
+			if err != nil && sum.ID == "" {
+				s.storeError(w, r, id, err)
+				return
+			}
+			n = len(sum.Lanes)
+		}
+		if lane >= n {
+			want := fmt.Sprintf("0..%d, ", n-1)
+			if n == 0 {
+				want = ""
+			}
+			s.writeError(w, http.StatusBadRequest, fmt.Sprintf("lane: %d: roll %q has %d lanes: want %s-1 (outside every lane) or no lane parameter (all lanes)", lane, id, n, want))
+			return
+		}
+	}
 	bins, err := ds.Density(id, binM, lane)
 	if err != nil {
 		s.storeError(w, r, id, err)
@@ -68,6 +88,11 @@ func (s *Server) handleDensity(w http.ResponseWriter, r *http.Request) {
 	}
 	if bins == nil {
 		bins = []rollmap.DensityBin{}
+	}
+	for i := range bins {
+		b := &bins[i]
+		b.MDStartM, b.MDEndM = roundTo(b.MDStartM, 1e-4), roundTo(b.MDEndM, 1e-4)
+		b.AreaMM2, b.UninspectedM = roundTo(b.AreaMM2, 0.01), roundTo(b.UninspectedM, 1e-3)
 	}
 	s.writeJSON(w, http.StatusOK, densityPage{RollID: id, BinM: binM, Lane: lane, Bins: bins})
 }

@@ -22,7 +22,7 @@
 //
 // Reads (GET):
 //
-//	/api/status                        status.Status                     503 without an engine
+//	/api/status                        LiveStatus (per-roll counts from the roll map)   503 without an engine
 //	/api/events                        server-sent events (see Events)   503 without a Hub
 //	/api/rolls                         {"rolls": [RollInfo, ...]}        newest first
 //	/api/rolls/{id}                    RollInfo + {"uninspected": [Uninspected, ...]}
@@ -50,6 +50,10 @@
 //	                                       the bearer token (see README.md, Security)
 //
 // README.md next to this file has every parameter, with curl examples.
+// A decision filter other than mark, review or pass, and a density lane the
+// roll does not have, are refused with 400 rather than answered empty.
+// Roll lengths are rounded to the millimetre; error messages carry no
+// internal prefixes (publicMessage), the log keeps the whole error.
 // The defects endpoint takes after, limit (1..10000, default 1000),
 // md_from, md_to, class, decision, mark_status and review_status; any
 // other parameter, or one given twice, is refused. Defects come in
@@ -352,6 +356,8 @@ type Server struct {
 	statusOn atomic.Bool // a Serve is publishing the status to Events
 
 	hosts hostSet // the Host names requests may use (Options.AllowedHosts)
+
+	classes classCounter // the status's roll's defects by class, from the store
 }
 
 // New returns a Server for o after validating it.

@@ -121,7 +121,7 @@ func keys(t *testing.T, b []byte) []string {
 
 func TestStatus(t *testing.T) {
 	s, _ := newTestServer(t, nil)
-	var st status.Status
+	var st LiveStatus
 	getJSON(t, s.Handler(), "GET", "/api/status", 200, &st)
 	if st.State != "running" || st.RollID != "R1" || st.SpeedMPerMin != 100 || st.DefectsByClass["hole"] != 9 {
 		t.Errorf("status = %+v", st)

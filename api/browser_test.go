@@ -1218,10 +1218,17 @@ func newBigStore(t *testing.T) *rollmap.Store {
 	return st
 }
 
+// perfBudgets says whether time budgets are asserted: only with
+// WEBINSPECT_PERF=1, on a quiet machine; on a busy one they measure the
+// machine, not the page. They are logged always.
+func perfBudgets() bool { return os.Getenv("WEBINSPECT_PERF") == "1" }
+
 // TestBrowserLargeRoll: a roll of 100 000 defects opens on the whole roll
 // as density cells, and a click answers at once; the time from navigation
-// to the first drawn map plus the click's answer stays within interactive.
-// Clicking on down to single defects reaches glyphs and a defect's details.
+// to the first drawn map plus the click's answer stays within interactive
+// (asserted with WEBINSPECT_PERF=1, see perfBudgets). Clicking on down to
+// single defects reaches glyphs and a defect's details.
+
 func TestBrowserLargeRoll(t *testing.T) {
 	long.Skip(t, "builds a roll of 100 000 defects: minutes under -race")
 	built := time.Now()
@@ -1275,7 +1282,7 @@ func TestBrowserLargeRoll(t *testing.T) {
 	maxDraw := eval[float64](t, ctx, `WI.map.perf.maxDrawMs`)
 	t.Logf("large roll: dragging a 1250 m grid view redrew it %d times, the slowest drawing took %.1f ms",
 		eval[int](t, ctx, `WI.map.perf.draws`)-draws, maxDraw)
-	if maxDraw > 100 {
+	if maxDraw > 100 && perfBudgets() {
 		t.Errorf("a drawing of the large roll took %.0f ms, want under 100 ms", maxDraw)
 	}
 	clickElement(t, ctx, "zoom-fit")
@@ -1325,10 +1332,9 @@ func TestBrowserLargeRoll(t *testing.T) {
 	}
 	t.Logf("large roll: %d defects, first map drawn %.0f ms after navigation, first click answered in %.0f ms (all clicks %v ms), grid draw %.1f ms",
 		bigDefects, firstDraw, clicks[0], clicks, eval[float64](t, ctx, `WI.map.perf.lastDrawMs`))
-	// The budget is reported, not asserted: how fast a headless browser
-	// draws depends on how busy the machine is.
-	total := time.Duration((firstDraw + clicks[0]) * float64(time.Millisecond))
-	t.Logf("large roll: first drawing + a click's answer = %v (budget %v, within: %v)", total, interactive, total <= interactive)
+	if total := time.Duration((firstDraw + clicks[0]) * float64(time.Millisecond)); total > interactive && perfBudgets() {
+		t.Errorf("first drawing (%.0f ms) + a click's answer (%.0f ms) = %v, want under %v", firstDraw, clicks[0], total, interactive)
+	}
 
 	// A defect in glyph view: click it, its details open.
 	target := eval[[3]float64](t, ctx, fmt.Sprintf(`(() => {

@@ -368,7 +368,7 @@ func (s *Server) publishStatus(ctx context.Context, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			s.opts.Events.Publish(EventStatus, s.opts.Status())
+			s.opts.Events.Publish(EventStatus, s.liveStatus())
 		}
 	}
 }

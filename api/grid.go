@@ -166,6 +166,11 @@ func parseGridQuery(raw string) (gridQuery, error) {
 		return g, err
 	}
 	g.q.Class, g.q.Decision = vals["class"], rollmap.Decision(vals["decision"])
+	if v, ok := vals["decision"]; ok {
+		if err := checkDecision(v); err != nil {
+			return g, err
+		}
+	}
 	if v, ok := vals["review_status"]; ok {
 		switch v {
 		case rollmap.ReviewNone, rollmap.ReviewConfirmed, rollmap.ReviewFalseAlarm, rollmap.ReviewReclassified:

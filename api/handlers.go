@@ -8,8 +8,10 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -73,9 +75,45 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(b)
 }
 
-// writeError writes {"error": msg} with status code.
+// writeError writes {"error": msg} with status code, without the
+// package and wrapping prefixes of internal errors (publicMessage).
 func (s *Server) writeError(w http.ResponseWriter, code int, msg string) {
-	s.writeJSON(w, code, errorBody{Error: msg})
+	s.writeJSON(w, code, errorBody{Error: publicMessage(msg)})
+}
+
+// internalPrefix matches the prefixes internal errors carry for their
+// logs: the package ("rollmap: "), the roll ("roll R1: ") and the sentinel
+// of the kind of error ("invalid argument: "), in any order and number.
+var internalPrefix = regexp.MustCompile(`^(?:(?:rollmap|api|engine|archive|status): |roll [^\s:"]+: |invalid argument: )+`)
+
+// publicMessage strips internalPrefix from the start of msg and after each
+// ": " that joins it to a caller's context ("id: rollmap: roll R1: ...").
+// The log keeps the whole error.
+func publicMessage(msg string) string {
+	msg = internalPrefix.ReplaceAllString(msg, "")
+	if i := strings.Index(msg, ": "); i > 0 {
+		if rest := internalPrefix.ReplaceAllString(msg[i+2:], ""); len(rest) != len(msg)-i-2 {
+			msg = msg[:i+2] + rest
+		}
+	}
+	return msg
+}
+
+// publicError is publicMessage of err.
+func publicError(err error) string { return publicMessage(err.Error()) }
+
+// Decisions a defect can have (engine.DecisionPass, Mark, Review).
+
+// checkDecision refuses a decision filter that no defect can have.
+func checkDecision(v string) error {
+	if _, err := rollmap.ParseDecision(v); err != nil {
+		names := make([]string, 0, 4)
+		for _, d := range rollmap.Decisions() {
+			names = append(names, string(d))
+		}
+		return fmt.Errorf("decision: %q is not a decision: must be one of %s", v, strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // storeError answers a failed store call about roll id: 404 for an unknown
@@ -85,6 +123,8 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, id string, e
 	case errors.Is(err, rollmap.ErrNotFound):
 		s.writeError(w, http.StatusNotFound, fmt.Sprintf("roll %q not found", id))
 	case errors.Is(err, rollmap.ErrBadRollID):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, rollmap.ErrInvalid):
 		s.writeError(w, http.StatusBadRequest, err.Error())
 	default:
 		s.log.Error().Err(err).Str("path", r.URL.Path).Str("roll", id).Msg("roll store")
@@ -97,11 +137,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusServiceUnavailable, "no engine status: this server runs without an engine")
 		return
 	}
-	st := s.opts.Status()
-	if st.DefectsByClass == nil {
-		st.DefectsByClass = map[string]int64{} // {} rather than null for clients
-	}
-	s.writeJSON(w, http.StatusOK, st)
+	s.writeJSON(w, http.StatusOK, s.liveStatus())
 }
 
 // rollList is the body of GET /api/rolls.
@@ -117,6 +153,9 @@ func (s *Server) handleRolls(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	for i := range rolls {
+		rolls[i] = roundInfo(rolls[i])
+	}
 	body := rollList{Rolls: rolls}
 	if body.Rolls == nil {
 		body.Rolls = []rollmap.RollInfo{}
@@ -127,6 +166,17 @@ func (s *Server) handleRolls(w http.ResponseWriter, r *http.Request) {
 		body.Warning = err.Error()
 	}
 	s.writeJSON(w, http.StatusOK, body)
+}
+
+// roundInfo rounds a roll's lengths to the millimetre and its width to
+// a hundredth of one, the resolutions the API states them in.
+func roundInfo(r rollmap.RollInfo) rollmap.RollInfo {
+	r.LengthM, r.UninspectedM = roundTo(r.LengthM, 1e-3), roundTo(r.UninspectedM, 1e-3)
+	r.WebWidthMM = roundTo(r.WebWidthMM, 0.01)
+	for i := range r.Splices {
+		r.Splices[i].MDM = roundTo(r.Splices[i].MDM, 1e-3)
+	}
+	return r
 }
 
 // rollDetail is the body of GET /api/rolls/{id}: the roll's summary with its
@@ -151,7 +201,12 @@ func (s *Server) handleRoll(w http.ResponseWriter, r *http.Request) {
 	if us == nil {
 		us = []rollmap.Uninspected{}
 	}
-	s.writeJSON(w, http.StatusOK, rollDetail{RollInfo: info, Uninspected: us})
+	for i := range us {
+		u := &us[i]
+		u.MDStartM, u.MDEndM = roundTo(u.MDStartM, 1e-4), roundTo(u.MDEndM, 1e-4)
+		u.CDStartMM, u.CDEndMM = roundTo(u.CDStartMM, 0.01), roundTo(u.CDEndMM, 0.01)
+	}
+	s.writeJSON(w, http.StatusOK, rollDetail{RollInfo: roundInfo(info), Uninspected: us})
 }
 
 // defectPage is the body of GET /api/rolls/{id}/defects.
@@ -253,6 +308,9 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 		q.Class = v[0]
 	}
 	if v, ok := vals["decision"]; ok {
+		if err := checkDecision(v[0]); err != nil {
+			return q, err
+		}
 		q.Decision = rollmap.Decision(v[0])
 	}
 	if v, ok := vals["mark_status"]; ok {

@@ -49,27 +49,44 @@ const (
 	reportDensityBins = 60 // bins of the density strip
 )
 
+// othersColour is the Pareto bar of the classes summed as "others".
+const othersColour = "#aab4c3"
+
 // pdfCompress is off in tests, so the PDF's text can be searched.
 var pdfCompress = true
 
 // reportData is everything a report shows, computed once for both formats.
 type reportData struct {
-	Info       rollmap.RollInfo
-	Generated  time.Time
-	Grades     []rollmap.LaneGrade
-	GradeNote  string // how the grades were obtained, or why there are none
-	Counted    int    // defects shown in the charts (false alarms excluded)
-	Pareto     []paretoBar
-	Density    []int
-	DensityMax int
-	BinM       float64
-	Worst      []worstDefect
-	ImagesNote string
-	Stats      ReviewStats
+	Info        rollmap.RollInfo
+	Generated   time.Time
+	Grades      []rollmap.LaneGrade
+	GradeNote   string // how the grades were obtained, or why there are none
+	Banded      bool   // the scheme names grades (bands): a Grade column beside pass/FAIL
+	AltUnit     string // the density's unit in the other unit system ("" when there is none)
+	AltFactor   float64
+	NotCounted  []notCounted // the roll's defects no lane counted, by reason
+	NotCountedN int
+	Lanes       []rollmap.Lane
+	Counted     int // defects shown in the charts (false alarms excluded)
+	Pareto      []paretoBar
+	Density     []int
+	DensityMax  int
+	BinM        float64
+	Worst       []worstDefect
+	ImagesNote  string
+	Stats       ReviewStats
+}
+
+// notCounted is a number of defects the lane grades leave out, and why.
+type notCounted struct {
+	Why string
+	N   int
 }
 
 type paretoBar struct {
 	Class  string
+	Style  ClassStyle    // the class's colour and shape, as on the roll map
+	Glyph  template.HTML // the class's glyph as SVG (empty for "others")
 	Count  int
 	Pct    float64 // of Counted
 	CumPct float64
@@ -159,8 +176,18 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 			rd.GradeNote = "Not graded: " + err.Error()
 		} else {
 			rd.Grades = g
+			rd.Banded = len(sum.Grading.Grades) > 0
+			rd.Lanes = sum.Lanes
 			rd.GradeNote = fmt.Sprintf("Scheme %s, limit %g %s; %d reviews taken into account.",
 				sum.Grading.Kind, sum.Grading.PassLimit, g[0].Unit, len(revs))
+			// 4-point densities in both unit systems, the recipe's first.
+			switch g[0].Unit {
+			case rollmap.UnitPoints100yd2:
+				rd.AltUnit, rd.AltFactor = rollmap.UnitPoints100m2, 1/m2PerYd2
+			case rollmap.UnitPoints100m2:
+				rd.AltUnit, rd.AltFactor = rollmap.UnitPoints100yd2, m2PerYd2
+			}
+			rd.NotCounted, rd.NotCountedN = uncounted(*sum.Grading, sum.Lanes, ds)
 		}
 	}
 
@@ -186,7 +213,7 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 	rd.Counted = len(real)
 	rd.DensityMax = slices.Max(rd.Density)
 	for c, n := range byClass {
-		rd.Pareto = append(rd.Pareto, paretoBar{Class: c, Count: n})
+		rd.Pareto = append(rd.Pareto, paretoBar{Class: c, Style: StyleOf(c), Count: n})
 	}
 	slices.SortFunc(rd.Pareto, func(a, b paretoBar) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -195,7 +222,7 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 		return cmp.Compare(a.Class, b.Class)
 	})
 	if len(rd.Pareto) > reportParetoBars {
-		rest := paretoBar{Class: fmt.Sprintf("%d others", len(rd.Pareto)-reportParetoBars+1)}
+		rest := paretoBar{Class: fmt.Sprintf("%d others", len(rd.Pareto)-reportParetoBars+1), Style: ClassStyle{Colour: othersColour}}
 		for _, b := range rd.Pareto[reportParetoBars-1:] {
 			rest.Count += b.Count
 		}
@@ -203,6 +230,9 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 	}
 	cum := 0
 	for i := range rd.Pareto {
+		if i < len(rd.Pareto)-1 || len(byClass) <= reportParetoBars {
+			rd.Pareto[i].Glyph = template.HTML(svgGlyph(rd.Pareto[i].Style, 74, float64(i)*14+5.5, 4))
+		}
 		cum += rd.Pareto[i].Count
 		rd.Pareto[i].Pct = 100 * float64(rd.Pareto[i].Count) / float64(rd.Counted)
 		rd.Pareto[i].CumPct = 100 * float64(cum) / float64(rd.Counted)
@@ -220,7 +250,7 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 	})
 	missing := 0
 	for _, d := range real[:min(len(real), reportWorst)] {
-		wd := worstDefect{D: *d, Class: d.Class, Lane: fmt.Sprint(d.Lane)}
+		wd := worstDefect{D: *d, Class: d.Class, Lane: fmt.Sprintf("L%d", d.Lane+1)} // as the UI names lanes
 		if c := effectiveClass(d); c != d.Class {
 			wd.Class = c + " (was " + d.Class + ")"
 		}
@@ -244,6 +274,39 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 		rd.ImagesNote = fmt.Sprintf("%d of %d crops unavailable (see each defect).", missing, len(rd.Worst))
 	}
 	return rd, nil
+}
+
+// m2PerYd2 is the area of a square yard in m².
+const m2PerYd2 = 0.9144 * 0.9144
+
+// uncounted sorts the defects the lane grades leave out by reason, so the
+// lane table's Defects column adds up to the roll's defects.
+func uncounted(g rollmap.GradingScheme, lanes []rollmap.Lane, ds []rollmap.Defect) ([]notCounted, int) {
+	var fa, dec, cls, outside int
+	for i := range ds {
+		d := &ds[i]
+		switch {
+		case d.ReviewStatus == rollmap.ReviewFalseAlarm:
+			fa++
+		case len(g.Decisions) == 0 && d.Decision == "pass" || len(g.Decisions) > 0 && !slices.Contains(g.Decisions, d.Decision):
+			dec++
+		case len(g.Classes) > 0 && !slices.Contains(g.Classes, effectiveClass(d)):
+			cls++
+		case rollmap.AssignLane(lanes, *d) == rollmap.NoLane:
+			outside++
+		}
+	}
+	decWhy := "decision pass (not graded)"
+	if len(g.Decisions) > 0 {
+		decWhy = "decision not graded (the scheme grades " + joinDecisions(g.Decisions) + ")"
+	}
+	var out []notCounted
+	for _, n := range []notCounted{{decWhy, dec}, {"reviewed as false alarm", fa}, {"class not graded", cls}, {"outside every lane", outside}} {
+		if n.N > 0 {
+			out = append(out, n)
+		}
+	}
+	return out, fa + dec + cls + outside
 }
 
 // loadCrop reads crop ref and re-encodes it as a non-interlaced 8-bit PNG
@@ -339,6 +402,7 @@ var reportFuncs = template.FuncMap{
 		return fmt.Sprintf("%.1f", full-full*float64(n)/float64(maxN))
 	},
 	"mul":  func(a int, b float64) string { return fmt.Sprintf("%.1f", float64(a)*b) },
+	"mulf": func(a, b float64) float64 { return a * b },
 	"maxP": func(bars []paretoBar) int { return bars[0].Count },
 }
 
@@ -376,26 +440,30 @@ td.n, th.n { text-align: right; } .fail { color: #b00; font-weight: bold; } .not
 <tr><th>Defects</th><td>{{.Info.Defects}}</td><th>Uninspected</th><td>{{f2 .Info.UninspectedM}} m</td><th>Source</th><td>{{.Info.Source}}</td></tr></table>
 
 <h2>Grade per lane</h2>
-{{if .Grades}}<table><tr><th>Lane</th><th class="n">Width mm</th><th class="n">Defects</th><th class="n">Points</th><th class="n">Density</th><th>Grade</th><th>Result</th></tr>
-{{range .Grades}}<tr><td>{{.Name}}</td><td class="n">{{f1 .WidthMM}}</td><td class="n">{{.Defects}}</td><td class="n">{{.Points}}</td><td class="n">{{f2 .Density}} {{.Unit}}</td><td>{{.Grade}}</td><td{{if not .Pass}} class="fail"{{end}}>{{pass .Pass}}</td></tr>
-{{end}}</table>{{end}}
+{{if .Grades}}{{$d := .}}<table class="grades"><tr><th>Lane</th><th class="n">Width mm</th><th class="n">Defects</th><th class="n">Points</th><th class="n">Density ({{(index .Grades 0).Unit}})</th>{{if .AltUnit}}<th class="n">Density ({{.AltUnit}})</th>{{end}}{{if .Banded}}<th>Grade</th>{{end}}<th>Result</th></tr>
+{{range .Grades}}<tr><td>{{.Name}}</td><td class="n">{{f1 .WidthMM}}</td><td class="n">{{.Defects}}</td><td class="n">{{.Points}}</td><td class="n">{{f2 .Density}}</td>{{if $d.AltUnit}}<td class="n">{{f2 (mulf .Density $d.AltFactor)}}</td>{{end}}{{if $d.Banded}}<td>{{.Grade}}</td>{{end}}<td{{if not .Pass}} class="fail"{{end}}>{{pass .Pass}}</td></tr>
+{{end}}{{range .NotCounted}}<tr class="uncounted"><td>not graded</td><td></td><td class="n">{{.N}}</td><td colspan="4" class="note">{{.Why}}</td></tr>
+{{end}}<tr class="total"><th>Roll</th><td></td><th class="n">{{.Info.Defects}}</th><td colspan="4" class="note">every defect of the roll{{if .NotCountedN}}: {{.NotCountedN}} not graded (above){{end}}</td></tr></table>{{end}}
 <p class="note">{{.GradeNote}}</p>
 
 <div class="charts"><div>
 <h2>Defects by class (Pareto)</h2>
 {{if .Pareto}}{{$max := maxP .Pareto}}<svg width="100%" viewBox="0 0 300 {{mul (len .Pareto) 14}}" role="img" aria-label="defects by class">
 {{range $i, $b := .Pareto}}<text x="0" y="{{mul $i 14}}" dy="10" font-size="9">{{$b.Class}}</text>
-<rect x="80" y="{{mul $i 14}}" height="11" width="{{barW $b.Count $max 160}}" fill="#4a6fa5"></rect>
+{{$b.Glyph}}<rect x="80" y="{{mul $i 14}}" height="11" width="{{barW $b.Count $max 160}}" fill="{{$b.Style.Colour}}" data-class="{{$b.Class}}"></rect>
 <text x="244" y="{{mul $i 14}}" dy="10" font-size="9">{{$b.Count}} · {{f1 $b.CumPct}} %</text>
 {{end}}</svg>{{else}}<p class="note">No defects.</p>{{end}}
 <p class="note">{{.Counted}} defects, false alarms excluded; the last figure is the cumulative share.</p>
 </div><div>
 <h2>Density along the roll</h2>
-<svg width="100%" viewBox="0 0 300 90" role="img" aria-label="defects per bin along the roll">
+<svg width="100%" viewBox="-24 0 324 90" role="img" aria-label="defects per bin along the roll">
 <line x1="0" y1="80" x2="300" y2="80" stroke="#999" stroke-width="0.5"></line>
+<line class="yaxis" x1="0" y1="0" x2="0" y2="80" stroke="#999" stroke-width="0.5"></line>
+<text class="ytick" x="-2" y="80" font-size="7" text-anchor="end">0</text><text class="ytick" x="-2" y="6" font-size="7" text-anchor="end">{{.DensityMax}}</text>
+<text x="-18" y="40" font-size="7" text-anchor="middle" transform="rotate(-90 -18 40)">defects</text>
 {{$dm := .DensityMax}}{{range $i, $n := .Density}}{{if $n}}<rect x="{{mul $i 5}}" y="{{barY $n $dm 80}}" width="4" height="{{barW $n $dm 80}}" fill="#c0504d"></rect>
 {{end}}{{end}}<text x="0" y="89" font-size="8">0 m</text><text x="300" y="89" font-size="8" text-anchor="end">{{f1 .Info.LengthM}} m</text></svg>
-<p class="note">Defects per {{f2 .BinM}} m (peak {{.DensityMax}}).</p>
+<p class="note">Defects per {{f2 .BinM}} m bin, false alarms excluded (y axis: defects in a bin, 0 to the peak {{.DensityMax}}).</p>
 </div></div>
 
 <h2>Worst defects</h2>
@@ -454,10 +522,18 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 
 	heading("Grade per lane")
 	if len(d.Grades) > 0 {
-		cols := []struct {
+		type col struct {
 			h string
 			w float64
-		}{{"Lane", 30}, {"Width mm", 24}, {"Defects", 22}, {"Points", 22}, {"Density", 40}, {"Grade", 26}, {"Result", 22}}
+		}
+		cols := []col{{"Lane", 24}, {"Width mm", 18}, {"Defects", 16}, {"Points", 16}, {d.Grades[0].Unit, 42}}
+		if d.AltUnit != "" {
+			cols = append(cols, col{d.AltUnit, 34})
+		}
+		if d.Banded {
+			cols = append(cols, col{"Grade", 22})
+		}
+		cols = append(cols, col{"Result", 14})
 		pdf.SetFont("Helvetica", "B", 9)
 		for _, c := range cols {
 			pdf.CellFormat(c.w, 5, c.h, "B", 0, "L", false, 0, "")
@@ -466,12 +542,31 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 		pdf.SetFont("Helvetica", "", 9)
 		for _, g := range d.Grades[:min(len(d.Grades), 12)] {
 			vals := []string{g.Name, fmt.Sprintf("%.1f", g.WidthMM), fmt.Sprint(g.Defects), fmt.Sprint(g.Points),
-				fmt.Sprintf("%.2f %s", g.Density, g.Unit), g.Grade, passText(g.Pass)}
+				fmt.Sprintf("%.2f", g.Density)}
+			if d.AltUnit != "" {
+				vals = append(vals, fmt.Sprintf("%.2f", g.Density*d.AltFactor))
+			}
+			if d.Banded {
+				vals = append(vals, g.Grade)
+			}
+			vals = append(vals, passText(g.Pass))
 			for i, c := range cols {
 				pdf.CellFormat(c.w, 4.5, tr(vals[i]), "", 0, "L", false, 0, "")
 			}
 			pdf.Ln(-1)
 		}
+		pdf.SetFont("Helvetica", "I", 8.5)
+		for _, n := range d.NotCounted {
+			pdf.CellFormat(cols[0].w+cols[1].w, 4.2, "not graded", "", 0, "L", false, 0, "")
+			pdf.CellFormat(cols[2].w, 4.2, fmt.Sprint(n.N), "", 0, "L", false, 0, "")
+			pdf.CellFormat(110, 4.2, tr(n.Why), "", 1, "L", false, 0, "")
+		}
+		pdf.SetFont("Helvetica", "B", 9)
+		pdf.CellFormat(cols[0].w+cols[1].w, 4.5, "Roll", "T", 0, "L", false, 0, "")
+		pdf.CellFormat(cols[2].w, 4.5, fmt.Sprint(d.Info.Defects), "T", 0, "L", false, 0, "")
+		pdf.SetFont("Helvetica", "", 8.5)
+		pdf.CellFormat(110, 4.5, "every defect of the roll", "T", 1, "L", false, 0, "")
+		pdf.SetFont("Helvetica", "", 9)
 	}
 	note(d.GradeNote)
 
@@ -486,8 +581,19 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 			y := top + float64(i)*barH
 			pdf.SetXY(left, y)
 			pdf.SetFont("Helvetica", "", 7.5)
-			pdf.CellFormat(26, barH, tr(b.Class), "", 0, "L", false, 0, "")
-			pdf.SetFillColor(74, 111, 165)
+			pdf.CellFormat(23, barH, tr(b.Class), "", 0, "L", false, 0, "")
+			pdf.SetFillColor(b.Style.rgb())
+			if pts := shapePoints(b.Style.Shape, left+25, y+barH/2, math.Min(1.5, barH/2.5)); b.Glyph == "" {
+				// "others": no glyph
+			} else if pts == nil {
+				pdf.Circle(left+25, y+barH/2, math.Min(1.5, barH/2.5), "F")
+			} else {
+				poly := make([]fpdf.PointType, len(pts))
+				for k, p := range pts {
+					poly[k] = fpdf.PointType{X: p[0], Y: p[1]}
+				}
+				pdf.Polygon(poly, "F")
+			}
 			pdf.Rect(left+27, y+0.4, 40*float64(b.Count)/float64(maxN), barH-0.8, "F")
 			pdf.SetXY(left+69, y)
 			pdf.CellFormat(22, barH, fmt.Sprintf("%d  %.0f%%", b.Count, b.CumPct), "", 0, "L", false, 0, "")
@@ -496,10 +602,21 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 		pdf.SetXY(left, top)
 		pdf.CellFormat(90, 5, "No defects.", "", 0, "L", false, 0, "")
 	}
-	// Density: vertical bars in a 90 × 40 mm box.
-	bx, bw, bh := left+96, 90.0, 38.0
+	// Density: vertical bars in an 84 × 38 mm box, with a y axis.
+	bx, bw, bh := left+102, 84.0, 38.0
 	pdf.SetDrawColor(150, 150, 150)
 	pdf.Line(bx, top+bh, bx+bw, top+bh)
+	pdf.Line(bx, top, bx, top+bh)
+	pdf.SetFont("Helvetica", "", 7)
+	pdf.SetXY(bx-10, top+bh-2)
+	pdf.CellFormat(9, 3.5, "0", "", 0, "R", false, 0, "")
+	pdf.SetXY(bx-10, top-1)
+	pdf.CellFormat(9, 3.5, fmt.Sprint(d.DensityMax), "", 0, "R", false, 0, "")
+	pdf.TransformBegin()
+	pdf.TransformRotate(90, bx-5, top+bh/2)
+	pdf.SetXY(bx-5-12, top+bh/2-1.75)
+	pdf.CellFormat(24, 3.5, "defects", "", 0, "C", false, 0, "")
+	pdf.TransformEnd()
 	pdf.SetFillColor(192, 80, 77)
 	step := bw / float64(len(d.Density))
 	for i, n := range d.Density {
@@ -514,7 +631,7 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 	pdf.CellFormat(bw/2, 3.5, "0 m", "", 0, "L", false, 0, "")
 	pdf.CellFormat(bw/2, 3.5, fmt.Sprintf("%.1f m", d.Info.LengthM), "", 0, "R", false, 0, "")
 	pdf.SetXY(bx, top+bh+4)
-	pdf.CellFormat(bw, 3.5, fmt.Sprintf("defects per %.2f m (peak %d)", d.BinM, d.DensityMax), "", 0, "L", false, 0, "")
+	pdf.CellFormat(bw, 3.5, fmt.Sprintf("defects per %.2f m bin (y: 0 to the peak, %d)", d.BinM, d.DensityMax), "", 0, "L", false, 0, "")
 	pdf.SetXY(left, top+chartH+1)
 	note(fmt.Sprintf("%d defects, false alarms excluded; cumulative share after each count.", d.Counted))
 
@@ -652,4 +769,12 @@ func (s *Server) handleReportHTML(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleReportPDF(w http.ResponseWriter, r *http.Request) {
 	s.serveReport(w, r, ReportPDF)
+}
+
+func joinDecisions(ds []rollmap.Decision) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = string(d)
+	}
+	return strings.Join(s, ", ")
 }

@@ -66,18 +66,38 @@ window.WI = (() => {
     return '/api/images/' + encodeURIComponent(name);
   }
 
-  // cropElement returns an <img> of the defect's crop or a "no image"
-  // placeholder; a crop that fails to load becomes a placeholder too.
+  // CROP_AXES says how a crop lies: the camera's lines run across it (CD),
+  // successive lines down it (MD) - the roll map has MD across, so each
+  // crop says so.
+  const CROP_AXES = '→ CD across · ↓ MD down (the map has MD across)';
+
+  // cropElement returns the defect's crop (an <img>, in a figure with its
+  // axes when big) or a placeholder saying why there is none; a crop that
+  // fails to load becomes a placeholder too.
   function cropElement(d, big) {
     const url = imageURL(d && d.image_ref);
-    if (!url) return placeholder('no image');
+    if (!url) return placeholder(d && d.image_error ? 'no crop: ' + d.image_error : 'no crop recorded');
     const img = document.createElement('img');
     img.src = url;
     img.alt = `crop of defect ${d.defect_id}`;
+    img.title = CROP_AXES;
     img.className = big ? 'crop-img big' : 'crop-img';
     img.decoding = 'async';
-    img.addEventListener('error', () => img.replaceWith(placeholder('image missing')), { once: true });
-    return img;
+    img.addEventListener('error', () => img.replaceWith(placeholder('crop not in the archive')), { once: true });
+    if (!big) return img;
+    const fig = document.createElement('figure');
+    fig.className = 'crop-fig';
+    const cap = document.createElement('figcaption');
+    cap.className = 'crop-axes';
+    cap.textContent = CROP_AXES;
+    fig.append(img, cap);
+    return fig;
+  }
+
+  // laneLabel is how a lane is named everywhere (map, details, grades,
+  // report): its recipe name, else L1, L2, ... from the operator side.
+  function laneLabel(lane, index) {
+    return (lane && lane.name) || `L${index + 1}`;
   }
   function placeholder(text) {
     const p = document.createElement('div');
@@ -105,20 +125,41 @@ window.WI = (() => {
   // ---- class colours and shapes -------------------------------------------
 
   // Colour-blind-friendly palette; each class also gets a shape so that
-  // colour is never the only cue. Classes take the next free slot when
-  // first seen (the roll's summary lists them sorted, so a roll's classes
-  // come in a stable order) and keep it for the page's life.
+  // colour is never the only cue. A class's colour and shape are a fixed
+  // function of its name, the same on every page load and in the roll
+  // report (api/classes.go is the same function; a browser test checks
+  // that they agree): the built-in recipes' and the simulator's classes
+  // have a fixed pair each, any other name takes PALETTE[h % 10] and
+  // SHAPES[floor(h / 10) % 8] of h = FNV-1a 32 of its UTF-8 bytes.
   const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#e15759',
     '#76b7b2', '#edc948', '#ff9da7', '#9c755f', '#3b3b3b'];
   const SHAPES = ['circle', 'square', 'triangle', 'diamond', 'hexagon', 'triangle-down', 'star', 'plus'];
-  const classes = new Map(); // class -> {colour, shape, index}
+  const KNOWN = {
+    hole: ['#e15759', 'circle'], stain: ['#9c755f', 'square'], streak: ['#4e79a7', 'triangle'],
+    knot: ['#f28e2b', 'diamond'], slub: ['#59a14f', 'hexagon'], crease: ['#b07aa1', 'triangle-down'],
+    gel: ['#76b7b2', 'star'], scratch: ['#edc948', 'plus'], other: ['#3b3b3b', 'circle'],
+    'grain-fault': ['#ff9da7', 'diamond'], scar: ['#b07aa1', 'star'], '': ['#3b3b3b', 'plus'],
+  };
+  function fnv1a(text) {
+    let h = 0x811c9dc5;
+    for (const b of new TextEncoder().encode(text)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+    return h >>> 0;
+  }
+  function styleOf(name) {
+    const k = Object.prototype.hasOwnProperty.call(KNOWN, name) ? KNOWN[name] : null;
+    if (k) return { colour: k[0], shape: k[1] };
+    const h = fnv1a(name);
+    return { colour: PALETTE[h % PALETTE.length], shape: SHAPES[Math.floor(h / PALETTE.length) % SHAPES.length] };
+  }
+  // classes holds the classes seen on this page (for the legend and the
+  // filters), in the order seen; the order never changes a class's style.
+  const classes = new Map(); // class -> {colour, shape}
 
   function classStyle(cls) {
     const key = cls || '';
     let s = classes.get(key);
     if (!s) {
-      const i = classes.size;
-      s = { colour: PALETTE[i % PALETTE.length], shape: SHAPES[i % SHAPES.length], index: i };
+      s = styleOf(key);
       classes.set(key, s);
       emit('classes', null);
     }
@@ -317,7 +358,7 @@ window.WI = (() => {
 
   return {
     $, bus, on, emit, state, getJSON, postJSON, rollURL, imageURL, cropElement, placeholder,
-    message, fmt, classStyle, colourOf, seedClasses, swatch, classes, start, showTab,
+    message, fmt, classStyle, styleOf, laneLabel, colourOf, seedClasses, swatch, classes, start, showTab,
     TOKEN_KEY, SHAPES, openSession,
   };
 })();

@@ -21,6 +21,7 @@
     md: 0,
     dirty: true,
     galleryKey: '',
+    loaded: false,       // the window of live.rollId has been loaded (else the page says "Loading")
   };
 
   function renderStatus(st) {
@@ -37,6 +38,12 @@
     $('st-dropped-lines').textContent = fmt.int(s.lines_dropped);
     $('st-uninspected').textContent = fmt.num(s.uninspected_m, 2);
     $('st-defects').textContent = fmt.int(s.defects);
+    // Per-roll figures come from the roll map (counts_from "rollmap");
+    // the engine's own counters run since the process started.
+    $('st-since').textContent = s.started ? fmt.time(s.started) : '';
+    $('st-defects').title = s.counts_from === 'engine'
+      ? 'the engine\'s count: the roll map could not be read' + (s.counts_error ? ' (' + s.counts_error + ')' : '')
+      : 'from the roll map';
     // Lost inspection is never quiet: red and hatched when non-zero.
     $('st-dropped').classList.toggle('bad', s.blocks_dropped > 0);
     $('st-dropped-lines').classList.toggle('bad', s.lines_dropped > 0);
@@ -63,6 +70,7 @@
     live.defects = [];
     live.seen = new Set();
     live.dirty = true;
+    live.loaded = false;
     if (!id) return;
     const from = Math.max(0, live.md - WINDOW_M);
     let after = 0;
@@ -77,6 +85,7 @@
     } catch (e) {
       if (gen === live.gen && e.status !== 404) WI.message(`Last 100 m of ${id}: ${e.message}`);
     }
+    if (gen === live.gen) { live.loaded = true; live.dirty = true; }
   }
 
   function add(d) {
@@ -116,10 +125,15 @@
       tr.append(name, n, rate);
       body.append(tr);
     }
+    // Empty only once loaded: before, the page says it is loading.
+    const waiting = !live.loaded && !!(live.rollId || !WI.state.status);
     $('live-classes').hidden = counts.size === 0;
     $('last100-empty').hidden = counts.size !== 0;
+    $('last100-empty').textContent = waiting ? 'Loading…' : 'No defects in the last 100 m.';
 
     const newest = live.defects.slice(-NEWEST).reverse();
+    $('newest-empty').textContent = waiting ? 'Loading…' : 'No defects yet on this roll.';
+    $('newest-empty').hidden = newest.length !== 0;
     const key = newest.map((d) => d.defect_id).join(',');
     if (key === live.galleryKey) return;
     live.galleryKey = key;

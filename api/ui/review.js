@@ -22,6 +22,7 @@
     loading: false,
     busy: false,      // a POST in flight
     loadedFor: null,  // roll whose queue is loaded
+    pending: null,    // defects of the roll still to review (the queue's size), from the server
     done: 0,          // reviews made here
   };
   WI.review = R;
@@ -65,6 +66,7 @@
       }
       R.next = body.next == null || got.length < LIMIT ? null : body.next;
       R.loadedFor = id;
+      if (body.pending != null) R.pending = body.pending;
       for (const d of got) WI.classStyle(d.class);
       render();
     } catch (e) {
@@ -95,6 +97,7 @@
       row('True detection rate', fmt.pct(s.true_detection_rate));
       row('False reject rate', fmt.pct(s.false_reject_rate));
       row('Review load', `${fmt.num(s.review_load_per_100m, 1)} per 100 m`);
+      if (s.pending != null && R.loadedFor === id) { R.pending = s.pending; render(); }
       const badge = $('review-badge');
       badge.hidden = !(s.pending > 0);
       badge.textContent = fmt.int(s.pending);
@@ -119,9 +122,15 @@
       tr.addEventListener('click', () => { R.index = i; render(); });
       body.append(tr);
     });
+    // "Nothing to review" only once the queue has answered.
+    const loaded = R.rollId && R.loadedFor === R.rollId;
+    $('queue-empty').textContent = !R.rollId ? 'No roll chosen.' : loaded ? 'Nothing to review on this roll.' : 'Loading…';
     $('queue-empty').hidden = R.items.length !== 0;
     $('queue-more').hidden = R.next == null;
-    $('queue-count').textContent = R.items.length ? `${R.index + 1} of ${R.items.length}${R.next != null ? '+' : ''}` : '';
+    // The total is the server's count of defects still to review, not the
+    // length of the page loaded so far.
+    const total = R.pending != null ? Math.max(R.pending, R.items.length) : R.items.length;
+    $('queue-count').textContent = R.items.length ? `${R.index + 1} of ${fmt.int(total)} to review` : '';
     const cur = body.querySelector('tr.current');
     if (cur) cur.scrollIntoView({ block: 'nearest' });
     renderCurrent();
@@ -167,6 +176,7 @@
     try {
       const res = await WI.postJSON(`${WI.rollURL(R.rollId)}/defects/${d.defect_id}/review`, body);
       R.done++;
+      if (R.pending != null) R.pending = Math.max(0, R.pending - 1);
       const i = R.items.indexOf(d);
       if (i >= 0) R.items.splice(i, 1);
       if (R.index >= R.items.length) R.index = Math.max(0, R.items.length - 1);
@@ -256,6 +266,7 @@
     R.index = 0;
     R.next = null;
     R.loadedFor = null;
+    R.pending = null;
     render();
     if (!id) return;
     if (WI.state.tab === 'review') {

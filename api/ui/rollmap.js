@@ -67,6 +67,7 @@
     again: false,
     afterFirst: null,         // loads to start once the first map is drawn
     gridMissing: false,
+    metaDone: false,          // the shown roll's info (length, width) has been asked for and answered
     perf: { rollAt: null, metaAt: null, gridAt: null, firstDraw: null, clickAt: null, clickToDraw: null, clickToDetail: null, draws: 0, lastDrawMs: 0, maxDrawMs: 0 },
   };
   WI.map = M; // for the browser test and the console
@@ -132,6 +133,7 @@
     M.stale = false;
     M.hover = M.hoverCell = null;
     M.fitted = true;
+    M.metaDone = false;
     M.view = { md0: 0, md1: 1, cdc: null };
     select(null);
     $('map-title').textContent = id ? 'Roll ' + id : 'No roll';
@@ -152,6 +154,7 @@
     loadRoll().then(() => {
       if (gen !== M.gen) return;
       M.perf.metaAt = performance.now();
+      M.metaDone = true;
       fit();
       if (canvas.clientWidth === 0) afterFirst(); // map hidden: no first drawing to wait for
     });
@@ -198,8 +201,11 @@
   }
 
   // need says whether the view holds more than the loaded data covers.
+  // Nothing is loaded before the roll's info has answered: until then the
+  // view is a placeholder (0..1 m), and a load for it would draw a metre
+  // of a long roll as glyphs first, however briefly.
   function need() {
-    if (!M.rollId || canvas.clientWidth === 0) return false;
+    if (!M.rollId || !M.metaDone || canvas.clientWidth === 0) return false;
     if (M.stale) return true;
     const g = geometry();
     const key = filterKey();
@@ -528,6 +534,7 @@
     if (M.mode === 'grid') shown = drawGrid(g);
     else if (M.mode === 'glyph') shown = drawGlyphs(g);
     drawSplices(g);
+    drawLaneLabels(g);
 
     // Where the line is now on the live roll.
     const live = liveStatus();
@@ -562,26 +569,40 @@
     }
   }
 
+  // Lane boundaries go under the defects, their labels over them (a
+  // glyph must not hide which lane it is in).
   function drawLanes(g) {
     const lanes = (M.summary && M.summary.lanes) || [];
     if (!lanes.length) return;
-    const grades = new Map(((M.summary && M.summary.grades) || []).map((gr) => [gr.lane, gr]));
     ctx.strokeStyle = '#8a94a6'; ctx.lineWidth = 1; ctx.setLineDash([6, 3]);
-    ctx.textAlign = 'left'; ctx.textBaseline = 'top';
     lanes.forEach((l, i) => {
       for (const cd of i === 0 ? [l.cd_start_mm, l.cd_end_mm] : [l.cd_end_mm]) {
         const y = Math.round(g.y(cd)) + 0.5;
         ctx.beginPath(); ctx.moveTo(MARGIN.left, y); ctx.lineTo(MARGIN.left + g.pw, y); ctx.stroke();
       }
-      const gr = grades.get(i);
-      const label = (l.name || `lane ${i}`) + (gr ? ` · ${gr.grade}` : '');
-      const y = Math.max(MARGIN.top, g.y(l.cd_start_mm)) + 2;
-      ctx.fillStyle = 'rgba(255,255,255,0.8)';
-      ctx.fillRect(MARGIN.left + 2, y - 1, ctx.measureText(label).width + 6, 14);
-      ctx.fillStyle = '#475467';
-      ctx.fillText(label, MARGIN.left + 5, y);
     });
     ctx.setLineDash([]);
+  }
+
+  function drawLaneLabels(g) {
+    const lanes = (M.summary && M.summary.lanes) || [];
+    const grades = new Map(((M.summary && M.summary.grades) || []).map((gr) => [gr.lane, gr]));
+    ctx.textAlign = 'left'; ctx.textBaseline = 'top';
+    M.laneLabels = [];
+    lanes.forEach((l, i) => {
+      const gr = grades.get(i);
+      const label = WI.laneLabel(l, i) + (gr ? ` · ${gr.grade}` : '');
+      const y = Math.max(MARGIN.top, g.y(l.cd_start_mm)) + 2;
+      if (y > MARGIN.top + g.ph - 12) return; // lane scrolled out of view
+      const w = ctx.measureText(label).width + 6;
+      ctx.fillStyle = 'rgba(255,255,255,0.9)';
+      ctx.fillRect(MARGIN.left + 2, y - 1, w, 14);
+      ctx.strokeStyle = '#c3c8d0'; ctx.lineWidth = 1;
+      ctx.strokeRect(MARGIN.left + 2.5, y - 0.5, w - 1, 13);
+      ctx.fillStyle = '#475467';
+      ctx.fillText(label, MARGIN.left + 5, y);
+      M.laneLabels.push({ name: WI.laneLabel(l, i), label, x: MARGIN.left + 2, y: y - 1, w, h: 14 });
+    });
   }
 
   function drawUninspected(g) {
@@ -709,7 +730,25 @@
       const c1 = Math.min(cols - 1, Math.floor((g.x(b.md_end_m) - MARGIN.left - 1e-6) / 2));
       for (let c = c0; c <= c1; c++) {
         if (perM > counts[c]) counts[c] = perM;
-        if (b.uninspected_m > 0) lost[c] = 1;
+      }
+    }
+    // Uninspected: the ranges' own extent, as the map hatches them (a
+    // bin's flag would hatch the whole bin around a gap that starts
+    // mid-bin); the bins' flags only while the ranges are not loaded.
+    const us = M.roll && M.roll.uninspected;
+    if (us) {
+      for (const u of us) {
+        if (u.md_end_m < g.md0 || u.md_start_m > g.md1) continue;
+        const c0 = Math.max(0, Math.floor((g.x(u.md_start_m) - MARGIN.left) / 2));
+        const c1 = Math.min(cols - 1, Math.floor((Math.max(g.x(u.md_end_m), g.x(u.md_start_m) + 2) - MARGIN.left - 1e-6) / 2));
+        for (let c = c0; c <= c1; c++) lost[c] = 1;
+      }
+    } else {
+      for (const b of d.bins) {
+        if (!(b.uninspected_m > 0) || b.md_end_m < g.md0 || b.md_start_m > g.md1) continue;
+        const c0 = Math.max(0, Math.floor((g.x(b.md_start_m) - MARGIN.left) / 2));
+        const c1 = Math.min(cols - 1, Math.floor((g.x(b.md_end_m) - MARGIN.left - 1e-6) / 2));
+        for (let c = c0; c <= c1; c++) lost[c] = 1;
       }
     }
     let max = 0;
@@ -733,7 +772,7 @@
   function renderLegend() {
     const ul = $('legend');
     ul.replaceChildren();
-    for (const cls of WI.classes.keys()) {
+    for (const cls of [...WI.classes.keys()].sort()) {
       const li = document.createElement('li');
       li.append(WI.swatch(cls), document.createTextNode(cls || '(none)'));
       ul.append(li);
@@ -788,7 +827,7 @@
     body.replaceChildren();
     for (const gr of grades) {
       const tr = document.createElement('tr');
-      for (const v of [gr.name || `lane ${gr.lane}`, gr.grade + (gr.pass ? '' : ' ✗'), `${fmt.num(gr.density, 2)} ${gr.unit}`]) {
+      for (const v of [WI.laneLabel(gr, gr.lane), gr.grade + (gr.pass ? '' : ' ✗'), `${fmt.num(gr.density, 2)} ${gr.unit}`]) {
         const td = document.createElement('td');
         td.textContent = v;
         tr.append(td);
@@ -962,8 +1001,7 @@
 
   function laneName(lane) {
     if (lane == null || lane < 0) return 'none';
-    const l = M.summary && M.summary.lanes && M.summary.lanes[lane];
-    return l && l.name ? `${lane} (${l.name})` : String(lane);
+    return WI.laneLabel(M.summary && M.summary.lanes && M.summary.lanes[lane], lane);
   }
 
   function detailRows(d) {

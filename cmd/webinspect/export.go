@@ -15,9 +15,9 @@ import (
 
 func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	format := fs.String("format", "csv", "output format: csv, json, parquet, cutlist (the defects to remove per lane), or the one-page roll report as pdf or html")
-	out := fs.String("out", "", "output file (default: standard output)")
-	rolls := fs.String("rolls", "rolls", "directory of roll maps, used when ROLL is an ID rather than a directory")
+	format := fs.String("format", "csv", "output `FORMAT`: csv, json, parquet, cutlist (the defects to remove per lane), or the one-page roll report as pdf or html")
+	out := fs.String("out", "", "output `FILE` (default: standard output)")
+	rolls := fs.String("rolls", "rolls", "`DIR` of roll maps, used when ROLL is an ID rather than a directory")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err

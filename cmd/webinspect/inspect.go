@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +20,17 @@ import (
 // loadRecipe loads --recipe, or the built-in recipe for the source's material.
 func loadRecipe(flagValue string, info acquisition.Info) (*engine.Recipe, error) {
 	if flagValue != "" {
-		return engine.LoadRecipe(flagValue)
+		r, err := engine.LoadRecipe(flagValue)
+		if err != nil {
+			// A name that is neither a file nor a built-in recipe is a
+			// command-line mistake (exit 2); a file that does not load
+			// is not.
+			if _, serr := os.Stat(flagValue); errors.Is(err, engine.ErrUnknownRecipe) || errors.Is(serr, fs.ErrNotExist) {
+				return nil, usageError{fmt.Sprintf("--recipe %s: no such file and no built-in recipe of that name (built-in: %s)",
+					flagValue, strings.Join(engine.BuiltinRecipes(), ", "))}
+			}
+		}
+		return r, err
 	}
 	m := info.Material
 	switch m {

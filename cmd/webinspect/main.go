@@ -46,8 +46,28 @@ var commands = []command{
 	{"replay", "inspect a recording into a roll map", cmdReplay},
 	{"teach", "build an anomaly model (ONNX) from good material only", cmdTeach},
 	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
-	{"export", "export a roll map (csv, json, parquet, cutting list, pdf or html report)", cmdExport},
+	{"export", "export a roll map as csv, json, parquet or a cutting list (cutlist), or its one-page report as pdf or html", cmdExport},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
+}
+
+// synopses are each command's arguments after its name, as the usage and
+// -h show them.
+var synopses = map[string]string{
+	"run":      "[flags]",
+	"simulate": "--out DIR [flags]",
+	"replay":   "DIR --rolls OUTDIR [flags]",
+	"teach":    "--from DIR|RECORDING --out MODELDIR [flags]",
+	"eval":     "DATASET_DIR [--model MODELDIR] [flags]",
+	"export":   "ROLL --format csv|json|parquet|cutlist|pdf|html [--out FILE] [flags]",
+	"bench":    "[flags]",
+}
+
+// synopsisOf returns the arguments of command name for its usage line.
+func synopsisOf(name string) string {
+	if s, ok := synopses[name]; ok {
+		return s
+	}
+	return "[flags]"
 }
 
 var log zerolog.Logger
@@ -63,13 +83,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			level = l
 		}
 	}
-	log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger()
+	log = newLogger(stderr, level)
 
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		// A command-line mistake: the usage goes to stderr, as errors do.
+		printUsage(stderr)
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stdout)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	var cmd *command
@@ -99,6 +121,27 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// newLogger returns the console logger on w: coloured only when w is a
+// terminal, so that "webinspect run > log 2>&1" writes plain text.
+func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+	return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}).
+		Level(level).With().Timestamp().Logger()
+}
+
+// isTerminal reports whether w is a character device (a terminal), and
+// $NO_COLOR is not set.
+func isTerminal(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
@@ -112,10 +155,11 @@ func commandNames() string {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: webinspect <command> [flags]")
+	fmt.Fprintln(w, "usage: webinspect <command> [arguments] [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s   webinspect %s %s\n", "", c.name, synopsisOf(c.name))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'webinspect <command> -h' for a command's flags.")
@@ -131,7 +175,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, er
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.SetOutput(stdout)
-				fmt.Fprintf(stdout, "usage of webinspect %s:\n", fs.Name())
+				fmt.Fprintf(stdout, "usage: webinspect %s %s\n\nflags:\n", fs.Name(), synopsisOf(fs.Name()))
 				fs.PrintDefaults()
 				return nil, err
 			}

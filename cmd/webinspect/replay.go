@@ -13,10 +13,10 @@ import (
 
 func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	rolls := fs.String("rolls", "", "directory the roll map is written to (required)")
-	recipeF := fs.String("recipe", "", "recipe file or built-in name (default: the recording's material)")
+	rolls := fs.String("rolls", "", "`OUTDIR` the roll map is written to (required)")
+	recipeF := fs.String("recipe", "", "recipe `FILE` or built-in name (default: the recording's material)")
 	realtime := fs.Bool("realtime", false, "replay at the recorded line speed instead of as fast as possible")
-	rollID := fs.String("roll", "", "roll ID (default: generated)")
+	rollID := fs.String("roll", "", "`ID` of the roll (default: generated)")
 	ef := addEngineFlags(fs)
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
@@ -51,7 +51,8 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info().Str("recording", pos[0]).Str("roll", s.roll.ID()).Str("recipe", recipe.Name).Msg("replaying")
+	log.Info().Str("recording", pos[0]).Str("roll", s.roll.ID()).Str("recipe", recipeOrigin(*recipeF, recipe)).
+		Str("model", w.describeModel()).Msg("replaying")
 	runErr := s.run(ctx)
 	info, ierr := store.Roll(s.roll.ID())
 	if ierr == nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -23,14 +24,14 @@ import (
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	recipeF := fs.String("recipe", "", "recipe file or built-in name (default: the source's material)")
+	recipeF := fs.String("recipe", "", "recipe `FILE` or built-in name (default: the source's material)")
 	source := fs.String("source", "sim", "sim, replay:DIR or u3v:SERIAL")
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the UI and API")
-	rolls := fs.String("rolls", "rolls", "directory roll maps are written to")
-	rollID := fs.String("roll", "", "roll ID (default: generated)")
+	listen := fs.String("listen", "127.0.0.1:8080", "`HOST:PORT` of the UI and API")
+	rolls := fs.String("rolls", "rolls", "`DIR` the roll maps are written to")
+	rollID := fs.String("roll", "", "`ID` of the roll (default: generated)")
 	sf := addSimFlags(fs, "10km", -1)
 	ef := addEngineFlags(fs)
-	tokenFile := fs.String("token-file", "", "file holding the bearer token that changes (reviews, roll start/end, splices) must carry, readable by its owner only; "+
+	tokenFile := fs.String("token-file", "", "`FILE` holding the bearer token that changes (reviews, roll start/end, splices) must carry, readable by its owner only; "+
 		"required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
 	fs.Func("token", "refused: a token on the command line is visible to every user in ps; use --token-file or $WEBINSPECT_TOKEN", func(string) error {
 		return errors.New("a token on the command line is visible to every user of this machine in ps: put it in a file readable only by you (--token-file F) or in $WEBINSPECT_TOKEN")
@@ -168,8 +169,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe(ctx) }()
 
-	log.Info().Str("ui", "http://"+*listen).Str("source", src.Info().Name).Str("recipe", recipe.Name).
-		Str("roll", s.roll.ID()).Msg("inspecting")
+	log.Info().Str("ui", "http://"+*listen).Str("source", src.Info().Name).Str("recipe", recipeOrigin(*recipeF, recipe)).
+		Str("model", w.describeModel()).Str("roll", s.roll.ID()).Msg("inspecting")
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runDone := make(chan error, 1)
@@ -186,12 +187,14 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 			log.Error().Err(runErr).Msg("inspection stopped")
 			return runErr
 		}
+		logClosed(store, s.engine.Roll().ID(), "stopped")
 		return err
 	case err := <-runDone:
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Error().Err(err).Msg("inspection stopped")
 		} else {
-			log.Info().Str("roll", s.engine.Roll().ID()).Msg("source ended; roll closed. The UI stays up until Ctrl-C")
+			logClosed(store, s.engine.Roll().ID(), "source ended")
+			log.Info().Msg("the UI stays up until Ctrl-C")
 		}
 		serr := <-srvErr
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -202,6 +205,35 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
+}
+
+// logClosed logs that the inspection stopped (why) and the roll it wrote
+// was closed, with its length and defects as the roll map has them.
+func logClosed(store *rollmap.Store, id, why string) {
+	ev := log.Info().Str("roll", id)
+	if info, err := store.Roll(id); err == nil {
+		ev = ev.Float64("length_m", roundMM(info.LengthM)).Int64("defects", info.Defects).Bool("open", info.Open)
+		if info.Open {
+			log.Warn().Str("roll", id).Msg(why + "; the roll is still open: the next start resumes it")
+			return
+		}
+	}
+	ev.Msg(why + "; roll closed")
+}
+
+// roundMM rounds metres to the millimetre for logs.
+func roundMM(m float64) float64 { return math.Round(m*1000) / 1000 }
+
+// recipeOrigin names the recipe for the start-up log: its name and where
+// it came from.
+func recipeOrigin(flagValue string, r *engine.Recipe) string {
+	switch {
+	case flagValue == "":
+		return r.Name + " (built-in, for the source's material)"
+	case r.Name != flagValue:
+		return r.Name + " (" + flagValue + ")"
+	}
+	return r.Name
 }
 
 // maxTokenFileBytes caps the token file: a token is at most 4096 bytes.

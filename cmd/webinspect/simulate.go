@@ -74,7 +74,7 @@ func (f simFlags) config() (sim.Config, error) {
 
 func cmdSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	out := fs.String("out", "", "output directory for the recording and truth.csv (required)")
+	out := fs.String("out", "", "output `DIR` for the recording and truth.csv (required)")
 	realtime := fs.Bool("realtime", false, "generate at line speed instead of as fast as possible")
 	sf := addSimFlags(fs, "200m", -1)
 	pos, err := parseFlags(fs, args, stdout)

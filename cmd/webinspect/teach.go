@@ -41,12 +41,12 @@ func addTeachFlags(fs *flag.FlagSet, o *teach.Options) {
 func cmdTeach(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("teach", flag.ContinueOnError)
 	o := teach.DefaultOptions()
-	from := fs.String("from", "", "good material: a directory of PNGs, an MVTec set (uses train/good) or a recording (required)")
-	out := fs.String("out", "", "model directory to write (required)")
-	recipeF := fs.String("recipe", "", "recipe file or built-in name (flat-field target for recordings; default: the recording's material)")
+	from := fs.String("from", "", "good material (`DIR|RECORDING`): a directory of PNGs, an MVTec set (uses train/good) or a recording (required)")
+	out := fs.String("out", "", "`MODELDIR` to write (required)")
+	recipeF := fs.String("recipe", "", "recipe `FILE` or built-in name (flat-field target for recordings; default: the recording's material)")
 	metres := fs.Float64("metres", 20, "metres of a recording to teach on (0: all of it)")
 	camera := fs.Int("camera", 0, "camera of a recording to teach on")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library `FILE` (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")")
 	addTeachFlags(fs, &o)
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {

@@ -35,8 +35,8 @@ type engineFlags struct {
 func addEngineFlags(fs *flag.FlagSet) *engineFlags {
 	d := archive.DefaultOptions()
 	return &engineFlags{
-		model:    fs.String("model", "", "ONNX model directory (model.onnx + model.json, e.g. from `webinspect teach`) run beside the threshold detector (default: the recipe's model.path)"),
-		ortLib:   fs.String("ort-lib", "", "ONNX Runtime library (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")"),
+		model:    fs.String("model", "", "ONNX model `DIR` (model.onnx + model.json, as webinspect teach writes it) run beside the threshold detector (default: the recipe's model.path)"),
+		ortLib:   fs.String("ort-lib", "", "ONNX Runtime library `FILE` (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")"),
 		images:   fs.Bool("images", true, "keep a crop of every defect in ROLLS/images"),
 		imgBytes: fs.Int64("images-max-bytes", 4<<30, "image archive disk budget in bytes: the oldest crops go first (0: no budget)"),
 		imgAge:   fs.Duration("images-max-age", 90*24*time.Hour, "delete crops older than this (0: keep)"),
@@ -49,6 +49,14 @@ type wired struct {
 	model     *onnx.Model
 	modelName string
 	archive   *archive.Archive
+}
+
+// describeModel names the learned model for the start-up log.
+func (w *wired) describeModel() string {
+	if w.model == nil {
+		return "none (threshold detector only)"
+	}
+	return w.modelName
 }
 
 func (w *wired) close() {

@@ -82,6 +82,8 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 		return nil, err
 	}
 	t := &Taught{HeldOut: make([]float64, len(imgs))}
+	// Held-out shading scores (Weight 1), fused after calibration.
+	shadeHeld := make([]float64, len(imgs))
 	calibration := "in-sample (one image)"
 	folds := min(o.Folds, len(imgs))
 	if len(imgs) < 2 {
@@ -120,7 +122,24 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 			}
 			for j, i := range test {
 				t.HeldOut[i] = s[j]
+				if m.shadeOK {
+					shadeHeld[i] = shadeScore(m.plane(prepared[i], &o), m.shade)
+				}
 			}
+		}
+	}
+	shadeNote := "off"
+	if final.shadeOK && len(imgs) >= 2 {
+		// Quantile-rank fusion: the shading score is weighed so that its
+		// calibrated level on held-out good images equals the patch
+		// model's; an image scores the larger of the two.
+		if w := shadeWeight(t.HeldOut, shadeHeld, o.TargetFAR); w > 0 {
+			final.spec.Shade = final.shade
+			final.spec.Shade.Weight = float32(w)
+			for i := range t.HeldOut {
+				t.HeldOut[i] = max(t.HeldOut[i], w*shadeHeld[i])
+			}
+			shadeNote = fmt.Sprintf("cells %d px, weight %.4g", o.ShadeBlock, w)
 		}
 	}
 	t.Threshold = Threshold(t.HeldOut, o.TargetFAR)
@@ -149,6 +168,7 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	}
 	p["zones"] = zoneNote
 	p["auto_prep"] = autoNote
+	p["shade"] = shadeNote
 	return t, nil
 }
 

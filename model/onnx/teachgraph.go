@@ -129,6 +129,26 @@ type TeachModelSpec struct {
 	// Shade, when Shade.Block > 0, adds the low-frequency shading model
 	// (TeachShade) to the map by a per-pixel maximum.
 	Shade TeachShade
+	// Bright, when Bright.Block > 0, adds the column-referenced local
+	// brightness model (TeachBright) to the map by a per-pixel maximum.
+	Bright TeachBright
+}
+
+// TeachBright is the column-referenced local-brightness model: blobs,
+// knots and stains brighter or darker than their column. A line-scan
+// camera's columns differ in brightness (lighting, lens, the web's own
+// stripes) but each column is steady along the web, so each cell is
+// referenced to its own column's mean over the tile:
+//
+//	L = AveragePool(x, Block, stride Block)
+//	s = Weight · (L - ReduceMean_rows(L))² · InvVar
+//
+// brought back to the tile by linear Resize; InvVar is the good
+// material's, Weight set by teach as for TeachShade. Height and Width must
+// be multiples of Block.
+type TeachBright struct {
+	Block          int
+	InvVar, Weight float32
 }
 
 // TeachShade is the low-frequency shading model: large, low-contrast
@@ -192,6 +212,16 @@ func (s *TeachModelSpec) Validate() error {
 		for _, v := range []float32{s.Shade.InvVarAbs, s.Shade.InvVarRel, s.Shade.Weight} {
 			if !(v >= 0) || math.IsInf(float64(v), 0) {
 				return bad("Shade", "holds %v, want finite numbers ≥ 0 for InvVarAbs, InvVarRel and Weight", v)
+			}
+		}
+	}
+	if b := s.Bright.Block; b != 0 {
+		if b < 2 || b > 64 || s.Height%b != 0 || s.Width%b != 0 {
+			return bad("Bright.Block", "is %d, want 2..64 dividing the tile %d×%d (or 0: no brightness model)", b, s.Height, s.Width)
+		}
+		for _, v := range []float32{s.Bright.InvVar, s.Bright.Weight} {
+			if !(v >= 0) || math.IsInf(float64(v), 0) {
+				return bad("Bright", "holds %v, want finite numbers ≥ 0", v)
 			}
 		}
 	}
@@ -510,6 +540,19 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			&pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("linear")},
 			&pb.AttributeProto{Name: "coordinate_transformation_mode", Type: pb.AttributeProto_STRING, S: []byte("half_pixel")})
 		mean = node("Max", "map_fused", []string{mean, up})
+	}
+	if br := spec.Bright; br.Block > 0 {
+		b := int64(br.Block)
+		inits = append(inits, floatTensor("bright_k", []int64{1}, []float32{br.InvVar * br.Weight}))
+		l := node("AveragePool", "bright_l", []string{x0}, intsAttr("kernel_shape", b, b), intsAttr("strides", b, b))
+		col := node("ReduceMean", "bright_col", []string{l}, intsAttr("axes", 2), intAttr("keepdims", 1))
+		d := node("Sub", "bright_d", []string{l, col})
+		sc := node("Mul", "bright_cell", []string{node("Mul", "bright_d2", []string{d, d}), "bright_k"})
+		size := node("Shape", "bright_size", []string{spec.InputName})
+		up := node("Resize", "bright_map", []string{sc, "", "", size},
+			&pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("linear")},
+			&pb.AttributeProto{Name: "coordinate_transformation_mode", Type: pb.AttributeProto_STRING, S: []byte("half_pixel")})
+		mean = node("Max", "map_fused_b", []string{mean, up})
 	}
 	if spec.EdgesName == "" {
 		node("Identity", spec.MapName, []string{mean})

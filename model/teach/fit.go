@@ -22,6 +22,9 @@ type fitted struct {
 	// spec.Shade stays off until calibration weighs it.
 	shade   onnx.TeachShade
 	shadeOK bool
+	// bright likewise for the local-brightness model.
+	bright   onnx.TeachBright
+	brightOK bool
 }
 
 // plane returns a prepared image as the graph's input plane.
@@ -105,7 +108,10 @@ func fit(imgs []Image, edges []rowEdges, o *Options) (*fitted, error) {
 		planes[i] = f.plane(im, o)
 	}
 	if b := o.ShadeBlock; b > 0 && o.TileH%b == 0 && o.TileW%b == 0 {
-		f.shade, f.shadeOK = fitShade(planes, b)
+		f.shade, f.shadeOK = fitShade(planes, b, o.ShadeAbs)
+	}
+	if b := o.BrightBlock; b > 0 && o.TileH%b == 0 && o.TileW%b == 0 {
+		f.bright, f.brightOK = fitBright(planes, b, o.TileH)
 	}
 	// Saturated means p ≥ SatLevel; the graph tests x > level, so the
 	// level sits half a grey level below.

@@ -48,9 +48,11 @@ func shadeCells(p plane, b int) (l, lb []float64, cw, ch int) {
 
 // fitShade teaches the shading model's statistics on the prepared planes
 // at the input scale: the mean and variance of the cell means and the
-// variance of each cell's difference from its neighbourhood. Weight is
+// variance of each cell's difference from its neighbourhood (the absolute
+// term only when abs: it also scores a frame lit differently, which
+// on AITEX fabric 00 is what tells the defect frames apart). Weight is
 // left 0 (set by calibration). ok is false when no plane holds a cell.
-func fitShade(planes []plane, b int) (sh onnx.TeachShade, ok bool) {
+func fitShade(planes []plane, b int, abs bool) (sh onnx.TeachShade, ok bool) {
 	var n, s, s2, r2 float64
 	for _, p := range planes {
 		l, lb, _, _ := shadeCells(p, b)
@@ -68,7 +70,11 @@ func fitShade(planes []plane, b int) (sh onnx.TeachShade, ok bool) {
 	mu := s / n
 	va := max(s2/n-mu*mu, shadeVarFloor)
 	vr := max(r2/n, shadeVarFloor)
-	return onnx.TeachShade{Block: b, Mu: float32(mu), InvVarAbs: float32(1 / va), InvVarRel: float32(1 / vr)}, true
+	sh = onnx.TeachShade{Block: b, Mu: float32(mu), InvVarRel: float32(1 / vr)}
+	if abs {
+		sh.InvVarAbs = float32(1 / va)
+	}
+	return sh, true
 }
 
 // shadeScore is the shading model's image score with Weight 1: the
@@ -84,7 +90,7 @@ func shadeScore(p plane, sh onnx.TeachShade) float64 {
 	return best
 }
 
-// shadeWeight puts the shading model on the patch model's scale: the
+// shadeWeight puts the shading (or brightness) model on the patch model's scale: the
 // weight that makes the shading scores' calibrated level (Threshold at
 // far) equal the patch model's, so each model reaches the fused threshold
 // about equally often on good material (a quantile-rank fusion). 0 when
@@ -95,4 +101,51 @@ func shadeWeight(patch, shade []float64, far float64) float64 {
 		return 0
 	}
 	return tp / ts
+}
+
+// brightCells returns, per band of tileH rows (the graph's tile; a last
+// partial band is its own), each Block×Block cell's difference from its
+// column's mean over the band.
+func brightCells(p plane, b, tileH int) []float64 {
+	l, _, cw, ch := shadeCells(p, b)
+	rows := max(tileH/b, 1)
+	out := make([]float64, len(l))
+	for y0 := 0; y0 < ch; y0 += rows {
+		y1 := min(y0+rows, ch)
+		for cx := range cw {
+			var s float64
+			for y := y0; y < y1; y++ {
+				s += l[y*cw+cx]
+			}
+			m := s / float64(y1-y0)
+			for y := y0; y < y1; y++ {
+				out[y*cw+cx] = l[y*cw+cx] - m
+			}
+		}
+	}
+	return out
+}
+
+// fitBright teaches the brightness model's variance (Weight left 0).
+func fitBright(planes []plane, b, tileH int) (br onnx.TeachBright, ok bool) {
+	var n, s2 float64
+	for _, p := range planes {
+		for _, d := range brightCells(p, b, tileH) {
+			s2 += d * d
+			n++
+		}
+	}
+	if n < 2 {
+		return br, false
+	}
+	return onnx.TeachBright{Block: b, InvVar: float32(1 / max(s2/n, shadeVarFloor))}, true
+}
+
+// brightScore is the brightness model's image score with Weight 1.
+func brightScore(p plane, br onnx.TeachBright, tileH int) float64 {
+	best := 0.0
+	for _, d := range brightCells(p, br.Block, tileH) {
+		best = max(best, d*d*float64(br.InvVar))
+	}
+	return best
 }

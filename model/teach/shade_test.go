@@ -63,7 +63,7 @@ func TestShadeFindsLowContrastBlotch(t *testing.T) {
 		good = append(good, texture(rng, 128, 64))
 	}
 	o := smallOptions()
-	o.ShadeBlock = 8
+	o.ShadeBlock, o.BrightBlock = 8, 0
 	taught, err := Teach(good, o)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestShadeGraphMatchesGo(t *testing.T) {
 		good = append(good, texture(rng, 64, 48))
 	}
 	o := smallOptions()
-	o.TileH, o.TileW, o.Scales = 32, 64, 1
+	o.TileH, o.TileW, o.Scales, o.BrightBlock, o.ShadeAbs = 32, 64, 1, 0, true
 	f, err := fit(good, nil, &o)
 	if err != nil {
 		t.Fatal(err)
@@ -165,4 +165,72 @@ func TestShadeGraphMatchesGo(t *testing.T) {
 	if !(mx < 0.1*got) {
 		t.Fatalf("patch model alone scores %.4g, want well below the shading score %.4g", mx, got)
 	}
+}
+
+// The graph's brightness model computes what brightScore does in Go: on
+// a striped web (each column its own brightness, which is good), a soft
+// bright blob scores as the cells' maximum up to the linear resize, and
+// the stripes themselves do not score.
+func TestBrightGraphMatchesGo(t *testing.T) {
+	ortest.Require(t)
+	rng := rand.New(rand.NewPCG(9, 10))
+	stripes := func(im Image) Image {
+		for y := range im.H {
+			for x := range im.W {
+				im.Pix[y*im.W+x] = clamp8(float64(im.Pix[y*im.W+x]) + 25*math.Sin(2*math.Pi*float64(x)/48))
+			}
+		}
+		return im
+	}
+	var good []Image
+	for range 4 {
+		good = append(good, stripes(texture(rng, 64, 32)))
+	}
+	o := smallOptions()
+	o.TileH, o.TileW, o.Scales, o.BrightBlock = 32, 64, 1, 4
+	f, err := fit(good, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.brightOK || !(f.bright.InvVar > 0) {
+		t.Fatalf("brightness statistics %+v (fitted %v)", f.bright, f.brightOK)
+	}
+	f.spec.Bright = f.bright
+	f.spec.Bright.Weight = 1000
+	b, sc, err := build(f, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := onnx.WriteModelDir(dir, b, sc); err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	plain := stripes(texture(rng, 64, 32))
+	blob := withBlotch(plain, 24, 8, 12, 12, 30)
+	res, err := sess.Run([][]uint8{blob.Pix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1000 * brightScore(f.plane(blob, &o), f.bright, o.TileH)
+	got := float64(res.Scores[0])
+	if res, err = sess.Run([][]uint8{plain.Pix}); err != nil {
+		t.Fatal(err)
+	}
+	if !(got <= want*1.001 && got >= 0.6*want) {
+		t.Fatalf("graph score %.4g, Go brightness maximum %.4g; want within [0.6, 1]×", got, want)
+	}
+	if g := float64(res.Scores[0]); !(g < 0.5*got) {
+		t.Fatalf("striped good tile scores %.4g, the blob %.4g; want the stripes well below", g, got)
+	}
+	wantPlain := 1000 * brightScore(f.plane(plain, &o), f.bright, o.TileH)
+	t.Logf("good %.4g (Go %.4g), blob %.4g (Go %.4g)", res.Scores[0], wantPlain, got, want)
 }

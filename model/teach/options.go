@@ -159,7 +159,9 @@ func DefaultOptions() Options {
 		EdgeClusters: 0, EdgeComponents: 3, EdgeBand: 4, SatLevel: 250,
 		TargetFAR: 0.01, Folds: 4, MaxPatches: 200_000, Seed: 1,
 		Edge: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2}, Zones: 8,
-		ShadeBlock: 8, BrightBlock: 4,
+		// Shading and brightness models off: measured, they help AITEX
+		// fabric 00 and hurt the magnetic tiles (bench/RESULTS.md).
+		ShadeBlock: 0, BrightBlock: 0,
 	}
 }
 

@@ -114,7 +114,7 @@ func TestShadeGraphMatchesGo(t *testing.T) {
 		good = append(good, texture(rng, 64, 48))
 	}
 	o := smallOptions()
-	o.TileH, o.TileW, o.Scales, o.BrightBlock, o.ShadeAbs = 32, 64, 1, 0, true
+	o.TileH, o.TileW, o.Scales, o.ShadeBlock, o.BrightBlock, o.ShadeAbs = 32, 64, 1, 8, 0, true
 	f, err := fit(good, nil, &o)
 	if err != nil {
 		t.Fatal(err)

@@ -126,6 +126,49 @@ type TeachModelSpec struct {
 	// ZoneBounds are ascending distance bounds in input pixels, 0..16;
 	// every scale then has len(ZoneBounds) Zones.
 	ZoneBounds []float32
+	// Shade, when Shade.Block > 0, adds the low-frequency shading model
+	// (TeachShade) to the map by a per-pixel maximum.
+	Shade TeachShade
+	// Bright, when Bright.Block > 0, adds the column-referenced local
+	// brightness model (TeachBright) to the map by a per-pixel maximum.
+	Bright TeachBright
+}
+
+// TeachBright is the column-referenced local-brightness model: blobs,
+// knots and stains brighter or darker than their column. A line-scan
+// camera's columns differ in brightness (lighting, lens, the web's own
+// stripes) but each column is steady along the web, so each cell is
+// referenced to its own column's mean over the tile:
+//
+//	L = AveragePool(x, Block, stride Block)
+//	s = Weight · (L - ReduceMean_rows(L))² · InvVar
+//
+// brought back to the tile by linear Resize; InvVar is the good
+// material's, Weight set by teach as for TeachShade. Height and Width must
+// be multiples of Block.
+type TeachBright struct {
+	Block          int
+	InvVar, Weight float32
+}
+
+// TeachShade is the low-frequency shading model: large, low-contrast
+// areas (uneven shading, stains wider than a patch) that the patch model
+// cannot see because each patch of them looks like good texture. The
+// input (after SatFill) is averaged over Block×Block cells,
+//
+//	L  = AveragePool(x, Block, stride Block)      the shading at that scale
+//	Lb = AveragePool(L, 3×3, pad 1)               its neighbourhood
+//	s  = Weight · ((L - Mu)²·InvVarAbs + (L - Lb)²·InvVarRel) / 2
+//
+// (a cell against the taught shading, and against its own neighbours),
+// brought back to the tile by linear Resize. Mu, InvVarAbs and InvVarRel
+// are the good material's; Weight puts s on the patch model's scale (teach
+// sets it so both reach the calibrated level equally often on good
+// material), and the map is max(patch map, s). Height and Width must be
+// multiples of Block.
+type TeachShade struct {
+	Block                            int
+	Mu, InvVarAbs, InvVarRel, Weight float32
 }
 
 // Validate names the first bad field and its allowed range.
@@ -159,6 +202,29 @@ func (s *TeachModelSpec) Validate() error {
 			s.Height, s.Width, s.Patch, ns, s.Height/f, s.Width/f)
 	}
 	pp := s.Patch * s.Patch
+	if b := s.Shade.Block; b != 0 {
+		if b < 2 || b > 64 || s.Height%b != 0 || s.Width%b != 0 {
+			return bad("Shade.Block", "is %d, want 2..64 dividing the tile %d×%d (or 0: no shading model)", b, s.Height, s.Width)
+		}
+		if math.IsNaN(float64(s.Shade.Mu)) || math.IsInf(float64(s.Shade.Mu), 0) {
+			return bad("Shade.Mu", "is %v, want a finite number", s.Shade.Mu)
+		}
+		for _, v := range []float32{s.Shade.InvVarAbs, s.Shade.InvVarRel, s.Shade.Weight} {
+			if !(v >= 0) || math.IsInf(float64(v), 0) {
+				return bad("Shade", "holds %v, want finite numbers ≥ 0 for InvVarAbs, InvVarRel and Weight", v)
+			}
+		}
+	}
+	if b := s.Bright.Block; b != 0 {
+		if b < 2 || b > 64 || s.Height%b != 0 || s.Width%b != 0 {
+			return bad("Bright.Block", "is %d, want 2..64 dividing the tile %d×%d (or 0: no brightness model)", b, s.Height, s.Width)
+		}
+		for _, v := range []float32{s.Bright.InvVar, s.Bright.Weight} {
+			if !(v >= 0) || math.IsInf(float64(v), 0) {
+				return bad("Bright", "holds %v, want finite numbers ≥ 0", v)
+			}
+		}
+	}
 	if s.EdgeBand < 0 || s.EdgeBand > 256 {
 		return bad("EdgeBand", "is %d, want 0..256", s.EdgeBand)
 	}
@@ -268,6 +334,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		sat := node("Greater", "saturated", []string{x, "sat_level"})
 		x = node("Where", "filled", []string{sat, "fill", x})
 	}
+	x0 := x
 	for si := range spec.Scales {
 		nw, ne := int64(len(spec.Scales[si].Clusters)), int64(len(spec.Scales[si].Edge))
 		cl := append(append([]TeachCluster(nil), spec.Scales[si].Clusters...), spec.Scales[si].Edge...)
@@ -453,11 +520,44 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		sum = node("Sum", "map_sum", maps)
 	}
 	inits = append(inits, floatTensor("inv_scales", []int64{1}, []float32{float32(1 / float64(ns))}))
+	mean := node("Mul", "map_patch", []string{sum, "inv_scales"})
+	if sh := spec.Shade; sh.Block > 0 {
+		b := int64(sh.Block)
+		inits = append(inits,
+			floatTensor("shade_mu", []int64{1}, []float32{sh.Mu}),
+			floatTensor("shade_ka", []int64{1}, []float32{sh.InvVarAbs * sh.Weight / 2}),
+			floatTensor("shade_kr", []int64{1}, []float32{sh.InvVarRel * sh.Weight / 2}))
+		l := node("AveragePool", "shade_l", []string{x0}, intsAttr("kernel_shape", b, b), intsAttr("strides", b, b))
+		lb := node("AveragePool", "shade_lb", []string{l}, intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1),
+			intsAttr("strides", 1, 1), intAttr("count_include_pad", 0))
+		da := node("Sub", "shade_da", []string{l, "shade_mu"})
+		dr := node("Sub", "shade_dr", []string{l, lb})
+		a := node("Mul", "shade_a", []string{node("Mul", "shade_da2", []string{da, da}), "shade_ka"})
+		r := node("Mul", "shade_r", []string{node("Mul", "shade_dr2", []string{dr, dr}), "shade_kr"})
+		sc := node("Add", "shade_cell", []string{a, r})
+		size := node("Shape", "shade_size", []string{spec.InputName})
+		up := node("Resize", "shade_map", []string{sc, "", "", size},
+			&pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("linear")},
+			&pb.AttributeProto{Name: "coordinate_transformation_mode", Type: pb.AttributeProto_STRING, S: []byte("half_pixel")})
+		mean = node("Max", "map_fused", []string{mean, up})
+	}
+	if br := spec.Bright; br.Block > 0 {
+		b := int64(br.Block)
+		inits = append(inits, floatTensor("bright_k", []int64{1}, []float32{br.InvVar * br.Weight}))
+		l := node("AveragePool", "bright_l", []string{x0}, intsAttr("kernel_shape", b, b), intsAttr("strides", b, b))
+		col := node("ReduceMean", "bright_col", []string{l}, intsAttr("axes", 2), intAttr("keepdims", 1))
+		d := node("Sub", "bright_d", []string{l, col})
+		sc := node("Mul", "bright_cell", []string{node("Mul", "bright_d2", []string{d, d}), "bright_k"})
+		size := node("Shape", "bright_size", []string{spec.InputName})
+		up := node("Resize", "bright_map", []string{sc, "", "", size},
+			&pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("linear")},
+			&pb.AttributeProto{Name: "coordinate_transformation_mode", Type: pb.AttributeProto_STRING, S: []byte("half_pixel")})
+		mean = node("Max", "map_fused_b", []string{mean, up})
+	}
 	if spec.EdgesName == "" {
-		node("Mul", spec.MapName, []string{sum, "inv_scales"})
+		node("Identity", spec.MapName, []string{mean})
 	} else {
 		// Zero the map off the web (distance < 0).
-		mean := node("Mul", "map_mean", []string{sum, "inv_scales"})
 		ramp := make([]float32, spec.Width)
 		for j := range ramp {
 			ramp[j] = float32(j)

@@ -50,6 +50,31 @@
 // (measured: BenchmarkTaughtModel zones=8). Pixels off the web score 0
 // before smoothing, so the background does not bleed onto the edge.
 //
+// # Shading and local-brightness models (fused)
+//
+// Beside the patch model, two cheap models see what no single patch
+// shows (onnx.TeachShade, onnx.TeachBright, both in the same graph):
+//
+//   - shading (ShadeBlock, 8 px cells): each cell's mean against the mean
+//     of its 3×3 cell neighbourhood, over the variance of that difference
+//     on good material; with ShadeAbs also against the taught mean
+//     shading. Large, low-contrast areas (uneven shading, wide stains).
+//   - local brightness (BrightBlock, 4 px cells): each cell's mean against
+//     its column's mean over the tile (a line-scan column is steady along
+//     the web), over the good variance. Blobs, knots, stains.
+//
+// Both are off by default (ShadeBlock = BrightBlock = 0): measured, they
+// raise AITEX fabric 00's image AUROC and lower the magnetic tiles'
+// (bench/RESULTS.md). Each is fused by quantile rank: after the held-out folds, its
+// held-out image scores (computed in Go, shadeScore/brightScore) are
+// weighed so that their calibrated level (Threshold at TargetFAR) equals
+// the patch model's; the map is the per-pixel maximum and the threshold
+// is calibrated on the fused held-out scores. made_by.params.shade and
+// .bright record cells and weights. The graph's maps are cell scores
+// brought back by linear Resize, so a cell's score reaches the map's
+// maximum only approximately (pixel centres fall between cell centres)
+// and tiling may align cells differently from the whole image.
+//
 // # Saturation-band clusters (older alternative)
 //
 // A line-scan frame often holds a saturated off-web band whose width
@@ -111,6 +136,7 @@
 //	edge_mode, edge_level, edge_min_band, edge_guard   model/edge settings
 //	zones      how many CD zones of which width, and how the selvage was measured
 //	auto_prep  what AutoPrep chose
+//	shade, bright  the fused shading and brightness models ("off" or cells and weight)
 //
 // PrepFromSidecar reads the preparation back, so a scored image goes
 // through the same steps it was taught with.

@@ -15,6 +15,28 @@ type fitted struct {
 	mean, std float64 // input normalisation, in p/255 units
 	explained []float64
 	patches   []int
+	// lut and fill turn prepared pixels into the graph's input.
+	lut  [256]float32
+	fill float32
+	// shade is the shading model's statistics (Weight 0), when shadeOK;
+	// spec.Shade stays off until calibration weighs it.
+	shade   onnx.TeachShade
+	shadeOK bool
+	// bright likewise for the local-brightness model.
+	bright   onnx.TeachBright
+	brightOK bool
+}
+
+// plane returns a prepared image as the graph's input plane.
+func (f *fitted) plane(im Image, o *Options) plane {
+	p := plane{w: im.W, h: im.H, v: make([]float32, im.W*im.H)}
+	for j, v := range im.Pix[:im.W*im.H] {
+		p.v[j] = f.lut[v]
+		if o.SatFill && int(v) >= o.SatLevel {
+			p.v[j] = f.fill
+		}
+	}
+	return p
 }
 
 // plane is a float32 image at one scale.
@@ -80,18 +102,17 @@ func fit(imgs []Image, edges []rowEdges, o *Options) (*fitted, error) {
 	if fn > 0 {
 		fill = float32(fs / fn)
 	}
+	f := &fitted{mean: mean, std: std, lut: lut, fill: fill}
 	planes := make([]plane, len(imgs))
 	for i, im := range imgs {
-		p := plane{w: im.W, h: im.H, v: make([]float32, im.W*im.H)}
-		for j, v := range im.Pix[:im.W*im.H] {
-			p.v[j] = lut[v]
-			if o.SatFill && int(v) >= o.SatLevel {
-				p.v[j] = fill
-			}
-		}
-		planes[i] = p
+		planes[i] = f.plane(im, o)
 	}
-	f := &fitted{mean: mean, std: std}
+	if b := o.ShadeBlock; b > 0 && o.TileH%b == 0 && o.TileW%b == 0 {
+		f.shade, f.shadeOK = fitShade(planes, b, o.ShadeAbs)
+	}
+	if b := o.BrightBlock; b > 0 && o.TileH%b == 0 && o.TileW%b == 0 {
+		f.bright, f.brightOK = fitBright(planes, b, o.TileH)
+	}
 	// Saturated means p ≥ SatLevel; the graph tests x > level, so the
 	// level sits half a grey level below.
 	sat := float32(((float64(o.SatLevel)-0.5)/255 - mean) / std)

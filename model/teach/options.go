@@ -126,6 +126,20 @@ type Options struct {
 	// brightness profile across the edge differs from the interior) and
 	// cover twice that, or 2..512.
 	ZoneWidth int
+	// ShadeBlock, 0 or 2..64, is the cell side in prepared pixels of the
+	// low-frequency shading model (onnx.TeachShade) fused with the patch
+	// model: large low-contrast areas that no patch sees. 0 turns it off;
+	// so does a tile that is not a multiple of it.
+	ShadeBlock int
+	// ShadeAbs adds the shading model's absolute term: each cell against
+	// the taught mean shading, not only against its neighbourhood. It
+	// scores a whole frame lit differently too.
+	ShadeAbs bool
+	// BrightBlock, 0 or 2..64, is the cell side in prepared pixels of the
+	// column-referenced local-brightness model (onnx.TeachBright) fused
+	// with the patch model: blobs, knots and stains. 0 turns it off; so
+	// does a tile that is not a multiple of it.
+	BrightBlock int
 }
 
 // DefaultOptions returns the line-rate settings: 2× binning, 128×256
@@ -145,6 +159,9 @@ func DefaultOptions() Options {
 		EdgeClusters: 0, EdgeComponents: 3, EdgeBand: 4, SatLevel: 250,
 		TargetFAR: 0.01, Folds: 4, MaxPatches: 200_000, Seed: 1,
 		Edge: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2}, Zones: 8,
+		// Shading and brightness models off: measured, they help AITEX
+		// fabric 00 and hurt the magnetic tiles (bench/RESULTS.md).
+		ShadeBlock: 0, BrightBlock: 0,
 	}
 }
 
@@ -195,6 +212,10 @@ func (o *Options) Validate() error {
 		return bad("Zones", "is %d, want 0..16", o.Zones)
 	case o.ZoneWidth != 0 && (o.ZoneWidth < 2 || o.ZoneWidth > 512):
 		return bad("ZoneWidth", "is %d, want 0 (measured) or 2..512", o.ZoneWidth)
+	case o.ShadeBlock != 0 && (o.ShadeBlock < 2 || o.ShadeBlock > 64):
+		return bad("ShadeBlock", "is %d, want 0 (off) or 2..64", o.ShadeBlock)
+	case o.BrightBlock != 0 && (o.BrightBlock < 2 || o.BrightBlock > 64):
+		return bad("BrightBlock", "is %d, want 0 (off) or 2..64", o.BrightBlock)
 	}
 	if err := o.Edge.ValidateAt("Options.Edge"); err != nil {
 		return fmt.Errorf("%w: %v", ErrOptions, err)

@@ -82,6 +82,9 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 		return nil, err
 	}
 	t := &Taught{HeldOut: make([]float64, len(imgs))}
+	// Held-out shading scores (Weight 1), fused after calibration.
+	shadeHeld := make([]float64, len(imgs))
+	brightHeld := make([]float64, len(imgs))
 	calibration := "in-sample (one image)"
 	folds := min(o.Folds, len(imgs))
 	if len(imgs) < 2 {
@@ -120,7 +123,41 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 			}
 			for j, i := range test {
 				t.HeldOut[i] = s[j]
+				if m.shadeOK || m.brightOK {
+					pl := m.plane(prepared[i], &o)
+					if m.shadeOK {
+						shadeHeld[i] = shadeScore(pl, m.shade)
+					}
+					if m.brightOK {
+						brightHeld[i] = brightScore(pl, m.bright, o.TileH)
+					}
+				}
 			}
+		}
+	}
+	// Quantile-rank fusion: the shading and brightness scores are each
+	// weighed so that their calibrated level on held-out good images
+	// equals the patch model's; an image scores the largest.
+	shadeNote, brightNote := "off", "off"
+	patchHeld := slices.Clone(t.HeldOut)
+	if final.shadeOK && len(imgs) >= 2 {
+		if w := shadeWeight(patchHeld, shadeHeld, o.TargetFAR); w > 0 {
+			final.spec.Shade = final.shade
+			final.spec.Shade.Weight = float32(w)
+			for i := range t.HeldOut {
+				t.HeldOut[i] = max(t.HeldOut[i], w*shadeHeld[i])
+			}
+			shadeNote = fmt.Sprintf("cells %d px, absolute term %v, weight %.4g", o.ShadeBlock, o.ShadeAbs, w)
+		}
+	}
+	if final.brightOK && len(imgs) >= 2 {
+		if w := shadeWeight(patchHeld, brightHeld, o.TargetFAR); w > 0 {
+			final.spec.Bright = final.bright
+			final.spec.Bright.Weight = float32(w)
+			for i := range t.HeldOut {
+				t.HeldOut[i] = max(t.HeldOut[i], w*brightHeld[i])
+			}
+			brightNote = fmt.Sprintf("cells %d px, column-referenced, weight %.4g", o.BrightBlock, w)
 		}
 	}
 	t.Threshold = Threshold(t.HeldOut, o.TargetFAR)
@@ -149,6 +186,8 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	}
 	p["zones"] = zoneNote
 	p["auto_prep"] = autoNote
+	p["shade"] = shadeNote
+	p["bright"] = brightNote
 	return t, nil
 }
 

@@ -53,8 +53,17 @@ func (e *Engine) acquire(ctx context.Context, i int) error {
 		if dst == nil {
 			dst = scratch
 		}
+		if !e.info.Live {
+			if err := e.waitForSlowest(ctx, i); err != nil {
+				r.Close(pending)
+				return err
+			}
+		}
 		err := s.ReadBlock(ctx, dst)
-		if err != nil {
+		if err == nil {
+			e.read[i].Store(dst.FirstLine + int64(dst.Lines))
+		} else {
+			e.read[i].Store(math.MaxInt64)
 			r.Close(pending)
 			if errors.Is(err, io.EOF) {
 				return nil

@@ -125,6 +125,11 @@ type Engine struct {
 	board   statusBoard
 
 	linesIn, blocksDropped, linesDropped atomic.Int64
+	// read is the line sequence each camera has read up to (math.MaxInt64
+	// once it ended); a source that is not live is read no more than
+	// maxSkew lines ahead of its slowest camera (skew.go).
+	read    []atomic.Int64
+	maxSkew int64
 
 	// Marking: marks and simMarker are nil when the recipe's marking
 	// output is "none". feed is chosen once, by whether the source is live.
@@ -173,6 +178,7 @@ func New(o Options) (*Engine, error) {
 			return nil, err
 		}
 	}
+	e.setSkew(historyLines(o.Recipe, info.LinesPerBlock), info.LinesPerBlock)
 	var err error
 	if e.m, err = newMetrics(o.Registerer, len(streams)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)

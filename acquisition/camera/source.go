@@ -140,9 +140,7 @@ func OpenGigE(ctx context.Context, o Options) (*Source, error) {
 	chunk, _ := o.Geometry.EncoderChunkID()
 	info := o.Geometry.Source
 	info.Live = true
-	if info.Name == "" || info.Name == "camsim" {
-		info.Name = "gige:" + joinNames(o.Cameras)
-	}
+	info.Name = "gige:" + joinNames(o.Cameras)
 	info.Cameras = append([]acquisition.CameraInfo(nil), info.Cameras...)
 	src := &Source{info: info, coll: &gige.Collector{}}
 	var streams []*gigeStream
@@ -199,9 +197,9 @@ func joinNames(n []string) string {
 	return s
 }
 
-// resolve turns a camera name into a control address: an address as it is,
+// Resolve turns a camera name into a control address: an address as it is,
 // else the device whose serial number or user name it is.
-func resolve(ctx context.Context, name, iface string) (string, error) {
+func Resolve(ctx context.Context, name, iface string) (string, error) {
 	if _, err := netip.ParseAddrPort(name); err == nil {
 		return name, nil
 	}
@@ -253,7 +251,7 @@ func (s *gigeStream) label() string { return fmt.Sprintf("camera %d (%s)", s.idx
 // connect opens and sets up the camera and its stream channel; start
 // begins acquisition.
 func (s *gigeStream) connect(ctx context.Context) error {
-	addr, err := resolve(ctx, s.name, s.opts.Interface)
+	addr, err := Resolve(ctx, s.name, s.opts.Interface)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.label(), err)
 	}

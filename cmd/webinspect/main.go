@@ -1,6 +1,8 @@
 // Command webinspect is the line-scan web inspection engine.
 //
-//	webinspect run      [--recipe F] [--source sim|replay:DIR|u3v:SERIAL] [--listen 127.0.0.1:8080]
+//	webinspect run      [--recipe F] [--source sim|replay:DIR|gige:ADDR|SERIAL[,…]|u3v:SERIAL] [--geometry F] [--listen 127.0.0.1:8080]
+//	webinspect cameras  [--dump ADDR | --set ADDR Feature=Value…]
+//	webinspect camera-sim [--cameras N] [--listen 127.0.0.1] [--info F] [--truth F] [--packet-loss ‰] …
 //	webinspect simulate --out DIR [--length 200m] [--seed N] [--material fabric|leather|film]
 //	                    [--speed 100m/min] [--width 2000mm] [--defects N]
 //	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model F] [--realtime]
@@ -45,6 +47,8 @@ var commands = []command{
 	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
 	{"export", "export a roll map as csv, json or parquet", cmdExport},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
+	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
+	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},
 }
 
 var log zerolog.Logger
@@ -112,7 +116,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: webinspect <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'webinspect <command> -h' for a command's flags.")

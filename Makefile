@@ -2,8 +2,16 @@
 #
 #   make run     set up, build and run the engine on its built-in default
 #                (simulated 2 m woven fabric at 100 m/min, UI on http://127.0.0.1:8080)
-#   make test    set up and run every test (with the race detector)
+#   make test    set up and run the default test suite (with the race
+#                detector): under 5 minutes on a quiet 2-core machine
 #   make bench   run the benchmarks
+#
+#   make test-short  the quick suite (go test -short: slow tests skip)
+#   make test-long   the long cases (WEBINSPECT_LONG=1: more seeds,
+#                    materials, taught models), in the packages that have them
+#   make lint        gofmt, go vet and staticcheck (pinned, installed into bin/)
+#
+# CI (.ci/run) runs make lint, make test and make test-long.
 #
 # Set-up (make deps) is idempotent: Go modules, Debian packages and the ONNX
 # Runtime library (third_party/onnxruntime), each only when missing.
@@ -13,7 +21,7 @@ GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN   := bin/webinspect
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: duckdb-check deps build run test bench clean
+.PHONY: duckdb-check deps build run test test-short test-long lint bench clean
 
 # ONNX Runtime CPU library for model/onnx, taken from the npm registry package
 # onnxruntime-node (the only registry here that ships it). The tarball is
@@ -31,7 +39,10 @@ ORT_DIR            := $(CURDIR)/third_party/onnxruntime
 ORT_LIB            := $(ORT_DIR)/libonnxruntime.so.1
 
 # Debian packages the tests need: chromium drives the UI tests.
-DEB_PKGS := chromium
+# aravis (GigE Vision fake camera, arv-tool, the Aravis client through
+# python3-gi) is the camera tests' peer nobody here wrote; libusb builds the
+# USB3 Vision transport (cgo, gousb).
+DEB_PKGS := chromium aravis-tools aravis-tools-cli gir1.2-aravis-0.8 python3-gi libusb-1.0-0-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:
@@ -70,10 +81,37 @@ build: deps
 run: build
 	./$(BIN) run
 
+TEST_ENV := WEBINSPECT_ORT_LIB=$(ORT_LIB) WEBINSPECT_REQUIRE_ORT=1 WEBINSPECT_REQUIRE_ARAVIS=1
+
 test: deps
 	$(GO) vet ./...
-	WEBINSPECT_ORT_LIB=$(ORT_LIB) WEBINSPECT_REQUIRE_ORT=1 $(GO) test -race -timeout 30m ./...
+	$(TEST_ENV) $(GO) test -race -timeout 30m ./...
 	$(GO) test -race -tags noasm ./kernels/...
+
+test-short: deps
+	$(TEST_ENV) $(GO) test -race -short -timeout 10m ./...
+
+# The packages with long cases: those whose tests call long.Skip
+# (internal/long). Their other tests run again; the long cases only here.
+LONG_RE   := long[.]Skip[(]
+LONG_PKGS  = $(sort $(dir $(shell grep -rlE --include='*_test.go' '$(LONG_RE)' . | grep -v '^./internal/long/')))
+
+test-long: deps
+	$(TEST_ENV) WEBINSPECT_LONG=1 $(GO) test -race -timeout 60m $(LONG_PKGS)
+
+# staticcheck is pinned and installed from the module proxy into bin/.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := bin/staticcheck
+
+$(STATICCHECK): Makefile
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
+lint: deps $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags noasm ./kernels/...
+	$(STATICCHECK) ./...
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

@@ -45,6 +45,9 @@
 //	/api/line/roll/start                   {"id"} (optional) -> {"roll_id"}
 //	/api/line/roll/end                     -> {"roll_id", "length_m"}
 //	/api/line/splice                       {"note"} -> {"roll_id", "md_m"}
+//	/api/session                           (no body) -> 204 and an HttpOnly read-only session
+//	                                       cookie, for EventSource and <img>, which cannot send
+//	                                       the bearer token (see README.md, Security)
 //
 // README.md next to this file has every parameter, with curl examples.
 // The defects endpoint takes after, limit (1..10000, default 1000),

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
+	"github.com/webinspect/webinspect/internal/poll"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -495,13 +496,7 @@ func TestListenAndServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.ListenAndServe(ctx) }()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Addr() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("server did not start listening within 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, "the server to listen", func() bool { return s.Addr() != "" })
 	addr := s.Addr()
 	if _, port, _ := net.SplitHostPort(addr); port == "0" || port == "" {
 		t.Fatalf("Addr() = %q, want the actual port", addr)

@@ -120,12 +120,20 @@ type Options struct {
 	// CaptureBlocks is how many blocks per camera are pre-generated and
 	// replayed in a loop. [2, 4096].
 	CaptureBlocks int
+	// RingBlocks, when not 0, replaces the recipe's pipeline.ring_blocks
+	// (blocks per camera ring) for the measured engine. [0, 2..4096].
+	RingBlocks int
 	// Logger receives the engine's log (zerolog.Nop() keeps the
 	// benchmark's output clean and its CPU for the engine).
 	Logger zerolog.Logger
 	// Model, when set, runs the ONNX model detector beside the threshold
 	// detector (the engine's Options.Model).
 	Model *onnx.Model
+	// HoldUntilDrop makes every detector of the measured engine (not the
+	// capacity run's) wait, before each block, until the rings have
+	// dropped a block or Duration has passed: a test switch that makes a
+	// short run drop however fast or busy the machine is.
+	HoldUntilDrop bool
 }
 
 // DefaultOptions returns a 10 s run with the latency histogram read every
@@ -160,6 +168,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: CopyDuration = %v: must be in [1ms, 10s]", ErrOptions, o.CopyDuration)
 	case o.CaptureBlocks < 2 || o.CaptureBlocks > 4096:
 		return fmt.Errorf("%w: CaptureBlocks = %d: must be in [2, 4096]", ErrOptions, o.CaptureBlocks)
+	case o.RingBlocks != 0 && (o.RingBlocks < 2 || o.RingBlocks > 4096):
+		return fmt.Errorf("%w: RingBlocks = %d: must be 0 (the recipe's) or in [2, 4096]", ErrOptions, o.RingBlocks)
 	}
 	return nil
 }
@@ -251,6 +261,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
+	if o.RingBlocks != 0 {
+		recipe.Pipeline.RingBlocks = o.RingBlocks
+	}
 	if sc.Overload && o.RecoveryGrace >= o.Duration/2 {
 		return Result{}, fmt.Errorf("%w: RecoveryGrace = %v: must be less than %v (Duration/2) for scenario %s", ErrOptions, o.RecoveryGrace, o.Duration/2, sc.Name)
 	}
@@ -335,7 +348,17 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	}
 	reg := &captureRegisterer{Registry: prometheus.NewRegistry()}
 	roll := &countRoll{}
-	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger, Model: o.Model, ModelName: "bench"})
+	var before func(int)
+	if o.HoldUntilDrop {
+		before = func(int) {
+			deadline := time.Now().Add(o.Duration)
+			for p.dropped.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	e, err := engine.New(engine.Options{Recipe: recipe, Source: p, Roll: roll, Registerer: reg, Logger: o.Logger, Model: o.Model, ModelName: "bench",
+		BeforeBlock: before})
 	if err != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
@@ -352,12 +375,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (Result, error) {
 	// Allocations and RSS over the middle of the run, away from start-up
 	// and the final drain.
 	type snap struct {
-		mallocs     uint64
-		blocks      int64
-		polls       int64
-		rss         float64
-		ok          bool
-		start, stop time.Time
+		mallocs uint64
+		blocks  int64
+		polls   int64
+		rss     float64
+		ok      bool
 	}
 	snaps := make(chan [2]snap, 1)
 	go func() {
@@ -469,12 +491,34 @@ func capacity(ctx context.Context, mem *MemorySource, recipe *engine.Recipe, mod
 	if err != nil {
 		return 0, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, d)
+	// Run for d, and past it until every camera has had two blocks in: on
+	// a busy machine the engine's start-up alone can take longer than d.
+	// A minute more without them is a broken engine.
+	minLines := int64(0)
+	for _, cam := range mem.blocks {
+		minLines += 2 * int64(cam[0].Lines)
+	}
+	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t0 := time.Now()
-	err = e.Run(cctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(cctx) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case err = <-done:
+			running = false
+		case <-tick.C:
+			if el := time.Since(t0); el >= d && e.Status().LinesIn >= minLines || el >= d+time.Minute {
+				cancel()
+				err = <-done
+				running = false
+			}
+		}
+	}
 	el := time.Since(t0).Seconds()
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return 0, err
 	}
 	if ctx.Err() != nil {
@@ -482,7 +526,7 @@ func capacity(ctx context.Context, mem *MemorySource, recipe *engine.Recipe, mod
 	}
 	lines := float64(e.Status().LinesIn) / float64(len(mem.blocks))
 	if lines <= 0 {
-		return 0, fmt.Errorf("engine inspected nothing in %v", d)
+		return 0, fmt.Errorf("engine inspected nothing in %v", time.Duration(el*float64(time.Second)).Round(time.Millisecond))
 	}
 	return lines / el, nil
 }

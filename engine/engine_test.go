@@ -18,6 +18,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/internal/long"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -147,6 +148,13 @@ func TestDetectionAccuracyAllMaterials(t *testing.T) {
 	for _, material := range []string{"fabric", "leather", "film"} {
 		for _, seed := range []int64{7, 11} {
 			t.Run(fmt.Sprintf("material=%s/seed=%d", material, seed), func(t *testing.T) {
+				if seed != 7 {
+					long.Skip(t, "a second seed per material")
+				}
+				if testing.Short() && material != "fabric" {
+					t.Skip("-short: fabric only")
+				}
+				t.Parallel()
 				cfg := testSimConfig(material, seed)
 				roll, s, err := runSim(t, cfg, nil, Options{})
 				if err != nil {
@@ -167,6 +175,10 @@ func TestDetectionAccuracyAllMaterials(t *testing.T) {
 func TestDetectionAccuracyWithStopAndJogBack(t *testing.T) {
 	for _, material := range []string{"fabric", "leather", "film"} {
 		t.Run("material="+material, func(t *testing.T) {
+			if testing.Short() && material != "fabric" {
+				t.Skip("-short: fabric only")
+			}
+			t.Parallel()
 			cfg := testSimConfig(material, 5)
 			cfg.Motion = acquisition.StopAndJog(cfg.SpeedMPerMin, cfg.LengthM/2, 2, 0.5)
 			roll, s, err := runSim(t, cfg, nil, Options{})
@@ -435,6 +447,7 @@ func TestSourceFailureKeepsEverythingBeforeAndMarksTheRestUninspected(t *testing
 // line read from the cameras must be inspected or recorded as uninspected,
 // and the roll length must cover what was read.
 func TestStopInspectsEverythingAlreadyRead(t *testing.T) {
+	t.Parallel() // a live run: mostly waiting for the simulated line
 	cfg := testSimConfig("fabric", 4)
 	cfg.LengthM = 200
 	cfg.SpeedMPerMin = 300

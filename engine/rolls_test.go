@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -123,6 +124,7 @@ func (m *memRoll) snapshot() ([]rollmap.Defect, float64, bool) {
 // every defect is found once with its position on its own roll, the ended
 // roll is closed by the engine and the new one is left to the caller.
 func TestRollChangeWhileRunning(t *testing.T) {
+	t.Parallel() // a live run: mostly waiting for the simulated line
 	cfg := testSimConfig("fabric", 7)
 	cfg.Realtime = true
 	cfg.SpeedMPerMin = 600 // 30 m in 3 s
@@ -147,8 +149,9 @@ func TestRollChangeWhileRunning(t *testing.T) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			for e.Status().MDM < 12 {
-				time.Sleep(5 * time.Millisecond)
+			if poll.Wait(time.Minute, func() bool { return e.Status().MDM >= 12 }) != nil {
+				done <- errors.New("the line never reached 12 m")
+				return
 			}
 			if _, _, err := e.Splice(ctx, "glued joint"); err != nil {
 				done <- err

@@ -15,6 +15,7 @@ import (
 	"github.com/simonvetter/modbus"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -74,17 +75,11 @@ func startPLC(t *testing.T, addr string, p *plc) *modbus.ModbusServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		err = srv.Start()
-		if err == nil {
-			return srv
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("modbus server on %s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The port may still be held by the server this one replaces.
+	if poll.Wait(10*time.Second, func() bool { err = srv.Start(); return err == nil }) != nil {
+		t.Fatalf("modbus server on %s: %v", addr, err)
 	}
+	return srv
 }
 
 func freeAddr(t *testing.T) string {
@@ -95,18 +90,6 @@ func freeAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// waitFor polls cond (wall clock) until it holds or fails the test.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestModbusOutputReconnect(t *testing.T) {
@@ -159,7 +142,7 @@ func TestModbusOutputReconnect(t *testing.T) {
 	step(int(2200/0.25), false) // web at 2.2 m
 	schedule(defect(1, 0.5, 100))
 	schedule(defect(2, 0.45, 1500))
-	waitFor(t, "marks 1 and 2 acknowledged", 3*time.Second, func() bool {
+	poll.Until(t, 10*time.Second, "marks 1 and 2 acknowledged", func() bool {
 		return rec.count(1, 0, StatusAcknowledged) == 1 && rec.count(2, 1, StatusAcknowledged) == 1
 	})
 	got := p.latched()
@@ -216,14 +199,18 @@ func TestModbusOutputReconnect(t *testing.T) {
 	srv = startPLC(t, addr, p)
 	defer srv.Stop()
 	e3, _ := rec.find(3, 0, StatusScheduled)
-	deadline := time.Now().Add(5 * time.Second)
-	for rec.count(3, 0, StatusAcknowledged) == 0 {
-		if count >= e3.Target || time.Now().After(deadline) {
+	// The web moves on only while waiting: the mark must arrive before
+	// the web reaches its target, however slow the machine.
+	poll.Until(t, 10*time.Second, "mark 3 acknowledged after the reconnect", func() bool {
+		if rec.count(3, 0, StatusAcknowledged) != 0 {
+			return true
+		}
+		if count >= e3.Target {
 			t.Fatalf("mark 3 not delivered after reconnect (count %d, target %d)", count, e3.Target)
 		}
 		step(4, true)
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
 	got = p.latched()
 	if len(got) != 3 || got[2][RegDefectID+1] != 3 {
 		t.Fatalf("PLC latched %d marks (last defect %d), want 3 ending with defect 3", len(got), got[len(got)-1][RegDefectID+1])

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -147,13 +148,8 @@ func (s *Scheduler) busy() bool {
 // settle waits (wall clock) until the output goroutine has caught up, so a
 // feed that runs far faster than real time keeps real-time ordering.
 func settle(t testing.TB, s *Scheduler) {
-	deadline := time.Now().Add(5 * time.Second)
-	for s.busy() {
-		if time.Now().After(deadline) {
-			t.Fatal("output goroutine did not catch up within 5 s")
-		}
-		time.Sleep(20 * time.Microsecond)
-	}
+	t.Helper()
+	poll.Until(t, 10*time.Second, "the output goroutine to catch up", func() bool { return !s.busy() })
 }
 
 func placementOptions() Options {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -279,13 +280,17 @@ func TestLineOutput(t *testing.T) {
 		ml.Head != want.Head || ml.Count != want.Count || ml.MarkerCount != want.MarkerCount || ml.LengthMM != want.LengthMM {
 		t.Fatalf("line %q parsed to %+v, want %+v", line, ml, want)
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Once the output goroutine is idle it has handled the sent mark: an
+	// output that counted a written line as acknowledged has done so now.
+	if !s.WaitIdle(10 * time.Second) {
+		t.Fatal("the output goroutine did not finish sending mark 42")
+	}
 	if rec.count(42, 0, StatusAcknowledged) != 0 {
 		t.Fatal("acknowledged before the device sent ACK")
 	}
 	ackNow <- 42
 	close(ackNow)
-	waitFor(t, "ACK to acknowledge mark 42", 3*time.Second, func() bool { return rec.count(42, 0, StatusAcknowledged) == 1 })
+	poll.Until(t, 10*time.Second, "ACK to acknowledge mark 42", func() bool { return rec.count(42, 0, StatusAcknowledged) == 1 })
 
 	for _, bad := range []string{"MARC roll=a", "MARK roll=a defect=x md_m=1 cd_mm=1 head=h count=1", "MARK roll=a defect=1"} {
 		if _, err := ParseMarkLine(bad); err == nil {
@@ -337,17 +342,16 @@ func TestLineOutputResendsUnacked(t *testing.T) {
 	c := int64(0)
 	s.Observe(c, at(0))
 	s.Schedule(defectAt(9, 1000, 10), 1000, 0, testMPC) // marker count 3000
-	deadline := time.Now().Add(5 * time.Second)
-	for rec.count(9, 0, StatusAcknowledged) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("mark 9 never acknowledged")
+	poll.Until(t, 10*time.Second, "mark 9 acknowledged", func() bool {
+		if rec.count(9, 0, StatusAcknowledged) != 0 {
+			return true
 		}
 		if c < 2000 {
 			c += 5
 		}
 		s.Observe(c, at(float64(c)/1e5))
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
 	if len(lines) != 2 {
 		t.Fatalf("device read %d MARK lines, want 2 (the first was dropped unacknowledged)", len(lines))
 	}

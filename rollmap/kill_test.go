@@ -115,6 +115,9 @@ func killChild(root string) int {
 // recorded an engine-restart gap. Each new child resumes the same roll.
 func TestKillChild(t *testing.T) {
 	kills := 50
+	if testing.Short() {
+		kills = 5
+	}
 	if v := os.Getenv(killCountEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -2,7 +2,6 @@ package rollmap
 
 import (
 	"fmt"
-	"math"
 )
 
 // Lane is a CD band of the web that the roll is later slit into. Positions
@@ -138,12 +137,4 @@ func laneName(lanes []Lane, i int) string {
 		return ""
 	}
 	return lanes[i].Name
-}
-
-// laneWidthM returns the width of lane i in metres (0 if unknown).
-func laneWidthM(lanes []Lane, i int) float64 {
-	if i < 0 || i >= len(lanes) {
-		return 0
-	}
-	return math.Max(0, lanes[i].WidthMM()) / 1000
 }

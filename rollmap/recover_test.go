@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/poll"
 )
 
 // abandon stops r as a killed process would: no final flush, no EOS, no
@@ -67,16 +69,11 @@ func flushedCount(t *testing.T, s *Store, id string) int64 {
 	return m.Defects
 }
 
-func waitFlushed(t *testing.T, s *Store, id string, want int64, within time.Duration) time.Duration {
+// waitFlushed waits until roll.json of roll id counts want defects.
+func waitFlushed(t *testing.T, s *Store, id string, want int64) {
 	t.Helper()
-	start := time.Now()
-	for flushedCount(t, s, id) != want {
-		if time.Since(start) > within {
-			t.Fatalf("roll.json counts %d defects after %v, want %d", flushedCount(t, s, id), within, want)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return time.Since(start)
+	poll.Until(t, 30*time.Second, fmt.Sprintf("roll.json of %s to count %d defects", id, want),
+		func() bool { return flushedCount(t, s, id) == want })
 }
 
 // TestFlushPolicy checks that the Roll flushes by itself: on its timer,
@@ -95,7 +92,7 @@ func TestFlushPolicy(t *testing.T) {
 		defer r.Close()
 		r.AddDefects(ds[:5]...)
 		r.SetLength(12)
-		waitFlushed(t, s, "I", 5, 2*time.Second)
+		waitFlushed(t, s, "I", 5)
 		if m, _ := readMetaFile(filepath.Join(s.Root(), "I")); m.LengthM != 12 {
 			t.Errorf("length %v after the timed flush, want 12", m.LengthM)
 		}
@@ -111,12 +108,16 @@ func TestFlushPolicy(t *testing.T) {
 		}
 		defer r.Close()
 		r.AddDefects(ds[:9]...)
-		time.Sleep(50 * time.Millisecond)
+		// AddDefects asks the flusher for a flush before it returns (the
+		// kick channel): below FlushEvery it must not have asked.
+		if len(r.kick) != 0 {
+			t.Fatal("AddDefects asked for a flush below FlushEvery")
+		}
 		if n := flushedCount(t, s, "E"); n != 0 {
 			t.Fatalf("%d defects flushed below FlushEvery", n)
 		}
 		r.AddDefects(ds[9:25]...)
-		waitFlushed(t, s, "E", 25, 2*time.Second)
+		waitFlushed(t, s, "E", 25)
 	})
 }
 

@@ -367,14 +367,6 @@ func (r *Roll) AddSplice(mdM float64, note string, t time.Time) error {
 	return nil
 }
 
-// snapshotDefects returns a view of every defect added so far and whether
-// they are in ID order.
-func (r *Roll) snapshotDefects() (rowView[Defect], bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.defects.view(), r.sorted
-}
-
 func (r *Roll) snapshotUninspected() rowView[Uninspected] {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -72,6 +72,7 @@ func digestAll(t *testing.T, cfg Config) [][32]byte {
 }
 
 func TestDeterminism(t *testing.T) {
+	t.Parallel()
 	for _, m := range []string{Fabric, Leather, Film} {
 		t.Run("material="+m, func(t *testing.T) {
 			cfg := smallConfig()
@@ -166,6 +167,10 @@ func TestCameraGeometry(t *testing.T) {
 // position: where two cameras overlap on the same pixel grid they see the
 // same true grey values, defects included.
 func TestOverlapSeesSameWeb(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: renders metres of web")
+	}
 	for _, m := range []string{Fabric, Leather, Film} {
 		cfg := DefaultConfig()
 		cfg.Material = m
@@ -281,6 +286,7 @@ func trueLine(st *stream, y int64, v []int32) {
 }
 
 func TestFlatFieldRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, m := range []string{Fabric, Leather, Film} {
 		t.Run("material="+m, func(t *testing.T) {
 			cfg := smallConfig()
@@ -330,6 +336,10 @@ func TestFlatFieldRoundTrip(t *testing.T) {
 // material and requires no flag at all, and bounds each column's texture
 // deviation from its running mean.
 func TestTextureQuiet(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: renders metres of web")
+	}
 	const (
 		kSigma   = 4.5
 		minDelta = 18.0
@@ -413,6 +423,7 @@ func TestTextureQuiet(t *testing.T) {
 }
 
 func TestTruthPlacement(t *testing.T) {
+	t.Parallel()
 	for _, m := range []string{Fabric, Leather, Film} {
 		for seed := int64(1); seed <= 4; seed++ {
 			t.Run(fmt.Sprintf("material=%s/seed=%d", m, seed), func(t *testing.T) {
@@ -498,6 +509,10 @@ func testTruthPlacement(t *testing.T, m string, seed int64) {
 // that the pixels it changes lie inside its truth box, reach the box's
 // edges, and that a fully covered pixel carries the full contrast.
 func TestTruthMatchesRendering(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: renders metres of web")
+	}
 	classes := map[string]int{}
 	for _, c := range []struct {
 		material string
@@ -636,6 +651,7 @@ func TestTruthCSV(t *testing.T) {
 }
 
 func TestStopAndJog(t *testing.T) {
+	t.Parallel()
 	cfg := smallConfig()
 	cfg.Cameras = 1
 	cfg.OverlapMM = 0

@@ -1,16 +1,19 @@
 // Command webinspect is the line-scan web inspection engine.
 //
-//	webinspect run      [--recipe F] [--source sim|replay:DIR|gige:ADDR|SERIAL[,…]|u3v:SERIAL] [--geometry F] [--listen 127.0.0.1:8080]
-//	webinspect cameras  [--dump ADDR | --set ADDR Feature=Value…]
-//	webinspect camera-sim [--cameras N] [--listen 127.0.0.1] [--info F] [--truth F] [--packet-loss ‰] …
-//	webinspect simulate --out DIR [--length 200m] [--seed N] [--material fabric|leather|film]
-//	                    [--speed 100m/min] [--width 2000mm] [--defects N]
-//	webinspect replay   DIR --rolls OUTDIR [--recipe F] [--model F] [--realtime]
-//	webinspect export   ROLL --format csv|json|parquet|cutlist [--out F]
-//	webinspect bench    [--scenario NAME] [--json] [--duration 10s]
+//	webinspect run      [flags]                              inspect a live source and serve the UI
+//	webinspect simulate --out DIR [flags]                    write a simulated recording and truth.csv
+//	webinspect replay   DIR --rolls OUTDIR [flags]           inspect a recording into a roll map
+//	webinspect teach    --from DIR|RECORDING --out MODELDIR  build an anomaly model from good material
+//	webinspect eval     DATASET_DIR [flags]                  AUROC, pixel AUROC and PRO of a model
+//	webinspect export   ROLL --format F [flags]              csv, json, parquet, cutlist, pdf or html
+//	webinspect bench    [flags]                              the benchmark scenarios
+//	webinspect cameras  [--dump ADDR | --set ADDR F=V…]      GigE Vision and USB3 Vision cameras, their features
+//	webinspect camera-sim [flags]                            emulated line-scan GigE Vision cameras
 //
-// The command-line contract is described in DESIGN.md; flags may grow but
-// these names keep their meaning.
+// `webinspect <command> -h` lists a command's flags; README.md ("Commands")
+// has them all with examples. The command line is a contract that scripts
+// depend on: flags may grow, but names and exported columns keep their
+// meaning.
 package main
 
 import (
@@ -45,7 +48,7 @@ var commands = []command{
 	{"replay", "inspect a recording into a roll map", cmdReplay},
 	{"teach", "build an anomaly model (ONNX) from good material only", cmdTeach},
 	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
-	{"export", "export a roll map as csv, json or parquet", cmdExport},
+	{"export", "export a roll map (csv, json, parquet, cutting list, pdf or html report)", cmdExport},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
 	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},

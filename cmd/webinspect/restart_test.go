@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -61,15 +62,13 @@ func flushedLength(t *testing.T, rolls string) (string, float64) {
 
 func waitLength(t *testing.T, rolls string, atLeast float64) (string, float64) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if id, l := flushedLength(t, rolls); l >= atLeast {
-			return id, l
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("roll in %s never reached %.1f m", rolls, atLeast)
-	return "", 0
+	var id string
+	var l float64
+	poll.Until(t, 2*time.Minute, fmt.Sprintf("the roll in %s to reach %.1f m", rolls, atLeast), func() bool {
+		id, l = flushedLength(t, rolls)
+		return l >= atLeast
+	})
+	return id, l
 }
 
 // TestKilledEngineResumesTheSameRoll kills `webinspect run` with SIGKILL
@@ -77,6 +76,9 @@ func waitLength(t *testing.T, rolls string, atLeast float64) (string, float64) {
 // continues: nothing flushed is lost, the restarts are recorded as
 // uninspected (engine-restart), and defect IDs never repeat.
 func TestKilledEngineResumesTheSameRoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs and kills the engine three times")
+	}
 	rolls := t.TempDir()
 	args := "run --rolls " + rolls + " --listen 127.0.0.1:0 --length 300m --speed 100m/min --width 400mm --defects 150 --seed 3"
 	var before []rollmap.Defect

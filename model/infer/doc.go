@@ -86,18 +86,22 @@
 // counts of the first and last camera line. Peak and Mean are anomaly
 // scores.
 //
-// # Off-web areas
+// # Off-web areas and web edges
 //
 // A camera may see beyond the web's edge, e.g. a saturated white band
 // (backlight) at one end of every line whose width wanders from line to
-// line. With OffWeb.Mode bright (or dark) every model row is searched, as
-// it enters the strip, for a band of pixels ≥ Level (≤ Level) touching
-// either end that is at least MinBand wide; the web is what lies between,
-// less Guard pixels on each band's side (the partly covered edge pixels).
-// The off-web pixels are replaced with the web mirrored across the edge
-// before inference, so the model sees no step at the edge (the band edge
-// is not flagged) while a defect touching the edge stays a defect, and
-// the map outside the web is zeroed after stitching. A bright defect
+// line. Every model row is searched, as it enters the strip, by
+// model/edge (the code teach and eval use too, so eval measures what
+// the engine does): a band of pixels ≥ Level (bright) or ≤ Level (dark)
+// touching either end and at least MinBand wide is background, Guard more
+// pixels beside it too. The off-web pixels are replaced with the web
+// mirrored across the edge before inference, so the model sees no step at
+// the edge (the band edge is not flagged) while a defect touching the
+// edge stays a defect, and the map outside the web is zeroed after
+// stitching. OffWeb.Mode auto (the default) takes the settings the model
+// was taught with. A model with CD zones (onnx.InputSpec.Edges) also gets
+// every tile row's edges, so it scores each pixel against the zone of its
+// distance from the edge, wherever the edge has wandered. A bright defect
 // touching a bright band (or a dark one a dark band) is indistinguishable
 // from the band and is taken as off-web.
 //

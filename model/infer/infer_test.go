@@ -160,8 +160,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"stitch", func(o *Options) { o.Stitch = "" }, false},
 		{"stitch", func(o *Options) { o.Stitch = StitchMax }, true},
 		{"off_web.mode", func(o *Options) { o.OffWeb.Mode = "grey" }, false},
-		{"off_web.level", func(o *Options) { o.OffWeb.Level = -1 }, false},
 		{"off_web.level", func(o *Options) { o.OffWeb.Level = 255 }, true},
+		{"off_web.level", func(o *Options) { o.OffWeb.Level = -1 }, false},
 		{"off_web.level", func(o *Options) { o.OffWeb.Level = 256 }, false},
 		// Off-web fields are checked with the search off as well.
 		{"off_web.min_band", func(o *Options) { o.OffWeb.MinBand = 0 }, false},
@@ -497,17 +497,15 @@ func TestBatchingWaits(t *testing.T) {
 	if st != (PoolStats{Batches: 1, Tiles: 1, Timeouts: 1}) {
 		t.Errorf("lone tile: %+v, want 1 batch of 1 tile after 1 timeout", st)
 	}
-	if took < 50*time.Millisecond || took > 5*time.Second {
+	if took < 50*time.Millisecond {
 		t.Errorf("lone tile took %v, want MaxWait (50ms) plus a run", took)
 	}
 	// Eight tiles queued at once, batch 8: one full run, no timeout, even
-	// with a long MaxWait.
+	// with a long MaxWait. The pool's own counts say it did not wait (how
+	// long the run took depends on how busy the machine is).
 	st, took = run(time.Second, 8*tw)
 	if st != (PoolStats{Batches: 1, Tiles: 8, Full: 1}) {
-		t.Errorf("full batch: %+v, want 1 full batch of 8 tiles, no timeout", st)
-	}
-	if took > 900*time.Millisecond {
-		t.Errorf("full batch took %v, it must not wait for MaxWait (1s)", took)
+		t.Errorf("full batch: %+v (in %v), want 1 full batch of 8 tiles, no timeout", st, took)
 	}
 	// MaxWait 0: never a timeout, whatever arrives when.
 	st, _ = run(0, 5*tw)

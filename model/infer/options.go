@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -52,34 +53,26 @@ const (
 	StitchMax Stitch = "max"
 )
 
-// OffWebMode says how the off-web background beyond the web's edges looks.
-type OffWebMode string
+// OffWebMode says how the off-web background beyond the web's edges looks
+// (model/edge.Mode).
+type OffWebMode = edge.Mode
 
 // Off-web modes.
 const (
-	OffWebNone   OffWebMode = "none"   // the web fills every line
-	OffWebBright OffWebMode = "bright" // off-web is at or above Level (backlight, white roller)
-	OffWebDark   OffWebMode = "dark"   // off-web is at or below Level (black roller)
+	OffWebNone   = edge.None   // the web fills every line
+	OffWebBright = edge.Bright // off-web is at or above Level (backlight, white roller)
+	OffWebDark   = edge.Dark   // off-web is at or below Level (black roller)
+	// OffWebAuto takes the settings the model was taught with (its
+	// sidecar's made_by.params edge_*); none for a model without them.
+	OffWebAuto = edge.Auto
 )
 
-// OffWebOptions configures the per-line search for the web's CD extent.
-// Widths are in model pixels (after binning).
-type OffWebOptions struct {
-	// Mode is none, bright or dark.
-	Mode OffWebMode `json:"mode"`
-	// Level is the 8-bit value at or beyond which a pixel is off-web
-	// (≥ Level for bright, ≤ Level for dark), 0..255.
-	Level int `json:"level"`
-	// MinBand is the narrowest band, touching a line end, that counts as
-	// off-web, 1..4096; a shorter one is web (e.g. a hole at the edge).
-	MinBand int `json:"min_band"`
-	// Guard is how many pixels next to a band are treated as off-web as
-	// well, 0..64: the partly covered pixels of the edge itself. On the
-	// AITEX fabric 00 frames the band is saturated (255) and the edge
-	// passes from 255 to web grey over 2–3 camera pixels, hence the
-	// defaults Level 240 and Guard 2 (model pixels at Bin 2).
-	Guard int `json:"guard"`
-}
+// OffWebOptions configures the per-line search for the web's CD extent
+// (model/edge, shared with teach and eval so that eval measures what the
+// engine does). Widths are in model pixels (after binning). On the AITEX
+// fabric 00 frames the band is saturated (255) and the edge passes from
+// 255 to web grey over 2–3 camera pixels, hence Level 240 and Guard 2.
+type OffWebOptions = edge.Options
 
 // Options configures a Pool and its Detectors. It is the model section of
 // a recipe (engine.ModelOptions embeds it): the JSON names are the
@@ -140,13 +133,14 @@ const (
 // DefaultOptions returns 2×2 binning, an overlap of 8 model pixels both
 // ways, two workers, batches up to the model's batch with at most 2 ms of
 // waiting, 3 strips in flight, the sidecar's threshold, centre stitching
-// and no off-web search (Level 240, MinBand 8, Guard 2 once enabled).
+// and the off-web search the model was taught with (OffWebAuto; Level
+// 240, MinBand 8, Guard 2 when a mode is given instead).
 func DefaultOptions() Options {
 	return Options{
 		Bin: 2, OverlapCD: 8, OverlapMD: 8,
 		Workers: 2, MaxWaitMS: 2, InFlight: 3,
 		Stitch: StitchCentre,
-		OffWeb: OffWebOptions{Mode: OffWebNone, Level: 240, MinBand: 8, Guard: 2},
+		OffWeb: OffWebOptions{Mode: OffWebAuto, Level: 240, MinBand: 8, Guard: 2},
 	}
 }
 
@@ -222,7 +216,7 @@ func (o *Options) Validate() error {
 		betweenF("threshold", o.Threshold, 0, MaxThreshold),
 		between("min_area_px", o.MinAreaPx, 0, MaxMinAreaPx),
 		oneOf("stitch", string(o.Stitch), string(StitchCentre), string(StitchMean), string(StitchMax)),
-		oneOf("off_web.mode", string(w.Mode), string(OffWebNone), string(OffWebBright), string(OffWebDark)),
+		oneOf("off_web.mode", string(w.Mode), string(OffWebNone), string(OffWebBright), string(OffWebDark), string(OffWebAuto)),
 		between("off_web.level", int64(w.Level), 0, 255),
 		between("off_web.min_band", int64(w.MinBand), 1, 4096),
 		between("off_web.guard", int64(w.Guard), 0, 64),

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -80,6 +81,13 @@ func NewPool(m *onnx.Model, o Options) (*Pool, error) {
 			return nil, fmt.Errorf("%w: Options.Threshold is 0 and sidecar of %s has none", ErrNoThreshold, m.Path())
 		}
 		thr = *sc.Threshold
+	}
+	if o.OffWeb.Mode == OffWebAuto {
+		e, _, err := edge.FromParams(m.Sidecar().MadeBy.Params)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Options.OffWeb.Mode auto: model %s: %v", ErrOptions, m.Path(), err)
+		}
+		o.OffWeb = e
 	}
 	p := &Pool{m: m, o: o, th: th, tw: tw, batch: batch, thr: float32(thr),
 		jobs: make(chan tileJob, queueTiles)}
@@ -199,7 +207,7 @@ func (p *Pool) work(sess *onnx.Session) {
 		for _, j := range jobs {
 			s := j.s
 			x := s.d.xs[j.i]
-			tiles = append(tiles, onnx.Tile{Pix: s.pix[x:], Stride: s.d.sw})
+			tiles = append(tiles, onnx.Tile{Pix: s.pix[x:], Stride: s.d.sw, E0: s.e0, E1: s.e1, X0: x, RowW: s.d.bw})
 		}
 		res, err := sess.RunTiles(tiles)
 		p.batches.Add(1)

@@ -34,6 +34,11 @@
 //	                             "created": "2026-11-27T08:00:00Z", "params": {...}}
 //	               }
 //
+// A taught model with CD zones has a second input named by input.edges:
+// [N,1,H,2] float32, each tile row's left and right web edge in tile
+// columns (±2^20 for a side without an edge); sessions fill it from
+// Tile.E0/E1 (model/edge extents), or with "no edge" when a tile has none.
+//
 // Shape [-1,…] means any batch size. Load asks the runtime for the graph's
 // inputs and outputs and refuses (ErrMismatch) any disagreement with the
 // sidecar or the recipe (ModelOptions), naming both sides:

@@ -161,9 +161,34 @@ func (m *Model) checkIO(ins, outs []ort.InputOutputInfo) error {
 		return fmt.Errorf("onnx: %w: model has no input %q (sidecar input.name); model inputs are %s",
 			ErrMismatch, sc.Input.Name, describe(ins))
 	}
-	if len(ins) != 1 {
-		return fmt.Errorf("onnx: %w: model has %d inputs %s, sidecar describes one (%q); every input must be fed",
-			ErrMismatch, len(ins), describe(ins), sc.Input.Name)
+	wantIns := 1
+	if sc.Input.Edges != "" {
+		wantIns = 2
+		var ei *ort.InputOutputInfo
+		for i := range ins {
+			if ins[i].Name == sc.Input.Edges {
+				ei = &ins[i]
+			}
+		}
+		if ei == nil {
+			return fmt.Errorf("onnx: %w: model has no input %q (sidecar input.edges); model inputs are %s",
+				ErrMismatch, sc.Input.Edges, describe(ins))
+		}
+		ew := []int64{want[0], 1, want[2], 2}
+		if ei.OrtValueType != ort.ONNXTypeTensor || ei.DataType != ort.TensorElementDataTypeFloat || len(ei.Dimensions) != 4 {
+			return fmt.Errorf("onnx: %w: model input %q (edges) is %s, sidecar says %s float32",
+				ErrMismatch, ei.Name, describeOne(ei), formatShape(ew))
+		}
+		for i, d := range ei.Dimensions {
+			if d >= 0 && d != ew[i] && !(i == 0 && ew[0] < 0) {
+				return fmt.Errorf("onnx: %w: model input %q (edges) is %s, sidecar says %s float32",
+					ErrMismatch, ei.Name, describeOne(ei), formatShape(ew))
+			}
+		}
+	}
+	if len(ins) != wantIns {
+		return fmt.Errorf("onnx: %w: model has %d inputs %s, sidecar describes %d (%q, edges %q); every input must be fed",
+			ErrMismatch, len(ins), describe(ins), wantIns, sc.Input.Name, sc.Input.Edges)
 	}
 	refuseIn := func() error {
 		return fmt.Errorf("onnx: %w: model input %q is %s, sidecar says %s float32",

@@ -20,6 +20,7 @@ type Session struct {
 	// With a fixed-batch model there is one binding and short batches are
 	// padded with the previous tiles' data.
 	in, amap, score []float32
+	edges           []float32 // [N,1,H,2] when the model reads edges
 	tensors         []ort.Value
 	bindings        []*ort.IoBinding
 
@@ -58,9 +59,18 @@ func (r Result) Map(i int) []float32 {
 // Tile is one H×W grayscale tile inside a larger buffer: pixel (x, y) is
 // Pix[y*Stride+x]. It lets the preprocessing stage hand over tiles of a
 // block without copying them first.
+//
+// For a model that reads the web's edges (Sidecar input.edges), E0 and E1
+// give each tile row's web extent [E0[y], E1[y]) in the columns of the
+// buffer row the tile was cut from, RowW that row's width and X0 the
+// tile's first column in it (see model/edge: E0 = 0 means no left edge,
+// E1 = RowW no right edge). Nil E0 means the tile shows no edge.
 type Tile struct {
 	Pix    []uint8
 	Stride int
+	E0, E1 []int32
+	X0     int
+	RowW   int
 }
 
 // NewSession creates a runtime session with one intra-op thread (or
@@ -83,20 +93,25 @@ func (m *Model) NewSession() (s *Session, err error) {
 		}
 	}
 	sc := &m.sidecar
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(m.data,
-		[]string{sc.Input.Name}, []string{sc.Outputs.AnomalyMap, sc.Outputs.Score}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("onnx: %w: %s: %v", ErrBadModel, m.path, err)
-	}
 	batch := m.opts.Batch
 	s = &Session{
 		m:      m,
-		sess:   sess,
 		in:     make([]float32, batch*m.c*m.h*m.w),
 		amap:   make([]float32, batch*m.h*m.w),
 		score:  make([]float32, batch),
 		tilePx: m.h * m.w,
 	}
+	inputs := []string{sc.Input.Name}
+	if sc.Input.Edges != "" {
+		s.edges = make([]float32, batch*m.h*2)
+		inputs = append(inputs, sc.Input.Edges)
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(m.data,
+		inputs, []string{sc.Outputs.AnomalyMap, sc.Outputs.Score}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %w: %s: %v", ErrBadModel, m.path, err)
+	}
+	s.sess = sess
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -131,6 +146,13 @@ func (s *Session) bind(n int) (*ort.IoBinding, error) {
 		return nil, fmt.Errorf("onnx: input tensor: %w", err)
 	}
 	s.tensors = append(s.tensors, in)
+	var et *ort.Tensor[float32]
+	if s.edges != nil {
+		if et, err = ort.NewTensor(ort.NewShape(n64, 1, h, 2), s.edges); err != nil {
+			return nil, fmt.Errorf("onnx: edges tensor: %w", err)
+		}
+		s.tensors = append(s.tensors, et)
+	}
 	mapShape := ort.NewShape(n64, 1, h, w)
 	if m.mapDims == 3 {
 		mapShape = ort.NewShape(n64, h, w)
@@ -152,6 +174,12 @@ func (s *Session) bind(n int) (*ort.IoBinding, error) {
 	b, err := s.sess.CreateIoBinding()
 	if err != nil {
 		return nil, fmt.Errorf("onnx: io binding: %w", err)
+	}
+	if et != nil {
+		if err := b.BindInput(sc.Input.Edges, et); err != nil {
+			b.Destroy()
+			return nil, fmt.Errorf("onnx: bind %d tiles: %w", n, err)
+		}
 	}
 	if err := errors.Join(b.BindInput(sc.Input.Name, in),
 		b.BindOutput(sc.Outputs.AnomalyMap, am),
@@ -204,6 +232,7 @@ func (s *Session) Run(tiles [][]uint8) (Result, error) {
 				ErrTiles, i, len(t), s.m.h, s.m.w, s.tilePx)
 		}
 		s.fill(i, t, s.m.w)
+		s.fillEdges(i, Tile{})
 	}
 	return s.run(len(tiles))
 }
@@ -222,6 +251,10 @@ func (s *Session) RunTiles(tiles []Tile) (Result, error) {
 				ErrTiles, i, t.Stride, len(t.Pix), w, (h-1)*max(t.Stride, w)+w, h, w)
 		}
 		s.fill(i, t.Pix, t.Stride)
+		if s.edges != nil && t.E0 != nil && (len(t.E0) < h || len(t.E1) < h) {
+			return Result{}, fmt.Errorf("onnx: %w: tile %d has %d/%d edge rows, want %d", ErrTiles, i, len(t.E0), len(t.E1), h)
+		}
+		s.fillEdges(i, t)
 	}
 	return s.run(len(tiles))
 }
@@ -251,6 +284,41 @@ func (s *Session) fill(i int, pix []uint8, stride int) {
 				d[x] = lut[p]
 			}
 		}
+	}
+}
+
+// noEdge is what an edges input holds for a side without an edge
+// (model/edge.Far, which this package does not import).
+const noEdge = 1 << 20
+
+// fillEdges writes tile i's edges in tile columns (see Tile).
+func (s *Session) fillEdges(i int, t Tile) {
+	if s.edges == nil {
+		return
+	}
+	h := s.m.h
+	d := s.edges[i*h*2 : (i+1)*h*2]
+	if t.E0 == nil {
+		for y := range h {
+			d[2*y], d[2*y+1] = -noEdge, noEdge
+		}
+		return
+	}
+	for y := range h {
+		e0, e1 := int(t.E0[y]), int(t.E1[y])
+		l, r := float32(-noEdge), float32(noEdge)
+		switch {
+		case e1 <= e0:
+			l, r = noEdge, -noEdge
+		default:
+			if e0 > 0 {
+				l = float32(e0 - t.X0)
+			}
+			if e1 < t.RowW {
+				r = float32(e1 - t.X0)
+			}
+		}
+		d[2*y], d[2*y+1] = l, r
 	}
 }
 

@@ -52,6 +52,13 @@ type InputSpec struct {
 	// entries (mean 0, std 1), one entry for all channels, or C entries.
 	Mean []float64 `json:"mean,omitempty"`
 	Std  []float64 `json:"std,omitempty"`
+	// Edges, when set, names a second input [N,1,H,2] float32 that holds,
+	// for every tile row, the web's left and right edge in tile columns
+	// (the web is [left, right); a side the row shows no edge on holds
+	// ∓edge.Far). Taught models with CD zones read it to pick each
+	// pixel's zone and to zero the map off the web. Sessions fill it from
+	// Tile.E0/E1 (no edges when those are nil).
+	Edges string `json:"edges,omitempty"`
 }
 
 // OutputSpec names the outputs. The anomaly map is [N,1,H,W] or [N,H,W]
@@ -146,6 +153,9 @@ func (s *Sidecar) Validate() error {
 			}
 		}
 	}
+	if e := s.Input.Edges; e != "" && (strings.TrimSpace(e) == "" || e == s.Input.Name) {
+		return bad("input.edges", "is %q, want the edges input's name, distinct from input.name", e)
+	}
 	o := s.Outputs
 	if strings.TrimSpace(o.AnomalyMap) == "" {
 		return bad("outputs.anomaly_map", "is empty, want the anomaly-map output's name")
@@ -158,6 +168,9 @@ func (s *Sidecar) Validate() error {
 	}
 	if o.AnomalyMap == s.Input.Name || o.Score == s.Input.Name {
 		return bad("outputs", "reuse the input name %q", s.Input.Name)
+	}
+	if e := s.Input.Edges; e != "" && (o.AnomalyMap == e || o.Score == e) {
+		return bad("outputs", "reuse the edges input name %q", e)
 	}
 	for _, v := range []float64{o.Min, o.Max} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -48,10 +48,27 @@ type TeachCluster struct {
 // A patch scores the minimum over the clusters.
 type TeachScale struct {
 	Clusters []TeachCluster
+	// Zones, when the spec has ZoneBounds, hold one Gaussian per CD zone
+	// near the web edge, in the component space of Clusters[0]: zone z
+	// scores a patch by Σ_k (y_k - Mu_k)² InvVar_k / K + Q/Q0 with y and Q
+	// of Clusters[0]. Pixels whose distance from the edge is below
+	// ZoneBounds[z] (and not below ZoneBounds[z-1]) take zone z's score
+	// instead of the clusters'.
+	Zones []TeachZone
 	// Edge, when not empty, are the clusters of the web-edge band: patches
 	// within EdgeBand pixels of saturated (off-web) pixels score against
 	// these instead of Clusters. All clusters share K.
 	Edge []TeachCluster
+}
+
+// TeachZone is the diagonal Gaussian of one CD zone in a cluster's
+// whitened component space (see TeachScale.Zones).
+type TeachZone struct {
+	// Mu and InvVar hold K values each: the zone's mean response and the
+	// inverse of its variance per component.
+	Mu, InvVar []float32
+	// Q0 is the zone's mean residual on good material (> 0).
+	Q0 float32
 }
 
 // TeachModelSpec describes the taught scoring graph BuildTeachModel writes.
@@ -98,6 +115,17 @@ type TeachModelSpec struct {
 	// web and the web edge as the end of the texture rather than a step.
 	SatFill   bool
 	FillValue float32
+	// EdgesName, when set, adds the input [N,1,H,2] holding every row's
+	// web edges in tile columns (onnx.InputSpec.Edges). The map is zeroed
+	// off the web, and with ZoneBounds each pixel scores against the zone
+	// its distance from the nearest edge falls in:
+	//
+	//	d = min(x - left, right - 1 - x)     (x the patch centre, input pixels)
+	//	zone z where ZoneBounds[z-1] ≤ d < ZoneBounds[z]; the clusters beyond the last
+	EdgesName string
+	// ZoneBounds are ascending distance bounds in input pixels, 0..16;
+	// every scale then has len(ZoneBounds) Zones.
+	ZoneBounds []float32
 }
 
 // Validate names the first bad field and its allowed range.
@@ -137,6 +165,40 @@ func (s *TeachModelSpec) Validate() error {
 	for _, v := range []float32{s.SatLevel, s.FillValue} {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return bad("SatLevel/FillValue", "is %v, want a finite number", v)
+		}
+	}
+	if len(s.ZoneBounds) > 16 || (len(s.ZoneBounds) > 0 && s.EdgesName == "") {
+		return bad("ZoneBounds", "has %d bounds with EdgesName %q, want 0..16 and an edges input", len(s.ZoneBounds), s.EdgesName)
+	}
+	if s.EdgesName != "" && (s.EdgesName == s.InputName || s.EdgesName == s.MapName || s.EdgesName == s.ScoreName) {
+		return bad("EdgesName", "is %q, want a name distinct from the input and outputs", s.EdgesName)
+	}
+	for i, b := range s.ZoneBounds {
+		if !(b > 0) || math.IsInf(float64(b), 0) || (i > 0 && !(b > s.ZoneBounds[i-1])) {
+			return bad(fmt.Sprintf("ZoneBounds[%d]", i), "is %v, want finite, > 0 and ascending", b)
+		}
+	}
+	for i, sc := range s.Scales {
+		if len(sc.Zones) != len(s.ZoneBounds) {
+			return bad(fmt.Sprintf("Scales[%d].Zones", i), "has %d zones, want %d (one per ZoneBounds)", len(sc.Zones), len(s.ZoneBounds))
+		}
+		if len(sc.Clusters) == 0 {
+			continue
+		}
+		k := len(sc.Clusters[0].Lambda)
+		for j, z := range sc.Zones {
+			at := fmt.Sprintf("Scales[%d].Zones[%d]", i, j)
+			if len(z.Mu) != k || len(z.InvVar) != k {
+				return bad(at, "has %d/%d values, want K = %d (Clusters[0])", len(z.Mu), len(z.InvVar), k)
+			}
+			if !(z.Q0 > 0) || math.IsInf(float64(z.Q0), 0) {
+				return bad(at+".Q0", "is %v, want a finite number > 0", z.Q0)
+			}
+			for _, v := range append(append([]float32(nil), z.Mu...), z.InvVar...) {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return bad(at, "holds %v, want finite numbers", v)
+				}
+			}
 		}
 	}
 	if len(s.Scales[0].Clusters) == 0 {
@@ -247,8 +309,33 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		// b_c = 1/Q0_c, o_c = 0 unless TWeight is set. Input channels of
 		// the 1×1 mix: [y² (nout) | y (nout) | mean(p²)].
 		in := 2*nout + 1
-		mix := make([]float32, nc*in)
-		off := make([]float32, nc)
+		nz := int64(len(spec.Scales[si].Zones))
+		mix := make([]float32, (nc+nz)*in)
+		off := make([]float32, nc+nz)
+		// Zone z, on cluster 0's components (channels 0..K-1):
+		// Σ_k (y_k-μ_k)² v_k/K + (|p-m_0|² - Σ_k λ_k y_k²)/Q0_z.
+		if nz > 0 {
+			c := cl[0]
+			K := float64(len(c.Lambda))
+			var mm float64
+			for _, v := range c.Mean {
+				mm += float64(v) * float64(v)
+			}
+			for zi, z := range spec.Scales[si].Zones {
+				row := mix[(nc+int64(zi))*in:]
+				bq := 1 / float64(z.Q0)
+				var o float64
+				for k, l := range c.Lambda {
+					v, mu := float64(z.InvVar[k]), float64(z.Mu[k])
+					row[k] = float32(v/K - bq*float64(l))
+					row[nout+int64(k)] = float32(-2 * mu * v / K)
+					o += mu * mu * v / K
+				}
+				row[nout+nk] = float32(-2 * bq)
+				row[2*nout] = float32(bq * float64(pp))
+				off[nc+int64(zi)] = float32(o + bq*mm)
+			}
+		}
 		for ci, c := range cl {
 			a, bq, o := 1/float64(len(c.Lambda)), 1/float64(c.Q0), 0.0
 			if c.TWeight > 0 {
@@ -266,9 +353,16 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 			off[ci] = float32(bq*mm + o)
 		}
-		inits = append(inits, floatTensor(pre+"mix", []int64{nc, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc}, off))
+		inits = append(inits, floatTensor(pre+"mix", []int64{nc + nz, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc + nz}, off))
 		all := node("Concat", pre+"all", []string{y2, y, s2}, intAttr("axis", 1))
 		m := node("Conv", pre+"raw", []string{all, pre + "mix", pre + "off"}, intsAttr("kernel_shape", 1, 1))
+		zones := ""
+		if nz > 0 {
+			inits = append(inits, &pb.TensorProto{Name: pre + "zsplit", Dims: []int64{2}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{nc, nz}})
+			nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "zsplit", Input: []string{m, pre + "zsplit"},
+				Output: []string{pre + "cl", pre + "zones"}, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
+			m, zones = pre+"cl", pre+"zones"
+		}
 		minOver := func(in, name string, n int64) string {
 			if n > 1 {
 				return node("ReduceMin", name, []string{in}, intsAttr("axes", 1), intAttr("keepdims", 1))
@@ -298,6 +392,45 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			nd := node("Mul", pre+"nde", []string{near, d})
 			m = node("Add", pre+"blend", []string{mw, nd})
 		}
+		if nz > 0 {
+			// Distance of each patch centre from the nearest edge, in
+			// input pixels: rows averaged down to this scale, the Patch/2
+			// border dropped (the Conv is unpadded).
+			f := int64(1) << si
+			hs, ws := int64(spec.Height)>>si, int64(spec.Width)>>si
+			e := spec.EdgesName
+			if si > 0 {
+				e = node("AveragePool", pre+"edges", []string{e}, intsAttr("kernel_shape", f, 1), intsAttr("strides", f, 1))
+			}
+			inits = append(inits,
+				&pb.TensorProto{Name: pre + "erows", Dims: []int64{1}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{r}},
+				&pb.TensorProto{Name: pre + "erowe", Dims: []int64{1}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{hs - r}},
+				&pb.TensorProto{Name: pre + "eaxis", Dims: []int64{1}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{2}})
+			e = node("Slice", pre+"erow", []string{e, pre + "erows", pre + "erowe", pre + "eaxis"})
+			ramp := make([]float32, ws-2*r)
+			for j := range ramp {
+				ramp[j] = (float32(int64(j)+r)+0.5)*float32(f) - 0.5
+			}
+			inits = append(inits, floatTensor(pre+"ramp", []int64{1, 1, 1, ws - 2*r}, ramp))
+			d := edgeDistance(node, &nodes, &inits, pre, e, pre+"ramp")
+			zs := make([]string, nz)
+			for zi := range zs {
+				zs[zi] = fmt.Sprintf("%sz%d", pre, zi)
+			}
+			nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "zone_split", Input: []string{zones},
+				Output: zs, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
+			for zi := nz - 1; zi >= 0; zi-- {
+				name := fmt.Sprintf("%sbound%d", pre, zi)
+				inits = append(inits, floatTensor(name, []int64{1}, []float32{spec.ZoneBounds[zi]}))
+				in := node("Less", name+"_in", []string{d, name})
+				m = node("Where", fmt.Sprintf("%szoned%d", pre, zi), []string{in, zs[zi], m})
+			}
+			// Off the web (mirrored background) nothing is scored, so the
+			// smoothing below does not carry it onto the edge.
+			inits = append(inits, floatTensor(pre+"zero", []int64{1}, []float32{0}))
+			off := node("Less", pre+"offweb", []string{d, pre + "zero"})
+			m = node("Where", pre+"onweb", []string{off, pre + "zero", m})
+		}
 		m = node("Relu", pre+"pos", []string{m})
 		m = node("Pad", pre+"full", []string{m, "pads"}, &pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("edge")})
 		if sm := int64(spec.Smooth); sm > 1 {
@@ -320,11 +453,29 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		sum = node("Sum", "map_sum", maps)
 	}
 	inits = append(inits, floatTensor("inv_scales", []int64{1}, []float32{float32(1 / float64(ns))}))
-	node("Mul", spec.MapName, []string{sum, "inv_scales"})
+	if spec.EdgesName == "" {
+		node("Mul", spec.MapName, []string{sum, "inv_scales"})
+	} else {
+		// Zero the map off the web (distance < 0).
+		mean := node("Mul", "map_mean", []string{sum, "inv_scales"})
+		ramp := make([]float32, spec.Width)
+		for j := range ramp {
+			ramp[j] = float32(j)
+		}
+		inits = append(inits, floatTensor("ramp", []int64{1, 1, 1, int64(spec.Width)}, ramp),
+			floatTensor("zero", []int64{1}, []float32{0}))
+		d := edgeDistance(node, &nodes, &inits, "full_", spec.EdgesName, "ramp")
+		off := node("Less", "off_web", []string{d, "zero"})
+		node("Where", spec.MapName, []string{off, "zero", mean})
+	}
 	node("ReduceMax", spec.ScoreName, []string{spec.MapName}, intsAttr("axes", 1, 2, 3), intAttr("keepdims", 0))
 
 	n := dimParam("N")
 	h, w := dimValue(int64(spec.Height)), dimValue(int64(spec.Width))
+	inputs := []*pb.ValueInfoProto{tensorInfo(spec.InputName, pb.TensorProto_FLOAT, n, dimValue(1), h, w)}
+	if spec.EdgesName != "" {
+		inputs = append(inputs, tensorInfo(spec.EdgesName, pb.TensorProto_FLOAT, dimParam("N"), dimValue(1), h, dimValue(2)))
+	}
 	m := &pb.ModelProto{
 		IrVersion:       buildIRVersion,
 		OpsetImport:     []*pb.OperatorSetIdProto{{Domain: "", Version: buildOpset}},
@@ -335,7 +486,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			Name:        "webinspect_taught",
 			Node:        nodes,
 			Initializer: inits,
-			Input:       []*pb.ValueInfoProto{tensorInfo(spec.InputName, pb.TensorProto_FLOAT, n, dimValue(1), h, w)},
+			Input:       inputs,
 			Output: []*pb.ValueInfoProto{
 				tensorInfo(spec.MapName, pb.TensorProto_FLOAT, n, dimValue(1), h, w),
 				tensorInfo(spec.ScoreName, pb.TensorProto_FLOAT, n),
@@ -347,4 +498,17 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		return nil, fmt.Errorf("onnx: marshal taught model: %w", err)
 	}
 	return b, nil
+}
+
+// edgeDistance adds nodes computing min(ramp - left, right - 1 - ramp)
+// from edges [N,1,h,2] and a column ramp [1,1,1,w]: [N,1,h,w].
+func edgeDistance(node func(op, out string, in []string, attrs ...*pb.AttributeProto) string,
+	nodes *[]*pb.NodeProto, inits *[]*pb.TensorProto, pre, edges, ramp string) string {
+	*inits = append(*inits, floatTensor(pre+"one", []int64{1}, []float32{1}))
+	*nodes = append(*nodes, &pb.NodeProto{OpType: "Split", Name: pre + "lr", Input: []string{edges},
+		Output: []string{pre + "left", pre + "right"}, Attribute: []*pb.AttributeProto{intAttr("axis", 3)}})
+	dl := node("Sub", pre+"dl", []string{ramp, pre + "left"})
+	r1 := node("Sub", pre+"r1", []string{pre + "right", pre + "one"})
+	dr := node("Sub", pre+"dr", []string{r1, ramp})
+	return node("Min", pre+"dist", []string{dl, dr})
 }

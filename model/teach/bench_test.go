@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -15,10 +16,14 @@ import (
 // binning). raw-Mpx/s counts the camera pixels those tiles stand for.
 func BenchmarkTaughtModel(b *testing.B) {
 	ortest.Require(b)
-	for _, bc := range []struct{ scales, clusters, edge int }{{1, 1, 0}, {2, 1, 0}, {2, 3, 0}, {2, 3, 6}} {
-		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d", bc.scales, bc.clusters, bc.edge), func(b *testing.B) {
+	for _, bc := range []struct{ scales, clusters, edge, zones int }{{1, 1, 0, 0}, {2, 1, 0, 0}, {2, 1, 0, 8}, {2, 3, 0, 0}, {2, 3, 6, 0}} {
+		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d/zones=%d", bc.scales, bc.clusters, bc.edge, bc.zones), func(b *testing.B) {
 			o := DefaultOptions()
 			o.Scales, o.Clusters, o.EdgeClusters, o.MaxPatches = bc.scales, bc.clusters, bc.edge, 20000
+			o.Zones, o.Edge.Mode = bc.zones, edge.None
+			if bc.zones > 0 {
+				o.Edge.Mode, o.ZoneWidth = edge.Bright, 6
+			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			var good []Image
 			for range 3 {
@@ -35,7 +40,11 @@ func BenchmarkTaughtModel(b *testing.B) {
 			for i, im := range good {
 				prepared[i] = o.prep().Apply(im)
 			}
-			f, err := fit(prepared, &o)
+			edges := make([]rowEdges, len(prepared))
+			for i := range prepared {
+				edges[i].e0, edges[i].e1 = o.prep().Edges(prepared[i], nil, nil)
+			}
+			f, err := fit(prepared, edges, &o)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -57,8 +66,18 @@ func BenchmarkTaughtModel(b *testing.B) {
 			}
 			defer s.Close()
 			tile := texture(rng, o.TileW*o.Bin, o.TileH*o.Bin)
+			for y := range tile.H {
+				for x := range tile.W / 8 {
+					tile.Pix[y*tile.W+x] = 255
+				}
+			}
 			tile = o.prep().Apply(tile)
-			res, err := s.Run([][]uint8{tile.Pix})
+			e0, e1 := o.prep().Edges(tile, nil, nil)
+			if bc.zones > 0 && (len(f.spec.ZoneBounds) != bc.zones || e0[0] == 0) {
+				b.Fatalf("zones %v, edge %d: want %d zones and an edge", f.spec.ZoneBounds, e0[0], bc.zones)
+			}
+			tiles := []onnx.Tile{{Pix: tile.Pix, Stride: tile.W, E0: e0, E1: e1, RowW: tile.W}}
+			res, err := s.RunTiles(tiles)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -73,7 +92,7 @@ func BenchmarkTaughtModel(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := s.Run([][]uint8{tile.Pix}); err != nil {
+				if _, err := s.RunTiles(tiles); err != nil {
 					b.Fatal(err)
 				}
 			}

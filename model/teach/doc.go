@@ -23,7 +23,34 @@
 // Gaussian mixture's negative log-likelihood instead, which charges broad
 // or rare clusters for explaining a patch.
 //
-// # Web edge
+// # Web edges and CD zones
+//
+// Every prepared line goes through model/edge, the same code the engine's
+// tiled path (model/infer) runs: the off-web background beyond each edge
+// is found (Options.Edge; mode auto lets edge.Learn decide from the good
+// material whether lines end in a saturated or black band, and at which
+// level), filled with the web mirrored across the edge, and never scored.
+// Each pixel is then described by its distance d from the nearest edge the
+// line shows. When the good material shows edges, teach measures the
+// selvage — the distance over which the good web's brightness profile
+// across the edge (mean and spread per d) leaves the interior's own
+// variation — and fits Options.Zones zones of equal width covering twice
+// that: each zone gets a diagonal Gaussian in the component space of the
+// first cluster (its mean response, variance per component and residual),
+//
+//	s_z = Σ_k (y_k - μ_zk)²/σ²_zk / K + Q/Q0_z
+//
+// and the graph scores a pixel against the zone its d falls in (the
+// clusters beyond the last zone), reading every row's edges from its
+// second input (onnx.InputSpec.Edges). The zones move with the edges, so
+// a web that wanders across the camera keeps its selvage model; a
+// missing selvage stripe or thread changes its zone's statistics and
+// scores, while the edge itself (mirrored) does not. The zone scores are
+// extra rows of the same 1×1 mixing convolution, so they cost about 10 %
+// (measured: BenchmarkTaughtModel zones=8). Pixels off the web score 0
+// before smoothing, so the background does not bleed onto the edge.
+//
+// # Saturation-band clusters (older alternative)
 //
 // A line-scan frame often holds a saturated off-web band whose width
 // varies. The patches next to it (a saturated pixel within EdgeBand pixels
@@ -34,6 +61,14 @@
 // (MaxPool of x > SatLevel); the edge band is found wherever it lies, with
 // no fixed region cut away, so defects at the edge are still scored.
 // SatFill, instead, replaces saturated pixels by the web's mean.
+//
+// # Preparation chosen by teach
+//
+// With Options.AutoPrep (the default), images of differing sizes (parts
+// photographed at varying size) are resized to their median size, and
+// images whose mean brightness varies by more than 15 % are normalised
+// one by one; line-scan frames of one size and lighting are left as they
+// are. made_by.params.auto_prep says what was chosen.
 //
 // # Map and score
 //
@@ -73,6 +108,9 @@
 //	patch, scales, components, clusters, edge, saturation, smooth,
 //	target_far, far_unit, folds, images, pixels, calibration,
 //	held_out_scores, explained_variance, patches, seed
+//	edge_mode, edge_level, edge_min_band, edge_guard   model/edge settings
+//	zones      how many CD zones of which width, and how the selvage was measured
+//	auto_prep  what AutoPrep chose
 //
 // PrepFromSidecar reads the preparation back, so a scored image goes
 // through the same steps it was taught with.

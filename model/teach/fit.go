@@ -37,8 +37,12 @@ func (p plane) down() plane {
 	return o
 }
 
-// fit teaches the Gaussian model on prepared images.
-func fit(imgs []Image, o *Options) (*fitted, error) {
+// rowEdges is a prepared image's web extent per row (model/edge).
+type rowEdges struct{ e0, e1 []int32 }
+
+// fit teaches the Gaussian model on prepared images whose background is
+// already filled (Prep.Edges).
+func fit(imgs []Image, edges []rowEdges, o *Options) (*fitted, error) {
 	var s, s2, n float64
 	for _, im := range imgs {
 		for _, v := range im.Pix[:im.W*im.H] {
@@ -96,6 +100,16 @@ func fit(imgs []Image, o *Options) (*fitted, error) {
 		Height: o.TileH, Width: o.TileW, Patch: o.Patch, Smooth: o.Smooth,
 		EdgeBand: o.EdgeBand, SatLevel: sat, SatFill: o.SatFill, FillValue: fill,
 	}
+	var sides []edgeSides
+	if o.Zones > 0 && o.ZoneWidth > 0 && len(edges) == len(imgs) {
+		f.spec.EdgesName = "edges"
+		for z := range o.Zones {
+			f.spec.ZoneBounds = append(f.spec.ZoneBounds, float32((z+1)*o.ZoneWidth))
+		}
+		for i, im := range imgs {
+			sides = append(sides, newEdgeSides(edges[i], im.W))
+		}
+	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7eac4))
 	for si := range o.Scales {
 		if si > 0 {
@@ -106,6 +120,11 @@ func fit(imgs []Image, o *Options) (*fitted, error) {
 		sc, expl, np, err := fitScale(planes, si, sat, o, rng)
 		if err != nil {
 			return nil, fmt.Errorf("scale %d: %w", si, err)
+		}
+		if len(f.spec.ZoneBounds) > 0 {
+			if sc.Zones, err = fitZones(planes, sides, si, sc.Clusters[0], f.spec.ZoneBounds, o, rng); err != nil {
+				return nil, fmt.Errorf("scale %d: %w", si, err)
+			}
 		}
 		f.spec.Scales = append(f.spec.Scales, sc)
 		f.explained = append(f.explained, expl)

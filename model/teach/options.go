@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -46,6 +47,14 @@ type Options struct {
 	// ResizeW and ResizeH, when both > 0, resize every image to that size
 	// (bilinear) before binning; for parts photographed at varying size.
 	ResizeW, ResizeH int
+	// AutoPrep lets teach choose the preparation from the good images:
+	// when their sizes differ by more than 10 % (parts photographed at
+	// varying size) and ResizeW/H are 0, all images are resized to the
+	// median size (rounded to 16 pixels); when their mean brightness varies
+	// by more than 15 % of the mean and Normalize is "none", every image is
+	// normalised. Frames of a line-scan camera (one size, one lighting) are
+	// left as they are. The choices land in made_by.params.
+	AutoPrep bool
 	// Normalize "image" stretches every image to mean 128 and a fixed
 	// contrast before anything else; "none" (or "") feeds pixels as they are.
 	Normalize string
@@ -101,6 +110,22 @@ type Options struct {
 	Seed uint64
 	// Source describes the good material for made_by.source.
 	Source string
+	// Edge finds the web's edges on every prepared line (model/edge);
+	// off-web pixels are filled with the web mirrored across the edge and
+	// not scored. Mode auto (the default) lets teach decide from the good
+	// material (edge.Learn); widths are in prepared pixels.
+	Edge edge.Options
+	// Zones, 0..16, is the number of CD zones next to each web edge that
+	// get a Gaussian of their own, when the good material shows edges;
+	// together they cover the selvage and the band next to it, each zone
+	// ZoneWidth wide, so a missing selvage stripe changes the statistics
+	// of the zone it belongs to. 0 scores the whole web with one model.
+	Zones int
+	// ZoneWidth is each zone's width in prepared pixels: 0 lets teach
+	// measure the selvage (the distance over which the good web's
+	// brightness profile across the edge differs from the interior) and
+	// cover twice that, or 2..512.
+	ZoneWidth int
 }
 
 // DefaultOptions returns the line-rate settings: 2× binning, 128×256
@@ -115,10 +140,11 @@ type Options struct {
 // of the speed.
 func DefaultOptions() Options {
 	return Options{
-		TileH: 128, TileW: 256, Bin: 2, Normalize: "none",
+		TileH: 128, TileW: 256, Bin: 2, Normalize: "none", AutoPrep: true,
 		Patch: 7, Scales: 2, Components: 7, Clusters: 1, Smooth: 7,
 		EdgeClusters: 0, EdgeComponents: 3, EdgeBand: 4, SatLevel: 250,
 		TargetFAR: 0.01, Folds: 4, MaxPatches: 200_000, Seed: 1,
+		Edge: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2}, Zones: 8,
 	}
 }
 
@@ -165,6 +191,13 @@ func (o *Options) Validate() error {
 		return bad("Folds", "is %d, want 2..20", o.Folds)
 	case o.MaxPatches < 1000 || o.MaxPatches > 10_000_000:
 		return bad("MaxPatches", "is %d, want 1000..10000000", o.MaxPatches)
+	case o.Zones < 0 || o.Zones > 16:
+		return bad("Zones", "is %d, want 0..16", o.Zones)
+	case o.ZoneWidth != 0 && (o.ZoneWidth < 2 || o.ZoneWidth > 512):
+		return bad("ZoneWidth", "is %d, want 0 (measured) or 2..512", o.ZoneWidth)
+	}
+	if err := o.Edge.ValidateAt("Options.Edge"); err != nil {
+		return fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	if r := o.Patch / 2; o.TileH/f <= 2*r || o.TileW/f <= 2*r {
 		return bad("TileH/TileW", "are %d×%d, too small for patch %d at %d scales", o.TileH, o.TileW, o.Patch, o.Scales)

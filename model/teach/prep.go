@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/webinspect/webinspect/kernels"
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -22,6 +23,8 @@ type Prep struct {
 	// neighbours (patch, smoothing, scales); tiles overlap by twice it so
 	// that no scored pixel lacks context. 0 for imported models.
 	Context int
+	// Edge finds the web's edges on prepared lines (mode none: no edges).
+	Edge edge.Options
 }
 
 // margin is the overlap margin for tiles of side t: Context, or 0 when
@@ -38,8 +41,12 @@ func (o *Options) prep() Prep {
 	if n == "" {
 		n = "none"
 	}
+	e := o.Edge
+	if e.Mode == edge.Auto {
+		e.Mode = edge.None
+	}
 	return Prep{Normalize: n, ResizeW: o.ResizeW, ResizeH: o.ResizeH, Bin: o.Bin, TileH: o.TileH, TileW: o.TileW,
-		Context: (o.Patch/2 + o.Smooth/2 + 1) << (o.Scales - 1)}
+		Context: (o.Patch/2 + o.Smooth/2 + 1) << (o.Scales - 1), Edge: e}
 }
 
 // params writes p into made_by params.
@@ -48,6 +55,7 @@ func (p Prep) params(dst map[string]string) {
 	dst["bin"] = strconv.Itoa(p.Bin)
 	dst["tile"] = fmt.Sprintf("%dx%d", p.TileH, p.TileW)
 	dst["context"] = strconv.Itoa(p.Context)
+	p.Edge.Params(dst)
 	dst["resize"] = ""
 	if p.ResizeW > 0 {
 		dst["resize"] = fmt.Sprintf("%dx%d", p.ResizeW, p.ResizeH)
@@ -83,6 +91,11 @@ func PrepFromSidecar(sc onnx.Sidecar) (Prep, error) {
 		}
 		p.Context = c
 	}
+	e, _, err := edge.FromParams(pm)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrOptions, err)
+	}
+	p.Edge = e
 	switch v := pm["normalize"]; v {
 	case "", "none":
 	case "image":
@@ -113,6 +126,18 @@ func (p Prep) Apply(im Image) Image {
 		out.Pix = append([]uint8(nil), out.Pix...)
 	}
 	return out
+}
+
+// Edges finds the web's edges on every row of a prepared image and fills
+// the background with the mirrored web (in place); e0 and e1 receive
+// each row's extent (see model/edge), grown to im.H rows.
+func (p Prep) Edges(im Image, e0, e1 []int32) ([]int32, []int32) {
+	e0, e1 = e0[:0], e1[:0]
+	for y := range im.H {
+		a, b := edge.FindFill(im.Pix[y*im.W:(y+1)*im.W], &p.Edge)
+		e0, e1 = append(e0, int32(a)), append(e1, int32(b))
+	}
+	return e0, e1
 }
 
 // normalizeImage maps the image to mean 128 and standard deviation 40.

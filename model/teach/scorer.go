@@ -21,6 +21,8 @@ type Scorer struct {
 	sess *onnx.Session
 	prep Prep
 	amap []float32 // stitched map at prepared resolution, reused
+	e0   []int32   // web extent per prepared row, reused
+	e1   []int32
 }
 
 // NewScorer opens a session on m.
@@ -68,7 +70,24 @@ func (s *Scorer) Score(im Image, dst []float32) (float32, []float32, error) {
 	}
 	pim := s.prep.Apply(im)
 	th, tw := s.prep.TileH, s.prep.TileW
+	edges := s.prep.Edge.Active()
+	if edges {
+		s.e0, s.e1 = s.prep.Edges(pim, s.e0, s.e1)
+	}
 	pad := padReflect(pim, tw, th)
+	if edges {
+		// Rows and columns added by padding mirror the image: a row that
+		// reaches the image's right end shows no edge there.
+		for y := range pim.H {
+			if int(s.e1[y]) == pim.W && s.e1[y] > s.e0[y] {
+				s.e1[y] = int32(pad.W)
+			}
+		}
+		for y := pim.H; y < pad.H; y++ {
+			r := reflectIndex(y, pim.H)
+			s.e0, s.e1 = append(s.e0, s.e0[r]), append(s.e1, s.e1[r])
+		}
+	}
 	if cap(s.amap) < pad.W*pad.H {
 		s.amap = make([]float32, pad.W*pad.H)
 	}
@@ -83,6 +102,10 @@ func (s *Scorer) Score(im Image, dst []float32) (float32, []float32, error) {
 		for _, x0 := range tileOrigins(pad.W, tw, mx) {
 			xa, xb := keep(x0, tw, pad.W, mx)
 			tile[0].Pix = pad.Pix[y0*pad.W+x0:]
+			if edges {
+				tile[0].E0, tile[0].E1 = s.e0[y0:y0+th], s.e1[y0:y0+th]
+				tile[0].X0, tile[0].RowW = x0, pad.W
+			}
 			res, err := s.sess.RunTiles(tile)
 			if err != nil {
 				return 0, dst, fmt.Errorf("teach: score tile at (%d,%d): %w", x0, y0, err)
@@ -95,6 +118,19 @@ func (s *Scorer) Score(im Image, dst []float32) (float32, []float32, error) {
 					row[x] = max(row[x], src[x])
 				}
 			}
+		}
+	}
+	// Off the web nothing is scored.
+	if edges {
+		for y := range pim.H {
+			row := amap[y*pad.W : (y+1)*pad.W]
+			e0, e1 := int(s.e0[y]), min(int(s.e1[y]), pad.W)
+			if e1 <= e0 {
+				clear(row)
+				continue
+			}
+			clear(row[:e0])
+			clear(row[e1:])
 		}
 	}
 	// Crop to the prepared image and take the score there.

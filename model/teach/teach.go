@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"
 )
 
@@ -45,12 +46,38 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 			return nil, err
 		}
 	}
-	prep := o.prep()
+	autoNote := "off"
+	if o.AutoPrep {
+		autoNote = autoPrep(imgs, &o)
+	}
 	prepared := make([]Image, len(imgs))
 	for i, im := range imgs {
-		prepared[i] = prep.Apply(im)
+		prepared[i] = o.prep().Apply(im)
 	}
-	final, err := fit(prepared, &o)
+	if o.Edge.Mode == edge.Auto {
+		widths, pix := make([]int, len(prepared)), make([][]uint8, len(prepared))
+		for i, im := range prepared {
+			widths[i], pix[i] = im.W, im.Pix
+		}
+		o.Edge = edge.Learn(o.Edge, widths, pix)
+	}
+	prep := o.prep()
+	edges := make([]rowEdges, len(prepared))
+	for i := range prepared {
+		edges[i].e0, edges[i].e1 = prep.Edges(prepared[i], nil, nil)
+	}
+	zoneNote := "off"
+	if o.Zones > 0 && prep.Edge.Active() && o.ZoneWidth == 0 {
+		var w int
+		w, zoneNote = measureZoneWidth(prepared, edges, &o)
+		if w > 0 {
+			o.ZoneWidth = max((2*w+o.Zones-1)/o.Zones, 2)
+		}
+	}
+	if !prep.Edge.Active() || o.ZoneWidth == 0 {
+		o.Zones = 0
+	}
+	final, err := fit(prepared, edges, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -69,15 +96,17 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 		perm := rng.Perm(len(imgs))
 		for f := range folds {
 			var train []Image
+			var trainEdges []rowEdges
 			var test []int
 			for pos, i := range perm {
 				if pos%folds == f {
 					test = append(test, i)
 				} else {
 					train = append(train, prepared[i])
+					trainEdges = append(trainEdges, edges[i])
 				}
 			}
-			m, err := fit(train, &o)
+			m, err := fit(train, trainEdges, &o)
 			if err != nil {
 				return nil, fmt.Errorf("fold %d: %w", f, err)
 			}
@@ -115,6 +144,11 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	p["pixels"] = strconv.Itoa(px)
 	mean, sd, mx := stats(t.HeldOut)
 	p["held_out_scores"] = fmt.Sprintf("mean %.4g sd %.4g max %.4g", mean, sd, mx)
+	if o.Zones > 0 && len(final.spec.ZoneBounds) > 0 {
+		zoneNote = fmt.Sprintf("%d zones of %d px from the edge (%s)", o.Zones, o.ZoneWidth, zoneNote)
+	}
+	p["zones"] = zoneNote
+	p["auto_prep"] = autoNote
 	return t, nil
 }
 
@@ -154,6 +188,7 @@ func build(f *fitted, o *Options) ([]byte, onnx.Sidecar, error) {
 	sc := onnx.Sidecar{
 		Version: onnx.SidecarVersion,
 		Input: onnx.InputSpec{
+			Edges: f.spec.EdgesName,
 			Name:  f.spec.InputName,
 			Shape: []int64{-1, 1, int64(o.TileH), int64(o.TileW)},
 			Mean:  []float64{f.mean},
@@ -253,4 +288,35 @@ func stats(v []float64) (mean, sd, mx float64) {
 		sd = math.Sqrt(sd / float64(len(v)-1))
 	}
 	return mean, sd, mx
+}
+
+// autoPrep applies Options.AutoPrep to o and says what it chose.
+func autoPrep(imgs []Image, o *Options) string {
+	var ws, hs []int
+	var means []float64
+	for _, im := range imgs {
+		ws, hs = append(ws, im.W), append(hs, im.H)
+		var s float64
+		for _, v := range im.Pix[:im.W*im.H] {
+			s += float64(v)
+		}
+		means = append(means, s/float64(im.W*im.H))
+	}
+	slices.Sort(ws)
+	slices.Sort(hs)
+	var notes []string
+	mw, mh := ws[len(ws)/2], hs[len(hs)/2]
+	if o.ResizeW == 0 && (float64(ws[len(ws)-1]-ws[0]) > 0.1*float64(mw) || float64(hs[len(hs)-1]-hs[0]) > 0.1*float64(mh)) {
+		o.ResizeW, o.ResizeH = max((mw+8)/16*16, 16), max((mh+8)/16*16, 16)
+		notes = append(notes, fmt.Sprintf("sizes %d..%d × %d..%d: resize to %dx%d", ws[0], ws[len(ws)-1], hs[0], hs[len(hs)-1], o.ResizeW, o.ResizeH))
+	}
+	m, sd, _ := stats(means)
+	if (o.Normalize == "" || o.Normalize == "none") && len(means) > 1 && sd > 0.15*m {
+		o.Normalize = "image"
+		notes = append(notes, fmt.Sprintf("image means %.0f±%.0f: normalise each image", m, sd))
+	}
+	if len(notes) == 0 {
+		return "kept: one size, even lighting"
+	}
+	return strings.Join(notes, "; ")
 }

@@ -168,7 +168,7 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 			for i, im := range good {
 				prepared[i] = o.prep().Apply(im)
 			}
-			f, err := fit(prepared, &o)
+			f, err := fit(prepared, nil, &o)
 			if err != nil {
 				t.Fatal(err)
 			}

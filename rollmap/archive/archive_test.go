@@ -19,7 +19,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
 	"github.com/webinspect/webinspect/internal/dirlock"
+	"github.com/webinspect/webinspect/internal/poll"
 )
 
 // syncBuf is a log sink safe for the archive's goroutines.
@@ -104,13 +106,7 @@ func waitIdle(t *testing.T, a *Archive) {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 // readRef reads the image of ref and checks it decodes to c's pixels.

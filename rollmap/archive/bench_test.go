@@ -11,8 +11,11 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/internal/poll"
 )
 
 var benchLevels = []struct {
@@ -137,9 +140,7 @@ func checkPut(b *testing.B, a *Archive, c Crop) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for a.Stats().Queued > 0 {
-		runtime.Gosched()
-	}
+	poll.Until(b, time.Minute, "the crop written", func() bool { return a.Stats().Queued == 0 })
 	rc, err := a.Open(ref)
 	if err != nil {
 		b.Fatal(err)

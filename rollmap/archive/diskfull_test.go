@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/poll"
 )
 
 // smallDisk is a tiny filesystem for the archive's root: a real tmpfs
@@ -20,6 +22,27 @@ import (
 type smallDisk struct {
 	dir, root string
 	hooks     hooks
+}
+
+// countStatfs makes the hooks count the archive's free-space checks (a
+// stopped archive makes one per sweep) and returns the counter.
+func (d *smallDisk) countStatfs() *atomic.Int64 {
+	var n atomic.Int64
+	statfs := d.hooks.statfs
+	d.hooks.statfs = func(path string) (int64, error) {
+		n.Add(1)
+		return statfs(path)
+	}
+	return &n
+}
+
+// afterSweeps waits until the stopped archive's sweeper has made two more
+// free-space checks, so that at least one whole resume decision was taken
+// after the call.
+func afterSweeps(t *testing.T, checks *atomic.Int64) {
+	t.Helper()
+	n := checks.Load()
+	poll.Until(t, 30*time.Second, "two sweeps of the stopped archive", func() bool { return checks.Load() >= n+2 })
 }
 
 func newSmallDisk(t *testing.T, size int64) *smallDisk {
@@ -144,6 +167,7 @@ func TestDiskFull(t *testing.T) {
 	ballast := d.ballast(t, 96<<10)
 	o := testOptions()
 	o.SweepInterval = 20 * time.Millisecond
+	checks := d.countStatfs()
 	h := openT(t, d.root, o, d.hooks)
 
 	crops, refs := fillUntilStopped(t, h.a)
@@ -168,7 +192,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	t.Logf("1000 refused Puts took %v", time.Since(t0))
-	time.Sleep(5 * o.SweepInterval) // nothing freed: stays stopped
+	afterSweeps(t, checks) // nothing freed: stays stopped
 	checkStoppedState(t, h, "no space left on device", 1002)
 
 	if err := os.Remove(ballast); err != nil {
@@ -210,6 +234,7 @@ func TestMinFreeBytes(t *testing.T) {
 	o.SweepInterval = 20 * time.Millisecond
 	o.MinFreeBytes = 128 << 10
 	o.MaxAge = time.Hour
+	checks := d.countStatfs()
 	h := openT(t, d.root, o, d.hooks)
 
 	crops, refs := fillUntilStopped(t, h.a)
@@ -224,7 +249,7 @@ func TestMinFreeBytes(t *testing.T) {
 	for i := range last {
 		checkImage(t, h.a, refs[i], crops[i])
 	}
-	time.Sleep(5 * o.SweepInterval)
+	afterSweeps(t, checks)
 	if !h.a.Stats().Stopped {
 		t.Fatal("resumed without space freed")
 	}

@@ -69,8 +69,7 @@
 //
 // # Statistics
 //
-// Source.Stats gives each camera's counters (status.CameraStats for
-// /api/status); Source.Collector exports the same to Prometheus through
+// Source.Stats gives each camera's counters (for /api/status); Source.Collector exports the same to Prometheus through
 // gige.Collector (frames, lost frames, resent packets, lines, line rate),
 // read at scrape time, so the receive path does no metric work.
 package camera

@@ -13,7 +13,6 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige"
-	"github.com/webinspect/webinspect/engine/status"
 )
 
 // ReasonSourceError is the LostLines reason for lines a camera took while
@@ -92,11 +91,28 @@ func (o Options) Validate() error {
 	return o.Geometry.Validate()
 }
 
+// Stats are one camera's acquisition counters since the source opened,
+// summed over reconnections (engine/status.CameraStats has the same
+// fields for /api/status).
+type Stats struct {
+	Index         int
+	Name          string // the camera as Options.Cameras names it
+	Connected     bool   // false while the camera is gone
+	Frames        int64  // frames delivered complete
+	LostFrames    int64
+	ResentPackets int64
+	Lines         int64 // lines delivered
+	LostLines     int64 // lines of lost frames (camera-frame-lost)
+	GoneLines     int64 // lines missed while the camera was gone (source-error)
+	Reconnects    int64
+	LineRate      float64 // lines per second over the last second or so
+}
+
 // Source is a set of cameras on one encoder (acquisition.Source).
 type Source struct {
 	info    acquisition.Info
 	streams []acquisition.Stream
-	stats   []func() status.CameraStats
+	stats   []func() Stats
 	coll    *gige.Collector
 }
 
@@ -117,8 +133,8 @@ func (s *Source) Close() error {
 }
 
 // Stats returns each camera's counters, camera 0 first.
-func (s *Source) Stats() []status.CameraStats {
-	out := make([]status.CameraStats, len(s.stats))
+func (s *Source) Stats() []Stats {
+	out := make([]Stats, len(s.stats))
 	for i, f := range s.stats {
 		out[i] = f()
 	}
@@ -502,11 +518,11 @@ func (s *gigeStream) gigeStats() gige.CameraStats {
 }
 
 // Stats returns the camera's counters for /api/status.
-func (s *gigeStream) Stats() status.CameraStats {
+func (s *gigeStream) Stats() Stats {
 	g := s.gigeStats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return status.CameraStats{
+	return Stats{
 		Index: s.idx, Name: s.name, Connected: s.connected,
 		Frames: g.Frames, LostFrames: g.LostFrames, ResentPackets: g.ResentPackets,
 		Lines: g.Lines, LostLines: g.LostLines, GoneLines: s.gone, Reconnects: s.reconnects, LineRate: g.LineRate,

@@ -6,7 +6,6 @@ import (
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige"
 	"github.com/webinspect/webinspect/acquisition/u3v"
-	"github.com/webinspect/webinspect/engine/status"
 )
 
 // OpenU3V opens the USB3 Vision camera with USB serial number serial ("":
@@ -52,7 +51,7 @@ func OpenU3V(serial string, g Geometry, s Settings) (*Source, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	us := &u3vStream{Stream: st, cam: cam, serial: serial}
-	src := &Source{info: info, streams: []acquisition.Stream{us}, stats: []func() status.CameraStats{us.stats}, coll: &gige.Collector{}}
+	src := &Source{info: info, streams: []acquisition.Stream{us}, stats: []func() Stats{us.stats}, coll: &gige.Collector{}}
 	src.coll.Add("0", us.gigeStats)
 	return src, nil
 }
@@ -80,8 +79,8 @@ func (u *u3vStream) gigeStats() gige.CameraStats {
 	return g
 }
 
-func (u *u3vStream) stats() status.CameraStats {
+func (u *u3vStream) stats() Stats {
 	g := u.gigeStats()
-	return status.CameraStats{Name: "u3v:" + u.serial, Connected: true, Frames: g.Frames, LostFrames: g.LostFrames,
+	return Stats{Name: "u3v:" + u.serial, Connected: true, Frames: g.Frames, LostFrames: g.LostFrames,
 		Lines: g.Lines, LostLines: g.LostLines, LineRate: g.LineRate}
 }

@@ -163,7 +163,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if cams != nil {
 		o.Status = func() status.Status {
 			st := s.engine.Status()
-			st.CameraStats = cams.Stats()
+			for _, c := range cams.Stats() {
+				st.CameraStats = append(st.CameraStats, status.CameraStats(c))
+			}
 			return st
 		}
 	}

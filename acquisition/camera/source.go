@@ -327,9 +327,11 @@ func (s *gigeStream) start() error {
 	return nil
 }
 
-// drop closes the current camera (gone).
-func (s *gigeStream) drop() {
+// detach takes the current camera away from the stream, adding its
+// counters to base. The caller closes what it returns.
+func (s *gigeStream) detach() (*gige.LineStream, *gige.Camera) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	ls, gc := s.ls, s.gc
 	if ls != nil {
 		st := ls.Stats()
@@ -347,7 +349,12 @@ func (s *gigeStream) drop() {
 		s.base.LostLines += st.LostLines
 	}
 	s.ls, s.gc, s.connected = nil, nil, false
-	s.mu.Unlock()
+	return ls, gc
+}
+
+// drop closes the current camera (gone).
+func (s *gigeStream) drop() {
+	ls, gc := s.detach()
 	if ls != nil {
 		ls.Close()
 	}
@@ -477,10 +484,7 @@ func (s *gigeStream) deliver(dst *acquisition.Block) {
 // Close stops the camera and ends a ReadBlock in progress (io.EOF).
 func (s *gigeStream) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
-	s.mu.Lock()
-	ls, gc := s.ls, s.gc
-	s.ls, s.gc, s.connected = nil, nil, false
-	s.mu.Unlock()
+	ls, gc := s.detach()
 	var err error
 	if ls != nil {
 		err = ls.Close()

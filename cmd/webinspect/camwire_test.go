@@ -212,21 +212,45 @@ func TestRunOnEmulatedGigECamerasNoResend(t *testing.T) {
 	o.PacketLoss = 1 // ‰: a few frames per camera
 	o.NoResend = true
 	r := runCameras(t, o, length, func(co *camera.Options) { co.NoResend = true }, nil, nil)
-	lim := length * 1000 / r.info.MMPerCount
+	mpc := r.info.MMPerCount
+	lim := length * 1000 / mpc
+	// Frames lost while the web jogs back and runs forward again over web
+	// already inspected are not uninspected (the lines are re-imaged): the
+	// comparison leaves out the jog's stretch of web, [stop-0.6 m, stop+0.1 m].
+	lo, hi := (length/2-0.6)*1000, (length/2+0.1)*1000
+	inJog := func(a, b float64) bool { return min(a, b) <= hi && max(a, b) >= lo }
 	var want [2]int64
 	var faults [2]int
+	var extents [2][][2]float64
 	for _, f := range r.emu.Faults() {
 		// A camera's first frame has nothing before it to say it was lost,
 		// and frames past the end of the run are never waited for.
-		if f.FirstLine == 0 || float64(f.LastCount) >= lim {
+		a, b := float64(f.FirstCount)*mpc, float64(f.LastCount)*mpc
+		if f.FirstLine == 0 || float64(f.LastCount) >= lim || inJog(a, b) {
 			continue
 		}
 		want[f.Camera] += int64(f.Lines)
 		faults[f.Camera]++
+		extents[f.Camera] = append(extents[f.Camera], [2]float64{min(a, b), max(a, b)})
 	}
 	for cam := range 2 {
-		got, ranges := lostLines(r.unins, rollmap.ReasonFrameLost, cam)
-		t.Logf("camera %d: %d faults of %d lines; roll map: %d camera-frame-lost ranges of %d lines", cam, faults[cam], want[cam], ranges, got)
+		var got int64
+		ranges := 0
+		for _, u := range r.unins {
+			if u.Reason != rollmap.ReasonFrameLost || u.Camera != cam || inJog(u.MDStartM*1000, u.MDEndM*1000) {
+				continue
+			}
+			got += u.Lines
+			ranges++
+			ok := false
+			for _, e := range extents[cam] {
+				ok = ok || u.MDStartM*1000 <= e[1]+r.info.LineMM() && u.MDEndM*1000 >= e[0]-r.info.LineMM()
+			}
+			if !ok {
+				t.Errorf("camera %d: camera-frame-lost range %+v is no frame the camera lost", cam, u)
+			}
+		}
+		t.Logf("camera %d: %d faults of %d lines; roll map: %d camera-frame-lost ranges of %d lines (outside the jog)", cam, faults[cam], want[cam], ranges, got)
 		if got != want[cam] {
 			t.Errorf("camera %d: camera-frame-lost ranges hold %d lines, the camera lost %d (%d frames)", cam, got, want[cam], faults[cam])
 		}

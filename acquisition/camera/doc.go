@@ -60,6 +60,15 @@
 // its stream with the error, and the engine records the rest of the web as
 // uninspected (source-error).
 //
+// # Starting together
+//
+// The cameras' AcquisitionStart commands reach them one after the other,
+// so their first lines are a few counts apart. Each camera's first block
+// waits (at most 30 s) for every camera's first count, and every camera
+// drops its lines below the highest of them: all cameras start at one
+// count (Source.Start), which is where the engine's roll begins, and each
+// camera's line sequence starts at 0 there.
+//
 // # Ending a run
 //
 // A line-scan camera sends nothing while the web stands still, so a live

@@ -108,8 +108,67 @@ type Stats struct {
 	LineRate      float64 // lines per second over the last second or so
 }
 
+// startGate makes every camera start at the same encoder count: the
+// cameras' AcquisitionStart commands reach them one after the other, so
+// their first lines differ by a few; each camera's first count is
+// published, and every camera drops its lines below the highest of them.
+// The engine's roll then starts at one count for all cameras.
+type startGate struct {
+	mu     sync.Mutex
+	firsts int
+	want   int
+	start  int64
+	done   chan struct{}
+}
+
+func newStartGate(n int) *startGate { return &startGate{want: n, done: make(chan struct{})} }
+
+// arrive publishes a camera's first count and waits for the others (at
+// most wait: a camera that sends nothing does not hold the rest).
+func (g *startGate) arrive(ctx context.Context, count int64, wait time.Duration, closed <-chan struct{}) (int64, error) {
+	g.mu.Lock()
+	if g.firsts == 0 || count > g.start {
+		g.start = count
+	}
+	g.firsts++
+	if g.firsts == g.want {
+		close(g.done)
+	}
+	g.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-g.done:
+	case <-t.C:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-closed:
+		return 0, io.EOF
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.start, nil
+}
+
+// Start returns the encoder count every camera's first line is at, once
+// every camera has delivered its first block (ok false before).
+func (s *Source) Start() (count int64, ok bool) {
+	if s.gate == nil {
+		return 0, false
+	}
+	select {
+	case <-s.gate.done:
+	default:
+		return 0, false
+	}
+	s.gate.mu.Lock()
+	defer s.gate.mu.Unlock()
+	return s.gate.start, true
+}
+
 // Source is a set of cameras on one encoder (acquisition.Source).
 type Source struct {
+	gate    *startGate
 	info    acquisition.Info
 	streams []acquisition.Stream
 	stats   []func() Stats
@@ -158,7 +217,7 @@ func OpenGigE(ctx context.Context, o Options) (*Source, error) {
 	info.Live = true
 	info.Name = "gige:" + joinNames(o.Cameras)
 	info.Cameras = append([]acquisition.CameraInfo(nil), info.Cameras...)
-	src := &Source{info: info, coll: &gige.Collector{}}
+	src := &Source{info: info, coll: &gige.Collector{}, gate: newStartGate(len(o.Cameras))}
 	var streams []*gigeStream
 	fail := func(err error) (*Source, error) {
 		for _, s := range streams {
@@ -170,7 +229,7 @@ func OpenGigE(ctx context.Context, o Options) (*Source, error) {
 		ci := info.Cameras[i]
 		ci.Index = i
 		info.Cameras[i] = ci
-		s := &gigeStream{o: &src.info, opts: o, idx: i, name: name, cam: ci, chunk: chunk, closed: make(chan struct{})}
+		s := &gigeStream{o: &src.info, opts: o, idx: i, name: name, cam: ci, chunk: chunk, closed: make(chan struct{}), gate: src.gate}
 		if err := s.connect(ctx); err != nil {
 			return fail(err)
 		}
@@ -242,6 +301,7 @@ type gigeStream struct {
 	name  string
 	cam   acquisition.CameraInfo
 	chunk uint32
+	gate  *startGate
 
 	mu         sync.Mutex // guards gc, ls, base, gone, reconnects, connected
 	gc         *gige.Camera
@@ -260,6 +320,9 @@ type gigeStream struct {
 	hasHigh bool
 	wasGone bool
 	ended   bool
+	started    bool // the first line was delivered
+	gateSeen   bool
+	startCount int64
 }
 
 func (s *gigeStream) label() string { return fmt.Sprintf("camera %d (%s)", s.idx, s.name) }
@@ -423,6 +486,11 @@ func (s *gigeStream) ReadBlock(ctx context.Context, dst *acquisition.Block) erro
 			s.offset = s.next
 		}
 		err := ls.ReadBlock(ctx, dst)
+		if err == nil && !s.started {
+			if err = s.trimToStart(ctx, dst); err == nil && dst.Lines == 0 {
+				continue // the whole block is before the common start
+			}
+		}
 		if err == nil {
 			s.deliver(dst)
 			return nil
@@ -439,6 +507,40 @@ func (s *gigeStream) ReadBlock(ctx context.Context, dst *acquisition.Block) erro
 		s.drop()
 		s.wasGone = true
 	}
+}
+
+// startWait bounds how long a camera's first block waits for the other
+// cameras' first counts.
+const startWait = 30 * time.Second
+
+// trimToStart drops the lines of the camera's first blocks below the
+// count every camera starts at; the first line delivered is line 0.
+func (s *gigeStream) trimToStart(ctx context.Context, dst *acquisition.Block) error {
+	if s.gate != nil && s.gate.want > 1 {
+		if !s.gateSeen {
+			start, err := s.gate.arrive(ctx, dst.Counts[0], startWait, s.closed)
+			if err != nil {
+				return err
+			}
+			s.gateSeen, s.startCount = true, start
+		}
+	} else {
+		s.gateSeen, s.startCount = true, dst.Counts[0]
+	}
+	j := 0
+	for j < dst.Lines && dst.Counts[j] < s.startCount {
+		j++
+	}
+	if j < dst.Lines {
+		copy(dst.Pix, dst.Pix[j*dst.Stride:dst.Lines*dst.Stride])
+		copy(dst.Counts, dst.Counts[j:dst.Lines])
+		s.started = true
+		dst.FirstLine += int64(j)
+		s.offset = -dst.FirstLine
+	}
+	dst.Lines -= j
+	dst.Lost = acquisition.LostLines{}
+	return nil
 }
 
 // deliver maps a line stream's block onto the run's line sequence and adds

@@ -314,12 +314,12 @@ type gigeStream struct {
 	closeOnce  sync.Once
 
 	// ReadBlock's own state.
-	offset  int64 // added to the line stream's line numbers
-	next    int64 // next line number of the run's sequence
-	high    int64 // highest count delivered
-	hasHigh bool
-	wasGone bool
-	ended   bool
+	offset     int64 // added to the line stream's line numbers
+	next       int64 // next line number of the run's sequence
+	high       int64 // highest count delivered
+	hasHigh    bool
+	wasGone    bool
+	ended      bool
 	started    bool // the first line was delivered
 	gateSeen   bool
 	startCount int64

@@ -163,16 +163,6 @@ func checkAccuracy(t *testing.T, r camResult) {
 	}
 }
 
-func lostLines(us []rollmap.Uninspected, reason rollmap.Reason, cam int) (lines int64, ranges int) {
-	for _, u := range us {
-		if u.Reason == reason && u.Camera == cam {
-			lines += u.Lines
-			ranges++
-		}
-	}
-	return lines, ranges
-}
-
 // TestRunOnEmulatedGigECameras is the whole engine on two camera-sim
 // cameras on one encoder (stop and jog included): the accuracy bars hold.
 // The 200 m roll and the packet-loss variants are long cases.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -376,5 +378,52 @@ func TestCameraDisappearsMidRoll(t *testing.T) {
 	}
 	if r.score.Eligible-len(r.score.Missed) < r.score.Eligible/2 {
 		t.Errorf("%s", r.score)
+	}
+}
+
+// TestCamerasCommand: `webinspect cameras` lists an emulated camera and
+// says one line about USB3 Vision (this machine may have no USB bus: that
+// is not an error); --dump prints its features, --set sets them; a
+// --source gige: without --geometry is a usage error naming the flag.
+func TestCamerasCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := camWeb(5, 100)
+	o.Cameras = 1
+	e, err := camsim.New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- e.Serve(ctx) }()
+	defer func() { cancel(); <-served }()
+	addr := e.Addrs()[0].String()
+
+	code, out, stderr := runCLI(t, "cameras", "--interface", addr)
+	if code != 0 || !strings.Contains(out, "gige:"+addr) || !strings.Contains(out, "camsim-0") {
+		t.Errorf("cameras: exit %d: %s %s", code, out, stderr)
+	}
+	usb := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "USB3 Vision: ") {
+			usb++
+		}
+	}
+	if usb != 1 {
+		t.Errorf("cameras: want one USB3 Vision line, got %q", out)
+	}
+	code, out, stderr = runCLI(t, "cameras", "--dump", addr)
+	if code != 0 || !regexp.MustCompile(`(?m)^\S+\s+EncoderDivider\s+= 4 `).MatchString(out) || !strings.Contains(out, "DeviceScanType") {
+		t.Errorf("cameras --dump: exit %d: %s %s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "cameras", "--set", addr, "TestRegister=1234", "DeviceUserID=left")
+	if code != 0 || out != "TestRegister = 1234\nDeviceUserID = left\n" {
+		t.Errorf("cameras --set: exit %d: %q %s", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, "cameras", "--set", addr, "PixelFormat=RGB8")
+	oneLineError(t, code, stderr, "PixelFormat")
+	code, _, stderr = runCLI(t, "run", "--source", "gige:"+addr, "--rolls", t.TempDir())
+	oneLineError(t, code, stderr, "--geometry")
+	if code != 2 {
+		t.Errorf("run without --geometry: exit %d, want 2", code)
 	}
 }

@@ -223,40 +223,55 @@ func TestRunOnEmulatedGigECamerasNoResend(t *testing.T) {
 	// comparison leaves out the jog's stretch of web, [stop-0.6 m, stop+0.1 m].
 	lo, hi := (length/2-0.6-r.startM)*1000, (length/2+0.1-r.startM)*1000
 	inJog := func(a, b float64) bool { return min(a, b) <= hi && max(a, b) >= lo }
-	var want [2]int64
+	var want, seen [2]int64
 	var faults [2]int
 	var extents [2][][2]float64
 	for _, f := range r.emu.Faults() {
 		// A camera's first frame has nothing before it to say it was lost,
 		// and frames past the end of the run are never waited for.
 		a, b := float64(f.FirstCount)*mpc-r.startM*1000, float64(f.LastCount)*mpc-r.startM*1000
-		if f.FirstLine == 0 || float64(f.LastCount) >= lim || inJog(a, b) {
+		if f.FirstLine == 0 || float64(f.LastCount) >= lim {
+			continue
+		}
+		seen[f.Camera] += int64(f.Lines)
+		if inJog(a, b) {
 			continue
 		}
 		want[f.Camera] += int64(f.Lines)
 		faults[f.Camera]++
 		extents[f.Camera] = append(extents[f.Camera], [2]float64{min(a, b), max(a, b)})
 	}
+	stats := r.src.Stats()
 	for cam := range 2 {
 		var got int64
 		ranges := 0
+		var rs [][2]float64
 		for _, u := range r.unins {
 			if u.Reason != rollmap.ReasonFrameLost || u.Camera != cam || inJog(u.MDStartM*1000, u.MDEndM*1000) {
 				continue
 			}
 			got += u.Lines
 			ranges++
+			rs = append(rs, [2]float64{u.MDStartM * 1000, u.MDEndM * 1000})
+		}
+		// Every frame the camera lost is uninspected.
+		for _, e := range extents[cam] {
 			ok := false
-			for _, e := range extents[cam] {
-				ok = ok || u.MDStartM*1000 <= e[1]+r.info.LineMM() && u.MDEndM*1000 >= e[0]-r.info.LineMM()
+			for _, u := range rs {
+				ok = ok || u[0] <= e[0]+r.info.LineMM() && u[1] >= e[1]-r.info.LineMM()
 			}
 			if !ok {
-				t.Errorf("camera %d: camera-frame-lost range %+v is no frame the camera lost", cam, u)
+				t.Errorf("camera %d: lost frame at %.1f..%.1f mm is on no camera-frame-lost range", cam, e[0], e[1])
 			}
 		}
-		t.Logf("camera %d: %d faults of %d lines; roll map: %d camera-frame-lost ranges of %d lines (outside the jog)", cam, faults[cam], want[cam], ranges, got)
-		if got != want[cam] {
-			t.Errorf("camera %d: camera-frame-lost ranges hold %d lines, the camera lost %d (%d frames)", cam, got, want[cam], faults[cam])
+		// The ranges hold exactly the lost lines, plus those of frames the
+		// host itself lost (a receiver behind, under -race on a busy
+		// machine): the client's count beyond the camera's faults.
+		extra := max(stats[cam].LostLines-seen[cam], 0)
+		t.Logf("camera %d: %d faults of %d lines; roll map: %d camera-frame-lost ranges of %d lines (outside the jog); host lost %d more lines",
+			cam, faults[cam], want[cam], ranges, got, extra)
+		if got < want[cam] || got > want[cam]+extra {
+			t.Errorf("camera %d: camera-frame-lost ranges hold %d lines, the camera lost %d (%d frames) and the host %d more", cam, got, want[cam], faults[cam], extra)
 		}
 	}
 	if want[0]+want[1] == 0 {

@@ -7,6 +7,8 @@
 //	webinspect eval     DATASET_DIR [flags]                  AUROC, pixel AUROC and PRO of a model
 //	webinspect export   ROLL --format F [flags]              csv, json, parquet, cutlist, pdf or html
 //	webinspect bench    [flags]                              the benchmark scenarios
+//	webinspect cameras  [--dump ADDR | --set ADDR F=V…]      GigE Vision and USB3 Vision cameras, their features
+//	webinspect camera-sim [flags]                            emulated line-scan GigE Vision cameras
 //
 // `webinspect <command> -h` lists a command's flags; README.md ("Commands")
 // has them all with examples. The command line is a contract that scripts
@@ -48,18 +50,22 @@ var commands = []command{
 	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
 	{"export", "export a roll map as csv, json, parquet or a cutting list (cutlist), or its one-page report as pdf or html", cmdExport},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
+	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
+	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},
 }
 
 // synopses are each command's arguments after its name, as the usage and
 // -h show them.
 var synopses = map[string]string{
-	"run":      "[flags]",
-	"simulate": "--out DIR [flags]",
-	"replay":   "DIR --rolls OUTDIR [flags]",
-	"teach":    "--from DIR|RECORDING --out MODELDIR [flags]",
-	"eval":     "DATASET_DIR [--model MODELDIR] [flags]",
-	"export":   "ROLL --format csv|json|parquet|cutlist|pdf|html [--out FILE] [flags]",
-	"bench":    "[flags]",
+	"run":        "[flags]",
+	"simulate":   "--out DIR [flags]",
+	"replay":     "DIR --rolls OUTDIR [flags]",
+	"teach":      "--from DIR|RECORDING --out MODELDIR [flags]",
+	"eval":       "DATASET_DIR [--model MODELDIR] [flags]",
+	"export":     "ROLL --format csv|json|parquet|cutlist|pdf|html [--out FILE] [flags]",
+	"bench":      "[flags]",
+	"cameras":    "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",
+	"camera-sim": "[--cameras N] [--listen 127.0.0.1] [flags]",
 }
 
 // synopsisOf returns the arguments of command name for its usage line.
@@ -158,8 +164,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: webinspect <command> [arguments] [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-		fmt.Fprintf(w, "  %-9s   webinspect %s %s\n", "", c.name, synopsisOf(c.name))
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s   webinspect %s %s\n", "", c.name, synopsisOf(c.name))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'webinspect <command> -h' for a command's flags.")

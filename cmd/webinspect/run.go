@@ -15,22 +15,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/acquisition/camera"
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/engine/status"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	recipeF := fs.String("recipe", "", "recipe `FILE` or built-in name (default: the source's material)")
-	source := fs.String("source", "sim", "sim, replay:DIR or u3v:SERIAL")
+	source := fs.String("source", "sim", "sim, replay:DIR, gige:ADDR|SERIAL[,…] (GigE Vision cameras on one encoder, camera 0 first) or u3v:SERIAL")
 	listen := fs.String("listen", "127.0.0.1:8080", "`HOST:PORT` of the UI and API")
 	rolls := fs.String("rolls", "rolls", "`DIR` the roll maps are written to")
 	rollID := fs.String("roll", "", "`ID` of the roll (default: generated)")
 	sf := addSimFlags(fs, "10km", -1)
 	ef := addEngineFlags(fs)
+	cf := addCameraFlags(fs)
 	tokenFile := fs.String("token-file", "", "`FILE` holding the bearer token that changes (reviews, roll start/end, splices) must carry, readable by its owner only; "+
 		"required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
 	fs.Func("token", "refused: a token on the command line is visible to every user in ps; use --token-file or $WEBINSPECT_TOKEN", func(string) error {
@@ -61,6 +64,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var src acquisition.Source
+	var cams *camera.Source
 	switch {
 	case *source == "sim":
 		cfg, err := sf.config()
@@ -79,10 +83,14 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		src = r
-	case strings.HasPrefix(*source, "u3v:"):
-		return usageError{fmt.Sprintf("--source %s: USB3 Vision cameras are not supported by this build yet (use sim or replay:DIR)", *source)}
+	case strings.HasPrefix(*source, "gige:") && len(*source) > len("gige:"), strings.HasPrefix(*source, "u3v:"):
+		c, err := cf.open(ctx, *source)
+		if err != nil {
+			return err
+		}
+		src, cams = c, c
 	default:
-		return usageError{fmt.Sprintf("--source %q: must be sim, replay:DIR or u3v:SERIAL", *source)}
+		return usageError{fmt.Sprintf("--source %q: must be sim, replay:DIR, gige:ADDR|SERIAL[,…] or u3v:SERIAL", *source)}
 	}
 	defer src.Close()
 	recipe, err := loadRecipe(*recipeF, src.Info())
@@ -96,6 +104,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	defer store.Unlock()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cams != nil {
+		reg.MustRegister(cams.Collector())
+	}
 	// A roll left open by an engine that was killed is continued, not
 	// abandoned: the newest such roll (or the one --roll names).
 	recs, rerr := store.Recover()
@@ -150,6 +161,15 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	o.Listen = *listen
 	o.Store = store
 	o.Status = s.engine.Status
+	if cams != nil {
+		o.Status = func() status.Status {
+			st := s.engine.Status()
+			for _, c := range cams.Stats() {
+				st.CameraStats = append(st.CameraStats, status.CameraStats(c))
+			}
+			return st
+		}
+	}
 	o.Gatherer = reg
 	o.Logger = log
 	o.Events = hub

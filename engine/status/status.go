@@ -29,6 +29,25 @@ type Status struct {
 	// Marks counts mark events by status (scheduled, fired, acknowledged,
 	// late, missed); empty when marking is off.
 	Marks map[string]int64 `json:"marks"`
+	// CameraStats are the real cameras' acquisition counters, one per
+	// camera; empty for the simulator and replays.
+	CameraStats []CameraStats `json:"camera_stats,omitempty"`
+}
+
+// CameraStats are one real camera's acquisition counters since the run
+// started, summed over reconnections.
+type CameraStats struct {
+	Index         int     `json:"index"`
+	Name          string  `json:"name"`      // the camera as --source names it (address or serial)
+	Connected     bool    `json:"connected"` // false while the camera is gone
+	Frames        int64   `json:"frames"`    // frames delivered complete
+	LostFrames    int64   `json:"lost_frames"`
+	ResentPackets int64   `json:"resent_packets"`
+	Lines         int64   `json:"lines"`      // lines delivered
+	LostLines     int64   `json:"lost_lines"` // lines of lost frames (camera-frame-lost)
+	GoneLines     int64   `json:"gone_lines"` // lines missed while the camera was gone (source-error)
+	Reconnects    int64   `json:"reconnects"`
+	LineRate      float64 `json:"line_rate"` // lines per second over the last second or so
 }
 
 // RollEventKind says what happened to a roll.

@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/webinspect/webinspect/internal/dirlock"
+	"github.com/webinspect/webinspect/internal/textcheck"
 )
 
 // RollMeta describes a roll: what was inspected and when. It is stored in
@@ -52,7 +54,7 @@ type Splice struct {
 }
 
 // maxSpliceNote bounds a splice note, in bytes.
-const maxSpliceNote = 256
+const maxSpliceNote = textcheck.MaxNote
 
 // metaFile is the content of roll.json: the roll's metadata and the row
 // counts of its data files as of the last completed flush.
@@ -82,13 +84,25 @@ func (m *metaFile) info() RollInfo {
 // maxIDLen is the longest roll ID accepted.
 const maxIDLen = 64
 
+// ReservedRollIDs are names a roll cannot take, compared without case: they
+// are the names of other things kept in the rolls directory ("images", the
+// image archive of webinspect run). A roll directory of such a name is not
+// listed as a roll.
+var ReservedRollIDs = []string{"images"}
+
 // ValidRollID reports whether id can name a roll: 1 to 64 bytes of
-// [A-Za-z0-9._-], starting with a letter or digit. Such an ID is a single
-// plain path element (never ".", ".." or a hidden file) and cannot be taken
-// for a command-line flag. The error wraps ErrBadRollID.
+// [A-Za-z0-9._-], starting with a letter or digit, and not one of
+// ReservedRollIDs. Such an ID is a single plain path element (never ".",
+// ".." or a hidden file) and cannot be taken for a command-line flag. The
+// error wraps ErrBadRollID.
 func ValidRollID(id string) error {
 	if id == "" || len(id) > maxIDLen {
-		return fmt.Errorf("%w: %q: length %d, want 1 to %d", ErrBadRollID, id, len(id), maxIDLen)
+		return fmt.Errorf("%w: %.64q: length %d, want 1 to %d", ErrBadRollID, id, len(id), maxIDLen)
+	}
+	for _, r := range ReservedRollIDs {
+		if strings.EqualFold(id, r) {
+			return fmt.Errorf("%w: %q is reserved (the rolls directory's %s folder)", ErrBadRollID, id, r)
+		}
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -284,6 +298,17 @@ func (s *Store) StartRoll(meta RollMeta) (*Roll, error) {
 }
 
 func checkMeta(m RollMeta) error {
+	if err := textcheck.Check("Recipe", m.Recipe, textcheck.MaxName); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := textcheck.Check("Material", m.Material, textcheck.MaxName); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	for i, sp := range m.Splices {
+		if err := textcheck.Check(fmt.Sprintf("Splices[%d].Note", i), sp.Note, maxSpliceNote); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
 	if !(m.WebWidthMM >= 0) || math.IsInf(m.WebWidthMM, 0) {
 		return fmt.Errorf("%w: WebWidthMM %v, want finite and >= 0", ErrInvalid, m.WebWidthMM)
 	}

@@ -521,11 +521,12 @@ func (r *Roll) Close() error {
 		r.mu.Unlock()
 		errs = append(errs, fmt.Errorf("final flush: %w (%d defects, %d uninspected ranges and %d mark events not on disk)",
 			ferr, lostD, lostU, lostM))
-		// Still mark the roll closed on disk, with the counts last known
-		// to be synced.
+		// Still mark the roll closed on disk, with its true length and
+		// the counts last known to be synced; on a full disk the store's
+		// reserve makes room for this one write.
 		m := r.written
 		m.RollMeta = meta
-		if err := writeMetaFile(r.dir, &m); err != nil {
+		if err := r.store.writeMetaFileReserve(r.dir, &m); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/webinspect/webinspect/internal/textcheck"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -163,6 +164,14 @@ func parseGridQuery(raw string) (gridQuery, error) {
 		return g, err
 	}
 	if err := bins("cd_bins", MaxGridCDBins, &g.cdBins); err != nil {
+		return g, err
+	}
+	if v, ok := vals["decision"]; ok {
+		if err := checkDecision(v); err != nil {
+			return g, err
+		}
+	}
+	if err := textcheck.Check("class", vals["class"], textcheck.MaxName); err != nil {
 		return g, err
 	}
 	g.q.Class, g.q.Decision = vals["class"], vals["decision"]

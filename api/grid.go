@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/webinspect/webinspect/internal/textcheck"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -165,12 +166,15 @@ func parseGridQuery(raw string) (gridQuery, error) {
 	if err := bins("cd_bins", MaxGridCDBins, &g.cdBins); err != nil {
 		return g, err
 	}
-	g.q.Class, g.q.Decision = vals["class"], rollmap.Decision(vals["decision"])
 	if v, ok := vals["decision"]; ok {
 		if err := checkDecision(v); err != nil {
 			return g, err
 		}
 	}
+	if err := textcheck.Check("class", vals["class"], textcheck.MaxName); err != nil {
+		return g, err
+	}
+	g.q.Class, g.q.Decision = vals["class"], rollmap.Decision(vals["decision"])
 	if v, ok := vals["review_status"]; ok {
 		switch v {
 		case rollmap.ReviewNone, rollmap.ReviewConfirmed, rollmap.ReviewFalseAlarm, rollmap.ReviewReclassified:

@@ -15,31 +15,32 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/webinspect/webinspect/internal/textcheck"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
 // routes builds the mux and wraps it in the middleware.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/status", s.handleStatus)
-	mux.HandleFunc("GET /api/rolls", s.handleRolls)
-	mux.HandleFunc("GET /api/rolls/{id}", s.handleRoll)
+	mux.HandleFunc("GET /api/status", s.noQuery(s.handleStatus))
+	mux.HandleFunc("GET /api/rolls", s.noQuery(s.handleRolls))
+	mux.HandleFunc("GET /api/rolls/{id}", s.noQuery(s.handleRoll))
 	mux.HandleFunc("GET /api/rolls/{id}/defects", s.handleDefects)
 	mux.HandleFunc("GET /api/rolls/{id}/density", s.handleDensity)
-	mux.HandleFunc("GET /api/rolls/{id}/summary", s.handleSummary)
-	mux.HandleFunc("GET /api/rolls/{id}/defects/{did}", s.handleDefect)
-	mux.HandleFunc("POST /api/rolls/{id}/defects/{did}/review", s.handleReview)
+	mux.HandleFunc("GET /api/rolls/{id}/summary", s.noQuery(s.handleSummary))
+	mux.HandleFunc("GET /api/rolls/{id}/defects/{did}", s.noQuery(s.handleDefect))
+	mux.HandleFunc("POST /api/rolls/{id}/defects/{did}/review", s.noQuery(s.handleReview))
 	mux.HandleFunc("GET /api/rolls/{id}/review-queue", s.handleReviewQueue)
 	mux.HandleFunc("GET /api/rolls/{id}/review-stats", s.handleReviewStats)
 	mux.HandleFunc("GET /api/rolls/{id}/grid", s.handleGrid)
 	mux.HandleFunc("GET /api/rolls/{id}/report.html", s.handleReportHTML)
 	mux.HandleFunc("GET /api/rolls/{id}/report.pdf", s.handleReportPDF)
-	mux.HandleFunc("GET /api/images/{name}", s.handleImage)
+	mux.HandleFunc("GET /api/images/{name}", s.noQuery(s.handleImage))
 	mux.HandleFunc("GET /api/events", s.handleEvents)
-	mux.HandleFunc("POST /api/line/roll/start", s.handleRollStart)
-	mux.HandleFunc("POST /api/line/roll/end", s.handleRollEnd)
-	mux.HandleFunc("POST /api/line/splice", s.handleSplice)
-	mux.HandleFunc("POST /api/session", s.handleSession)
+	mux.HandleFunc("POST /api/line/roll/start", s.noQuery(s.handleRollStart))
+	mux.HandleFunc("POST /api/line/roll/end", s.noQuery(s.handleRollEnd))
+	mux.HandleFunc("POST /api/line/splice", s.noQuery(s.handleSplice))
+	mux.HandleFunc("POST /api/session", s.noQuery(s.handleSession))
 	if s.opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      promLogger{s.log},
@@ -49,6 +50,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("GET /ui/{file}", s.handleAsset)
 	return s.middleware(mux)
+}
+
+// noQuery wraps the handler of an endpoint that takes no query parameters:
+// any parameter is refused with 400 naming it, as for every other endpoint
+// (README: unknown parameters are refused). The UI's pages and /metrics
+// are not wrapped.
+func (s *Server) noQuery(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := strictQuery(r.URL.RawQuery); err != nil {
+			s.writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		h(w, r)
+	}
 }
 
 // errorBody is the body of every error response.
@@ -305,6 +320,9 @@ func parseDefectQuery(raw string) (rollmap.Query, error) {
 		}
 	}
 	if v, ok := vals["class"]; ok {
+		if err := textcheck.Check("class", v[0], textcheck.MaxName); err != nil {
+			return q, err
+		}
 		q.Class = v[0]
 	}
 	if v, ok := vals["decision"]; ok {

@@ -375,6 +375,7 @@ func (r *Recipe) Validate() error {
 			oneOf(f+".decision", string(d.Decision), decisionNames()...),
 		)
 	}
+	checks = append(checks, r.ValidateText(), r.ValidateSeverities())
 	if err := firstErr(checks); err != nil {
 		return err
 	}

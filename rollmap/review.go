@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/webinspect/webinspect/internal/textcheck"
 )
 
 // # Reviews
@@ -147,21 +146,16 @@ func reviewStatus(d *Defect, revs map[int64]Review) string {
 	return d.ReviewStatus
 }
 
-// checkText checks a free-text review field: valid UTF-8, no control
-// characters, at most max bytes, non-empty when required.
+// checkText checks a free-text review field with internal/textcheck (at
+// most max bytes of UTF-8 without control or bidirectional formatting
+// characters), non-empty when required.
 func checkText(field, v string, max int, required bool) error {
-	switch {
-	case v == "" && required:
-		return fmt.Errorf("%w: review %s is empty, want 1 to %d bytes", ErrInvalid, field, max)
-	case len(v) > max:
-		return fmt.Errorf("%w: review %s is %d bytes, want at most %d", ErrInvalid, field, len(v), max)
-	case !utf8.ValidString(v):
-		return fmt.Errorf("%w: review %s is not valid UTF-8", ErrInvalid, field)
+	check := textcheck.Check
+	if required {
+		check = textcheck.CheckRequired
 	}
-	for _, c := range v {
-		if unicode.IsControl(c) {
-			return fmt.Errorf("%w: review %s %q holds a control character", ErrInvalid, field, v)
-		}
+	if err := check("review "+field, v, max); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

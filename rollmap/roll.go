@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/webinspect/webinspect/internal/textcheck"
 )
 
 // Roll writes one open roll. Its methods are safe for concurrent use; the
@@ -350,13 +351,15 @@ func (r *Roll) SetLength(m float64) {
 
 // AddSplice records a join in the web at mdM metres on this roll. It
 // reaches roll.json with the next Flush (the engine flushes every second).
-// The note is free text of at most 256 bytes.
+// The note is free text of at most 256 bytes, without control or
+// bidirectional formatting characters (internal/textcheck).
 func (r *Roll) AddSplice(mdM float64, note string, t time.Time) error {
 	switch {
 	case !(mdM >= 0) || math.IsInf(mdM, 0):
 		return fmt.Errorf("rollmap: roll %s: splice at %v m: %w: want a finite position >= 0", r.id, mdM, ErrInvalid)
-	case len(note) > maxSpliceNote:
-		return fmt.Errorf("rollmap: roll %s: splice note of %d bytes: %w: at most %d", r.id, len(note), ErrInvalid, maxSpliceNote)
+	}
+	if err := textcheck.Check("splice note", note, maxSpliceNote); err != nil {
+		return fmt.Errorf("rollmap: roll %s: %w: %w", r.id, ErrInvalid, err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -510,11 +513,12 @@ func (r *Roll) Close() error {
 		r.mu.Unlock()
 		errs = append(errs, fmt.Errorf("final flush: %w (%d defects, %d uninspected ranges and %d mark events not on disk)",
 			ferr, lostD, lostU, lostM))
-		// Still mark the roll closed on disk, with the counts last known
-		// to be synced.
+		// Still mark the roll closed on disk, with its true length and
+		// the counts last known to be synced; on a full disk the store's
+		// reserve makes room for this one write.
 		m := r.written
 		m.RollMeta = meta
-		if err := writeMetaFile(r.dir, &m); err != nil {
+		if err := r.store.writeMetaFileReserve(r.dir, &m); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -13,10 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/webinspect/webinspect/internal/dirlock"
+	"github.com/webinspect/webinspect/internal/textcheck"
 )
 
 // RollMeta describes a roll: what was inspected and when. It is stored in
@@ -52,7 +55,7 @@ type Splice struct {
 }
 
 // maxSpliceNote bounds a splice note, in bytes.
-const maxSpliceNote = 256
+const maxSpliceNote = textcheck.MaxNote
 
 // metaFile is the content of roll.json: the roll's metadata and the row
 // counts of its data files as of the last completed flush.
@@ -82,13 +85,25 @@ func (m *metaFile) info() RollInfo {
 // maxIDLen is the longest roll ID accepted.
 const maxIDLen = 64
 
+// ReservedRollIDs are names a roll cannot take, compared without case: they
+// are the names of other things kept in the rolls directory ("images", the
+// image archive of webinspect run). A roll directory of such a name is not
+// listed as a roll.
+var ReservedRollIDs = []string{"images"}
+
 // ValidRollID reports whether id can name a roll: 1 to 64 bytes of
-// [A-Za-z0-9._-], starting with a letter or digit. Such an ID is a single
-// plain path element (never ".", ".." or a hidden file) and cannot be taken
-// for a command-line flag. The error wraps ErrBadRollID.
+// [A-Za-z0-9._-], starting with a letter or digit, and not one of
+// ReservedRollIDs. Such an ID is a single plain path element (never ".",
+// ".." or a hidden file) and cannot be taken for a command-line flag. The
+// error wraps ErrBadRollID.
 func ValidRollID(id string) error {
 	if id == "" || len(id) > maxIDLen {
-		return fmt.Errorf("%w: %q: length %d, want 1 to %d", ErrBadRollID, id, len(id), maxIDLen)
+		return fmt.Errorf("%w: %.64q: length %d, want 1 to %d", ErrBadRollID, id, len(id), maxIDLen)
+	}
+	for _, r := range ReservedRollIDs {
+		if strings.EqualFold(id, r) {
+			return fmt.Errorf("%w: %q is reserved (the rolls directory's %s folder)", ErrBadRollID, id, r)
+		}
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -226,7 +241,64 @@ func (s *Store) lockLocked() error {
 		return err
 	}
 	s.lock = l
+	s.ensureReserve()
 	return nil
+}
+
+// The disk reserve: a full disk must not leave a roll open with a stale
+// roll.json (length 0, no defects) while its streams hold defects. The
+// writer of a store keeps ReserveFile, ReserveBytes of allocated zeros, in
+// the store's root. When a closing roll cannot write roll.json because the
+// disk is full (ENOSPC), the reserve is deleted and the write tried again,
+// so the roll is closed with its true length and the counts its files
+// hold. The reserve is made again when the store is next locked. Its name
+// starts with a dot, so it is never taken for a roll.
+const (
+	ReserveFile  = ".reserve"
+	ReserveBytes = 1 << 20
+)
+
+// metaWriteFault, when set by a test, is called before each roll.json
+// write and its error returned in place of the write's.
+var metaWriteFault func(dir string) error
+
+// ensureReserve writes the disk reserve if it is missing or short; best
+// effort (a disk already full has no room for it). s.mu is held.
+func (s *Store) ensureReserve() {
+	path := filepath.Join(s.root, ReserveFile)
+	if st, err := os.Stat(path); err == nil && st.Size() >= ReserveBytes {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	_, err = f.Write(make([]byte, ReserveBytes)) // zeros written, not a hole: the blocks are allocated
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+}
+
+// releaseReserve deletes the disk reserve and reports whether there was
+// one to delete.
+func (s *Store) releaseReserve() bool {
+	return os.Remove(filepath.Join(s.root, ReserveFile)) == nil
+}
+
+// writeMetaFileReserve is writeMetaFile that, on a full disk, frees the
+// store's disk reserve and tries once more.
+func (s *Store) writeMetaFileReserve(dir string, m *metaFile) error {
+	err := writeMetaFile(dir, m)
+	if errors.Is(err, syscall.ENOSPC) && s.releaseReserve() {
+		err = writeMetaFile(dir, m)
+	}
+	return err
 }
 
 // StartRoll creates a new roll and returns its writer. An empty meta.ID is
@@ -284,6 +356,17 @@ func (s *Store) StartRoll(meta RollMeta) (*Roll, error) {
 }
 
 func checkMeta(m RollMeta) error {
+	if err := textcheck.Check("Recipe", m.Recipe, textcheck.MaxName); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := textcheck.Check("Material", m.Material, textcheck.MaxName); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	for i, sp := range m.Splices {
+		if err := textcheck.Check(fmt.Sprintf("Splices[%d].Note", i), sp.Note, maxSpliceNote); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
 	if !(m.WebWidthMM >= 0) || math.IsInf(m.WebWidthMM, 0) {
 		return fmt.Errorf("%w: WebWidthMM %v, want finite and >= 0", ErrInvalid, m.WebWidthMM)
 	}
@@ -839,6 +922,11 @@ func readVersionedJSON(path string, v any, version *string) error {
 // writeMetaFile replaces dir/roll.json atomically: write a temporary file,
 // sync it, rename it over roll.json and sync the directory.
 func writeMetaFile(dir string, m *metaFile) error {
+	if metaWriteFault != nil {
+		if err := metaWriteFault(dir); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, MetaFile), err)
+		}
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", MetaFile, err)

@@ -76,6 +76,11 @@ var (
 	ErrVersion = errors.New("recording: unsupported version")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("recording: closed")
+	// ErrEndedEarly is returned by a camera's ReadBlock at its end frame
+	// when another camera file of the recording holds more blocks: the
+	// camera stopped delivering while the web was still recorded. It
+	// wraps acquisition.ErrTruncated (the camera's data is cut short).
+	ErrEndedEarly = fmt.Errorf("recording: camera ended early: %w", acquisition.ErrTruncated)
 )
 
 // File names and format constants.

@@ -87,7 +87,52 @@ func Open(dir string, opts ReadOptions) (*Replay, error) {
 		}
 		r.streams = append(r.streams, s)
 	}
+	if opts.Follow == 0 {
+		// A file being written may still grow; a finished one is counted.
+		for _, s := range r.streams {
+			s.frames = s.countFrames()
+		}
+	}
 	return r, nil
+}
+
+// countFrames walks the block frame headers of a finished camera file
+// from the first frame to the end frame, without reading payloads, and
+// returns how many block frames it holds; -1 when the framing ends
+// without an end frame or is damaged (reading will report that).
+func (s *replayStream) countFrames() int64 {
+	var head [frameHead]byte
+	size, err := s.size()
+	if err != nil {
+		return -1
+	}
+	n := int64(0)
+	for off := s.off; off+frameHead <= size; n++ {
+		if _, err := s.f.ReadAt(head[:], off); err != nil {
+			return -1
+		}
+		l := binary.LittleEndian.Uint32(head[4:])
+		switch {
+		case string(head[:4]) == frameEnd && l == 0:
+			return n
+		case string(head[:4]) != frameBlock || int(l) > s.maxPay:
+			return -1
+		}
+		off += frameHead + int64(l)
+	}
+	return -1
+}
+
+// endedEarly returns ErrEndedEarly, naming the cameras, when s reached its
+// end frame after fewer blocks than another camera file holds; else nil.
+func (s *replayStream) endedEarly() error {
+	for _, o := range s.r.streams {
+		if o != s && s.frames >= 0 && o.frames > s.frames {
+			return fmt.Errorf("%s: end frame after %d blocks, but camera %d recorded %d: %w",
+				s.path, s.frames, o.idx, o.frames, ErrEndedEarly)
+		}
+	}
+	return nil
 }
 
 // Info describes the recorded source. Name is the recording's directory;
@@ -171,6 +216,7 @@ type replayStream struct {
 	havePrev  bool
 	lastTime  int64 // time of the last block with one, ns
 	closeOnce sync.Once
+	frames    int64 // block frames in the file (countFrames); -1: unknown
 }
 
 func openStream(r *Replay, i int) (*replayStream, error) {
@@ -182,7 +228,7 @@ func openStream(r *Replay, i int) (*replayStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording: open: %w", err)
 	}
-	s := &replayStream{r: r, idx: i, path: path, f: f, stop: make(chan struct{})}
+	s := &replayStream{r: r, idx: i, path: path, f: f, stop: make(chan struct{}), frames: -1}
 	fail := func(err error) (*replayStream, error) {
 		f.Close()
 		return nil, err
@@ -269,6 +315,11 @@ func (s *replayStream) ReadBlock(ctx context.Context, dst *acquisition.Block) er
 		return s.err
 	}
 	t, err := s.next(ctx, dst)
+	if errors.Is(err, io.EOF) {
+		if early := s.endedEarly(); early != nil {
+			err = early
+		}
+	}
 	if err != nil {
 		if isFinal(err) {
 			s.err = err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/rollmap"
@@ -41,11 +42,17 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 		return exportReport(dir, *format, *out, stdout)
 	}
 	meta, defects, unins, err := rollmap.ReadRoll(dir)
-	if err != nil && !errors.Is(err, rollmap.ErrTruncated) {
+	var damage error // a stream damaged mid-way: the readable part is exported, then this is the exit status
+	switch {
+	case err == nil:
+	case errors.Is(err, rollmap.ErrCorrupt) && meta.ID != "":
+		damage = fmt.Errorf("roll %s is damaged: exported %s; the records after it could not be read (%s)",
+			meta.ID, readableUpTo(defects), describeDamage(err))
+		log.Warn().Str("roll", meta.ID).Int("defects", len(defects)).Msg("roll map damaged mid-way; exporting the readable batches")
+	case errors.Is(err, rollmap.ErrTruncated) && meta.ID != "":
+		log.Warn().Str("damage", describeDamage(err)).Msg("roll map is truncated; exporting every complete record")
+	default:
 		return err
-	}
-	if err != nil {
-		log.Warn().Err(err).Msg("roll map is truncated; exporting every complete record")
 	}
 	w := stdout
 	var f *os.File
@@ -70,7 +77,44 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 			err = cerr
 		}
 	}
+	if err == nil {
+		err = damage
+	}
 	return err
+}
+
+// readableUpTo says how far the readable defects of a damaged roll go.
+func readableUpTo(ds []rollmap.Defect) string {
+	if len(ds) == 0 {
+		return "no defects"
+	}
+	last := ds[0]
+	for _, d := range ds {
+		if d.ID > last.ID {
+			last = d
+		}
+	}
+	return fmt.Sprintf("%d defects, up to defect %d at %.3f m", len(ds), last.ID, last.MDStartM)
+}
+
+// describeDamage is a reader's error for people: which file, how many
+// batches were readable and what is wrong, without a decoder's recovered
+// panic (a Go runtime message about an index says nothing to an operator).
+func describeDamage(err error) string {
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.Contains(line, "panicked") || strings.Contains(line, "runtime error") {
+			cut := len(line)
+			for _, m := range []string{"arrow/ipc:", "decoding panicked", "runtime error"} {
+				if i := strings.Index(line, m); i >= 0 {
+					cut = min(cut, i)
+				}
+			}
+			line = line[:cut] + "a record batch does not decode"
+		}
+		parts = append(parts, strings.TrimSpace(line))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // exportReport writes the roll report of the roll in dir: its store is

@@ -205,8 +205,8 @@ type cameraFlags struct {
 func addCameraFlags(fs *flag.FlagSet) *cameraFlags {
 	d := camera.DefaultSettings()
 	return &cameraFlags{
-		geometry: fs.String("geometry", "", "gige:/u3v: the installation as JSON: web, encoder, each camera's CD offset, pixel size and flat-field "+
-			"(acquisition.Info; `webinspect camera-sim --info F` writes one)"),
+		geometry: fs.String("geometry", "", "gige:/u3v: `FILE` describing the installation as JSON: web, encoder, each camera's CD offset, pixel size and flat-field "+
+			"(acquisition.Info; webinspect camera-sim --info F writes one)"),
 		iface:        fs.String("interface", "", "gige: where to look for cameras named by serial number (default: every interface)"),
 		pixelFormat:  fs.String("pixel-format", "", "gige:/u3v: PixelFormat to set (Mono8, Mono10, Mono12, Mono12p, …; default: the camera's)"),
 		trigger:      fs.String("trigger-source", d.TriggerSource, "gige:/u3v: LineStart TriggerSource (the encoder), or free-run"),

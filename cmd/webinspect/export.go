@@ -46,8 +46,8 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, rollmap.ErrCorrupt) && meta.ID != "":
-		damage = fmt.Errorf("roll %s is damaged: exported %s; the records after it could not be read (%s)",
-			meta.ID, readableUpTo(defects), describeDamage(err))
+		damage = fmt.Errorf("roll %s is damaged: exported the %d readable defects (%s); a damaged part could not be read (%s)",
+			meta.ID, len(defects), readableUpTo(defects), describeDamage(err))
 		log.Warn().Str("roll", meta.ID).Int("defects", len(defects)).Msg("roll map damaged mid-way; exporting the readable batches")
 	case errors.Is(err, rollmap.ErrTruncated) && meta.ID != "":
 		log.Warn().Str("damage", describeDamage(err)).Msg("roll map is truncated; exporting every complete record")

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
+	"github.com/webinspect/webinspect/internal/metricsreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -274,8 +275,11 @@ func (e *Engine) newModel() error {
 	if err != nil {
 		return fmt.Errorf("%w: model: %v", ErrConfig, err)
 	}
-	if e.opts.Registerer != nil {
-		_ = e.opts.Registerer.Register(p.Collector())
+	// The pool's collector reports this engine's model: a new engine on
+	// the same registry (a roll resumed in-process) replaces the old one.
+	if err := metricsreg.Replace(e.opts.Registerer, p.Collector()); err != nil {
+		p.Close()
+		return fmt.Errorf("%w: model metrics: %v", ErrConfig, err)
 	}
 	name := e.opts.ModelName
 	if name == "" {

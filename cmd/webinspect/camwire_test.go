@@ -189,6 +189,14 @@ func TestRunOnEmulatedGigECameras200m(t *testing.T) {
 // on request: the same accuracy, and no line lost.
 func TestRunOnEmulatedGigECamerasPacketLoss(t *testing.T) {
 	long.Skip(t, "200 m with 1 % packet loss and resend, about 75 s")
+	if raceEnabled {
+		// A real-time acceptance test: under the race detector the host
+		// cannot receive at the cameras' rate, and frames whose resends
+		// come too late are lost (about 10 % here), which is the host's
+		// loss, not the protocol's. Run it without -race:
+		//   WEBINSPECT_LONG=1 go test -run PacketLoss ./cmd/webinspect
+		t.Skip("real-time packet-loss acceptance: run without -race")
+	}
 	o := camWeb(200, 200)
 	o.PacketLoss = 10
 	r := runCameras(t, o, 200, nil, nil, nil)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/aravistest"
 )
 
 // requireAravis skips the test when the Aravis tools are not installed,
@@ -32,6 +34,7 @@ func requireAravis(t *testing.T, progs ...string) {
 // description).
 func aravisFakeXML(t *testing.T) []byte {
 	requireAravis(t, "arv-fake-gv-camera-0.8", "arv-tool-0.8")
+	aravistest.LockFakeCamera(t) // the fake camera always binds 127.0.0.1:3956
 	ctx, cancel := context.WithCancel(context.Background())
 	fake := exec.CommandContext(ctx, "arv-fake-gv-camera-0.8", "-i", "127.0.0.1")
 	if err := fake.Start(); err != nil {

@@ -31,7 +31,7 @@ import (
 
 const (
 	fakeCameraBin = "arv-fake-gv-camera-0.8"
-	fakeLockPath  = "/tmp/webinspect-aravis-fake.lock"
+	fakeLockPath  = aravistest.FakeCameraLock
 )
 
 func needAravis(t *testing.T, bins ...string) {

@@ -13,6 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // StreamScript returns the path of aravis_stream.py, or "" when it cannot
@@ -34,4 +37,24 @@ func StreamScript() string {
 		}
 	}
 	return ""
+}
+
+// FakeCameraLock is the file the tests lock (flock) while Aravis's fake
+// camera runs: it always binds 127.0.0.1:3956, so test packages running at
+// the same time take turns.
+const FakeCameraLock = "/tmp/webinspect-aravis-fake.lock"
+
+// LockFakeCamera waits for the fake camera's lock and holds it until t
+// ends.
+func LockFakeCamera(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(FakeCameraLock, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() })
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 )
 
 // frame is one block (Height lines) on its way to the host. It stays in
@@ -69,7 +70,7 @@ func (f *frame) encode(cfg camConfig, sw int, ts uint64) {
 			continue
 		}
 		f.u16 = widen(f.u16[:0], src, cfg.pf.Depth())
-		p, _ = wire.FromMono16(p, f.u16, cfg.pf) // formats are checked at the register
+		p, _ = pfnc.FromMono16(p, f.u16, cfg.pf) // formats are checked at the register
 	}
 	pt := wire.PayloadImage
 	if cfg.chunks {

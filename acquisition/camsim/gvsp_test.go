@@ -13,6 +13,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 	"github.com/webinspect/webinspect/acquisition/sim"
 )
 
@@ -136,7 +137,7 @@ func checkFrame(t *testing.T, f *rxFrame, ref *refLines, pf wire.PixelFormat, w,
 	for i := range h {
 		want, count := ref.line(t, first+int64(i))
 		lb := pf.LineBytes(w)
-		if err := wire.ToMono8(got, img[i*lb:(i+1)*lb], w, pf); err != nil {
+		if err := pfnc.ToMono8(got, img[i*lb:(i+1)*lb], w, pf); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want[off:off+w]) {

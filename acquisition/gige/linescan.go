@@ -12,6 +12,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 )
 
 // ReasonFrameLost is the LostLines reason for lines of a camera frame that
@@ -129,7 +130,7 @@ func (l *LineStream) ReadBlock(ctx context.Context, dst *acquisition.Block) erro
 	lb := pf.LineBytes(w) + int(l.cur.Leader.PaddingX)
 	for i := 0; i < n; i++ {
 		line := l.pos + i
-		if err := wire.ToMono8(dst.Pix[i*dst.Stride:], l.img[line*lb:], w, pf); err != nil {
+		if err := pfnc.ToMono8(dst.Pix[i*dst.Stride:], l.img[line*lb:], w, pf); err != nil {
 			return fmt.Errorf("%w: line %d of block %d: %w", ErrProtocol, line, l.cur.BlockID, err)
 		}
 		dst.Counts[i] = l.count(line)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 )
 
 const encChunkID = 0x0e4c0001
@@ -27,7 +28,7 @@ func lineFrame(id uint64, first, lines, w int, pf wire.PixelFormat, chunks bool,
 				row[x] >>= 12 - pf.Depth()
 			}
 		}
-		img, _ = wire.FromMono16(img, row, pf)
+		img, _ = pfnc.FromMono16(img, row, pf)
 	}
 	l := wire.Leader{PayloadType: wire.PayloadImage, PixelFormat: pf, Width: uint32(w), Height: uint32(lines)}
 	payload := img

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/webinspect/webinspect/acquisition/genicam"
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 )
 
 // Camera is a U3V device with its GenICam node map connected to the
@@ -37,15 +38,6 @@ func NewCamera(d *Device) (*Camera, error) {
 	}
 	return &Camera{Device: d, Nodes: nodes}, nil
 }
-
-// pixelFormats maps SFNC PixelFormat entry names to PFNC codes.
-var pixelFormats = func() map[string]uint32 {
-	m := map[string]uint32{}
-	for code, name := range pixelNames {
-		m[name] = code
-	}
-	return m
-}()
 
 // OpenLineStream fills what opt leaves zero from the node map (Camera.Width
 // from Width, Height, PixelFormat, PayloadSize), sets up the stream
@@ -91,7 +83,8 @@ func (c *Camera) fill(opt *StreamOptions) error {
 		if err != nil {
 			return err
 		}
-		pf, ok := pixelFormats[name]
+		f, ok := pfnc.ParsePixelFormat(name)
+		pf := uint32(f)
 		if !ok {
 			return fmt.Errorf("%w: PixelFormat %s (want Mono8/10/12/16, packed or not)", ErrUnsupported, name)
 		}

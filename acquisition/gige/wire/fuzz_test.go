@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"testing"
+
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 )
 
 // FuzzGVCP feeds arbitrary bytes to every GVCP decoder: none may panic, and
@@ -67,7 +69,7 @@ func FuzzGVSP(f *testing.F) {
 			w := int(b[0]) + 1
 			dst := make([]byte, w)
 			for _, pf := range []PixelFormat{Mono8, Mono10p, Mono12p, Mono12Packed, Mono10Packed, Mono16} {
-				_ = ToMono8(dst, b[1:], w, pf)
+				_ = pfnc.ToMono8(dst, b[1:], w, pf)
 			}
 		}
 	})

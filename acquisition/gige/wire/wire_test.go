@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/webinspect/webinspect/acquisition/pfnc"
 )
 
 func TestCmdAckRoundTrip(t *testing.T) {
@@ -236,7 +238,7 @@ func TestPixelFormats(t *testing.T) {
 				src[i] = uint16(r.IntN(1 << f.Depth()))
 				want[i] = uint8(src[i] >> (f.Depth() - 8))
 			}
-			enc, err := FromMono16(nil, src, f)
+			enc, err := pfnc.FromMono16(nil, src, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,7 +246,7 @@ func TestPixelFormats(t *testing.T) {
 				t.Fatalf("%v w=%d: encoded %d bytes, LineBytes %d", f, w, len(enc), f.LineBytes(w))
 			}
 			got := make([]byte, w)
-			if err := ToMono8(got, enc, w, f); err != nil {
+			if err := pfnc.ToMono8(got, enc, w, f); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
@@ -252,10 +254,10 @@ func TestPixelFormats(t *testing.T) {
 			}
 		}
 	}
-	if err := ToMono8(make([]byte, 4), make([]byte, 4), 4, 0x02180014); !errors.Is(err, ErrMalformed) {
+	if err := pfnc.ToMono8(make([]byte, 4), make([]byte, 4), 4, 0x02180014); !errors.Is(err, pfnc.ErrUnsupported) {
 		t.Fatal("RGB8 converted:", err)
 	}
-	if err := ToMono8(make([]byte, 4), make([]byte, 3), 4, Mono12p); !errors.Is(err, ErrShort) {
+	if err := pfnc.ToMono8(make([]byte, 4), make([]byte, 3), 4, Mono12p); !errors.Is(err, pfnc.ErrShort) {
 		t.Fatal("short source:", err)
 	}
 }

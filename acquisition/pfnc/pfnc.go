@@ -99,7 +99,12 @@ func ToMono8(dst, src []byte, width int, f PixelFormat) error {
 	switch f {
 	case Mono8:
 		copy(dst, src)
-	case Mono10, Mono12, Mono16:
+	case Mono16:
+		src = src[:2*width]
+		for i := range dst {
+			dst[i] = src[2*i+1] // the high byte of a little-endian u16
+		}
+	case Mono10, Mono12:
 		shift := uint(f.Depth() - 8)
 		for i := range dst {
 			// bits above the significant ones (a malformed sample) saturate

@@ -27,13 +27,14 @@ import (
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	recipeF := fs.String("recipe", "", "recipe `FILE` or built-in name (default: the source's material)")
-	source := fs.String("source", "sim", "sim, replay:DIR, gige:ADDR|SERIAL[,…] (GigE Vision cameras on one encoder, camera 0 first) or u3v:SERIAL")
+	source := fs.String("source", "sim", "sim, replay:DIR, frames:DIR (a folder of real frames played as one web), gige:ADDR|SERIAL[,…] (GigE Vision cameras on one encoder, camera 0 first) or u3v:SERIAL")
 	listen := fs.String("listen", "127.0.0.1:8080", "`HOST:PORT` of the UI and API")
 	rolls := fs.String("rolls", "rolls", "`DIR` the roll maps are written to")
 	rollID := fs.String("roll", "", "`ID` of the roll (default: generated)")
 	sf := addSimFlags(fs, "10km", -1)
 	ef := addEngineFlags(fs)
 	cf := addCameraFlags(fs)
+	ff := addFramesFlags(fs)
 	tokenFile := fs.String("token-file", "", "`FILE` holding the bearer token that changes (reviews, roll start/end, splices) must carry, readable by its owner only; "+
 		"required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
 	fs.Func("token", "refused: a token on the command line is visible to every user in ps; use --token-file or $WEBINSPECT_TOKEN", func(string) error {
@@ -83,6 +84,12 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		src = r
+	case strings.HasPrefix(*source, "frames:"):
+		f, err := ff.open(*source, *cf.geometry, sf)
+		if err != nil {
+			return err
+		}
+		src = f
 	case strings.HasPrefix(*source, "gige:") && len(*source) > len("gige:"), strings.HasPrefix(*source, "u3v:"):
 		c, err := cf.open(ctx, *source)
 		if err != nil {
@@ -90,7 +97,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		src, cams = c, c
 	default:
-		return usageError{fmt.Sprintf("--source %q: must be sim, replay:DIR, gige:ADDR|SERIAL[,…] or u3v:SERIAL", *source)}
+		return usageError{fmt.Sprintf("--source %q: must be sim, replay:DIR, frames:DIR, gige:ADDR|SERIAL[,…] or u3v:SERIAL", *source)}
 	}
 	defer src.Close()
 	recipe, err := loadRecipe(*recipeF, src.Info())

@@ -34,6 +34,18 @@ type LiveStatus struct {
 	CountsFrom  string      `json:"counts_from"`
 	CountsError string      `json:"counts_error,omitempty"`
 	Scope       StatusScope `json:"scope"`
+	// PersistenceError is null while everything the roll map took is on
+	// disk as of its last flush; else it names the roll whose writes fail
+	// (a full disk, an I/O error), the last error, since when, and whether
+	// rows were lost at the roll's close. The live view shows it as a red
+	// banner. Present only when the Store reports it (rollmap.Store does).
+	PersistenceError *rollmap.PersistenceError `json:"persistence_error"`
+}
+
+// persistenceReporter is implemented by stores that know whether their
+// writes reach the disk (*rollmap.Store does).
+type persistenceReporter interface {
+	PersistenceError() *rollmap.PersistenceError
 }
 
 // StatusScope names the status fields by what they count.
@@ -97,6 +109,9 @@ func (c *classCounter) counts(store RollStore, id string, info rollmap.RollInfo)
 func (s *Server) liveStatus() LiveStatus {
 	st := s.opts.Status()
 	ls := LiveStatus{Status: st, CountsFrom: "engine", Scope: statusScope}
+	if pr, ok := s.opts.Store.(persistenceReporter); ok {
+		ls.PersistenceError = pr.PersistenceError()
+	}
 	if st.RollID != "" {
 		info, err := s.opts.Store.Roll(st.RollID)
 		var byClass map[string]int64

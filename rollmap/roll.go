@@ -391,8 +391,11 @@ func (r *Roll) Flush() error {
 		return fmt.Errorf("rollmap: roll %s: flush: %w", r.id, ErrClosed)
 	}
 	if err := r.flushLocked(); err != nil {
-		return fmt.Errorf("rollmap: roll %s: flush: %w", r.id, err)
+		err = fmt.Errorf("rollmap: roll %s: flush: %w", r.id, err)
+		r.store.health.failed(r.id, err, false)
+		return err
 	}
+	r.store.health.ok(r.id)
 	return nil
 }
 
@@ -513,6 +516,7 @@ func (r *Roll) Close() error {
 		r.mu.Unlock()
 		errs = append(errs, fmt.Errorf("final flush: %w (%d defects, %d uninspected ranges and %d mark events not on disk)",
 			ferr, lostD, lostU, lostM))
+		r.store.health.failed(r.id, fmt.Errorf("rollmap: roll %s: closed with rows not on disk: %w", r.id, errs[0]), true)
 		// Still mark the roll closed on disk, with its true length and
 		// the counts last known to be synced; on a full disk the store's
 		// reserve makes room for this one write.
@@ -538,6 +542,9 @@ func (r *Roll) Close() error {
 	r.mbuild.Release()
 	r.done = true
 	r.store.remove(r)
+	if ferr == nil {
+		r.store.health.ok(r.id)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("rollmap: roll %s: close: %w", r.id, errors.Join(errs...))
 	}

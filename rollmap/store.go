@@ -146,6 +146,8 @@ type Store struct {
 	reviews reviewLogs // the review log of each roll touched (review.go)
 
 	lock *dirlock.Lock // held from the first write (Lock, StartRoll, ResumeRoll) to Close
+
+	health persistHealth // failed flushes of the rolls written (persist.go)
 }
 
 // OpenStore opens the store at root with DefaultOptions, creating the

@@ -49,6 +49,8 @@
     $('st-dropped-lines').classList.toggle('bad', s.lines_dropped > 0);
     $('st-uninspected-wrap').classList.toggle('bad', s.uninspected_m > 0);
 
+    renderPersistence(s.persistence_error);
+
     const ul = $('st-classes');
     ul.replaceChildren();
     const byClass = s.defects_by_class || {};
@@ -62,6 +64,23 @@
       li.append(WI.swatch(cls), name, n);
       ul.append(li);
     }
+  }
+
+  // A roll map that cannot be written (a full disk, an I/O error) is a
+  // red banner on every tab until the writes succeed again: what the
+  // line shows is not being saved. A roll closed while failing lost its
+  // unsaved records, and says so for the rest of the engine's run.
+  function renderPersistence(pe) {
+    const el = $('persist-banner');
+    if (!pe) { el.hidden = true; el.replaceChildren(); return; }
+    const head = pe.lost
+      ? `Roll ${pe.roll} was closed with records that are NOT on disk.`
+      : `The roll map is NOT being saved (roll ${pe.roll}): inspection results since ${fmt.time(pe.since)} are only in memory.`;
+    const detail = document.createElement('small');
+    detail.textContent = ` ${pe.message} · ${fmt.int(pe.failures)} failed write${pe.failures === 1 ? '' : 's'}, last ${fmt.time(pe.last)}` +
+      (pe.rolls > 1 ? ` · ${pe.rolls} rolls affected` : '');
+    el.replaceChildren(head, detail);
+    el.hidden = false;
   }
 
   async function loadWindow(id) {

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"math"
+	"slices"
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/kernels"
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -76,7 +78,16 @@ type thresholdDetector struct {
 	alphaFlag  float32
 	minDelta   float32
 	kSigma     float32
+	// offWeb is the edge search (threshold.off_web); while its mode is
+	// auto, the first lines wait in pending until Learn decides it.
+	offWeb  edge.Options
+	pending [][]uint8
+	filled  []uint8 // the line with its off-web background filled by mirrored web
 }
+
+// edgeLearnLines is how many of the first lines decide an auto off-web
+// mode (at most the recipe's learn lines).
+const edgeLearnLines = 64
 
 func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opts ThresholdOptions, strip ownedStrip) *thresholdDetector {
 	w := cam.Width
@@ -95,6 +106,13 @@ func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opt
 		alpha:    float32(1 / float64(opts.BackgroundLines)),
 		minDelta: float32(opts.MinContrast),
 		kSigma:   float32(opts.KSigma),
+		offWeb:   opts.OffWeb,
+	}
+	if d.offWeb.Mode == "" {
+		d.offWeb.Mode = edge.Auto
+	}
+	if d.offWeb.Mode != edge.None {
+		d.filled = make([]uint8, w)
 	}
 	if opts.AdaptFlaggedLines > 0 {
 		d.alphaFlag = float32(1 / float64(opts.AdaptFlaggedLines))
@@ -111,6 +129,16 @@ func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
 			continue // re-imaged material after a jog back: never inspected twice
 		}
 		line, c := p.line(i), p.counts[i]
+		if d.offWeb.Mode == edge.Auto {
+			d.decideOffWeb(line)
+			continue
+		}
+		e0, e1 := 0, len(line)
+		if d.offWeb.Active() {
+			copy(d.filled, line)
+			e0, e1 = edge.FindFill(d.filled, &d.offWeb)
+			line = d.filled
+		}
 		if d.learned < d.opts.LearnLines {
 			d.learn(line)
 			continue
@@ -121,6 +149,11 @@ func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
 		d.sinceThr = (d.sinceThr + 1) % 16
 		y := acquisition.LineIndex(c, d.k)
 		n := kernels.ThresholdMask(d.mask, line, d.lo, d.hi)
+		if n > 0 && (e0 > 0 || e1 < len(line)) {
+			// Beyond the edges lies the mirrored web, not material.
+			clear(d.mask[:e0])
+			clear(d.mask[max(e1, e0):])
+		}
 		d.runs = d.runs[:0]
 		if n > 0 {
 			d.runs = kernels.EncodeRuns(d.runs, d.mask, line, d.mean)
@@ -130,6 +163,32 @@ func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
 		kernels.UpdateBackground(d.mean, d.vari, line, d.backgroundMask(n), d.alpha, d.alphaFlag)
 	}
 	return dst
+}
+
+// decideOffWeb keeps the first lines until there are enough to decide an
+// auto off-web mode (edge.Learn: do most lines end in a saturated band?),
+// then decides and inspects them as any other lines (they are all learn
+// lines: none of them can hold a reported defect).
+func (d *thresholdDetector) decideOffWeb(line []uint8) {
+	d.pending = append(d.pending, slices.Clone(line))
+	if len(d.pending) < min(edgeLearnLines, d.opts.LearnLines) {
+		return
+	}
+	widths := make([]int, len(d.pending))
+	for i := range widths {
+		widths[i] = len(line)
+	}
+	d.offWeb = edge.Learn(d.offWeb, widths, d.pending)
+	if !d.offWeb.Active() {
+		d.filled = nil
+	}
+	for _, l := range d.pending {
+		if d.offWeb.Active() {
+			edge.FindFill(l, &d.offWeb)
+		}
+		d.learn(l)
+	}
+	d.pending = nil
 }
 
 // learn feeds one of the first LearnLines lines to the background model.

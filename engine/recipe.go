@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/webinspect/webinspect/marking"
+	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/infer"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -79,6 +80,13 @@ type ThresholdOptions struct {
 	// MinSizeMM drops defects whose largest dimension is below this, in mm.
 	// This is the recipe's detection limit. Range 0..1000.
 	MinSizeMM float64 `json:"min_size_mm"`
+	// OffWeb finds the web's edges on every line (model/edge, the code the
+	// taught model, teach and eval use) so that the background beyond them
+	// (a backlight, a white or black roller) and a web that wanders across
+	// the camera are never taken for defects. Mode auto (the default)
+	// decides from the first learn lines whether the lines end in a
+	// saturated band (bright or dark) or the web fills them (none).
+	OffWeb edge.Options `json:"off_web"`
 }
 
 // AssemblyOptions configures how regions become defects.
@@ -307,6 +315,7 @@ func defaultRecipeValues() *Recipe {
 		Threshold: ThresholdOptions{
 			KSigma: 4.5, MinContrast: 18, BackgroundLines: 512, LearnLines: 256,
 			FlatFieldTarget: 255, MinAreaPx: 3, MinSizeMM: 1.0,
+			OffWeb: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2},
 		},
 		Assembly: AssemblyOptions{MergeGapMM: 3},
 		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
@@ -330,6 +339,7 @@ func (r *Recipe) Validate() error {
 		rangeI("threshold.flat_field_target", t.FlatFieldTarget, 1, 255),
 		rangeI("threshold.min_area_px", t.MinAreaPx, 1, 10_000),
 		rangeF("threshold.min_size_mm", t.MinSizeMM, 0, 1000),
+		validOffWeb("threshold.off_web", &t.OffWeb),
 		rangeF("assembly.merge_gap_mm", r.Assembly.MergeGapMM, 0, 1000),
 		rangeI("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
 		rangeI("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),

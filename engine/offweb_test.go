@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/model/edge"
+)
+
+// wanderSource is one camera over a woven web narrower than the camera:
+// beyond the web's left edge a backlight saturates the pixels, and the
+// edge wanders ±30 mm across the roll (the way a real web runs). Dark
+// spots sit within 20 mm of the edge.
+type wanderSource struct {
+	info  acquisition.Info
+	lines int
+	spots []wanderSpot
+	rng   *rand.Rand
+	next  int
+}
+
+type wanderSpot struct{ line, fromEdge int } // 6×6 px, fromEdge px inside the web
+
+const (
+	wanderW      = 1024
+	wanderPixMM  = 0.25
+	wanderAmplPx = 120 // ±30 mm
+)
+
+func wanderEdge(line int) int {
+	return 300 + int(math.Round(wanderAmplPx*math.Sin(float64(line)/1500)))
+}
+
+func newWanderSource(lines int, spots []wanderSpot) *wanderSource {
+	return &wanderSource{
+		info: acquisition.Info{Name: "test:wander", Material: "fabric", WebWidthMM: wanderW * wanderPixMM,
+			MMPerCount: 0.25, CountsPerLine: 1, LinesPerBlock: 256, SpeedMPerMin: 100,
+			Cameras: []acquisition.CameraInfo{{Width: wanderW, PixelMM: wanderPixMM}}},
+		lines: lines, spots: spots, rng: rand.New(rand.NewPCG(5, 6)),
+	}
+}
+
+func (s *wanderSource) Info() acquisition.Info         { return s.info }
+func (s *wanderSource) Streams() []acquisition.Stream  { return []acquisition.Stream{s} }
+func (s *wanderSource) Close() error                   { return nil }
+func (s *wanderSource) Camera() acquisition.CameraInfo { return s.info.Cameras[0] }
+func (s *wanderSource) ReadBlock(ctx context.Context, b *acquisition.Block) error {
+	if s.next >= s.lines {
+		return io.EOF
+	}
+	n := min(s.info.LinesPerBlock, s.lines-s.next)
+	b.Lines = n
+	for i := range n {
+		y := s.next + i
+		row := b.Pix[i*wanderW : (i+1)*wanderW]
+		e := wanderEdge(y)
+		for x := range row {
+			v := 128 + 12*math.Sin(float64(x)*2*math.Pi/6)*math.Sin(float64(y)*2*math.Pi/6) + s.rng.NormFloat64()*3
+			switch {
+			case x < e:
+				v = 255
+			case x == e:
+				v = 200 // the edge's partly covered pixel
+			}
+			for _, sp := range s.spots {
+				if x0 := e + sp.fromEdge; y >= sp.line && y < sp.line+6 && x >= x0 && x < x0+6 {
+					v -= 70
+				}
+			}
+			row[x] = uint8(max(0, min(255, math.Round(v))))
+		}
+		b.Counts[i] = int64(y)
+	}
+	s.next += n
+	return nil
+}
+
+// TestThresholdDetectorFollowsAWanderingWebEdge: the threshold detector
+// finds the web's edge on every line (threshold.off_web, mode auto
+// deciding from the first lines), so a backlit background beside a web
+// that wanders ±30 mm gives no false defect, and spots within 20 mm of
+// the edge are still found. With the edge search off, the same web is
+// flagged along the edge: the test would fail without it.
+func TestThresholdDetectorFollowsAWanderingWebEdge(t *testing.T) {
+	t.Parallel()
+	var spots []wanderSpot
+	for i := range 12 {
+		spots = append(spots, wanderSpot{line: 2000 + i*1000, fromEdge: 8 + (i%4)*20}) // 2 to 19.5 mm from the edge
+	}
+	run := func(mode edge.Mode) *memRoll {
+		recipe, _ := DefaultRecipe("fabric")
+		recipe.Threshold.OffWeb.Mode = mode
+		roll := &memRoll{}
+		e, err := New(Options{Recipe: recipe, Source: newWanderSource(14_000, spots), Roll: roll, Logger: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return roll
+	}
+	score := func(roll *memRoll) (found []bool, falses []string) {
+		found = make([]bool, len(spots))
+		for _, d := range roll.defects {
+			hit := false
+			for i, sp := range spots {
+				x0 := float64(wanderEdge(sp.line)+sp.fromEdge) * wanderPixMM
+				md := float64(sp.line) * 0.25 / 1000
+				if math.Abs(d.MDStartM-md) < 0.002 && math.Abs(d.CDStartMM-x0) < 1.5 {
+					found[i], hit = true, true
+				}
+			}
+			if !hit {
+				falses = append(falses, fmt.Sprintf("MD %.4f m, CD %.1f–%.1f mm (%s)", d.MDStartM, d.CDStartMM, d.CDEndMM, d.Class))
+			}
+		}
+		return found, falses
+	}
+	found, falses := score(run(edge.Auto))
+	for _, f := range falses {
+		t.Errorf("false defect at %s", f)
+	}
+	for i, ok := range found {
+		if !ok {
+			t.Errorf("spot %d px from the edge at line %d not found", spots[i].fromEdge, spots[i].line)
+		}
+	}
+	// Without the edge search the background learns the moving edge: spots
+	// next to it are lost or the edge is flagged.
+	found, falses = score(run(edge.None))
+	missed := 0
+	for _, ok := range found {
+		if !ok {
+			missed++
+		}
+	}
+	t.Logf("edge search off: %d of %d spots missed, %d false defects", missed, len(spots), len(falses))
+	if missed+len(falses) == 0 {
+		t.Error("the edge search made no difference: the test proves nothing")
+	}
+}

@@ -70,7 +70,7 @@ const (
 var e2eDefects = []rollmap.Defect{
 	{ID: 101, Class: "hole", MDStartM: 5, MDEndM: 6.2, CDStartMM: 200, CDEndMM: 280},
 	{ID: 102, Class: "stain", MDStartM: 18, MDEndM: 19.2, CDStartMM: 900, CDEndMM: 980},
-	{ID: 103, Class: "fold", MDStartM: 30, MDEndM: 31.2, CDStartMM: 1500, CDEndMM: 1580},
+	{ID: 103, Class: "fold", MDStartM: 30, MDEndM: 31.2, CDStartMM: 1500, CDEndMM: 1580, ImageError: "disk_full"},
 }
 
 // e2eCropW and e2eCropH are the size of the crop PNG of defect 102.
@@ -940,6 +940,10 @@ func TestBrowserLiveView(t *testing.T) {
 		"the pushed defect 104 heading the newest defects with its crop")
 	if got := eval[int](t, ctx, `document.querySelectorAll('#newest-list .noimg').length`); got != 2 {
 		t.Errorf("%d 'no image' placeholders, want 2 (defects 101 and 103 have no crop)", got)
+	}
+	// 103's placeholder gives the reason recorded on the defect (issue 15 #3).
+	if got := eval[string](t, ctx, `[...document.querySelectorAll('#newest-list .noimg')].map((e) => e.textContent).join(' | ')`); !strings.Contains(got, "no crop: disk_full") {
+		t.Errorf("placeholders %q, want one saying \"no crop: disk_full\" (defect 103's image_error)", got)
 	}
 	waitFor(t, ctx, 3*time.Second, `[...document.querySelectorAll('#live-classes tbody tr')].some(
 		(tr) => tr.cells[0].textContent.trim() === 'stain' && tr.cells[1].textContent === '2')`,

@@ -198,6 +198,11 @@ func (a *assembly) emitDefects() {
 			c1 := d.EncoderCount + int64(math.Round((d.MDEndM-d.MDStartM)*1000/a.mpc)) - a.k
 			a.crops.attach(d, c1)
 		}
+	} else {
+		for i := range ds {
+			ds[i].ImageError = ImageArchiveDisabled
+		}
+		a.m.skipReasons.add(ImageArchiveDisabled, len(ds))
 	}
 	for rest := ds; len(rest) > 0; {
 		n := defectsForSeg(rest)

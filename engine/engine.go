@@ -444,7 +444,7 @@ func (e *Engine) newAssembly() *assembly {
 	mg.rolls = a.rolls
 	if e.hist != nil {
 		a.crops = &cropper{hist: e.hist, cameras: e.info.Cameras, opts: r.Images, sink: e.opts.Images,
-			linesMissing: e.m.cropLinesMissing, skipped: e.m.imagesSkipped}
+			linesMissing: e.m.cropLinesMissing, skipped: e.m.imagesSkipped, reasons: e.m.skipReasons}
 	}
 	return a
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"math"
 	"sync"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/rollmap"
+	"github.com/webinspect/webinspect/rollmap/archive"
 )
 
 // # Defect crops
@@ -27,6 +29,57 @@ import (
 // defect record is written whatever happens to its image. The crop goes
 // to Options.Images, which encodes and archives it and returns the
 // reference stored in the defect's image_ref.
+
+// # Crops not kept
+//
+// Every decided defect either gets a crop (Defect.ImageRef) or the reason
+// it has none (Defect.ImageError), counted in
+// webinspect_images_skipped_total{reason}: the engine counts the reasons
+// it finds itself (the Image constants below), the image archive the ones
+// it returns (rollmap/archive's Reason constants: queue_full, disk_full,
+// write_error, closed, invalid), which the engine records on the defect.
+// rollmap/FORMAT.md lists them all.
+
+// Reasons a defect has no crop, found by the engine.
+const (
+	// ImageArchiveDisabled: crops are off (no image sink, or the recipe's
+	// images.enabled is false).
+	ImageArchiveDisabled = "archive_disabled"
+	// ImageHistoryEvicted: the line history no longer held any of the
+	// defect's lines when it was decided.
+	ImageHistoryEvicted = "history_evicted"
+	// ImageNoPixels: the defect's box lies outside its camera's columns
+	// (a broken invariant; never seen).
+	ImageNoPixels = "no_pixels"
+	// ImageArchiveError: the image sink failed without naming a reason
+	// the engine knows.
+	ImageArchiveError = "archive_error"
+)
+
+// imageErrorOf is the ImageError of a crop the sink refused with err.
+func imageErrorOf(err error) string {
+	switch {
+	case errors.Is(err, archive.ErrQueueFull):
+		return archive.ReasonQueueFull
+	case errors.Is(err, archive.ErrStopped):
+		return archive.ReasonDiskFull
+	case errors.Is(err, archive.ErrClosed):
+		return archive.ReasonClosed
+	case errors.Is(err, archive.ErrInvalid):
+		return archive.ReasonInvalid
+	}
+	return ImageArchiveError
+}
+
+// countedBySink reports whether the sink counts reason itself (the
+// archive counts every skip it returns).
+func countedBySink(reason string) bool {
+	switch reason {
+	case archive.ReasonQueueFull, archive.ReasonDiskFull, archive.ReasonClosed, archive.ReasonInvalid, archive.ReasonWriteError:
+		return true
+	}
+	return false
+}
 
 // ImageSink archives defect crops: 8-bit grey, w × h pixels, rows stride
 // bytes apart. It returns the crop's reference (its content hash file
@@ -124,14 +177,29 @@ type cropper struct {
 	// linesMissing counts crop lines the history no longer held, skipped
 	// the defects recorded without a crop.
 	linesMissing, skipped prometheus.Counter
-	buf                   []uint8
+	// reasons counts the defects without a crop by ImageError, for the
+	// reasons the sink does not count itself.
+	reasons *skipReasons
+	buf     []uint8
 }
 
-// attach cuts d's crop and stores its reference in d.ImageRef. c1 is the
-// encoder count of the defect's last line.
+// attach cuts d's crop and stores its reference in d.ImageRef, or the
+// reason it has none in d.ImageError. c1 is the encoder count of the
+// defect's last line.
 func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
+	if reason := c.cut(d, c1); reason != "" {
+		d.ImageRef, d.ImageError = "", reason
+		c.skipped.Inc()
+		if !countedBySink(reason) {
+			c.reasons.inc(reason)
+		}
+	}
+}
+
+// cut cuts and archives d's crop; it returns why it could not.
+func (c *cropper) cut(d *rollmap.Defect, c1 int64) string {
 	if d.Camera < 0 || d.Camera >= len(c.hist) {
-		return
+		return ImageNoPixels
 	}
 	h := c.hist[d.Camera]
 	cam := c.cameras[d.Camera]
@@ -158,7 +226,7 @@ func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
 		}
 	}
 	if x1 <= x0 || n1 < n0 {
-		return
+		return ImageNoPixels
 	}
 	w := x1 - x0
 	need := int(n1-n0+1) * w
@@ -170,13 +238,30 @@ func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
 		c.linesMissing.Add(float64(missing))
 	}
 	if missing == rows {
-		c.skipped.Inc()
-		return
+		return ImageHistoryEvicted
 	}
 	ref, err := c.sink.PutCrop(w, rows, w, c.buf[:rows*w])
 	if err != nil {
-		c.skipped.Inc()
-		return // the archive logs and counts why; the defect is kept
+		return imageErrorOf(err) // the archive logs why; the defect is kept
 	}
 	d.ImageRef = ref
+	return ""
+}
+
+// skipReasons are webinspect_images_skipped_total's counters for the
+// engine's reasons, resolved once.
+type skipReasons struct {
+	vec *prometheus.CounterVec
+	by  map[string]prometheus.Counter // assembly goroutine only
+}
+
+func (s *skipReasons) inc(reason string) { s.add(reason, 1) }
+
+func (s *skipReasons) add(reason string, n int) {
+	c, ok := s.by[reason]
+	if !ok {
+		c = s.vec.WithLabelValues(reason)
+		s.by[reason] = c
+	}
+	c.Add(float64(n))
 }

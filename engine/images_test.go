@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/rollmap"
+	"github.com/webinspect/webinspect/rollmap/archive"
 )
 
 // Every defect gets a crop of its own pixels: the defect plus the margin,
@@ -132,4 +136,104 @@ func TestCropGeometry(t *testing.T) {
 				14, tc.rows, tc.first, tc.end)
 		}
 	}
+}
+
+// Every defect of a run gets a crop or the reason it has none
+// (Defect.ImageError), and the engine's reasons are counted in
+// webinspect_images_skipped_total{reason} (issue 15 #3).
+func TestEveryDefectHasCropOrReason(t *testing.T) {
+	cfg := testSimConfig("fabric", 5)
+	cfg.LengthM, cfg.Defects = 12, 8
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := &fakeImages{crops: map[string]fakeCrop{}}
+	roll, _, err := runSim(t, cfg, recipe, Options{Images: imgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roll.defects) < 4 {
+		t.Fatalf("only %d defects: the test proves nothing", len(roll.defects))
+	}
+	for _, d := range roll.defects {
+		if _, ok := imgs.crops[d.ImageRef]; !ok || d.ImageError != "" {
+			t.Errorf("defect %d: image_ref %q (archived %v), image_error %q; want a crop", d.ID, d.ImageRef, ok, d.ImageError)
+		}
+	}
+
+	// The archive stopped by a full disk: every defect says so. The
+	// archive counts that reason itself, so the engine does not.
+	reg := prometheus.NewRegistry()
+	stopped := &fakeImages{crops: map[string]fakeCrop{}, err: fmt.Errorf("wrapped: %w", archive.ErrStopped)}
+	roll2, _, err := runSim(t, cfg, recipe, Options{Images: stopped, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range roll2.defects {
+		if d.ImageRef != "" || d.ImageError != archive.ReasonDiskFull {
+			t.Errorf("archive stopped: defect %d image_ref %q image_error %q, want none and %q", d.ID, d.ImageRef, d.ImageError, archive.ReasonDiskFull)
+		}
+	}
+	if got := skippedByReason(t, reg, archive.ReasonDiskFull); got != 0 {
+		t.Errorf("engine counted %v disk_full skips, want 0 (the archive counts its own)", got)
+	}
+
+	// Crops off: every defect says so, and the engine counts them.
+	reg = prometheus.NewRegistry()
+	roll3, _, err := runSim(t, cfg, recipe, Options{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range roll3.defects {
+		if d.ImageRef != "" || d.ImageError != ImageArchiveDisabled {
+			t.Errorf("crops off: defect %d image_ref %q image_error %q, want none and %q", d.ID, d.ImageRef, d.ImageError, ImageArchiveDisabled)
+		}
+	}
+	if got := skippedByReason(t, reg, ImageArchiveDisabled); got != float64(len(roll3.defects)) {
+		t.Errorf("webinspect_images_skipped_total{reason=%q} = %v, want %d", ImageArchiveDisabled, got, len(roll3.defects))
+	}
+}
+
+// A defect whose lines have all left the history gets history_evicted,
+// counted by the engine.
+func TestCropHistoryEvictedIsRecorded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newLineHistory(16, 64, 1)
+	c := &cropper{hist: []*lineHistory{h}, cameras: []acquisition.CameraInfo{{Width: 64, PixelMM: 1}},
+		opts: ImagesOptions{MarginPx: 2, MaxPx: 32}, sink: &fakeImages{crops: map[string]fakeCrop{}},
+		linesMissing: m.cropLinesMissing, skipped: m.imagesSkipped, reasons: m.skipReasons}
+	d := rollmap.Defect{ID: 1, Camera: 0, CDStartMM: 10, CDEndMM: 20, EncoderCount: 1000, MDStartM: 1, MDEndM: 1.005}
+	c.attach(&d, 1004)
+	if d.ImageRef != "" || d.ImageError != ImageHistoryEvicted {
+		t.Fatalf("defect outside the history: image_ref %q image_error %q, want none and %q", d.ImageRef, d.ImageError, ImageHistoryEvicted)
+	}
+	if got := skippedByReason(t, reg, ImageHistoryEvicted); got != 1 {
+		t.Errorf("webinspect_images_skipped_total{reason=%q} = %v, want 1", ImageHistoryEvicted, got)
+	}
+}
+
+func skippedByReason(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "webinspect_images_skipped_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webinspect/webinspect/internal/metricsreg"
+	"github.com/webinspect/webinspect/rollmap/archive"
 )
 
 // metrics holds the engine's Prometheus collectors. Label values are
@@ -23,6 +24,9 @@ type metrics struct {
 	cropLinesMissing prometheus.Counter
 	imagesSkipped    prometheus.Counter
 	modelFailures    prometheus.Counter
+	// skipReasons is webinspect_images_skipped_total, shared with the
+	// image archive (images.go).
+	skipReasons *skipReasons
 }
 
 // newMetrics returns the engine's collectors for cameras cameras,
@@ -77,6 +81,7 @@ func newMetrics(reg prometheus.Registerer, cameras int) (*metrics, error) {
 	m.cropLinesMissing = metricsreg.Add(&rs, reg, m.cropLinesMissing)
 	m.imagesSkipped = metricsreg.Add(&rs, reg, m.imagesSkipped)
 	m.modelFailures = metricsreg.Add(&rs, reg, m.modelFailures)
+	m.skipReasons = &skipReasons{vec: metricsreg.Add(&rs, reg, archive.NewSkippedVec()), by: map[string]prometheus.Counter{}}
 	for i := 0; i < cameras; i++ {
 		c := strconv.Itoa(i)
 		m.linesIn = append(m.linesIn, lines.WithLabelValues(c))

@@ -215,6 +215,7 @@ type fakeImages struct {
 	mu    sync.Mutex
 	crops map[string]fakeCrop
 	fail  bool
+	err   error // returned for every crop when set
 }
 
 type fakeCrop struct {
@@ -225,6 +226,9 @@ type fakeCrop struct {
 func (f *fakeImages) PutCrop(w, h, stride int, pix []uint8) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", f.err
+	}
 	if f.fail {
 		return "", errors.New("disk full")
 	}

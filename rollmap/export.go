@@ -16,7 +16,7 @@ import (
 const CSVHeader = "roll_id,defect_id,md_start_m,md_end_m,cd_start_mm,cd_end_mm,area_mm2," +
 	"class,severity,decision,score,detector,camera," +
 	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label," +
-	"mark_status,mark_fire_count"
+	"mark_status,mark_fire_count,image_error"
 
 // csvTime is the layout of the time column: UTC, microseconds, as stored.
 const csvTime = "2006-01-02T15:04:05.000000Z07:00"
@@ -108,6 +108,8 @@ func appendCSVRow(b []byte, d *Defect) []byte {
 	b = appendCSVString(b, d.Mark.Status)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, d.Mark.FireCount, 10)
+	b = append(b, ',')
+	b = appendCSVString(b, d.ImageError)
 	return append(b, '\n')
 }
 

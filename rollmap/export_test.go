@@ -81,7 +81,7 @@ func TestExportCSVGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(ds)+1 || len(recs[0]) != 25 {
+	if len(recs) != len(ds)+1 || len(recs[0]) != 26 {
 		t.Fatalf("%d records of %d fields", len(recs), len(recs[0]))
 	}
 	col := map[string]int{}

@@ -29,6 +29,10 @@ type Defect struct {
 	ImageRef     string    `json:"image_ref"`
 	ReviewStatus string    `json:"review_status"` // "" (not reviewed), confirmed, false_alarm, reclassified
 	ReviewLabel  string    `json:"review_label"`
+	// ImageError says why the defect has no crop (ImageRef empty): see
+	// the ImageError constants; "" when it has one (or, in rolls written
+	// before the column existed, when nobody recorded why).
+	ImageError string `json:"image_error,omitempty"`
 
 	// Mark is the state of the defect's mark, merged from the roll's mark
 	// events (see MarkEvent, MergeMarkEvents). It is not a column of

@@ -297,7 +297,7 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	var sc streamScan
 	var rerr error
-	upgrade := false
+	upgrade, olderCols := false, false
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil, err
@@ -338,12 +338,15 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 			}
 			return rows, newStreamWriter(path, f, schema, header, sc.batchEnd), damage, nil
 		}
+		older := rerr == nil && sc.version == 2 && writtenBeforeAdded(f, sc.schemaEnd, cols)
 		f.Close()
 		if sc.version == 1 && (rerr == nil || !errors.Is(rerr, ErrCorrupt)) {
 			upgrade = true // a readable version-1 stream: rewritten in this version
 			if rerr != nil {
 				damage = fmt.Errorf("%w (the partial batch was left out)", rerr)
 			}
+		} else if older {
+			upgrade, olderCols = true, true // written before a column was added: rewritten with it
 		} else if rerr == nil {
 			rerr = fmt.Errorf("%s: %w: the schema message is not the one this package writes", path, ErrCorrupt)
 		}
@@ -374,6 +377,9 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 	kept, what := "", ".damaged-"
 	if upgrade {
 		what = ".v1-"
+		if olderCols {
+			what = ".old-"
+		}
 	}
 	if exists {
 		kept = path + what + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -393,4 +399,29 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 		return rows, w, damage, nil
 	}
 	return rows, w, fmt.Errorf("%w (rewritten with the %d readable records%s)", rerr, len(rows), kept), nil
+}
+
+// writtenBeforeAdded reports whether the stream file f's schema message
+// (its first schemaEnd bytes) is the one this package wrote before the
+// optional columns of cols were added (see FORMAT.md, "Columns added
+// later").
+func writtenBeforeAdded[T any](f *os.File, schemaEnd int64, cols []column[T]) bool {
+	var req []column[T]
+	for _, c := range cols {
+		if !c.optional {
+			req = append(req, c)
+		}
+	}
+	if schemaEnd <= 0 || len(req) == len(cols) {
+		return false
+	}
+	want, err := schemaMessage(schemaOf(req))
+	if err != nil || int64(len(want)) != schemaEnd {
+		return false
+	}
+	got := make([]byte, schemaEnd)
+	if _, err := f.ReadAt(got, 0); err != nil {
+		return false
+	}
+	return bytes.Equal(got, want)
 }

@@ -21,6 +21,16 @@ type column[T any] struct {
 	// read sets the column's value in every row from a, which has field.Type
 	// and len(rows) elements and no nulls.
 	read func(a arrow.Array, rows []T) error
+	// optional columns were added after the first release: a stream
+	// written before them lacks the column, and its rows read the zero
+	// value (see FORMAT.md, "Columns added later").
+	optional bool
+}
+
+// added marks a column added after the first release (optional when read).
+func added[T any](c column[T]) column[T] {
+	c.optional = true
+	return c
 }
 
 // unitKey is the field metadata key holding a column's unit.
@@ -213,6 +223,7 @@ var defectColumns = []column[Defect]{
 	stringCol("image_ref", func(d *Defect) *string { return &d.ImageRef }),
 	stringCol("review_status", func(d *Defect) *string { return &d.ReviewStatus }),
 	stringCol("review_label", func(d *Defect) *string { return &d.ReviewLabel }),
+	added(stringCol("image_error", func(d *Defect) *string { return &d.ImageError })),
 }
 
 // uninspectedColumns lists Uninspected's columns in schema order.
@@ -370,6 +381,9 @@ func appendRows[T any](dst []T, cols []column[T], rec arrow.RecordBatch) ([]T, e
 	arrs := make([]arrow.Array, len(cols))
 	for i, c := range cols {
 		idx := schema.FieldIndices(c.field.Name)
+		if len(idx) == 0 && c.optional {
+			continue // written before the column existed: zero values
+		}
 		if len(idx) != 1 {
 			return dst, fmt.Errorf("%w: column %q appears %d times, want once", ErrCorrupt, c.field.Name, len(idx))
 		}
@@ -388,6 +402,9 @@ func appendRows[T any](dst []T, cols []column[T], rec arrow.RecordBatch) ([]T, e
 	out := append(dst, make([]T, n)...)
 	rows := out[start:]
 	for i, c := range cols {
+		if arrs[i] == nil {
+			continue
+		}
 		if err := c.read(arrs[i], rows); err != nil {
 			return dst, fmt.Errorf("column %q: %w", c.field.Name, err)
 		}

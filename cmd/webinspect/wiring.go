@@ -113,15 +113,30 @@ func (w *wired) options(o *engine.Options) {
 		o.Model, o.ModelName = w.model, w.modelName
 	}
 	if w.archive != nil {
-		o.Images = cropSink{w.archive}
+		o.Images = cropSink{a: w.archive, wait: o.Source != nil && !o.Source.Info().Live}
 	}
 }
 
-// cropSink hands the engine's crops to the image archive.
-type cropSink struct{ a *archive.Archive }
+// cropWait bounds how long a replay waits for room in the image archive's
+// write queue before the crop is skipped (queue_full): a writer that has
+// not taken one crop in that time is stuck, not slow.
+const cropWait = time.Minute
+
+// cropSink hands the engine's crops to the image archive. A source that
+// is not live (a replay) waits for room in the archive's queue: its
+// recording waits for the engine, so no crop need be lost to a busy disk.
+// A live source never waits (the cameras would drop lines).
+type cropSink struct {
+	a    *archive.Archive
+	wait bool
+}
 
 func (c cropSink) PutCrop(w, h, stride int, pix []uint8) (string, error) {
-	return c.a.Put(archive.Crop{W: w, H: h, Stride: stride, Pix: pix})
+	crop := archive.Crop{W: w, H: h, Stride: stride, Pix: pix}
+	if c.wait {
+		return c.a.PutWait(crop, cropWait)
+	}
+	return c.a.Put(crop)
 }
 
 // lineControl drives roll changes and splices from the API.

@@ -116,6 +116,7 @@ type Archive struct {
 
 	queue chan job
 	kick  chan struct{} // cap 1: ask the sweeper for a sweep now
+	room  chan struct{} // cap 1: the writer took a job (PutWait waits on it)
 	done  chan struct{} // closed by Close after the writer drained
 	wg    sync.WaitGroup
 
@@ -211,6 +212,7 @@ func open(root string, o Options, log zerolog.Logger, reg prometheus.Registerer,
 		h:       h,
 		queue:   make(chan job, o.Queue),
 		kick:    make(chan struct{}, 1),
+		room:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		index:   map[[32]byte]*entry{},
 		pending: map[[32]byte]pendingRef{},
@@ -246,7 +248,16 @@ func open(root string, o Options, log zerolog.Logger, reg prometheus.Registerer,
 // ErrStopped or ErrClosed, counting the skip; a malformed crop gives
 // ErrInvalid. Put does not keep c.Pix. The encoding runs on the caller's
 // goroutine (see BenchmarkEncode); any number of goroutines may call Put.
-func (a *Archive) Put(c Crop) (string, error) {
+func (a *Archive) Put(c Crop) (string, error) { return a.put(c, 0) }
+
+// PutWait is Put for a caller that may wait (a replay, whose source waits
+// for the engine): when the write queue is full it waits up to timeout
+// for room instead of skipping the crop, and returns ErrQueueFull only
+// when the writer has not made room by then. Stopped and closed archives
+// answer at once, as in Put.
+func (a *Archive) PutWait(c Crop, timeout time.Duration) (string, error) { return a.put(c, timeout) }
+
+func (a *Archive) put(c Crop, wait time.Duration) (string, error) {
 	switch {
 	case a.closed.Load():
 		a.skip(ReasonClosed)
@@ -254,7 +265,7 @@ func (a *Archive) Put(c Crop) (string, error) {
 	case a.stopped.Load():
 		a.skip(ReasonDiskFull)
 		return "", ErrStopped
-	case len(a.queue) == cap(a.queue):
+	case wait == 0 && len(a.queue) == cap(a.queue):
 		a.queueFull()
 		return "", ErrQueueFull
 	}
@@ -269,34 +280,53 @@ func (a *Archive) Put(c Crop) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 
-	a.mu.Lock()
-	switch {
-	case a.isClosed:
-		a.mu.Unlock()
-		a.skip(ReasonClosed)
-		return "", ErrClosed
-	case a.st.stopped:
-		a.mu.Unlock()
-		a.skip(ReasonDiskFull)
-		return "", ErrStopped
+	var deadline time.Time
+	for {
+		a.mu.Lock()
+		switch {
+		case a.isClosed:
+			a.mu.Unlock()
+			a.skip(ReasonClosed)
+			return "", ErrClosed
+		case a.st.stopped:
+			a.mu.Unlock()
+			a.skip(ReasonDiskFull)
+			return "", ErrStopped
+		}
+		p, ok := a.pending[sum]
+		if !ok {
+			p.data = data
+		}
+		a.inflight.Add(1) // before the send: the writer may finish the job first
+		select {
+		case a.queue <- job{sum: sum, data: p.data}:
+			p.n++
+			a.pending[sum] = p
+			a.mu.Unlock()
+			return refOf(sum), nil
+		default:
+			a.mu.Unlock()
+			a.inflight.Add(-1)
+		}
+		// Full. The send happens only under mu (Close closes the queue
+		// under mu), so waiting is done outside it, on the writer's
+		// signal that it took a job, and the send is tried again.
+		if deadline.IsZero() {
+			deadline = time.Now().Add(wait)
+		}
+		left := time.Until(deadline)
+		if wait == 0 || left <= 0 {
+			a.queueFull()
+			return "", ErrQueueFull
+		}
+		t := time.NewTimer(min(left, 50*time.Millisecond)) // a signal taken by another waiter is not waited for long
+		select {
+		case <-a.room:
+		case <-t.C:
+		case <-a.done:
+		}
+		t.Stop()
 	}
-	p, ok := a.pending[sum]
-	if !ok {
-		p.data = data
-	}
-	a.inflight.Add(1) // before the send: the writer may finish the job first
-	select {
-	case a.queue <- job{sum: sum, data: p.data}:
-		p.n++
-		a.pending[sum] = p
-		a.mu.Unlock()
-	default:
-		a.mu.Unlock()
-		a.inflight.Add(-1)
-		a.queueFull()
-		return "", ErrQueueFull
-	}
-	return refOf(sum), nil
 }
 
 // encodeScratch is one Put's reusable encoder state.

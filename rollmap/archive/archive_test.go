@@ -617,6 +617,65 @@ func TestQueueFullNeverBlocks(t *testing.T) {
 	}
 }
 
+// PutWait waits for room in a full queue (a replay's crops are never lost
+// to a slow disk), gives up with ErrQueueFull after its timeout, and
+// answers at once when the archive is closed.
+func TestPutWaitWaitsForRoom(t *testing.T) {
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 16)
+	hk := defaultHooks()
+	hk.writeTemp = func(name string, data []byte, sync bool) error {
+		entered <- struct{}{}
+		<-gate // the disk is slow
+		return writeTempFile(name, data, sync)
+	}
+	o := testOptions()
+	o.Queue = 1
+	h := openT(t, t.TempDir(), o, hk)
+	c0, c1, c2, c3 := crop(16, 16, 16, 1), crop(16, 16, 16, 2), crop(16, 16, 16, 3), crop(16, 16, 16, 4)
+	if _, err := h.a.Put(c0); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the writer holds c0
+	if _, err := h.a.Put(c1); err != nil {
+		t.Fatal(err)
+	}
+	// Full: Put skips, a short PutWait gives up.
+	if _, err := h.a.Put(c2); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Put on a full queue: %v, want ErrQueueFull", err)
+	}
+	if _, err := h.a.PutWait(c2, 20*time.Millisecond); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("PutWait past its timeout: %v, want ErrQueueFull", err)
+	}
+	type res struct {
+		ref string
+		err error
+	}
+	got := make(chan res, 1)
+	go func() {
+		ref, err := h.a.PutWait(c3, time.Minute)
+		got <- res{ref, err}
+	}()
+	close(gate) // the disk catches up: the waiting crop goes in
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("PutWait once the writer made room: %v", r.err)
+	}
+	if err := h.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(h.a.Path(r.ref)); err != nil {
+		t.Fatalf("the crop PutWait queued was not written: %v", err)
+	}
+	checkImage(t, h.a, r.ref, c3)
+	if got := metricValue(t, h.reg, "webinspect_images_skipped_total", "queue_full"); got != 2 {
+		t.Errorf("skipped{queue_full} = %v, want 2 (the Put and the PutWait that gave up)", got)
+	}
+	if _, err := h.a.PutWait(c2, time.Minute); !errors.Is(err, ErrClosed) {
+		t.Errorf("PutWait after Close: %v, want ErrClosed at once", err)
+	}
+}
+
 // TestConcurrentPut exercises Put, Open, Stats and the sweeper together
 // (for -race).
 func TestConcurrentPut(t *testing.T) {

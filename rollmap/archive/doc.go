@@ -15,7 +15,11 @@
 // [Archive.Open]. Put never blocks and never fails the defect: when the
 // queue is full, the archive is stopped or closed it returns "" and a
 // sentinel error ([ErrQueueFull], [ErrStopped], [ErrClosed]), counts the
-// skip, and the engine records the defect without an image.
+// skip, and the engine records the defect without an image (and the
+// reason, Defect.ImageError). [Archive.PutWait] is Put for a caller that
+// may wait: a replay, whose recording waits for the engine, waits for room
+// in the queue rather than lose the crop (every defect of a replay gets
+// its crop unless the disk is full).
 //
 //	engine ──Put(crop)──▶ encode PNG + SHA-256 ──▶ queue (Options.Queue) ──▶ writer ──▶ <root>/ab/ab…png
 //	  ◀── ref ───────────────┘   (caller's goroutine)                       (one goroutine)

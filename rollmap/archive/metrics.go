@@ -24,9 +24,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	dedup := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "webinspect_images_deduplicated_total", Help: "Defect images whose identical file was already archived.",
 	})
-	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "webinspect_images_skipped_total", Help: "Defect images not archived, by reason (queue_full, disk_full, write_error, closed, invalid).",
-	}, []string{"reason"})
+	skipped := NewSkippedVec()
 	deleted := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "webinspect_images_deleted_total", Help: "Defect image files deleted by retention, by reason (age, budget).",
 	}, []string{"reason"})
@@ -58,4 +56,16 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		delBudget:    deleted.WithLabelValues("budget"),
 		bytes:        bytes, files: files, stopped: stopped,
 	}, rs.Err()
+}
+
+// NewSkippedVec returns a new, unregistered webinspect_images_skipped_total
+// counter: crops not kept, by reason. The archive counts its own reasons
+// (Reason constants); the engine registers the same collector (metricsreg
+// shares it) and counts the reasons it finds before a crop reaches the
+// archive (history_evicted, archive_disabled, archive_error).
+func NewSkippedVec() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webinspect_images_skipped_total",
+		Help: "Defect crops not kept, by reason (archive: queue_full, disk_full, write_error, closed, invalid; engine: history_evicted, archive_disabled, archive_error).",
+	}, []string{"reason"})
 }

@@ -167,6 +167,10 @@ func isLowerHex(s string) bool {
 func (a *Archive) writer() {
 	defer a.wg.Done()
 	for j := range a.queue {
+		select {
+		case a.room <- struct{}{}:
+		default:
+		}
 		a.handle(j)
 		a.mu.Lock()
 		p := a.pending[j.sum]

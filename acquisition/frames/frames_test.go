@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
-	"image/png"
 	"io"
 	"math"
 	"os"
@@ -15,29 +13,8 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/internal/pngtest"
 )
-
-// writePNG writes a w×h grey frame whose pixel (x, y) is fn(x, y).
-func writePNG(t *testing.T, path string, w, h int, fn func(x, y int) uint8) {
-	t.Helper()
-	g := image.NewGray(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			g.Pix[y*g.Stride+x] = fn(x, y)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := png.Encode(f, g); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-}
 
 // set makes SET/test/{good,hole} with frames whose pixels encode the
 // frame number (value 10·k + row%10) and a mask for hole/000.
@@ -48,10 +25,10 @@ func set(t *testing.T) (dir string, heights map[string]int) {
 	k := 0
 	for _, rel := range []string{"good/000.png", "good/001.png", "hole/000.png", "hole/001.png"} {
 		v := uint8(10 * k)
-		writePNG(t, filepath.Join(dir, rel), 40, heights[rel], func(_, y int) uint8 { return v + uint8(y%10) })
+		pngtest.WriteFunc(t, filepath.Join(dir, rel), 40, heights[rel], func(_, y int) uint8 { return v + uint8(y%10) })
 		k++
 	}
-	writePNG(t, filepath.Join(root, "ground_truth", "hole", "000_mask.png"), 40, 25, func(x, y int) uint8 {
+	pngtest.WriteFunc(t, filepath.Join(root, "ground_truth", "hole", "000_mask.png"), 40, 25, func(x, y int) uint8 {
 		if x >= 12 && x < 20 && y >= 5 && y < 9 {
 			return 255
 		}
@@ -181,7 +158,7 @@ func TestShuffleAndRepeat(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dir, _ := set(t)
-	writePNG(t, filepath.Join(dir, "good", "wide.png"), 41, 5, func(int, int) uint8 { return 0 })
+	pngtest.WriteFunc(t, filepath.Join(dir, "good", "wide.png"), 41, 5, func(int, int) uint8 { return 0 })
 	if _, err := Open(dir, DefaultOptions()); !errors.Is(err, ErrFrames) {
 		t.Errorf("mixed widths: %v, want ErrFrames", err)
 	}

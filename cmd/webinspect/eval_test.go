@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webinspect/webinspect/internal/pngtest"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 )
 
@@ -23,17 +24,17 @@ func evalSet(t *testing.T, masks bool) string {
 	const w, h = 80, 48
 	for i := range 4 {
 		n := string(rune('a'+i)) + ".png"
-		writeGray(t, filepath.Join(dir, "train", "good", n), w, h, weave(rng, w, h))
-		writeGray(t, filepath.Join(dir, "test", "good", n), w, h, weave(rng, w, h))
+		pngtest.Write(t, filepath.Join(dir, "train", "good", n), w, h, weave(rng, w, h))
+		pngtest.Write(t, filepath.Join(dir, "test", "good", n), w, h, weave(rng, w, h))
 		pix, mask := weave(rng, w, h), make([]uint8, w*h)
 		for y := 10 + 5*i; y < 17+5*i; y++ {
 			for x := 12 + 10*i; x < 19+10*i; x++ {
 				pix[y*w+x], mask[y*w+x] = 25, 255
 			}
 		}
-		writeGray(t, filepath.Join(dir, "test", "hole", n), w, h, pix)
+		pngtest.Write(t, filepath.Join(dir, "test", "hole", n), w, h, pix)
 		if masks {
-			writeGray(t, filepath.Join(dir, "ground_truth", "hole", string(rune('a'+i))+"_mask.png"), w, h, mask)
+			pngtest.Write(t, filepath.Join(dir, "ground_truth", "hole", string(rune('a'+i))+"_mask.png"), w, h, mask)
 		}
 	}
 	return dir
@@ -121,7 +122,7 @@ func TestEvalErrors(t *testing.T) {
 		t.Errorf("no train/good: err = %v, want one naming train/good", err)
 	}
 	dir = evalSet(t, true)
-	writeGray(t, filepath.Join(dir, "ground_truth", "hole", "c_mask.png"), 8, 8, make([]uint8, 64))
+	pngtest.Write(t, filepath.Join(dir, "ground_truth", "hole", "c_mask.png"), 8, 8, make([]uint8, 64))
 	err = cmdEval(ctx, append([]string{dir}, smallTeachFlags...), &buf)
 	if err == nil || !strings.Contains(err.Error(), "c_mask.png is 8×8") {
 		t.Errorf("mask of the wrong size: err = %v, want one naming the mask and its size", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"image"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,32 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/internal/pngtest"
 	"github.com/webinspect/webinspect/rollmap"
 )
-
-// writeFrame writes a w×h grey PNG whose pixel (x, y) is fn(x, y).
-func writeFrame(t *testing.T, path string, w, h int, fn func(x, y int) uint8) {
-	t.Helper()
-	g := image.NewGray(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			g.Pix[y*g.Stride+x] = fn(x, y)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := png.Encode(f, g); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // wovenSet writes an MVTec-layout set of woven-looking frames (a weave
 // of two sinusoids plus noise, as line-scan fabric frames look): good
@@ -57,7 +33,7 @@ func wovenSet(t *testing.T, good int, defects map[string][]image.Rectangle) stri
 	}
 	clamp := func(v float64) uint8 { return uint8(max(0, min(255, math.Round(v)))) }
 	for i := range good {
-		writeFrame(t, filepath.Join(root, "test", "good", frameName(i)), w, h, func(x, y int) uint8 { return clamp(weave(x, y)) })
+		pngtest.WriteFunc(t, filepath.Join(root, "test", "good", frameName(i)), w, h, func(x, y int) uint8 { return clamp(weave(x, y)) })
 	}
 	for class, boxes := range defects {
 		for i, b := range boxes {
@@ -65,14 +41,14 @@ func wovenSet(t *testing.T, good int, defects map[string][]image.Rectangle) stri
 			if class == "streak" {
 				shift = 90 // a bright streak
 			}
-			writeFrame(t, filepath.Join(root, "test", class, frameName(i)), w, h, func(x, y int) uint8 {
+			pngtest.WriteFunc(t, filepath.Join(root, "test", class, frameName(i)), w, h, func(x, y int) uint8 {
 				v := weave(x, y)
 				if image.Pt(x, y).In(b) {
 					v += shift
 				}
 				return clamp(v)
 			})
-			writeFrame(t, filepath.Join(root, "ground_truth", class, strings.TrimSuffix(frameName(i), ".png")+"_mask.png"), w, h, func(x, y int) uint8 {
+			pngtest.WriteFunc(t, filepath.Join(root, "ground_truth", class, strings.TrimSuffix(frameName(i), ".png")+"_mask.png"), w, h, func(x, y int) uint8 {
 				if image.Pt(x, y).In(b) {
 					return 255
 				}

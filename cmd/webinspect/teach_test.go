@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
-	"image/png"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/webinspect/webinspect/internal/pngtest"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 
 	"github.com/webinspect/webinspect/acquisition"
@@ -33,23 +31,6 @@ func weave(rng *rand.Rand, w, h int) []uint8 {
 	return pix
 }
 
-func writeGray(t *testing.T, path string, w, h int, pix []uint8) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g := image.NewGray(image.Rect(0, 0, w, h))
-	copy(g.Pix, pix)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, g); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // smallTeachFlags keep the tests fast.
 var smallTeachFlags = []string{"--tile-h", "32", "--tile-w", "64", "--bin", "1", "--patch", "5",
 	"--components", "4", "--clusters", "1", "--edge-clusters", "0", "--smooth", "3", "--max-patches", "20000", "--folds", "3"}
@@ -59,7 +40,7 @@ func TestTeachFromPNGDir(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	src := t.TempDir()
 	for i := range 4 {
-		writeGray(t, filepath.Join(src, string(rune('a'+i))+".png"), 80, 40, weave(rng, 80, 40))
+		pngtest.Write(t, filepath.Join(src, string(rune('a'+i))+".png"), 80, 40, weave(rng, 80, 40))
 	}
 	out := filepath.Join(t.TempDir(), "model")
 	var buf bytes.Buffer

@@ -3,14 +3,14 @@ package eval
 import (
 	"context"
 	"errors"
-	"github.com/webinspect/webinspect/model/onnx/ortest"
-	"image"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/webinspect/webinspect/internal/pngtest"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 
 	"github.com/webinspect/webinspect/model/teach"
 )
@@ -124,23 +124,6 @@ func TestPixelCurvesBinned(t *testing.T) {
 	pc.Add(f, lab, 1)
 	if got, want := pc.AUROC(), AUROC(s, l); math.Abs(got-want) > 1e-3 {
 		t.Errorf("binned AUROC %v, exact %v", got, want)
-	}
-}
-
-func writePNG(t *testing.T, path string, im teach.Image) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g := image.NewGray(image.Rect(0, 0, im.W, im.H))
-	copy(g.Pix, im.Pix)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, g); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -295,3 +278,5 @@ func TestRunBadDatasets(t *testing.T) {
 		t.Errorf("Workers 0: err = %v, want ErrOptions", err)
 	}
 }
+
+func writePNG(t *testing.T, path string, im teach.Image) { pngtest.Write(t, path, im.W, im.H, im.Pix) }

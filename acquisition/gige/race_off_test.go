@@ -1,0 +1,5 @@
+//go:build !race
+
+package gige
+
+const raceEnabled = false

@@ -42,7 +42,9 @@
 // Changes (POST, JSON bodies):
 //
 //	/api/rolls/{id}/defects/{did}/review   {"action","label","reviewer"} -> {"defect", "review"}
-//	/api/line/roll/start                   {"id"} (optional) -> {"roll_id"}
+//	/api/rolls/{id}/context                {"product","lot","supplier","shift","operator","order","by"}
+//	                                       POST: the fields given; PUT: the whole context -> {"roll_id","context","context_history"}
+//	/api/line/roll/start                   {"id"} (optional) and the context fields -> {"roll_id"}
 //	/api/line/roll/end                     -> {"roll_id", "length_m"}
 //	/api/line/splice                       {"note"} -> {"roll_id", "md_m"}
 //	/api/session                           (no body) -> 204 and an HttpOnly read-only session

@@ -37,6 +37,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/rolls/{id}/report.pdf", s.handleReportPDF)
 	mux.HandleFunc("GET /api/images/{name}", s.noQuery(s.handleImage))
 	mux.HandleFunc("GET /api/events", s.handleEvents)
+	mux.HandleFunc("PUT /api/rolls/{id}/context", s.noQuery(s.handleContext))
+	mux.HandleFunc("POST /api/rolls/{id}/context", s.noQuery(s.handleContext))
 	mux.HandleFunc("POST /api/line/roll/start", s.noQuery(s.handleRollStart))
 	mux.HandleFunc("POST /api/line/roll/end", s.noQuery(s.handleRollEnd))
 	mux.HandleFunc("POST /api/line/splice", s.noQuery(s.handleSplice))

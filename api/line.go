@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -33,12 +35,16 @@ var (
 // maxSpliceNote bounds a splice note, in bytes.
 const maxSpliceNote = 256
 
+// rollStartBody is the body of /api/line/roll/start: the new roll's ID
+// (optional) and its production context (contextBody's fields).
 type rollStartBody struct {
 	ID string `json:"id"`
+	contextBody
 }
 
 type rollStartReply struct {
-	RollID string `json:"roll_id"`
+	RollID  string               `json:"roll_id"`
+	Context *rollmap.RollContext `json:"context,omitempty"`
 }
 
 type rollEndReply struct {
@@ -90,6 +96,21 @@ func (s *Server) handleRollStart(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var (
+		c  rollmap.RollContext
+		cs ContextStore
+	)
+	if b.given() {
+		c = b.apply(c)
+		if err := c.Check(); err != nil {
+			s.writeError(w, http.StatusBadRequest, publicError(err))
+			return
+		}
+		var ok bool
+		if cs, ok = s.contextStore(w); !ok {
+			return
+		}
+	}
 	if s.noLine(w) {
 		return
 	}
@@ -98,7 +119,18 @@ func (s *Server) handleRollStart(w http.ResponseWriter, r *http.Request) {
 		s.lineError(w, "start roll", err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, rollStartReply{RollID: id})
+	reply := rollStartReply{RollID: id}
+	if cs != nil {
+		// The roll is started: a failure here is the store's (disk), and
+		// the answer says the roll started without its context.
+		if err := cs.SetContext(id, c, b.by(c), time.Now()); err != nil {
+			s.log.Error().Err(err).Str("roll", id).Msg("roll started; its production context not recorded")
+			s.writeError(w, http.StatusInternalServerError, fmt.Sprintf("roll %s started, but its production context was not recorded: %s", id, publicError(err)))
+			return
+		}
+		reply.Context = &c
+	}
+	s.writeJSON(w, http.StatusOK, reply)
 }
 
 func (s *Server) handleRollEnd(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,15 @@ const othersColour = "#aab4c3"
 // pdfCompress is off in tests, so the PDF's text can be searched.
 var pdfCompress = true
 
+// LastContextChange is the newest change of the roll's production
+// context, or nil.
+func (d *reportData) LastContextChange() *rollmap.ContextChange {
+	if n := len(d.Info.ContextHistory); n > 0 {
+		return &d.Info.ContextHistory[n-1]
+	}
+	return nil
+}
+
 // reportData is everything a report shows, computed once for both formats.
 type reportData struct {
 	Info        rollmap.RollInfo
@@ -437,7 +446,10 @@ td.n, th.n { text-align: right; } .fail { color: #b00; font-weight: bold; } .not
 <h1>Roll report {{.Info.ID}}</h1>
 <table class="meta"><tr><th>Recipe</th><td>{{.Info.Recipe}}</td><th>Material</th><td>{{.Info.Material}}</td><th>Length</th><td>{{f1 .Info.LengthM}} m</td></tr>
 <tr><th>Started</th><td>{{time .Info.Started}}</td><th>Ended</th><td>{{if .Info.Open}}open{{else}}{{time .Info.Ended}}{{end}}</td><th>Web width</th><td>{{f1 .Info.WebWidthMM}} mm</td></tr>
-<tr><th>Defects</th><td>{{.Info.Defects}}</td><th>Uninspected</th><td>{{f2 .Info.UninspectedM}} m</td><th>Source</th><td>{{.Info.Source}}</td></tr></table>
+<tr><th>Defects</th><td>{{.Info.Defects}}</td><th>Uninspected</th><td>{{f2 .Info.UninspectedM}} m</td><th>Source</th><td>{{.Info.Source}}</td></tr>
+{{if not .Info.Context.IsZero}}{{with .Info.Context}}<tr class="context"><th>Product</th><td>{{.Product}}</td><th>Lot</th><td>{{.Lot}}</td><th>Supplier</th><td>{{.Supplier}}</td></tr>
+<tr class="context"><th>Shift</th><td>{{.Shift}}</td><th>Operator</th><td>{{.Operator}}</td><th>Order</th><td>{{.Order}}</td></tr>{{end}}{{end}}
+{{with .LastContextChange}}<tr class="context"><th>Context set</th><td colspan="5">{{time .Time}} by {{.By}}</td></tr>{{end}}</table>
 
 <h2>Grade per lane</h2>
 {{if .Grades}}{{$d := .}}<table class="grades"><tr><th>Lane</th><th class="n">Width mm</th><th class="n">Defects</th><th class="n">Points</th><th class="n">Density ({{(index .Grades 0).Unit}})</th>{{if .AltUnit}}<th class="n">Density ({{.AltUnit}})</th>{{end}}{{if .Banded}}<th>Grade</th>{{end}}<th>Result</th></tr>
@@ -496,6 +508,7 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 	pdf.SetFont("Helvetica", "B", 16)
 	pdf.CellFormat(width, 8, tr("Roll report "+d.Info.ID), "", 1, "L", false, 0, "")
 	pdf.SetFont("Helvetica", "", 9)
+	var lines []string
 	ended := fmtTime(d.Info.Ended)
 	if d.Info.Open {
 		ended = "open"
@@ -505,6 +518,17 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 		fmt.Sprintf("Length %.1f m   Web width %.1f mm   Defects %d   Uninspected %.2f m", d.Info.LengthM, d.Info.WebWidthMM, d.Info.Defects, d.Info.UninspectedM),
 		fmt.Sprintf("Started %s   Ended %s", fmtTime(d.Info.Started), ended),
 	} {
+		lines = append(lines, line)
+	}
+	if c := d.Info.Context; !c.IsZero() {
+		lines = append(lines,
+			fmt.Sprintf("Product %s   Lot %s   Supplier %s", c.Product, c.Lot, c.Supplier),
+			fmt.Sprintf("Shift %s   Operator %s   Order %s", c.Shift, c.Operator, c.Order))
+		if ch := d.LastContextChange(); ch != nil {
+			lines = append(lines, fmt.Sprintf("Context set %s by %s", fmtTime(ch.Time), ch.By))
+		}
+	}
+	for _, line := range lines {
 		pdf.CellFormat(width, 4.5, tr(strings.ReplaceAll(line, "—", "-")), "", 1, "L", false, 0, "")
 	}
 

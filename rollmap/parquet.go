@@ -2,10 +2,13 @@ package rollmap
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -61,12 +64,18 @@ func parquetWriterProps() *parquet.WriterProperties {
 //
 // w is not closed (pqarrow closes a writer that is an io.Closer, so it only
 // sees a buffered wrapper); the buffer is flushed to w before returning.
-func writeParquet[T any](w io.Writer, b builder[T], schema *arrow.Schema, parts ...[]T) error {
+func writeParquet[T any](w io.Writer, b builder[T], schema *arrow.Schema, kv map[string]string, parts ...[]T) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	fw, err := pqarrow.NewFileWriter(schema, bw, parquetWriterProps(),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		if err := fw.AppendKeyValueMetadata(k, kv[k]); err != nil {
+			fw.Close()
+			return err
+		}
 	}
 	n := 0
 	write := func() error {
@@ -106,9 +115,34 @@ func writeParquet[T any](w io.Writer, b builder[T], schema *arrow.Schema, parts 
 // stored in the file metadata. Memory does not grow with len(ds) beyond a
 // row group.
 func ExportParquet(w io.Writer, ds []Defect) error {
+	return ExportParquetRoll(w, RollMeta{}, ds)
+}
+
+// ContextMetadataKey is the Parquet key-value metadata key under which a
+// roll's defects.parquet and ExportParquetRoll store the roll's ID and
+// production context as JSON: {"roll_id": ID, "context": RollContext}.
+// DuckDB reads it with parquet_kv_metadata('file').
+const ContextMetadataKey = "webinspect.roll_context"
+
+// contextMetadata is the key-value metadata of a roll's Parquet files.
+func contextMetadata(meta RollMeta) map[string]string {
+	if meta.ID == "" && meta.Context.IsZero() {
+		return nil
+	}
+	b, _ := json.Marshal(struct {
+		RollID  string      `json:"roll_id"`
+		Context RollContext `json:"context"`
+	}{meta.ID, meta.Context}) // strings only: never fails
+	return map[string]string{ContextMetadataKey: string(b)}
+}
+
+// ExportParquetRoll is ExportParquet that also stores the roll's ID and
+// production context in the file's key-value metadata
+// (ContextMetadataKey).
+func ExportParquetRoll(w io.Writer, meta RollMeta, ds []Defect) error {
 	b := newBuilder(nil, defectColumns, DefectSchema)
 	defer b.rb.Release()
-	if err := writeParquet(w, b, DefectSchema, ds); err != nil {
+	if err := writeParquet(w, b, DefectSchema, contextMetadata(meta), ds); err != nil {
 		return fmt.Errorf("rollmap: export parquet: %w", err)
 	}
 	return nil
@@ -117,7 +151,7 @@ func ExportParquet(w io.Writer, ds []Defect) error {
 // writeParquetFile writes dir/name atomically: to name.tmp, fsync, rename,
 // so that a reader never sees half a Parquet file under the final name.
 // A failure removes the temporary file and leaves no file of that name.
-func writeParquetFile[T any](dir, name string, cols []column[T], schema *arrow.Schema, parts [][]T) (err error) {
+func writeParquetFile[T any](dir, name string, cols []column[T], schema *arrow.Schema, kv map[string]string, parts [][]T) (err error) {
 	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
@@ -132,7 +166,7 @@ func writeParquetFile[T any](dir, name string, cols []column[T], schema *arrow.S
 	}()
 	b := newBuilder(nil, cols, schema)
 	defer b.rb.Release()
-	err = writeParquet(f, b, schema, parts...)
+	err = writeParquet(f, b, schema, kv, parts...)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -118,6 +118,10 @@ type RollInfo struct {
 	Uninspected  int64     `json:"uninspected_ranges"`
 	UninspectedM float64   `json:"uninspected_m"` // total MD metres with any uninspected band
 	Splices      []Splice  `json:"splices,omitempty"`
+	// Context is the production context; ContextHistory its changes
+	// (RollMeta).
+	Context        RollContext     `json:"context,omitzero"`
+	ContextHistory []ContextChange `json:"context_history,omitempty"`
 }
 
 // Query selects defects of one roll. Zero values mean "no filter".

@@ -183,7 +183,8 @@ func (r *Roll) Info() RollInfo {
 		WebWidthMM: m.WebWidthMM, Started: m.Started, Ended: m.Ended, Open: m.Open,
 		LengthM: m.LengthM, Defects: int64(nd), Uninspected: int64(us.n),
 		UninspectedM: uninspectedMetres(us.slices(0)...),
-		Splices:      slices.Clone(m.Splices),
+		Splices:      slices.Clone(m.Splices), Context: m.Context,
+		ContextHistory: slices.Clone(m.ContextHistory),
 	}
 }
 
@@ -576,13 +577,13 @@ func (r *Roll) finish() error {
 		}
 		dparts, _ = cutParts([][]Defect{ds}, r.flushedD)
 	}
-	if err := writeParquetFile(r.dir, DefectsParquetFile, defectColumns, DefectSchema, dparts); err != nil {
+	if err := writeParquetFile(r.dir, DefectsParquetFile, defectColumns, DefectSchema, contextMetadata(meta), dparts); err != nil {
 		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
 	}
-	if err := writeParquetFile(r.dir, UninspectedParquetFile, uninspectedColumns, UninspectedSchema, uparts); err != nil {
+	if err := writeParquetFile(r.dir, UninspectedParquetFile, uninspectedColumns, UninspectedSchema, contextMetadata(meta), uparts); err != nil {
 		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
 	}
-	if err := writeParquetFile(r.dir, MarksParquetFile, markEventColumns, MarkEventSchema, mparts); err != nil {
+	if err := writeParquetFile(r.dir, MarksParquetFile, markEventColumns, MarkEventSchema, contextMetadata(meta), mparts); err != nil {
 		errs = append(errs, fmt.Errorf("parquet (the IPC data is intact): %w", err))
 	}
 	sum := summarize(meta, dparts, uparts, marks)

@@ -44,6 +44,11 @@ type RollMeta struct {
 	// Splices are the joins in the web recorded on this roll
 	// (Roll.AddSplice), in the order they were made.
 	Splices []Splice `json:"splices,omitempty"`
+	// Context is the roll's production context (product, lot, supplier,
+	// shift, operator, order); ContextHistory every change of it, oldest
+	// first, with who made it and when (SetContext).
+	Context        RollContext     `json:"context,omitzero"`
+	ContextHistory []ContextChange `json:"context_history,omitempty"`
 }
 
 // Splice is a join in the web: where on the roll (MD, m) it passed the
@@ -78,7 +83,8 @@ func (m *metaFile) info() RollInfo {
 		ID: m.ID, Recipe: m.Recipe, Material: m.Material, Source: m.Source,
 		WebWidthMM: m.WebWidthMM, Started: m.Started, Ended: m.Ended, Open: m.Open,
 		LengthM: m.LengthM, Defects: m.Defects, Uninspected: m.Uninspected, UninspectedM: m.UninspectedM,
-		Splices: slices.Clone(m.Splices),
+		Splices: slices.Clone(m.Splices), Context: m.Context,
+		ContextHistory: slices.Clone(m.ContextHistory),
 	}
 }
 
@@ -142,6 +148,10 @@ type Store struct {
 	cmu    sync.Mutex
 	cache  *diskCache
 	mcache *markCache // the merged marks of the disk roll read last
+
+	// ctxMu serialises SetContext on closed rolls (read, change and
+	// replace roll.json).
+	ctxMu sync.Mutex
 
 	reviews reviewLogs // the review log of each roll touched (review.go)
 
@@ -368,6 +378,9 @@ func checkMeta(m RollMeta) error {
 		if err := textcheck.Check(fmt.Sprintf("Splices[%d].Note", i), sp.Note, maxSpliceNote); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
+	}
+	if err := m.Context.Check(); err != nil {
+		return err
 	}
 	if !(m.WebWidthMM >= 0) || math.IsInf(m.WebWidthMM, 0) {
 		return fmt.Errorf("%w: WebWidthMM %v, want finite and >= 0", ErrInvalid, m.WebWidthMM)

@@ -816,6 +816,14 @@
       row('Defects', fmt.int(r.defects));
       row('Uninspected', fmt.num(r.uninspected_m, 2) + ' m', r.uninspected_m > 0);
       row('State', r.open ? 'open' : 'closed ' + fmt.time(r.ended));
+      // The production context (set at roll start or later), and who set it last.
+      const c = r.context || {};
+      for (const [k, label] of [['product', 'Product'], ['lot', 'Lot'], ['supplier', 'Supplier'],
+        ['shift', 'Shift'], ['operator', 'Operator'], ['order', 'Order']]) {
+        if (c[k]) row(label, c[k]);
+      }
+      const h = r.context_history || [];
+      if (h.length) row('Context set', `${fmt.time(h[h.length - 1].time)} by ${h[h.length - 1].by || '–'}`);
     }
     if (s && s.by_decision) {
       row('Decisions', Object.keys(s.by_decision).sort().map((k) => `${k} ${s.by_decision[k]}`).join(' · ') || '–');

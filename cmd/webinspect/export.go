@@ -68,7 +68,7 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 	case "json":
 		err = rollmap.ExportJSON(w, meta, defects, unins)
 	case "parquet":
-		err = rollmap.ExportParquet(w, defects)
+		err = rollmap.ExportParquetRoll(w, meta, defects)
 	case "cutlist":
 		err = rollmap.ExportMarkingList(w, meta.Lanes, defects, nil)
 	}

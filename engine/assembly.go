@@ -122,6 +122,7 @@ func (a *assembly) progress(m *detMsg) {
 		}
 	}
 	a.board.progress(a.lengthM(), a.uninspectedM, speed)
+	a.openPending(false)
 }
 
 // retireRolls closes every ended roll that can receive nothing more;
@@ -178,6 +179,7 @@ func (a *assembly) finish(srcErrs []error) {
 			a.log.Error().Int64("events", n).Msg("mark events lost: the event queue was full")
 		}
 	}
+	a.openPending(true)
 	if len(a.rolls.segs) > 1 {
 		a.note(a.rolls.retireReady(0, 0, 0, true), a.rolls.segs[0].w, "close ended roll")
 	}

@@ -56,11 +56,16 @@ func (b *statusBoard) markEvent(st string) {
 	b.mu.Unlock()
 }
 
-// rollStarted makes w the current roll, with no defects yet.
+// rollStarted makes w the current roll, with no defects yet. A pending
+// roll (pending.go) has no ID to show until it is opened.
 func (b *statusBoard) rollStarted(w RollWriter) {
+	id := w.ID()
+	if p, ok := w.(*pendingRoll); ok && !p.opened() {
+		id = ""
+	}
 	b.mu.Lock()
 	b.current = w
-	b.s.RollID = w.ID()
+	b.s.RollID = id
 	b.s.Defects = 0
 	clear(b.s.DefectsByClass)
 	b.mu.Unlock()

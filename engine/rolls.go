@@ -102,6 +102,7 @@ type rollSegs struct {
 	// startsBefore reports whether a defect still pending starts before
 	// count c (merger.startsBefore): such a roll cannot be closed yet.
 	startsBefore func(c int64) bool
+	pendingN     int // pending rolls so far (their provisional IDs)
 }
 
 func newRollSegs(env rollEnv, mpc float64, k int64, first *rollSeg, startsBefore func(int64) bool) *rollSegs {
@@ -123,7 +124,7 @@ func (rs *rollSegs) segFor(c int64) *rollSeg {
 // byID returns the open roll with this ID, or nil.
 func (rs *rollSegs) byID(id string) *rollSeg {
 	for _, s := range rs.segs {
-		if s.w.ID() == id {
+		if p, ok := s.w.(*pendingRoll); ok && p.is(id) || s.w.ID() == id {
 			return s
 		}
 	}
@@ -134,7 +135,9 @@ func (rs *rollSegs) byID(id string) *rollSeg {
 // (haveLine false) the current roll is empty: it is ended at once and the
 // new roll takes the whole session.
 func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error) {
-	mpc := rs.mpc
+	if p := pendingOf(rs.cur()); p != nil {
+		return rs.openPending(p, id) // a start after an end takes the pending roll's place
+	}
 	if rs.env.newRoll == nil {
 		return RollChange{}, fmt.Errorf("%w: roll changes need Options.NewRoll", ErrConfig)
 	}
@@ -143,8 +146,64 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error
 	if err != nil {
 		return RollChange{}, fmt.Errorf("start roll %q: %w", id, err)
 	}
+	ch := rs.follow(old, w, d, haveLine)
+	rs.env.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Str("started", ch.Started).
+		Int64("at_count", d).Msg("roll change")
+	rs.env.event(status.RollEvent{Kind: status.RollStart, RollID: w.ID(), Time: time.Now().UTC()})
+	return ch, nil
+}
+
+// end ends the current roll at count d and puts a pending roll after it
+// (pending.go). It fails with ErrNoRoll when the current roll is pending.
+func (rs *rollSegs) end(d int64, haveLine bool) (RollChange, error) {
+	old := rs.cur()
+	if p := pendingOf(old); p != nil {
+		return RollChange{}, fmt.Errorf("%w: roll %s was ended at %.3f m and no other has started", ErrNoRoll, p.endedID, p.endedM)
+	}
+	if rs.env.newRoll == nil {
+		return RollChange{}, fmt.Errorf("%w: roll changes need Options.NewRoll", ErrConfig)
+	}
+	rs.pendingN++
+	p := newPendingRoll(rs.pendingN, time.Now())
+	ch := rs.follow(old, p, d, haveLine)
+	p.endedID, p.endedM = ch.Ended, ch.EndedM
+	ch.Started = ""
+	rs.env.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Int64("at_count", d).
+		Msgf("roll ended; the next roll opens when the web has run %g m, or at the next roll start", pendingRollM)
+	return ch, nil
+}
+
+// openPending opens pending roll p as roll id ("" = generated), writing
+// everything recorded on it so far, and makes it the current roll's
+// writer. On error p stays pending.
+func (rs *rollSegs) openPending(p *pendingRoll, id string) (RollChange, error) {
+	seg := rs.cur()
+	w, err := rs.env.newRoll(id)
+	if err != nil {
+		return RollChange{}, fmt.Errorf("start roll %q: %w", id, err)
+	}
+	werr := p.open(w)
+	if rs.env.current != nil {
+		rs.env.current(p)
+	}
+	at := seg.from
+	if at == math.MinInt64 { // ended before the first line: the session's origin
+		at = seg.zero
+	}
+	ch := RollChange{Ended: p.endedID, EndedM: p.endedM, Started: w.ID(), AtCount: at}
+	rs.env.log.Info().Str("roll", w.ID()).Str("after", p.endedID).Int("defects", int(seg.nextID)).
+		Float64("md_m", p.lengthM).Msg("roll started where the ended roll stopped")
+	rs.env.event(status.RollEvent{Kind: status.RollStart, RollID: w.ID(), Time: time.Now().UTC()})
+	if werr != nil {
+		return ch, fmt.Errorf("roll %s: write the records kept while it was pending: %w", w.ID(), werr)
+	}
+	return ch, nil
+}
+
+// follow makes w the current roll, from count d on, after old.
+func (rs *rollSegs) follow(old *rollSeg, w RollWriter, d int64, haveLine bool) RollChange {
+	mpc := rs.mpc
 	ch := RollChange{Ended: old.w.ID(), Started: w.ID(), AtCount: d}
-	now := time.Now().UTC()
 	if !haveLine {
 		ch.EndedM = old.startM
 		rs.segs = append(rs.segs, &rollSeg{w: w, from: old.from, zero: old.zero})
@@ -162,10 +221,7 @@ func (rs *rollSegs) change(id string, d int64, haveLine bool) (RollChange, error
 	if rs.env.current != nil {
 		rs.env.current(w)
 	}
-	rs.env.log.Info().Str("ended", ch.Ended).Float64("ended_m", ch.EndedM).Str("started", ch.Started).
-		Int64("at_count", d).Msg("roll change")
-	rs.env.event(status.RollEvent{Kind: status.RollStart, RollID: w.ID(), Time: now})
-	return ch, nil
+	return ch
 }
 
 // retireReady closes every ended roll that can receive nothing more and

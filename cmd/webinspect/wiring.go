@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
@@ -155,7 +157,10 @@ func (l lineControl) StartRoll(id string) (string, error) {
 func (l lineControl) EndRoll() (string, float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), lineTimeout)
 	defer cancel()
-	ch, err := l.e.ChangeRoll(ctx, "")
+	ch, err := l.e.EndRoll(ctx)
+	if errors.Is(err, engine.ErrNoRoll) {
+		err = fmt.Errorf("%w: %s", api.ErrNoRoll, strings.TrimPrefix(err.Error(), engine.ErrNoRoll.Error()+": "))
+	}
 	return ch.Ended, ch.EndedM, err
 }
 

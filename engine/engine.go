@@ -169,6 +169,10 @@ func New(o Options) (*Engine, error) {
 	if err := checkSource(info, streams); err != nil {
 		return nil, err
 	}
+	// Before anything is allocated (see memory.go).
+	if err := checkMemory(o.Recipe, info, o.Images != nil && o.Recipe.Images.Enabled); err != nil {
+		return nil, err
+	}
 	if o.StartMDM < 0 || o.FirstDefectID < 0 {
 		return nil, fmt.Errorf("%w: start position %g m and first defect ID %d must not be negative", ErrConfig, o.StartMDM, o.FirstDefectID)
 	}
@@ -203,16 +207,29 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// checkSource checks the source's geometry.
+// checkSource checks the source's streams and geometry.
 func checkSource(info acquisition.Info, streams []acquisition.Stream) error {
-	switch {
-	case len(streams) == 0 || len(streams) != len(info.Cameras):
+	if len(streams) != len(info.Cameras) {
 		return fmt.Errorf("%w: source %s has %d streams for %d cameras", ErrConfig, info.Name, len(streams), len(info.Cameras))
-	case len(streams) > maxCameras:
-		return fmt.Errorf("%w: source %s has %d cameras, at most %d are supported", ErrConfig, info.Name, len(streams), maxCameras)
+	}
+	return checkGeometry(info)
+}
+
+// checkGeometry checks the source's cameras and encoder.
+func checkGeometry(info acquisition.Info) error {
+	switch {
+	case len(info.Cameras) == 0:
+		return fmt.Errorf("%w: source %s has no cameras", ErrConfig, info.Name)
+	case len(info.Cameras) > maxCameras:
+		return fmt.Errorf("%w: source %s has %d cameras, at most %d are supported", ErrConfig, info.Name, len(info.Cameras), maxCameras)
 	case info.MMPerCount <= 0 || info.CountsPerLine <= 0 || info.LinesPerBlock <= 0:
 		return fmt.Errorf("%w: source %s: mm_per_count (%g), counts_per_line (%d) and lines_per_block (%d) must be positive",
 			ErrConfig, info.Name, info.MMPerCount, info.CountsPerLine, info.LinesPerBlock)
+	}
+	for i, c := range info.Cameras {
+		if c.Width <= 0 || c.PixelMM <= 0 {
+			return fmt.Errorf("%w: camera %d: width (%d px) and pixel_mm (%g) must be positive", ErrConfig, i, c.Width, c.PixelMM)
+		}
 	}
 	return nil
 }

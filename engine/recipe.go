@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,6 +107,11 @@ type PipelineOptions struct {
 	ResultQueue int `json:"result_queue"`
 	// FlushMillis is how often the roll map is flushed to disk. Range 10..60000.
 	FlushMillis int `json:"flush_ms"`
+	// MaxMemoryMB is the memory budget of the preallocated buffers (rings,
+	// region buffers, crop history) in MiB; 0 means half of the machine's
+	// memory. Never more than the machine has available. Range 0 or
+	// 16..16777216 (see engine/memory.go and RECIPES.md).
+	MaxMemoryMB int `json:"max_memory_mb,omitempty"`
 }
 
 // ImagesOptions configures the defect crops kept in the image archive.
@@ -236,7 +242,7 @@ func BuiltinRecipes() []string {
 // LoadRecipe loads a recipe from a file path, or a built-in recipe by name
 // (fabric, leather, film) when no such file exists.
 func LoadRecipe(nameOrPath string) (*Recipe, error) {
-	data, err := os.ReadFile(nameOrPath)
+	data, err := boundedfile.Read(nameOrPath, MaxRecipeBytes)
 	src := nameOrPath
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) || strings.ContainsAny(nameOrPath, "/\\.") {
@@ -252,6 +258,10 @@ func LoadRecipe(nameOrPath string) (*Recipe, error) {
 	}
 	return ParseRecipe(src, data)
 }
+
+// MaxRecipeBytes caps a recipe file: a recipe is a few kilobytes, and a
+// path naming /dev/zero or a huge file must not exhaust memory.
+const MaxRecipeBytes = 1 << 20
 
 // DefaultRecipe returns the built-in recipe for a material.
 func DefaultRecipe(material string) (*Recipe, error) {
@@ -344,6 +354,7 @@ func (r *Recipe) Validate() error {
 		rangeI("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
 		rangeI("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),
 		rangeI("pipeline.flush_ms", r.Pipeline.FlushMillis, 10, 60000),
+		orZero(rangeI("pipeline.max_memory_mb", r.Pipeline.MaxMemoryMB, 16, 16<<20), r.Pipeline.MaxMemoryMB),
 		rangeI("images.margin_px", r.Images.MarginPx, 0, 1024),
 		rangeI("images.max_px", r.Images.MaxPx, 16, 4096),
 		orZero(rangeI("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 	"io/fs"
 	"math"
 	"os"
@@ -916,12 +917,17 @@ func readMetaFile(dir string) (metaFile, error) {
 	return m, err
 }
 
+// maxJSONFileBytes caps roll.json and summary.json when read: their text
+// fields are bounded (textcheck), so even a roll with thousands of lanes
+// stays far below it.
+const maxJSONFileBytes = 64 << 20
+
 // readVersionedJSON reads a JSON file this package wrote (roll.json,
 // summary.json) into v and checks the format version decoded into
 // *version: a file that does not parse is ErrCorrupt, one of another
 // version ErrVersion. A missing file's error matches fs.ErrNotExist.
 func readVersionedJSON(path string, v any, version *string) error {
-	b, err := os.ReadFile(path)
+	b, err := boundedfile.Read(path, maxJSONFileBytes)
 	if err != nil {
 		return fmt.Errorf("rollmap: %w", err)
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 	"strconv"
 	"strings"
 
@@ -39,14 +39,7 @@ type Geometry struct {
 
 // ReadGeometry reads and validates a geometry file.
 func ReadGeometry(path string) (Geometry, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return Geometry{}, fmt.Errorf("%w: %w", ErrGeometry, err)
-	}
-	if fi.Size() > maxGeometryBytes {
-		return Geometry{}, fmt.Errorf("%w: %s: %d bytes (at most %d)", ErrGeometry, path, fi.Size(), maxGeometryBytes)
-	}
-	b, err := os.ReadFile(path)
+	b, err := boundedfile.Read(path, maxGeometryBytes)
 	if err != nil {
 		return Geometry{}, fmt.Errorf("%w: %w", ErrGeometry, err)
 	}

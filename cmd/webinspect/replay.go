@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/webinspect/webinspect/acquisition/recording"
+	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -39,6 +40,11 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	defer src.Close()
 	recipe, err := loadRecipe(*recipeF, src.Info())
 	if err != nil {
+		return err
+	}
+	// Every configuration error before a roll is opened: an error after
+	// it would leave an empty open roll that the next start resumes.
+	if err := engine.CheckConfig(recipe, src.Info(), ef.crops(recipe)); err != nil {
 		return err
 	}
 	store, err := openStore(*rolls, recipe)

@@ -104,6 +104,11 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Every configuration error before a roll is opened: an error after
+	// it would leave an empty open roll that the next start resumes.
+	if err := engine.CheckConfig(recipe, src.Info(), ef.crops(recipe)); err != nil {
+		return err
+	}
 	store, err := openStore(*rolls, recipe)
 	if err != nil {
 		return err

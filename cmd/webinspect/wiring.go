@@ -46,6 +46,12 @@ func addEngineFlags(fs *flag.FlagSet) *engineFlags {
 	}
 }
 
+// crops tells whether the engine will keep crops (it needs their line
+// history then).
+func (f *engineFlags) crops(recipe *engine.Recipe) bool {
+	return *f.images && recipe.Images.Enabled
+}
+
 // wired is what the flags set up beside the engine; close releases it.
 type wired struct {
 	model     *onnx.Model

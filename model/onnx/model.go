@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,10 @@ type ModelOptions struct {
 
 // MaxBatch bounds ModelOptions.Batch.
 const MaxBatch = 1024
+
+// maxModelBytes caps model.onnx at protobuf's 2 GiB message limit (our
+// models are a few megabytes); a device or FIFO is refused.
+const maxModelBytes = 2 << 30
 
 // DefaultModelOptions returns batch 1 and one intra-op thread, no recipe
 // constraints.
@@ -104,7 +109,7 @@ func Load(path string, opts ModelOptions) (*Model, error) {
 	if err := checkRecipe(&sc, &opts); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(onnxPath)
+	data, err := boundedfile.Read(onnxPath, maxModelBytes)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w: %v", ErrBadModel, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 	"math"
 	"os"
 	"path/filepath"
@@ -186,11 +187,15 @@ func (s *Sidecar) Validate() error {
 	return nil
 }
 
+// maxSidecarBytes caps model.json (a few kilobytes of thresholds and
+// normalisation constants).
+const maxSidecarBytes = 4 << 20
+
 // ReadSidecar reads and validates a sidecar file. Unknown fields are an
 // error, so a misspelt key does not silently fall back to a default.
 func ReadSidecar(path string) (Sidecar, error) {
 	var s Sidecar
-	b, err := os.ReadFile(path)
+	b, err := boundedfile.Read(path, maxSidecarBytes)
 	if err != nil {
 		return s, fmt.Errorf("onnx: %w: %v", ErrSidecar, err)
 	}

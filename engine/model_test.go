@@ -80,6 +80,9 @@ func TestTaughtModelFindsSubtleDefects(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("taught: threshold %.4g, %s", taught.Threshold, taught.Sidecar.MadeBy.Method)
+	for _, k := range []string{"held_out_scores", "shade", "bright", "memory", "images"} {
+		t.Logf("made_by.params.%s: %s", k, taught.Sidecar.MadeBy.Params[k])
+	}
 
 	cfg := testSimConfig("fabric", 7)
 	cfg.ContrastScale = 0.25

@@ -59,7 +59,28 @@ type TeachScale struct {
 	// within EdgeBand pixels of saturated (off-web) pixels score against
 	// these instead of Clusters. All clusters share K.
 	Edge []TeachCluster
+	// Memory, when not empty, is a nearest-neighbour memory of good
+	// patches (a PatchCore-style coreset) in the whitened component space
+	// of Clusters[0]: M rows of K values. The web patch score is then
+	//
+	//	s = min_j |y - Memory_j|² / MemoryD + Q/Q0
+	//
+	// (y and Q of Clusters[0]) instead of the clusters' minimum: a patch
+	// scores by its distance to the nearest good patch seen, not to one
+	// Gaussian's mean, so good material of several kinds (textures, part
+	// borders) is not charged for lying between them. In the graph the
+	// distance is |y|² + min_j (|m_j|² - 2 m_j·y): one 1×1 Conv of M
+	// outputs over y and a ReduceMin. Zones and edge clusters still
+	// replace it where they apply.
+	Memory []float32
+	// MemoryD is the mean nearest-neighbour distance² of good patches to
+	// the memory (> 0), so the memory term is ≈ 1 on good material like
+	// T²/K.
+	MemoryD float32
 }
+
+// MaxTeachMemory bounds the rows of TeachScale.Memory.
+const MaxTeachMemory = 4096
 
 // TeachZone is the diagonal Gaussian of one CD zone in a cluster's
 // whitened component space (see TeachScale.Zones).
@@ -252,6 +273,20 @@ func (s *TeachModelSpec) Validate() error {
 			continue
 		}
 		k := len(sc.Clusters[0].Lambda)
+		if n := len(sc.Memory); n > 0 {
+			at := fmt.Sprintf("Scales[%d].Memory", i)
+			if n%k != 0 || n/k > MaxTeachMemory {
+				return bad(at, "has %d values, want M×K with K = %d (Clusters[0]) and M ≤ %d", n, k, MaxTeachMemory)
+			}
+			if !(sc.MemoryD > 0) || math.IsInf(float64(sc.MemoryD), 0) {
+				return bad(fmt.Sprintf("Scales[%d].MemoryD", i), "is %v, want a finite number > 0", sc.MemoryD)
+			}
+			for _, v := range sc.Memory {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return bad(at, "holds %v, want finite numbers", v)
+				}
+			}
+		}
 		for j, z := range sc.Zones {
 			at := fmt.Sprintf("Scales[%d].Zones[%d]", i, j)
 			if len(z.Mu) != k || len(z.InvVar) != k {
@@ -377,8 +412,30 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		// the 1×1 mix: [y² (nout) | y (nout) | mean(p²)].
 		in := 2*nout + 1
 		nz := int64(len(spec.Scales[si].Zones))
-		mix := make([]float32, (nc+nz)*in)
-		off := make([]float32, nc+nz)
+		mem := spec.Scales[si].Memory
+		nm := int64(0) // 1 when the memory's base row is mixed
+		if len(mem) > 0 {
+			nm = 1
+		}
+		mix := make([]float32, (nc+nz+nm)*in)
+		off := make([]float32, nc+nz+nm)
+		// The memory's base row: |y|²/D + Q/Q0 on cluster 0 (the
+		// nearest-neighbour term is added after its ReduceMin).
+		if nm > 0 {
+			c := cl[0]
+			row := mix[(nc+nz)*in:]
+			bq, dinv := 1/float64(c.Q0), 1/float64(spec.Scales[si].MemoryD)
+			var mm float64
+			for _, v := range c.Mean {
+				mm += float64(v) * float64(v)
+			}
+			for k, l := range c.Lambda {
+				row[k] = float32(dinv - bq*float64(l))
+			}
+			row[nout+nk] = float32(-2 * bq)
+			row[2*nout] = float32(bq * float64(pp))
+			off[nc+nz] = float32(bq * mm)
+		}
 		// Zone z, on cluster 0's components (channels 0..K-1):
 		// Σ_k (y_k-μ_k)² v_k/K + (|p-m_0|² - Σ_k λ_k y_k²)/Q0_z.
 		if nz > 0 {
@@ -420,21 +477,71 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 			off[ci] = float32(bq*mm + o)
 		}
-		inits = append(inits, floatTensor(pre+"mix", []int64{nc + nz, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc + nz}, off))
+		inits = append(inits, floatTensor(pre+"mix", []int64{nc + nz + nm, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc + nz + nm}, off))
 		all := node("Concat", pre+"all", []string{y2, y, s2}, intAttr("axis", 1))
 		m := node("Conv", pre+"raw", []string{all, pre + "mix", pre + "off"}, intsAttr("kernel_shape", 1, 1))
-		zones := ""
-		if nz > 0 {
-			inits = append(inits, &pb.TensorProto{Name: pre + "zsplit", Dims: []int64{2}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{nc, nz}})
+		zones, memBase := "", ""
+		if nz > 0 || nm > 0 {
+			split := []int64{nc}
+			outs := []string{pre + "cl"}
+			if nz > 0 {
+				split, outs = append(split, nz), append(outs, pre+"zones")
+			}
+			if nm > 0 {
+				split, outs = append(split, nm), append(outs, pre+"membase")
+			}
+			inits = append(inits, &pb.TensorProto{Name: pre + "zsplit", Dims: []int64{int64(len(split))}, DataType: int32(pb.TensorProto_INT64), Int64Data: split})
 			nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "zsplit", Input: []string{m, pre + "zsplit"},
-				Output: []string{pre + "cl", pre + "zones"}, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
-			m, zones = pre+"cl", pre+"zones"
+				Output: outs, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
+			m = pre + "cl"
+			if nz > 0 {
+				zones = pre + "zones"
+			}
+			if nm > 0 {
+				memBase = pre + "membase"
+			}
 		}
 		minOver := func(in, name string, n int64) string {
 			if n > 1 {
 				return node("ReduceMin", name, []string{in}, intsAttr("axes", 1), intAttr("keepdims", 1))
 			}
 			return in
+		}
+		if memBase != "" {
+			// Nearest neighbour in the memory: (|m_j|² - 2 m_j·y)/D over
+			// cluster 0's K component channels, its minimum added to the
+			// base row. It replaces the web clusters' score.
+			K := int64(len(cl[0].Lambda))
+			M := int64(len(mem)) / K
+			dinv := 1 / float64(spec.Scales[si].MemoryD)
+			mw := make([]float32, M*nout)
+			mb := make([]float32, M)
+			for j := range M {
+				var n2 float64
+				for k := range K {
+					v := float64(mem[j*K+k])
+					mw[j*nout+k] = float32(-2 * v * dinv)
+					n2 += v * v
+				}
+				mb[j] = float32(n2 * dinv)
+			}
+			inits = append(inits, floatTensor(pre+"memw", []int64{M, nout, 1, 1}, mw), floatTensor(pre+"memb", []int64{M}, mb))
+			md := node("Conv", pre+"memd", []string{y, pre + "memw", pre + "memb"}, intsAttr("kernel_shape", 1, 1))
+			if M > 1 {
+				md = node("ReduceMin", pre+"memmin", []string{md}, intsAttr("axes", 1), intAttr("keepdims", 1))
+			}
+			memScore := node("Add", pre+"mem", []string{memBase, md})
+			if nc > nw {
+				// Edge clusters keep their own channels: the web part
+				// becomes the memory score.
+				inits = append(inits, &pb.TensorProto{Name: pre + "wsplit", Dims: []int64{2}, DataType: int32(pb.TensorProto_INT64), Int64Data: []int64{nw, ne}})
+				nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "wsplit", Input: []string{m, pre + "wsplit"},
+					Output: []string{pre + "wdrop", pre + "ekeep"}, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
+				m = node("Concat", pre+"wmem", []string{memScore, pre + "ekeep"}, intAttr("axis", 1))
+				nw, nc = 1, 1+ne
+			} else {
+				m, nw, nc = memScore, 1, 1
+			}
 		}
 		if ne == 0 {
 			m = minOver(m, pre+"min", nc)

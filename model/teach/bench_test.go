@@ -16,10 +16,14 @@ import (
 // binning). raw-Mpx/s counts the camera pixels those tiles stand for.
 func BenchmarkTaughtModel(b *testing.B) {
 	ortest.Require(b)
-	for _, bc := range []struct{ scales, clusters, edge, zones int }{{1, 1, 0, 0}, {2, 1, 0, 0}, {2, 1, 0, 8}, {2, 3, 0, 0}, {2, 3, 6, 0}} {
-		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d/zones=%d", bc.scales, bc.clusters, bc.edge, bc.zones), func(b *testing.B) {
+	for _, bc := range []struct{ scales, clusters, edge, zones, memory int }{
+		{1, 1, 0, 0, 0}, {2, 1, 0, 0, 0}, {2, 1, 0, 8, 0}, {2, 3, 0, 0, 0}, {2, 3, 6, 0, 0},
+		{2, 1, 0, 8, 16}, {2, 1, 0, 8, 64},
+	} {
+		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d/zones=%d/memory=%d", bc.scales, bc.clusters, bc.edge, bc.zones, bc.memory), func(b *testing.B) {
 			o := DefaultOptions()
 			o.Scales, o.Clusters, o.EdgeClusters, o.MaxPatches = bc.scales, bc.clusters, bc.edge, 20000
+			o.Memory = bc.memory
 			o.Zones, o.Edge.Mode = bc.zones, edge.None
 			if bc.zones > 0 {
 				o.Edge.Mode, o.ZoneWidth = edge.Bright, 6

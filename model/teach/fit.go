@@ -209,6 +209,9 @@ func fitScale(planes []plane, si int, sat float32, o *Options, rng *rand.Rand) (
 		return sc, 0, 0, err
 	}
 	sc.Clusters = cl
+	if o.Memory > 0 {
+		sc.Memory, sc.MemoryD = fitMemory(cl[0], Xw, pp, o.Memory, rng)
+	}
 	// An edge band seen too little stays with the web model.
 	if o.EdgeClusters > 0 && len(Xe)/pp >= 8*pp {
 		eo := *o

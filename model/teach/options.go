@@ -140,6 +140,23 @@ type Options struct {
 	// with the patch model: blobs, knots and stains. 0 turns it off; so
 	// does a tile that is not a multiple of it.
 	BrightBlock int
+	// Memory, 0..4096, is the size of a nearest-neighbour memory of good
+	// patches per scale (a PatchCore-style coreset chosen by greedy
+	// k-centre in the first cluster's component space); web patches then
+	// score by their distance to the nearest remembered good patch
+	// instead of to the clusters' Gaussians (onnx.TeachScale.Memory).
+	// Each remembered patch costs K+1 multiply-adds per pixel at its
+	// scale. 0 turns it off.
+	Memory int
+	// EnsembleSpread, 0 or (0, 10], lets teach choose the ensemble
+	// members from held-out good images: the shading and brightness
+	// models (ShadeBlock, BrightBlock) join the patch model only when the
+	// spread of their held-out good image scores (sd/mean) is at most
+	// this. A member whose score varies that much from one good image to
+	// the next sets a threshold its defects rarely reach, and its weight
+	// (matched at the calibrated level) lifts every good image. 0 keeps
+	// every configured member.
+	EnsembleSpread float64
 }
 
 // DefaultOptions returns the line-rate settings: 2× binning, 128×256
@@ -159,9 +176,12 @@ func DefaultOptions() Options {
 		EdgeClusters: 0, EdgeComponents: 3, EdgeBand: 4, SatLevel: 250,
 		TargetFAR: 0.01, Folds: 4, MaxPatches: 200_000, Seed: 1,
 		Edge: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2}, Zones: 8,
-		// Shading and brightness models off: measured, they help AITEX
-		// fabric 00 and hurt the magnetic tiles (bench/RESULTS.md).
-		ShadeBlock: 0, BrightBlock: 0,
+		// Shading and brightness models offered to teach, which keeps
+		// each only when its held-out good scores spread by at most half
+		// their mean: measured, both help AITEX fabric 00 (spread
+		// 0.28-0.30) and hurt the magnetic tiles (0.62-0.72), see
+		// bench/RESULTS.md.
+		ShadeBlock: 8, BrightBlock: 0, EnsembleSpread: 0.5,
 	}
 }
 
@@ -216,6 +236,10 @@ func (o *Options) Validate() error {
 		return bad("ShadeBlock", "is %d, want 0 (off) or 2..64", o.ShadeBlock)
 	case o.BrightBlock != 0 && (o.BrightBlock < 2 || o.BrightBlock > 64):
 		return bad("BrightBlock", "is %d, want 0 (off) or 2..64", o.BrightBlock)
+	case o.EnsembleSpread < 0 || o.EnsembleSpread > 10 || math.IsNaN(o.EnsembleSpread):
+		return bad("EnsembleSpread", "is %v, want 0 (keep every member) or (0, 10]", o.EnsembleSpread)
+	case o.Memory < 0 || o.Memory > onnx.MaxTeachMemory:
+		return bad("Memory", "is %d, want 0 (off) or 1..%d", o.Memory, onnx.MaxTeachMemory)
 	}
 	if err := o.Edge.ValidateAt("Options.Edge"); err != nil {
 		return fmt.Errorf("%w: %v", ErrOptions, err)

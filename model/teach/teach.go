@@ -137,27 +137,33 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	}
 	// Quantile-rank fusion: the shading and brightness scores are each
 	// weighed so that their calibrated level on held-out good images
-	// equals the patch model's; an image scores the largest.
+	// equals the patch model's; an image scores the largest. Teach keeps
+	// a member only when its held-out good scores are steady enough
+	// (Options.EnsembleSpread).
 	shadeNote, brightNote := "off", "off"
 	patchHeld := slices.Clone(t.HeldOut)
 	if final.shadeOK && len(imgs) >= 2 {
-		if w := shadeWeight(patchHeld, shadeHeld, o.TargetFAR); w > 0 {
+		if w, note := fuseWeight(patchHeld, shadeHeld, &o); w > 0 {
 			final.spec.Shade = final.shade
 			final.spec.Shade.Weight = float32(w)
 			for i := range t.HeldOut {
 				t.HeldOut[i] = max(t.HeldOut[i], w*shadeHeld[i])
 			}
-			shadeNote = fmt.Sprintf("cells %d px, absolute term %v, weight %.4g", o.ShadeBlock, o.ShadeAbs, w)
+			shadeNote = fmt.Sprintf("cells %d px, absolute term %v, weight %.4g, %s", o.ShadeBlock, o.ShadeAbs, w, note)
+		} else {
+			shadeNote = "off: " + note
 		}
 	}
 	if final.brightOK && len(imgs) >= 2 {
-		if w := shadeWeight(patchHeld, brightHeld, o.TargetFAR); w > 0 {
+		if w, note := fuseWeight(patchHeld, brightHeld, &o); w > 0 {
 			final.spec.Bright = final.bright
 			final.spec.Bright.Weight = float32(w)
 			for i := range t.HeldOut {
 				t.HeldOut[i] = max(t.HeldOut[i], w*brightHeld[i])
 			}
-			brightNote = fmt.Sprintf("cells %d px, column-referenced, weight %.4g", o.BrightBlock, w)
+			brightNote = fmt.Sprintf("cells %d px, column-referenced, weight %.4g, %s", o.BrightBlock, w, note)
+		} else {
+			brightNote = "off: " + note
 		}
 	}
 	t.Threshold = Threshold(t.HeldOut, o.TargetFAR)
@@ -191,6 +197,28 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	return t, nil
 }
 
+// fuseWeight decides whether an ensemble member (shading, brightness)
+// joins the patch model, from the held-out good scores of both: the
+// member is kept when the spread of its own held-out scores (sd/mean)
+// is at most o.EnsembleSpread, and weighed by shadeWeight. It returns 0
+// when the member stays out, and a note for made_by.params either way.
+func fuseWeight(patch, member []float64, o *Options) (float64, string) {
+	m, sd, mx := stats(member)
+	spread := math.Inf(1)
+	if m > 0 {
+		spread = sd / m
+	}
+	note := fmt.Sprintf("held-out good scores mean %.4g sd %.4g max %.4g, spread %.3g", m, sd, mx, spread)
+	if o.EnsembleSpread > 0 && !(spread <= o.EnsembleSpread) {
+		return 0, fmt.Sprintf("%s > %.3g (too unsteady on good material)", note, o.EnsembleSpread)
+	}
+	w := shadeWeight(patch, member, o.TargetFAR)
+	if w <= 0 {
+		return 0, note + ", no calibrated level"
+	}
+	return w, note
+}
+
 // build serialises a fitted model and its sidecar (threshold unset).
 func build(f *fitted, o *Options) ([]byte, onnx.Sidecar, error) {
 	b, err := onnx.BuildTeachModel(f.spec)
@@ -210,6 +238,16 @@ func build(f *fitted, o *Options) ([]byte, onnx.Sidecar, error) {
 		"target_far": strconv.FormatFloat(o.TargetFAR, 'g', -1, 64),
 		"far_unit":   "false alarms per image (frame or tile as taught)",
 		"seed":       strconv.FormatUint(o.Seed, 10),
+		"memory":     "off",
+	}
+	if o.Memory > 0 {
+		var ms []string
+		for _, sc := range f.spec.Scales {
+			if k := len(sc.Clusters[0].Lambda); len(sc.Memory) > 0 {
+				ms = append(ms, fmt.Sprintf("%d (D %.3g)", len(sc.Memory)/k, sc.MemoryD))
+			}
+		}
+		params["memory"] = "nearest-neighbour coreset per scale: " + strings.Join(ms, ", ")
 	}
 	o.prep().params(params)
 	var ex, np []string

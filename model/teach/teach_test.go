@@ -154,6 +154,8 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 		{"edge=2", func(o *Options) { o.EdgeClusters, o.EdgeBand = 2, 3 }},
 		{"edge=2/likelihood", func(o *Options) { o.EdgeClusters, o.EdgeBand, o.Likelihood = 2, 3, true }},
 		{"satfill", func(o *Options) { o.SatFill, o.EdgeClusters = true, 0 }},
+		{"memory=24", func(o *Options) { o.Memory = 24 }},
+		{"memory=24/edge=2", func(o *Options) { o.Memory, o.EdgeClusters, o.EdgeBand = 24, 2, 3 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
@@ -174,6 +176,9 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 			}
 			if o.EdgeClusters > 0 && len(f.spec.Scales[0].Edge) == 0 {
 				t.Fatal("no edge clusters fitted")
+			}
+			if k := len(f.spec.Scales[0].Clusters[0].Lambda); o.Memory > 0 && len(f.spec.Scales[0].Memory) != o.Memory*k {
+				t.Fatalf("memory holds %d values, want %d patches × K %d", len(f.spec.Scales[0].Memory), o.Memory, k)
 			}
 			b, sc, err := build(f, &o)
 			if err != nil {
@@ -241,7 +246,12 @@ func referenceMap(f *fitted, o *Options, im Image) []float64 {
 			if len(spec.Scales[0].Edge) > 0 && near(xx-r, y-r) {
 				cl = spec.Scales[0].Edge
 			}
-			raw[y*w+xx] = max(patchScore(cl, patch), 0)
+			sc0 := spec.Scales[0]
+			if len(sc0.Memory) > 0 && &cl[0] == &sc0.Clusters[0] {
+				raw[y*w+xx] = max(memoryScore(sc0.Clusters[0], sc0.Memory, sc0.MemoryD, patch), 0)
+			} else {
+				raw[y*w+xx] = max(patchScore(cl, patch), 0)
+			}
 		}
 	}
 	// Edge pad: the border takes its nearest whole patch's value.
@@ -295,6 +305,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"Normalize", func(o *Options) { o.Normalize = "global" }},
 		{"ResizeW/ResizeH", func(o *Options) { o.ResizeW = 10 }},
 		{"TileH/TileW", func(o *Options) { o.TileH, o.TileW, o.Scales = 16, 16, 3 }},
+		{"Memory", func(o *Options) { o.Memory = 5000 }},
+		{"EnsembleSpread", func(o *Options) { o.EnsembleSpread = -1 }},
 	} {
 		o := DefaultOptions()
 		c.edit(&o)

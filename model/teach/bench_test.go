@@ -16,14 +16,14 @@ import (
 // binning). raw-Mpx/s counts the camera pixels those tiles stand for.
 func BenchmarkTaughtModel(b *testing.B) {
 	ortest.Require(b)
-	for _, bc := range []struct{ scales, clusters, edge, zones, memory int }{
-		{1, 1, 0, 0, 0}, {2, 1, 0, 0, 0}, {2, 1, 0, 8, 0}, {2, 3, 0, 0, 0}, {2, 3, 6, 0, 0},
-		{2, 1, 0, 8, 16}, {2, 1, 0, 8, 64},
+	for _, bc := range []struct{ scales, clusters, edge, zones, memory, shade int }{
+		{1, 1, 0, 0, 0, 0}, {2, 1, 0, 0, 0, 0}, {2, 1, 0, 8, 0, 0}, {2, 3, 0, 0, 0, 0}, {2, 3, 6, 0, 0, 0},
+		{2, 1, 0, 8, 16, 0}, {2, 1, 0, 8, 64, 0}, {2, 1, 0, 8, 0, 8},
 	} {
-		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d/zones=%d/memory=%d", bc.scales, bc.clusters, bc.edge, bc.zones, bc.memory), func(b *testing.B) {
+		b.Run(fmt.Sprintf("scales=%d/clusters=%d/edge=%d/zones=%d/memory=%d/shade=%d", bc.scales, bc.clusters, bc.edge, bc.zones, bc.memory, bc.shade), func(b *testing.B) {
 			o := DefaultOptions()
 			o.Scales, o.Clusters, o.EdgeClusters, o.MaxPatches = bc.scales, bc.clusters, bc.edge, 20000
-			o.Memory = bc.memory
+			o.Memory, o.ShadeBlock, o.BrightBlock = bc.memory, 0, 0
 			o.Zones, o.Edge.Mode = bc.zones, edge.None
 			if bc.zones > 0 {
 				o.Edge.Mode, o.ZoneWidth = edge.Bright, 6
@@ -51,6 +51,15 @@ func BenchmarkTaughtModel(b *testing.B) {
 			f, err := fit(prepared, edges, &o)
 			if err != nil {
 				b.Fatal(err)
+			}
+			if bc.shade > 0 {
+				// The shading model as teach fuses it (its weight is
+				// calibrated in Teach; any positive weight costs the same).
+				sh, ok := fitShade([]plane{f.plane(prepared[0], &o)}, bc.shade, false)
+				if !ok {
+					b.Fatal("no shading model fitted")
+				}
+				f.spec.Shade, f.spec.Shade.Weight = sh, 0.4
 			}
 			mb, sc, err := build(f, &o)
 			if err != nil {

@@ -17,6 +17,8 @@ import (
 // roll, and runs on across roll changes):
 //
 //	defects, defects_by_class, uninspected_m   the roll roll_id, from the roll map (as /api/rolls/{id})
+//	roll_blocks_dropped, roll_lines_dropped    the roll roll_id, counted by the engine since it
+//	                                           started writing it (a resumed roll: since the restart)
 //	md_m, speed_m_per_min                      the line now, on roll roll_id
 //	lines_in, blocks_dropped, lines_dropped,   since the engine process started (started)
 //	marks
@@ -57,7 +59,7 @@ type StatusScope struct {
 }
 
 var statusScope = StatusScope{
-	Roll:   []string{"md_m", "defects", "defects_by_class", "uninspected_m"},
+	Roll:   []string{"md_m", "defects", "defects_by_class", "uninspected_m", "roll_blocks_dropped", "roll_lines_dropped"},
 	Engine: []string{"lines_in", "blocks_dropped", "lines_dropped", "marks"},
 }
 

@@ -42,10 +42,14 @@ type assembly struct {
 	onDefects   func([]rollmap.Defect)
 	flushEvery  time.Duration
 
-	err          error   // the first roll-map error
-	uninspectedM float64 // on the current roll
-	speedT       time.Time
-	speedC       int64
+	err error // the first roll-map error
+	// The current roll's uninspected ranges (their union is uninspectedM,
+	// as the roll map counts it) and the blocks and lines dropped on it.
+	curGaps                 []rollmap.Uninspected
+	uninspectedM            float64
+	rollBlocks, rollDropped int64
+	speedT                  time.Time
+	speedC                  int64
 }
 
 // run consumes msgs until every detect stage has ended, then finishes the
@@ -130,6 +134,13 @@ func (a *assembly) progress(m *detMsg) {
 func (a *assembly) retireRolls(slowest int64) {
 	web := a.feed.webPosition(a.pos.newest, slowest)
 	a.note(a.rolls.retireReady(a.merge.minFrontier(), web, a.markLag, false), a.rolls.segs[0].w, "close ended roll")
+}
+
+// newRollFigures resets the current roll's figures at a roll change.
+func (a *assembly) newRollFigures() {
+	a.curGaps, a.uninspectedM, a.rollBlocks, a.rollDropped = nil, 0, 0, 0
+	a.board.rollDrops(0, 0)
+	a.board.progress(0, 0, nil)
 }
 
 // lengthM is the current roll's length so far.
@@ -254,7 +265,13 @@ func (a *assembly) recordGap(g gapRange, seg *rollSeg) {
 	u := a.uninspected(g, seg)
 	a.note(seg.w.AddUninspected(u), seg.w, "add uninspected range")
 	if seg == a.rolls.cur() {
-		a.uninspectedM += u.MDEndM - u.MDStartM
+		a.curGaps = append(a.curGaps, u)
+		a.uninspectedM = rollmap.UninspectedMetres(a.curGaps)
+		if g.reason == reasonDropped {
+			a.rollBlocks += g.blocks
+			a.rollDropped += g.lines
+			a.board.rollDrops(a.rollBlocks, a.rollDropped)
+		}
 	}
 	a.m.uninspectedM.Add(u.MDEndM - u.MDStartM)
 	a.log.Warn().Str("roll", seg.w.ID()).Int("camera", g.cam).Float64("md_start_m", u.MDStartM).Float64("md_end_m", u.MDEndM).

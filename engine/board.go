@@ -83,6 +83,13 @@ func (b *statusBoard) countDefects(ds []rollmap.Defect, current string) {
 	b.mu.Unlock()
 }
 
+// rollDrops sets the current roll's dropped blocks and lines.
+func (b *statusBoard) rollDrops(blocks, lines int64) {
+	b.mu.Lock()
+	b.s.RollBlocksDropped, b.s.RollLinesDropped = blocks, lines
+	b.mu.Unlock()
+}
+
 // progress sets the current roll's position and uninspected length, and
 // the line speed when speed is set.
 func (b *statusBoard) progress(mdM, uninspectedM float64, speed *float64) {

@@ -36,6 +36,8 @@ func (e *Engine) acquire(ctx context.Context, i int) error {
 	r, s := e.rings[i], e.streams[i]
 	scratch := acquisition.NewBlock(e.info.LinesPerBlock, s.Camera().Width)
 	var pending ring.Dropped
+	var dl dropLog
+	defer func() { dl.flush(e, i) }()
 	for {
 		slot := r.Reserve()
 		if !e.info.Live {
@@ -82,11 +84,61 @@ func (e *Engine) acquire(ctx context.Context, i int) error {
 			e.m.linesDropped[i].Add(float64(dst.Lines))
 			e.blocksDropped.Add(1)
 			e.linesDropped.Add(int64(dst.Lines))
+			dl.add(e, i, dst)
 			continue
 		}
 		r.Commit(pending)
 		pending = ring.Dropped{}
 	}
+}
+
+// dropLog logs blocks dropped at the ring as they are dropped, from the
+// acquire goroutine, rather than when the next block that got through
+// reaches the assembly (which records the uninspected range with its roll
+// position, and which may be many seconds behind when the pipeline is):
+// the first drop at once, then at most one line per dropLogEvery per
+// camera, each counting the drops since the line before; the drops not
+// yet logged when the camera stops are logged then.
+type dropLog struct {
+	last          time.Time // when a line was logged
+	blocks, lines int64     // dropped since then
+	c0, c1        int64     // their encoder counts
+	firstT        time.Time // when the first of them was dropped
+}
+
+const dropLogEvery = time.Second
+
+func (d *dropLog) add(e *Engine, cam int, b *acquisition.Block) {
+	now := time.Now()
+	if b.Lines > 0 {
+		if d.lines == 0 {
+			d.c0 = b.Counts[0]
+		}
+		d.c1 = b.Counts[b.Lines-1]
+	}
+	if d.blocks == 0 {
+		d.firstT = now
+	}
+	d.blocks++
+	d.lines += int64(b.Lines)
+	if now.Sub(d.last) >= dropLogEvery {
+		d.flush(e, cam)
+		d.last = now
+	}
+}
+
+// flush logs the drops not logged yet.
+func (d *dropLog) flush(e *Engine, cam int) {
+	if d.blocks == 0 {
+		return
+	}
+	mpc := e.info.MMPerCount
+	e.log.Warn().Int("camera", cam).Int64("blocks", d.blocks).Int64("lines", d.lines).
+		Int64("first_count", d.c0).Int64("last_count", d.c1).
+		Float64("web_start_m", float64(d.c0)*mpc/1000).Float64("web_end_m", float64(d.c1)*mpc/1000).
+		Time("first_drop", d.firstT).
+		Msg("blocks dropped at the ring: the pipeline is behind; the range will be recorded as uninspected")
+	d.blocks, d.lines = 0, 0
 }
 
 // cameraWorker is one camera's detect stage, the ring's consumer: it
@@ -190,6 +242,9 @@ func (w *cameraWorker) end(err error) {
 func (w *cameraWorker) dropped(m *detMsg, dr ring.Dropped) {
 	if !dr.Empty() {
 		w.gap(m, dr.FirstCount, dr.LastCount, dr.Lines, reasonDropped)
+		if n := len(m.gaps); n > 0 && m.gaps[n-1].reason == reasonDropped {
+			m.gaps[n-1].blocks = dr.Blocks
+		}
 	}
 }
 

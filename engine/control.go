@@ -134,8 +134,7 @@ func (a *assembly) changeRoll(id string) (RollChange, error) {
 	if old.closed {
 		a.note(a.rolls.retireReady(0, 0, 0, false), old.w, "close ended roll") // drops it from the list
 	}
-	a.uninspectedM = 0
-	a.board.progress(0, 0, nil)
+	a.newRollFigures()
 	return ch, nil
 }
 
@@ -150,8 +149,7 @@ func (a *assembly) endRoll() (RollChange, error) {
 	if old.closed {
 		a.note(a.rolls.retireReady(0, 0, 0, false), old.w, "close ended roll")
 	}
-	a.uninspectedM = 0
-	a.board.progress(0, 0, nil)
+	a.newRollFigures()
 	return ch, nil
 }
 

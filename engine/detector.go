@@ -35,6 +35,7 @@ type gapRange struct {
 	cam    int
 	c0, c1 int64
 	lines  int64
+	blocks int64 // blocks the ring dropped (reasonDropped), else 0
 	reason rollmap.Reason
 }
 

@@ -294,6 +294,9 @@ func (rs *rollSegs) splitGap(g gapRange, f func(gapRange, *rollSeg)) {
 		if lo != g.c0 || hi != g.c1 {
 			p.lines = (hi - lo + rs.k - 1) / rs.k
 		}
+		if lo != g.c0 {
+			p.blocks = 0 // counted once, on the roll the drop started on
+		}
 		f(p, s)
 	}
 }

@@ -881,6 +881,11 @@ func filterDefects(dst []Defect, parts [][]Defect, q Query, sorted bool, marks m
 	return dst
 }
 
+// UninspectedMetres returns the MD length covered by the union of the
+// ranges in parts, as RollInfo.UninspectedM counts it: overlapping ranges
+// (several cameras, one dropped block) count once.
+func UninspectedMetres(parts ...[]Uninspected) float64 { return uninspectedMetres(parts...) }
+
 // uninspectedMetres returns the MD length covered by the union of the
 // ranges in parts: overlapping ranges (several cameras, one dropped block)
 // count once.

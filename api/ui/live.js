@@ -37,6 +37,8 @@
     $('st-dropped').textContent = fmt.int(s.blocks_dropped);
     $('st-dropped-lines').textContent = fmt.int(s.lines_dropped);
     $('st-uninspected').textContent = fmt.num(s.uninspected_m, 2);
+    $('st-roll-dropped').textContent = fmt.int(s.roll_blocks_dropped);
+    $('st-roll-dropped').classList.toggle('bad', s.roll_blocks_dropped > 0);
     $('st-defects').textContent = fmt.int(s.defects);
     // Per-roll figures come from the roll map (counts_from "rollmap");
     // the engine's own counters run since the process started.

@@ -9,20 +9,29 @@ import "time"
 
 // Status is a snapshot of the running engine for the API and the UI.
 type Status struct {
-	State          string           `json:"state"` // starting, running, stopped, failed
-	Error          string           `json:"error,omitempty"`
-	Source         string           `json:"source"`
-	Recipe         string           `json:"recipe"`
-	Material       string           `json:"material"`
-	RollID         string           `json:"roll_id"`
-	Started        time.Time        `json:"started"`
-	SpeedMPerMin   float64          `json:"speed_m_per_min"` // measured from the encoder over the last second
-	MDM            float64          `json:"md_m"`            // current position on the roll
-	WebWidthMM     float64          `json:"web_width_mm"`
-	Cameras        int              `json:"cameras"`
-	LinesIn        int64            `json:"lines_in"`
-	BlocksDropped  int64            `json:"blocks_dropped"`
-	LinesDropped   int64            `json:"lines_dropped"`
+	State        string    `json:"state"` // starting, running, stopped, failed
+	Error        string    `json:"error,omitempty"`
+	Source       string    `json:"source"`
+	Recipe       string    `json:"recipe"`
+	Material     string    `json:"material"`
+	RollID       string    `json:"roll_id"`
+	Started      time.Time `json:"started"`
+	SpeedMPerMin float64   `json:"speed_m_per_min"` // measured from the encoder over the last second
+	MDM          float64   `json:"md_m"`            // current position on the roll
+	WebWidthMM   float64   `json:"web_width_mm"`
+	Cameras      int       `json:"cameras"`
+	// LinesIn, BlocksDropped and LinesDropped count since the engine
+	// process started, over every roll.
+	LinesIn       int64 `json:"lines_in"`
+	BlocksDropped int64 `json:"blocks_dropped"`
+	LinesDropped  int64 `json:"lines_dropped"`
+	// RollBlocksDropped and RollLinesDropped count the drops on the
+	// current roll (reset at each roll change), since this process
+	// started writing it.
+	RollBlocksDropped int64 `json:"roll_blocks_dropped"`
+	RollLinesDropped  int64 `json:"roll_lines_dropped"`
+	// UninspectedM is the current roll's MD metres with any uninspected
+	// band (the union over cameras, as the roll map counts it).
 	UninspectedM   float64          `json:"uninspected_m"`
 	Defects        int64            `json:"defects"`
 	DefectsByClass map[string]int64 `json:"defects_by_class"`

@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncLog) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func (m *memRoll) droppedLines() (lines int64, us []rollmap.Uninspected) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, u := range m.unins {
+		if u.Reason == rollmap.ReasonDropped {
+			lines += u.Lines
+		}
+	}
+	return lines, append(us, m.unins...)
+}
+
+// Drops are logged when they happen, not when the pipeline has caught up
+// and records them; the status gives the current roll's drops beside the
+// engine's since it started, and the roll's uninspected metres as the
+// roll map counts them (issue 15 #4).
+func TestDropsLoggedAtOnceAndCountedPerRoll(t *testing.T) {
+	cfg := testSimConfig("film", 3)
+	cfg.LengthM = 16
+	cfg.SpeedMPerMin = 600
+	cfg.Realtime = true
+	s, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recipe, _ := DefaultRecipe("film")
+	recipe.Pipeline.RingBlocks = 2
+	logs := &syncLog{}
+	first := &memRoll{}
+	var second *memRoll
+	gate := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	seen := 0
+	e, err := New(Options{Recipe: recipe, Source: s, Roll: first, Logger: zerolog.New(logs),
+		NewRoll: func(id string) (RollWriter, error) { second = &memRoll{id: id}; return second, nil },
+		BeforeBlock: func(cam int) {
+			if cam != 0 {
+				return
+			}
+			mu.Lock()
+			seen++
+			n := seen
+			mu.Unlock()
+			if n == 10 {
+				<-gate // camera 0's detector stalls until the drops are logged
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run(context.Background()) }()
+	const dropMsg = "blocks dropped at the ring"
+	logged := poll.Wait(time.Minute, func() bool { return strings.Contains(logs.String(), dropMsg) })
+	recorded, _ := first.droppedLines()
+	once.Do(func() { close(gate) })
+	if logged != nil {
+		t.Fatalf("no %q log while the detector was stalled and the ring dropping: the drop is logged only once recorded", dropMsg)
+	}
+	if recorded != 0 {
+		t.Errorf("%d dropped lines recorded while the detector was stalled, want none yet (the log must not wait for them)", recorded)
+	}
+	// A roll change once the drops are recorded: the roll's figures start
+	// again, the engine's go on.
+	if err := poll.Wait(5*time.Minute, func() bool { return e.Status().RollBlocksDropped > 0 }); err != nil {
+		t.Fatalf("the drops never reached the roll's status: %+v", e.Status())
+	}
+	if _, err := e.ChangeRoll(context.Background(), "R2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+	st := e.Status()
+	l1, _ := first.droppedLines()
+	l2, us2 := second.droppedLines()
+	if st.LinesDropped != l1+l2 || st.BlocksDropped < st.RollBlocksDropped || l1 == 0 {
+		t.Errorf("engine dropped %d lines (%d blocks); rolls hold %d + %d dropped lines; roll blocks %d",
+			st.LinesDropped, st.BlocksDropped, l1, l2, st.RollBlocksDropped)
+	}
+	if st.RollLinesDropped != l2 {
+		t.Errorf("status roll_lines_dropped %d, the current roll holds %d", st.RollLinesDropped, l2)
+	}
+	if want := rollmap.UninspectedMetres(us2); math.Abs(st.UninspectedM-want) > 1e-9 {
+		t.Errorf("status uninspected_m %.6f, the roll map would say %.6f (union over cameras)", st.UninspectedM, want)
+	}
+	t.Logf("engine: %d blocks, %d lines dropped; roll 1: %d lines; roll 2: %d lines, %d blocks", st.BlocksDropped, st.LinesDropped, l1, l2, st.RollBlocksDropped)
+}

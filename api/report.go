@@ -84,6 +84,10 @@ type reportData struct {
 	Worst       []worstDefect
 	ImagesNote  string
 	Stats       ReviewStats
+	// Versions names the recipe and model versions that decided the
+	// roll's defects, with how many each ("" for a roll written before
+	// versions were recorded).
+	Versions string
 }
 
 // notCounted is a number of defects the lane grades leave out, and why.
@@ -141,6 +145,45 @@ func effectiveClass(d *rollmap.Defect) string {
 	return d.Class
 }
 
+// versionsText lists the recipe and model versions of ds, in order of
+// first appearance, with their defect counts: "recipe 3f9a… (12), model
+// 0a1b… (12)"; "threshold only" stands for defects without a model.
+func versionsText(ds []rollmap.Defect) string {
+	type kv struct {
+		v string
+		n int
+	}
+	var recipes, models []kv
+	count := func(list []kv, v string) []kv {
+		for i := range list {
+			if list[i].v == v {
+				list[i].n++
+				return list
+			}
+		}
+		return append(list, kv{v, 1})
+	}
+	any := false
+	for i := range ds {
+		if ds[i].RecipeVersion != "" || ds[i].ModelVersion != "" {
+			any = true
+		}
+		recipes = count(recipes, ds[i].RecipeVersion)
+		models = count(models, ds[i].ModelVersion)
+	}
+	if !any {
+		return ""
+	}
+	var parts []string
+	for _, r := range recipes {
+		parts = append(parts, fmt.Sprintf("recipe %s (%d)", cmp.Or(r.v, "unrecorded"), r.n))
+	}
+	for _, m := range models {
+		parts = append(parts, fmt.Sprintf("model %s (%d)", cmp.Or(m.v, "none: threshold only"), m.n))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func decisionRank(decision rollmap.Decision) int {
 	switch decision {
 	case rollmap.DecisionMark:
@@ -170,7 +213,8 @@ func buildReport(store ReportStore, images ImageSource, id string) (*reportData,
 			return nil, err
 		}
 	}
-	rd := &reportData{Info: info, Generated: time.Now().UTC(), Stats: computeReviewStats(id, info.LengthM, ds, revs)}
+	rd := &reportData{Info: info, Generated: time.Now().UTC(), Stats: computeReviewStats(id, info.LengthM, ds, revs),
+		Versions: versionsText(ds)}
 
 	// Grades: recomputed so that reviews count (a false alarm earns no
 	// points, a reclassified defect counts under its new class).
@@ -449,7 +493,8 @@ td.n, th.n { text-align: right; } .fail { color: #b00; font-weight: bold; } .not
 <tr><th>Defects</th><td>{{.Info.Defects}}</td><th>Uninspected</th><td>{{f2 .Info.UninspectedM}} m</td><th>Source</th><td>{{.Info.Source}}</td></tr>
 {{if not .Info.Context.IsZero}}{{with .Info.Context}}<tr class="context"><th>Product</th><td>{{.Product}}</td><th>Lot</th><td>{{.Lot}}</td><th>Supplier</th><td>{{.Supplier}}</td></tr>
 <tr class="context"><th>Shift</th><td>{{.Shift}}</td><th>Operator</th><td>{{.Operator}}</td><th>Order</th><td>{{.Order}}</td></tr>{{end}}{{end}}
-{{with .LastContextChange}}<tr class="context"><th>Context set</th><td colspan="5">{{time .Time}} by {{.By}}</td></tr>{{end}}</table>
+{{with .LastContextChange}}<tr class="context"><th>Context set</th><td colspan="5">{{time .Time}} by {{.By}}</td></tr>{{end}}
+{{with .Versions}}<tr class="versions"><th>Versions</th><td colspan="5">{{.}}</td></tr>{{end}}</table>
 
 <h2>Grade per lane</h2>
 {{if .Grades}}{{$d := .}}<table class="grades"><tr><th>Lane</th><th class="n">Width mm</th><th class="n">Defects</th><th class="n">Points</th><th class="n">Density ({{(index .Grades 0).Unit}})</th>{{if .AltUnit}}<th class="n">Density ({{.AltUnit}})</th>{{end}}{{if .Banded}}<th>Grade</th>{{end}}<th>Result</th></tr>
@@ -527,6 +572,9 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 		if ch := d.LastContextChange(); ch != nil {
 			lines = append(lines, fmt.Sprintf("Context set %s by %s", fmtTime(ch.Time), ch.By))
 		}
+	}
+	if d.Versions != "" {
+		lines = append(lines, "Versions: "+d.Versions)
 	}
 	for _, line := range lines {
 		pdf.CellFormat(width, 4.5, tr(strings.ReplaceAll(line, "—", "-")), "", 1, "L", false, 0, "")

@@ -40,7 +40,9 @@ type assembly struct {
 	ctl         <-chan control
 	freeRegions []chan []region // per camera, back to its detect stage
 	onDefects   func([]rollmap.Defect)
-	flushEvery  time.Duration
+	// recipeVersion and modelVersion are stamped on every defect.
+	recipeVersion, modelVersion string
+	flushEvery                  time.Duration
 
 	err error // the first roll-map error
 	// The current roll's uninspected ranges (their union is uninspectedM,
@@ -204,6 +206,9 @@ func (a *assembly) emitDefects() {
 	ds := a.merge.finalize()
 	if len(ds) == 0 {
 		return
+	}
+	for i := range ds {
+		ds[i].RecipeVersion, ds[i].ModelVersion = a.recipeVersion, a.modelVersion
 	}
 	if a.crops != nil {
 		for i := range ds {

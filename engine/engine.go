@@ -109,6 +109,11 @@ type Options struct {
 	// Images, when set and the recipe's images are enabled, archives a
 	// crop of every defect (see images.go); the defect's ImageRef names it.
 	Images ImageSink
+	// RecipeVersion and ModelVersion are the version IDs of Recipe and
+	// Model (rollmap/versions), stamped on every defect the engine
+	// decides ("" leaves them empty, e.g. no model).
+	RecipeVersion string
+	ModelVersion  string
 	// OnRoll, when set, is called from the assembly when a roll is started
 	// or closed by a roll change, or spliced. It must not block.
 	OnRoll func(status.RollEvent)
@@ -452,6 +457,7 @@ func (e *Engine) newAssembly() *assembly {
 		merge: mg, pos: newMDPosition(len(e.streams), mg.k),
 		feed: e.feed, marks: e.marks, markEvts: e.markEvts, markLost: e.markLost.Load, markLag: e.markLagCounts(),
 		ctl: e.ctl, freeRegions: e.freeRegions, onDefects: e.opts.OnDefects,
+		recipeVersion: e.opts.RecipeVersion, modelVersion: e.opts.ModelVersion,
 		flushEvery: time.Duration(r.Pipeline.FlushMillis) * time.Millisecond,
 	}
 	env := rollEnv{log: e.log, rollErrors: e.m.rollErrors, newRoll: e.opts.NewRoll, onRoll: e.opts.OnRoll, current: e.board.rollStarted}

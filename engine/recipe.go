@@ -54,6 +54,18 @@ type Recipe struct {
 	Decisions []DecisionRule `json:"decisions"`
 }
 
+// CanonicalBytes is the recipe as the engine runs it (defaults filled in)
+// as compact JSON in the field order of Recipe: the bytes its version is
+// the SHA-256 of (rollmap/versions). Recipe files that differ only in
+// layout, key order or spelled-out defaults give the same bytes.
+func (r *Recipe) CanonicalBytes() ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("recipe %s: canonical bytes: %w", r.Name, err)
+	}
+	return b, nil
+}
+
 // ThresholdOptions configures the threshold detector: a per-column
 // background model with dynamic bright and dark thresholds.
 type ThresholdOptions struct {

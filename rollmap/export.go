@@ -16,7 +16,7 @@ import (
 const CSVHeader = "roll_id,defect_id,md_start_m,md_end_m,cd_start_mm,cd_end_mm,area_mm2," +
 	"class,severity,decision,score,detector,camera," +
 	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label," +
-	"mark_status,mark_fire_count,image_error"
+	"mark_status,mark_fire_count,image_error,recipe_version,model_version"
 
 // csvTime is the layout of the time column: UTC, microseconds, as stored.
 const csvTime = "2006-01-02T15:04:05.000000Z07:00"
@@ -31,7 +31,10 @@ const csvFlushAt = 32 << 10
 // time is RFC 3339 UTC with microseconds, empty when zero. Strings are
 // quoted when they hold a comma, quote, CR or LF or start with a space.
 // mark_status and mark_fire_count are the defect's Mark.Status and
-// Mark.FireCount (empty status and 0 without mark events).
+// Mark.FireCount (empty status and 0 without mark events); recipe_version
+// and model_version name the versions that decided the defect (empty in
+// rolls written before they were recorded, and model_version without a
+// learned model).
 func ExportCSV(w io.Writer, ds []Defect) error {
 	return writeCSV(w, "csv", CSVHeader, len(ds), func(b []byte, i int) []byte { return appendCSVRow(b, &ds[i]) })
 }
@@ -110,6 +113,10 @@ func appendCSVRow(b []byte, d *Defect) []byte {
 	b = strconv.AppendInt(b, d.Mark.FireCount, 10)
 	b = append(b, ',')
 	b = appendCSVString(b, d.ImageError)
+	b = append(b, ',')
+	b = appendCSVString(b, d.RecipeVersion)
+	b = append(b, ',')
+	b = appendCSVString(b, d.ModelVersion)
 	return append(b, '\n')
 }
 

@@ -67,6 +67,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestExportCSVGolden(t *testing.T) {
 	ds := stored(goldenMeta.ID, goldenDefects())
+	ds[0].RecipeVersion, ds[0].ModelVersion = "3f9a2b1c0d4e5f60", "0a1b2c3d4e5f6071"
 	ds[0].Mark = MarkState{Status: MarkAcknowledged, Head: "h1", Scheduled: true, Fired: true, Acknowledged: true,
 		FireCount: 8050, TargetCount: 8050}
 	ds[1].Mark = MarkState{Status: MarkLate, Late: true}
@@ -81,7 +82,7 @@ func TestExportCSVGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(ds)+1 || len(recs[0]) != 26 {
+	if len(recs) != len(ds)+1 || len(recs[0]) != 28 {
 		t.Fatalf("%d records of %d fields", len(recs), len(recs[0]))
 	}
 	col := map[string]int{}
@@ -99,6 +100,10 @@ func TestExportCSVGolden(t *testing.T) {
 		if row[col["mark_status"]] != d.Mark.Status || row[col["mark_fire_count"]] != strconv.FormatInt(d.Mark.FireCount, 10) {
 			t.Errorf("row %d: mark columns %q, %q, want %q, %d", i, row[col["mark_status"]], row[col["mark_fire_count"]],
 				d.Mark.Status, d.Mark.FireCount)
+		}
+		if row[col["recipe_version"]] != d.RecipeVersion || row[col["model_version"]] != d.ModelVersion {
+			t.Errorf("row %d: versions %q, %q, want %q, %q", i, row[col["recipe_version"]], row[col["model_version"]],
+				d.RecipeVersion, d.ModelVersion)
 		}
 		if v, _ := strconv.ParseFloat(row[col["peak_score"]], 64); v != d.PeakScore {
 			t.Errorf("row %d: peak_score %s does not read back as %v", i, row[col["peak_score"]], d.PeakScore)

@@ -33,6 +33,13 @@ type Defect struct {
 	// the ImageError constants; "" when it has one (or, in rolls written
 	// before the column existed, when nobody recorded why).
 	ImageError string `json:"image_error,omitempty"`
+	// RecipeVersion and ModelVersion name the recipe and the learned model
+	// that decided the defect (rollmap/versions: the first 16 hex digits of
+	// the SHA-256 of their canonical bytes). ModelVersion is "" when only
+	// the threshold detector ran; both are "" in rolls written before
+	// versions were recorded.
+	RecipeVersion string `json:"recipe_version,omitempty"`
+	ModelVersion  string `json:"model_version,omitempty"`
 
 	// Mark is the state of the defect's mark, merged from the roll's mark
 	// events (see MarkEvent, MergeMarkEvents). It is not a column of

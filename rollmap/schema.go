@@ -224,6 +224,8 @@ var defectColumns = []column[Defect]{
 	stringCol("review_status", func(d *Defect) *string { return &d.ReviewStatus }),
 	stringCol("review_label", func(d *Defect) *string { return &d.ReviewLabel }),
 	added(stringCol("image_error", func(d *Defect) *string { return &d.ImageError })),
+	added(stringCol("recipe_version", func(d *Defect) *string { return &d.RecipeVersion })),
+	added(stringCol("model_version", func(d *Defect) *string { return &d.ModelVersion })),
 }
 
 // uninspectedColumns lists Uninspected's columns in schema order.

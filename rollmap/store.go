@@ -94,9 +94,10 @@ const maxIDLen = 64
 
 // ReservedRollIDs are names a roll cannot take, compared without case: they
 // are the names of other things kept in the rolls directory ("images", the
-// image archive of webinspect run). A roll directory of such a name is not
-// listed as a roll.
-var ReservedRollIDs = []string{"images"}
+// image archive of webinspect run; "versions", the version registry,
+// rollmap/versions). A roll directory of such a name is not listed as a
+// roll.
+var ReservedRollIDs = []string{"images", "versions"}
 
 // ValidRollID reports whether id can name a roll: 1 to 64 bytes of
 // [A-Za-z0-9._-], starting with a letter or digit, and not one of

@@ -1033,6 +1033,8 @@
       ['Mark', d.mark && d.mark.status ? d.mark.status : 'none'],
       ['Time', fmt.time(d.time)],
       ['Encoder', fmt.int(d.encoder_count)],
+      ['Recipe version', d.recipe_version || 'not recorded'],
+      ['Model version', d.model_version || (d.recipe_version ? 'none (threshold only)' : 'not recorded')],
     ];
   }
 

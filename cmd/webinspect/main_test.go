@@ -19,6 +19,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/rollmap"
+	"github.com/webinspect/webinspect/rollmap/versions"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -85,7 +86,7 @@ func rollDirs(rolls string) ([]string, error) {
 	ents, err := os.ReadDir(rolls)
 	var names []string
 	for _, e := range ents {
-		if e.Name() != imagesDirName && e.IsDir() {
+		if e.Name() != imagesDirName && e.Name() != versions.DirName && e.IsDir() {
 			names = append(names, e.Name())
 		}
 	}

@@ -52,6 +52,7 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer store.Unlock()
+	ef.recipeFrom = *recipeF
 	w, err := ef.setup(recipe, *rolls, nil)
 	if err != nil {
 		return err

@@ -125,6 +125,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if rerr != nil {
 		log.Warn().Err(rerr).Msg("roll map recovery found damaged files; every readable record is kept")
 	}
+	ef.recipeFrom = *recipeF
 	w, err := ef.setup(recipe, *rolls, reg)
 	if err != nil {
 		return err

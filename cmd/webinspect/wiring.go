@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/rollmap"
 	"github.com/webinspect/webinspect/rollmap/archive"
+	"github.com/webinspect/webinspect/rollmap/versions"
 )
 
 // imagesDirName is the image archive's directory inside the rolls directory.
@@ -32,6 +34,8 @@ type engineFlags struct {
 	imgBytes *int64
 	imgAge   *time.Duration
 	imgFree  *int64
+	// recipeFrom is the --recipe value, for the recipe version's origin.
+	recipeFrom string
 }
 
 func addEngineFlags(fs *flag.FlagSet) *engineFlags {
@@ -57,6 +61,9 @@ type wired struct {
 	model     *onnx.Model
 	modelName string
 	archive   *archive.Archive
+	// recipeVersion and modelVersion are the versions registered in the
+	// rolls directory (rollmap/versions); modelVersion "" without a model.
+	recipeVersion, modelVersion versions.Version
 }
 
 // describeModel names the learned model for the start-up log.
@@ -89,6 +96,9 @@ func (f *engineFlags) setup(recipe *engine.Recipe, rollsDir string, reg promethe
 		}
 		w.model, w.modelName = m, filepath.Base(filepath.Clean(dir))
 	}
+	if err := w.register(rollsDir, recipe, f.recipeFrom, dir); err != nil {
+		return nil, err
+	}
 	if *f.images && recipe.Images.Enabled {
 		o := archive.DefaultOptions()
 		o.MaxBytes, o.MaxAge, o.MinFreeBytes = *f.imgBytes, *f.imgAge, *f.imgFree
@@ -106,6 +116,50 @@ func (f *engineFlags) setup(recipe *engine.Recipe, rollsDir string, reg promethe
 	return w, nil
 }
 
+// register records the recipe and the model (from modelDir) in the rolls
+// directory's version registry, so every defect can name them.
+func (w *wired) register(rollsDir string, recipe *engine.Recipe, recipeFrom, modelDir string) error {
+	reg, err := versions.Open(rollsDir)
+	if err != nil {
+		return err
+	}
+	canon, err := recipe.CanonicalBytes()
+	if err != nil {
+		return err
+	}
+	origin := "built-in:" + recipe.Name
+	if recipeFrom != "" {
+		origin = "built-in:" + recipeFrom
+		if st, err := os.Stat(recipeFrom); err == nil && st.Mode().IsRegular() {
+			origin, _ = filepath.Abs(recipeFrom)
+		}
+	}
+	if w.recipeVersion, err = reg.RegisterRecipe(versions.Version{Name: recipe.Name, Origin: origin}, canon); err != nil {
+		return err
+	}
+	if w.model == nil {
+		log.Info().Str("recipe_version", w.recipeVersion.ID).Msg("versions")
+		return nil
+	}
+	dir := modelDir
+	if filepath.Ext(dir) == ".onnx" {
+		return fmt.Errorf("--model %s: give the model's directory (model.onnx and model.json), so its version covers both", dir)
+	}
+	sc := w.model.Sidecar()
+	note := strings.TrimSpace(strings.Join([]string{sc.MadeBy.Tool, sc.MadeBy.Created, sc.MadeBy.Source}, " "))
+	if note != "" {
+		note = "made by " + note
+	}
+	abs, _ := filepath.Abs(dir)
+	w.modelVersion, err = reg.RegisterFiles(versions.KindModel, versions.Version{Name: w.modelName, Origin: abs, Note: note},
+		dir, onnx.ModelFileName, onnx.SidecarFileName)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("recipe_version", w.recipeVersion.ID).Str("model_version", w.modelVersion.ID).Msg("versions")
+	return nil
+}
+
 // loadModel loads ONNX Runtime (ortLib, or the default search) and the
 // model directory dir for recipe.
 func loadModel(dir, ortLib string, recipe *engine.Recipe) (*onnx.Model, error) {
@@ -117,6 +171,7 @@ func loadModel(dir, ortLib string, recipe *engine.Recipe) (*onnx.Model, error) {
 
 // options fills the engine options the flags control.
 func (w *wired) options(o *engine.Options) {
+	o.RecipeVersion, o.ModelVersion = w.recipeVersion.ID, w.modelVersion.ID
 	if w.model != nil {
 		o.Model, o.ModelName = w.model, w.modelName
 	}

@@ -26,8 +26,12 @@ func TestImageErrorColumnAddedLater(t *testing.T) {
 			before = append(before, c)
 		}
 	}
-	if len(before) != len(defectColumns)-1 {
-		t.Fatalf("want exactly one column added later, have %d", len(defectColumns)-len(before))
+	// image_error, recipe_version, model_version (the oldest writer).
+	if len(before) != len(defectColumns)-3 {
+		t.Fatalf("want three columns added later, have %d", len(defectColumns)-len(before))
+	}
+	for i := range ds {
+		ds[i].RecipeVersion, ds[i].ModelVersion = "", "" // the old writer had none
 	}
 	oldSchema := schemaOf(before)
 	hdr, err := schemaMessage(oldSchema)
@@ -74,6 +78,7 @@ func TestImageErrorColumnAddedLater(t *testing.T) {
 	}
 	d := ds[0]
 	d.ID, d.ImageRef, d.ImageError = 0, "", "disk_full"
+	d.RecipeVersion, d.ModelVersion = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
 	if err := r.AddDefects(d); err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +93,9 @@ func TestImageErrorColumnAddedLater(t *testing.T) {
 		t.Fatalf("%d defects after resume, want %d", len(got), len(ds)+1)
 	}
 	equalRows(t, "defects after resume", got[:len(ds)], ds)
-	if last := got[len(got)-1]; last.ImageError != "disk_full" {
-		t.Errorf("image_error after the upgrade reads %q, want disk_full", last.ImageError)
+	if last := got[len(got)-1]; last.ImageError != "disk_full" || last.RecipeVersion != d.RecipeVersion || last.ModelVersion != d.ModelVersion {
+		t.Errorf("after the upgrade image_error reads %q, versions %q, %q; want disk_full and %q, %q",
+			last.ImageError, last.RecipeVersion, last.ModelVersion, d.RecipeVersion, d.ModelVersion)
 	}
 	// A column missing that is not optional is still corrupt.
 	nb := newBuilder(nil, before[1:], schemaOf(before[1:]))

@@ -63,17 +63,53 @@
 //     its column's mean over the tile (a line-scan column is steady along
 //     the web), over the good variance. Blobs, knots, stains.
 //
-// Both are off by default (ShadeBlock = BrightBlock = 0): measured, they
-// raise AITEX fabric 00's image AUROC and lower the magnetic tiles'
-// (bench/RESULTS.md). Each is fused by quantile rank: after the held-out folds, its
-// held-out image scores (computed in Go, shadeScore/brightScore) are
-// weighed so that their calibrated level (Threshold at TargetFAR) equals
-// the patch model's; the map is the per-pixel maximum and the threshold
-// is calibrated on the fused held-out scores. made_by.params.shade and
-// .bright record cells and weights. The graph's maps are cell scores
+// Teach chooses the members from held-out good images: after the
+// held-out folds, a member joins only when its own held-out good image
+// scores are steady, sd/mean ≤ Options.EnsembleSpread (0.5 by default;
+// 0 keeps every configured member). A member whose good images vary
+// more than that sets a threshold its defects rarely reach, and its
+// weight, matched at the calibrated level, lifts every good image.
+// Measured (bench/RESULTS.md): on AITEX fabric 00 the shading model's
+// spread is 0.30 and it raises whole-frame image AUROC 0.786 → 0.905; on
+// the magnetic tiles it is 0.72 and the model, which lowered their
+// AUROC, stays out; on the simulator's fabric (0.19–0.21) it joins and
+// the engine still finds 25/25 subtle defects with no false one. So the
+// shading model is offered by default (ShadeBlock 8) and the brightness
+// model is not (BrightBlock 0): on fabric 00 it added nothing beside
+// shading, and on the simulator it broke defect boxes into pieces
+// (4-px cells brought back by linear Resize localise coarsely). The
+// absolute shading term stays off (ShadeAbs): it also scores frames lit
+// differently, AITEX's known shortcut. Each kept member is fused by
+// quantile rank: its held-out image scores (computed in Go,
+// shadeScore/brightScore) are weighed so that their calibrated level
+// (Threshold at TargetFAR) equals the patch model's; the map is the
+// per-pixel maximum and the threshold is calibrated on the fused
+// held-out scores. made_by.params.shade and
+// .bright record cells, weights, the held-out spread, and why a member
+// stayed out. The graph's maps are cell scores
 // brought back by linear Resize, so a cell's score reaches the map's
 // maximum only approximately (pixel centres fall between cell centres)
 // and tiling may align cells differently from the whole image.
+//
+// # Nearest-neighbour memory (option)
+//
+// With Options.Memory > 0 each scale keeps a memory of good patches, a
+// PatchCore-style coreset: from up to 20,000 sampled good patches,
+// projected on the first cluster's whitened components y, greedy
+// k-centre picks Memory patches (each the one farthest from those
+// already picked, starting at the mode). A web patch then scores
+//
+//	s = min_j |y - m_j|²/D + Q/Q0        D = mean nearest-neighbour distance² of good patches
+//
+// instead of the clusters' T²/K + Q/Q0, so good material of several kinds
+// is not charged for lying between them. In the graph it is one more row
+// of the 1×1 mix (|y|²/D + Q/Q0), a 1×1 Conv of Memory outputs over y
+// (weights -2m_j/D, bias |m_j|²/D) and a ReduceMin over them: the engine
+// runs it unchanged. Zones and edge clusters still score where they
+// apply. The memory is bounded (onnx.MaxTeachMemory) and each entry costs
+// K+1 multiply-adds per pixel at its scale. It is off by default: on
+// both open sets it did not beat the Gaussian (bench/RESULTS.md) and 64
+// entries cost several times the whole patch model.
 //
 // # Saturation-band clusters (older alternative)
 //
@@ -136,7 +172,9 @@
 //	edge_mode, edge_level, edge_min_band, edge_guard   model/edge settings
 //	zones      how many CD zones of which width, and how the selvage was measured
 //	auto_prep  what AutoPrep chose
-//	shade, bright  the fused shading and brightness models ("off" or cells and weight)
+//	shade, bright  the fused shading and brightness models (cells, weight and
+//	               held-out spread, or "off" and why)
+//	memory     the nearest-neighbour coreset per scale ("off" or sizes and D)
 //
 // PrepFromSidecar reads the preparation back, so a scored image goes
 // through the same steps it was taught with.

@@ -166,6 +166,8 @@ type Options struct {
 // 110 Mpx/s of camera pixels per 1-thread session, so a 2 m web at
 // 100 m/min (54 Mpx/s) runs with headroom on 2 cores, and they find the
 // simulator's subtle defects (engine's TestTaughtModelFindsSubtleDefects).
+// The shading model is offered and teach decides from held-out good
+// images whether to fuse it (EnsembleSpread); it costs a few FLOP/px.
 // A web whose off-web band is in view wants Clusters 3 and EdgeClusters 6
 // (as measured on AITEX fabric 00, see bench/RESULTS.md), at about a fifth
 // of the speed.
@@ -176,11 +178,12 @@ func DefaultOptions() Options {
 		EdgeClusters: 0, EdgeComponents: 3, EdgeBand: 4, SatLevel: 250,
 		TargetFAR: 0.01, Folds: 4, MaxPatches: 200_000, Seed: 1,
 		Edge: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2}, Zones: 8,
-		// Shading and brightness models offered to teach, which keeps
-		// each only when its held-out good scores spread by at most half
-		// their mean: measured, both help AITEX fabric 00 (spread
-		// 0.28-0.30) and hurt the magnetic tiles (0.62-0.72), see
-		// bench/RESULTS.md.
+		// The shading model is offered to teach, which keeps it only
+		// when its held-out good scores spread by at most half their
+		// mean: measured, it helps AITEX fabric 00 (spread 0.30) and
+		// hurt the magnetic tiles (0.72), where it now stays out. The
+		// brightness model added nothing beside it on fabric 00 and
+		// split defect boxes on the simulator (bench/RESULTS.md).
 		ShadeBlock: 8, BrightBlock: 0, EnsembleSpread: 0.5,
 	}
 }

@@ -3,6 +3,7 @@ package teach
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/webinspect/webinspect/model/onnx"
@@ -233,4 +234,62 @@ func TestBrightGraphMatchesGo(t *testing.T) {
 	}
 	wantPlain := 1000 * brightScore(f.plane(plain, &o), f.bright, o.TileH)
 	t.Logf("good %.4g (Go %.4g), blob %.4g (Go %.4g)", res.Scores[0], wantPlain, got, want)
+}
+
+// Teach's ensemble rule: a member whose held-out good scores are steady
+// joins with the weight that matches the patch model's calibrated level;
+// one whose good scores spread by more than EnsembleSpread stays out and
+// says why; EnsembleSpread 0 keeps every member.
+func TestFuseWeightBySpread(t *testing.T) {
+	patch := []float64{4, 4.2, 3.9, 4.4, 4.1, 4.0}
+	steady := []float64{10, 11, 9.5, 10.5, 12, 10}
+	wild := []float64{2, 30, 5, 1, 60, 8}
+	o := DefaultOptions()
+	w, note := fuseWeight(patch, steady, &o)
+	if want := shadeWeight(patch, steady, o.TargetFAR); !(w > 0) || w != want {
+		t.Errorf("steady member: weight %v (%s), want %v", w, note, want)
+	}
+	w, note = fuseWeight(patch, wild, &o)
+	if w != 0 || !strings.Contains(note, "too unsteady") {
+		t.Errorf("wild member: weight %v, note %q; want 0 and the reason", w, note)
+	}
+	o.EnsembleSpread = 0
+	if w, _ = fuseWeight(patch, wild, &o); !(w > 0) {
+		t.Errorf("EnsembleSpread 0: weight %v, want the member kept", w)
+	}
+	if w, note = fuseWeight(patch, []float64{0, 0, 0}, &o); w != 0 {
+		t.Errorf("member scoring 0 on everything: weight %v (%s), want 0", w, note)
+	}
+}
+
+// End to end: on an evenly lit web the shading model joins by default;
+// on good material whose large-area shading varies from image to image
+// (a blotch of random strength in every good image) it stays out, and
+// made_by.params.shade says why.
+func TestTeachChoosesShadingFromHeldOutSpread(t *testing.T) {
+	ortest.Require(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	o := smallOptions()
+	o.TileH, o.TileW, o.Scales = 32, 64, 1
+	var even, uneven []Image
+	for range 8 {
+		even = append(even, texture(rng, 128, 64))
+		uneven = append(uneven, withBlotch(texture(rng, 128, 64), rng.IntN(64), rng.IntN(24), 48, 32, rng.Float64()*60))
+	}
+	a, err := Teach(even, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Teach(uneven, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, sb := a.Sidecar.MadeBy.Params["shade"], b.Sidecar.MadeBy.Params["shade"]
+	t.Logf("even web: shade %s\nuneven web: shade %s", sa, sb)
+	if strings.HasPrefix(sa, "off") || a.Sidecar.MadeBy.Params["shade"] == "" {
+		t.Errorf("even web: shading model left out (%q), want it fused", sa)
+	}
+	if !strings.HasPrefix(sb, "off: ") || !strings.Contains(sb, "too unsteady") {
+		t.Errorf("uneven web: shading %q, want it left out for its spread", sb)
+	}
 }

@@ -107,6 +107,12 @@ func (c *classCounter) counts(store RollStore, id string, info rollmap.RollInfo)
 	return maps.Clone(c.byClass), c.total, nil
 }
 
+// LiveStatus returns what GET /api/status answers: the engine's status
+// with the roll map's per-roll counts. It needs Options.Status. Other
+// servers of the same engine (OPC UA) show these figures, so that every
+// interface agrees.
+func (s *Server) LiveStatus() LiveStatus { return s.liveStatus() }
+
 // liveStatus returns the engine's status with the roll map's counts.
 func (s *Server) liveStatus() LiveStatus {
 	st := s.opts.Status()

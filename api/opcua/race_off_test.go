@@ -1,0 +1,5 @@
+//go:build !race
+
+package opcua
+
+const raceEnabled = false

@@ -8,7 +8,9 @@ import (
 	"io"
 	"math"
 	"net"
+	neturl "net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/api"
+	"github.com/webinspect/webinspect/api/opcua"
 	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/engine/status"
 	"github.com/webinspect/webinspect/rollmap"
@@ -41,6 +44,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("a token on the command line is visible to every user of this machine in ps: put it in a file readable only by you (--token-file F) or in $WEBINSPECT_TOKEN")
 	})
 	protectReads := fs.Bool("protect-reads", false, "reads (the API, /metrics, the event stream, crops) need the token too; the page itself stays open")
+	opcuaURL := fs.String("opcua", "", "serve an OPC UA endpoint at `URL` (opc.tcp://127.0.0.1:4840); off when empty. A non-loopback address needs the token, "+
+		"which clients give as the password of a user name identity (see api/README.md, OPC UA)")
 	var allowHosts []string
 	fs.Func("allow-host", "a host name or address the UI may be reached by besides loopback names and the --listen host (repeatable, comma-separated; * for any)", func(v string) error {
 		for _, h := range strings.Split(v, ",") {
@@ -62,6 +67,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if err := checkListen(*listen, token, *protectReads); err != nil {
+		return err
+	}
+	if err := checkOPCUA(*opcuaURL, token, *protectReads); err != nil {
 		return err
 	}
 	var src acquisition.Source
@@ -199,6 +207,14 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		s.engine.Close() // the roll stays open: the next start resumes it
 		return err
 	}
+	if *opcuaURL != "" {
+		ua, err := startOPCUA(ctx, *opcuaURL, token, *protectReads, srv, store, lineControl{s.engine}, recipe)
+		if err != nil {
+			s.engine.Close() // the roll stays open: the next start resumes it
+			return err
+		}
+		defer ua.Close()
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe(ctx) }()
 
@@ -321,4 +337,53 @@ func checkListen(listen, token string, protectReads bool) error {
 		return usageError{"--protect-reads needs a token (--token-file F or $WEBINSPECT_TOKEN)"}
 	}
 	return nil
+}
+
+// opcuaOptions returns the OPC UA server's options for --opcua url.
+func opcuaOptions(url, token string, protectReads bool) opcua.Options {
+	o := opcua.DefaultOptions()
+	o.Endpoint, o.Token, o.ProtectReads, o.Logger = url, token, protectReads, log
+	return o
+}
+
+// checkOPCUA refuses, as a command-line mistake, an --opcua URL that is
+// malformed or reachable from other machines without a token.
+func checkOPCUA(url, token string, protectReads bool) error {
+	if url == "" {
+		return nil
+	}
+	if u, err := neturl.Parse(url); err == nil && u.Scheme == "opc.tcp" && token == "" {
+		if h := u.Hostname(); h != "" && h != "localhost" && !net.ParseIP(h).IsLoopback() {
+			return usageError{fmt.Sprintf("--opcua %s can be reached from other machines: give a token (--token-file F or $WEBINSPECT_TOKEN) "+
+				"that OPC UA clients give as the password of a user name identity, or listen on 127.0.0.1", url)}
+		}
+	}
+	o := opcuaOptions(url, token, protectReads)
+	o.Status = func() status.Status { return status.Status{} }
+	if err := o.Validate(); err != nil {
+		return usageError{fmt.Sprintf("--opcua: %v", strings.TrimPrefix(err.Error(), opcua.ErrInvalidOptions.Error()+": "))}
+	}
+	return nil
+}
+
+// startOPCUA serves the OPC UA endpoint with the HTTP API's live status
+// (so that both show the same counts) and the same line control.
+func startOPCUA(ctx context.Context, url, token string, protectReads bool, srv *api.Server, store *rollmap.Store,
+	line opcua.Line, recipe *engine.Recipe) (*opcua.Server, error) {
+	o := opcuaOptions(url, token, protectReads)
+	o.Status = func() status.Status { return srv.LiveStatus().Status }
+	o.Rolls, o.Line = store, line
+	for _, c := range recipe.Classes {
+		if c.Name != "" && !slices.Contains(o.Classes, c.Name) {
+			o.Classes = append(o.Classes, c.Name)
+		}
+	}
+	u, err := opcua.New(o)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--opcua: %v", err)}
+	}
+	if err := u.Start(ctx); err != nil {
+		return nil, err
+	}
+	return u, nil
 }

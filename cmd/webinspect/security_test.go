@@ -35,6 +35,8 @@ func TestRunTokenAndListenFlags(t *testing.T) {
 		{[]string{"--listen", "0.0.0.0:0"}, []string{"--listen 0.0.0.0:0", "--token-file", "WEBINSPECT_TOKEN"}},
 		{[]string{"--protect-reads"}, []string{"--protect-reads", "needs a token"}},
 		{[]string{"--listen", "nonsense"}, []string{"--listen", "host:port"}},
+		{[]string{"--opcua", "opc.tcp://0.0.0.0:4840"}, []string{"--opcua opc.tcp://0.0.0.0:4840", "--token-file", "WEBINSPECT_TOKEN"}},
+		{[]string{"--opcua", "http://127.0.0.1:4840"}, []string{"--opcua", "opc.tcp://HOST:PORT"}},
 	} {
 		args := append([]string{"run", "--rolls", rolls}, tc.args...)
 		code, _, stderr := runCLI(t, args...)

@@ -28,6 +28,7 @@
 // Tests may import more (the simulator, bench/score, model/onnx/ortest):
 // they are not linked into the command.
 //
-// TestLint/APIWithoutCgo also checks that the API's dependencies contain
-// neither ONNX Runtime nor Modbus, so that it builds and tests without cgo.
+// TestLint/APIWithoutCgo also checks that the dependencies of the API's
+// packages (api/..., the OPC UA server included) contain neither ONNX
+// Runtime nor Modbus, so that they build and test without cgo.
 package lint

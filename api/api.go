@@ -296,18 +296,11 @@ func (o Options) Validate() error {
 	if o.ShutdownTimeout < 0 || o.ShutdownTimeout > 10*time.Minute {
 		return bad("ShutdownTimeout", "%v: want 0..10m", o.ShutdownTimeout)
 	}
-	if o.Token != "" {
-		if len(o.Token) < 16 || len(o.Token) > 4096 {
-			return bad("Token", "is %d bytes: want 16..4096", len(o.Token))
-		}
-		for i := 0; i < len(o.Token); i++ {
-			if c := o.Token[i]; c <= ' ' || c > '~' {
-				return bad("Token", "byte %d is not printable ASCII (spaces and control characters are not allowed)", i)
-			}
-		}
+	if err := CheckToken(o.Token); err != nil {
+		return bad("Token", "%v", err)
 	}
 	host, _, _ := net.SplitHostPort(o.Listen)
-	if o.Token == "" && !o.AllowOpenChanges && !loopbackHost(host) {
+	if o.Token == "" && !o.AllowOpenChanges && !LoopbackHost(host) {
 		return bad("Listen", "%q is not a loopback address and no Token is set: set Token (changes then need "+
 			"\"Authorization: Bearer TOKEN\"), listen on 127.0.0.1, or set AllowOpenChanges to let anyone on the network change data", o.Listen)
 	}
@@ -333,10 +326,27 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// loopbackHost reports whether host (of a host:port) names only the
+// CheckToken applies the rules of a bearer token ("" is no token): 16..4096
+// printable ASCII bytes without spaces. The OPC UA server applies the same.
+func CheckToken(tok string) error {
+	if tok == "" {
+		return nil
+	}
+	if len(tok) < 16 || len(tok) > 4096 {
+		return fmt.Errorf("is %d bytes: want 16..4096", len(tok))
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("byte %d is not printable ASCII (spaces and control characters are not allowed)", i)
+		}
+	}
+	return nil
+}
+
+// LoopbackHost reports whether host (of a host:port) names only the
 // loopback interface: "localhost" or a loopback IP. An empty host means
 // every interface.
-func loopbackHost(host string) bool {
+func LoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

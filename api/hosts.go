@@ -58,7 +58,7 @@ func allowedHosts(o Options) hostSet {
 // served.
 func (hs hostSet) allows(hostport string) bool {
 	h := strings.ToLower(hostOnly(hostport))
-	return hs.any || loopbackHost(h) || hs.names[h]
+	return hs.any || LoopbackHost(h) || hs.names[h]
 }
 
 // String lists the allowed names for an error message.

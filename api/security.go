@@ -62,7 +62,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 		// reachable from this machine alone; a page elsewhere that points
 		// its own host name at 127.0.0.1 (DNS rebinding) must not pass as
 		// this machine.
-		if s.opts.Token == "" && !s.opts.AllowOpenChanges && !loopbackHost(hostOnly(r.Host)) {
+		if s.opts.Token == "" && !s.opts.AllowOpenChanges && !LoopbackHost(hostOnly(r.Host)) {
 			s.writeError(w, http.StatusForbidden, fmt.Sprintf("change refused: Host %q is not a loopback name; "+
 				"this server takes changes without a token only when addressed as localhost or a loopback address", r.Host))
 			return false

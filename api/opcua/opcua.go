@@ -80,6 +80,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine/status"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -167,10 +168,10 @@ func (o Options) Validate() error {
 	if o.Status == nil {
 		return bad("Status", "is nil: the engine's status function is required")
 	}
-	if err := checkToken(o.Token); err != nil {
+	if err := api.CheckToken(o.Token); err != nil {
 		return bad("Token", "%v", err)
 	}
-	if o.Token == "" && !loopbackHost(host) {
+	if o.Token == "" && !api.LoopbackHost(host) {
 		return bad("Endpoint", "%q is not a loopback address and no Token is set: give a token (clients then sign in "+
 			"with it as the password of a user name identity) or listen on 127.0.0.1", o.Endpoint)
 	}
@@ -196,22 +197,6 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// checkToken applies the API's token rules.
-func checkToken(tok string) error {
-	if tok == "" {
-		return nil
-	}
-	if len(tok) < 16 || len(tok) > 4096 {
-		return fmt.Errorf("is %d bytes: want 16..4096", len(tok))
-	}
-	for i := 0; i < len(tok); i++ {
-		if c := tok[i]; c <= ' ' || c > '~' {
-			return fmt.Errorf("byte %d is not printable ASCII (spaces and control characters are not allowed)", i)
-		}
-	}
-	return nil
-}
-
 // splitEndpoint parses opc.tcp://HOST:PORT.
 func splitEndpoint(ep string) (host string, port int, err error) {
 	u, err := url.Parse(ep)
@@ -233,15 +218,6 @@ func splitEndpoint(ep string) (host string, port int, err error) {
 		return "", 0, fmt.Errorf("%q: name the host (0.0.0.0 for every interface)", ep)
 	}
 	return h, int(n), nil
-}
-
-// loopbackHost reports whether host names only the loopback interface.
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Server is the OPC UA server of one engine.
@@ -273,7 +249,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	host, _, _ := splitEndpoint(o.Endpoint)
-	s := &Server{opts: o, log: o.Logger.With().Str("component", "opcua").Logger(), loopback: loopbackHost(host),
+	s := &Server{opts: o, log: o.Logger.With().Str("component", "opcua").Logger(), loopback: api.LoopbackHost(host),
 		sessions: map[string]sessionAuth{}}
 	var err error
 	if s.key, s.cert, err = selfSigned(host); err != nil {

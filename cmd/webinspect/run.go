@@ -353,7 +353,7 @@ func checkOPCUA(url, token string, protectReads bool) error {
 		return nil
 	}
 	if u, err := neturl.Parse(url); err == nil && u.Scheme == "opc.tcp" && token == "" {
-		if h := u.Hostname(); h != "" && h != "localhost" && !net.ParseIP(h).IsLoopback() {
+		if h := u.Hostname(); h != "" && !api.LoopbackHost(h) {
 			return usageError{fmt.Sprintf("--opcua %s can be reached from other machines: give a token (--token-file F or $WEBINSPECT_TOKEN) "+
 				"that OPC UA clients give as the password of a user name identity, or listen on 127.0.0.1", url)}
 		}

@@ -7,6 +7,7 @@ package opcua
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -32,7 +33,10 @@ func (l engineLine) StartRoll(id string) (string, error) {
 }
 
 func (l engineLine) EndRoll() (string, float64, error) {
-	ch, err := l.e.ChangeRoll(context.Background(), "")
+	ch, err := l.e.EndRoll(context.Background())
+	if errors.Is(err, engine.ErrNoRoll) {
+		err = fmt.Errorf("%w: %w", api.ErrNoRoll, err)
+	}
 	return ch.Ended, ch.EndedM, err
 }
 
@@ -196,5 +200,19 @@ func TestAgainstRunningEngine(t *testing.T) {
 	}
 	if v := readValues(t, c, ns, "CurrentRoll.RollId"); v["CurrentRoll.RollId"] != "R-opc-2" {
 		t.Fatalf("after a refused StartRoll: %v", v)
+	}
+
+	// EndRoll ends it; a second EndRoll finds no roll open.
+	r, err = call(c, ns, "EndRoll")
+	if err != nil || r.StatusCode != ua.StatusOK || r.OutputArguments[0].Value() != "R-opc-2" {
+		t.Fatalf("EndRoll: %v %+v", err, r)
+	}
+	poll.Until(t, 30*time.Second, "R-opc-2 closed in the roll map", func() bool {
+		info, err := st.Roll("R-opc-2")
+		return err == nil && !info.Open
+	})
+	r, err = call(c, ns, "EndRoll")
+	if err != nil || r.StatusCode != ua.StatusBadInvalidState {
+		t.Fatalf("EndRoll with no roll open: %v %+v", err, r)
 	}
 }

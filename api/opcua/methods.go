@@ -11,6 +11,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"github.com/gopcua/opcua/uasc"
 
+	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -212,7 +213,7 @@ func (s *Server) callOne(mr *ua.CallMethodRequest, user, remote string) *ua.Call
 		switch {
 		case errors.As(ans.err, &ea), errors.Is(ans.err, rollmap.ErrBadRollID), errors.Is(ans.err, rollmap.ErrInvalid):
 			code = ua.StatusBadInvalidArgument
-		case errors.Is(ans.err, ErrNoRoll), errors.Is(ans.err, rollmap.ErrRollExists):
+		case errors.Is(ans.err, api.ErrNoRoll), errors.Is(ans.err, rollmap.ErrRollExists):
 			code = ua.StatusBadInvalidState
 		}
 		ev = s.log.Warn().Str("method", m.name).Str("user", user).Str("remote", remote)

@@ -90,9 +90,6 @@ var (
 	// ErrInvalidOptions is returned by Options.Validate and New when a
 	// field of Options is out of range. The message names the field.
 	ErrInvalidOptions = errors.New("invalid opcua options")
-	// ErrNoRoll is returned by a Line's EndRoll and Splice when no roll
-	// is being inspected; the method answers BadInvalidState.
-	ErrNoRoll = errors.New("no roll is being inspected")
 )
 
 // Namespace is the URI of the server's own namespace.
@@ -100,7 +97,8 @@ const Namespace = "urn:webinspect:opcua"
 
 // Line is the production line as the methods drive it: the engine's roll
 // handling, the same as api.Line (cmd gives both the same value). Each
-// method returns once the roll map reflects the change.
+// method returns once the roll map reflects the change; an error wrapping
+// api.ErrNoRoll (no roll is being inspected) answers BadInvalidState.
 type Line interface {
 	StartRoll(id string) (string, error)
 	EndRoll() (rollID string, lengthM float64, err error)

@@ -36,6 +36,7 @@ func addTeachFlags(fs *flag.FlagSet, o *teach.Options) {
 	fs.BoolVar(&o.SatFill, "sat-fill", o.SatFill, "replace saturated (off-web) pixels by the web mean")
 	fs.IntVar(&o.SatLevel, "sat-level", o.SatLevel, "8-bit level from which a pixel counts as saturated off-web background")
 	fs.IntVar(&o.Memory, "memory", o.Memory, "nearest-neighbour memory of good patches per scale (coreset size, 0: Gaussian only)")
+	fs.BoolVar(&o.Discriminator, "discriminator", o.Discriminator, "add a logistic discriminator trained on good patches against synthetic defects")
 	fs.IntVar(&o.ShadeBlock, "shade-block", o.ShadeBlock, "cell side of the fused shading model in pixels after binning (0: off)")
 	fs.Float64Var(&o.EnsembleSpread, "ensemble-spread", o.EnsembleSpread, "keep the shading/brightness models only when their held-out good scores' sd/mean is at most this (0: always)")
 	fs.IntVar(&o.BrightBlock, "bright-block", o.BrightBlock, "cell side of the fused local-brightness model in pixels after binning (0: off)")

@@ -77,6 +77,13 @@ type TeachScale struct {
 	// the memory (> 0), so the memory term is ≈ 1 on good material like
 	// T²/K.
 	MemoryD float32
+	// Disc, when not empty, is a logistic discriminator of good patches
+	// against synthetic defects, on Clusters[0]'s features: 2K+1 weights
+	// over (y_k² for k < K, y_k for k < K, Q) and DiscBias, in units of
+	// the patch score. The graph adds max(0, Disc·f + DiscBias) to the
+	// patch's score (after clusters, memory and zones).
+	Disc     []float32
+	DiscBias float32
 }
 
 // MaxTeachMemory bounds the rows of TeachScale.Memory.
@@ -273,6 +280,16 @@ func (s *TeachModelSpec) Validate() error {
 			continue
 		}
 		k := len(sc.Clusters[0].Lambda)
+		if n := len(sc.Disc); n > 0 {
+			if n != 2*k+1 {
+				return bad(fmt.Sprintf("Scales[%d].Disc", i), "has %d values, want 2K+1 = %d", n, 2*k+1)
+			}
+			for _, v := range append(append([]float32(nil), sc.Disc...), sc.DiscBias) {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return bad(fmt.Sprintf("Scales[%d].Disc", i), "holds %v, want finite numbers", v)
+				}
+			}
+		}
 		if n := len(sc.Memory); n > 0 {
 			at := fmt.Sprintf("Scales[%d].Memory", i)
 			if n%k != 0 || n/k > MaxTeachMemory {
@@ -417,8 +434,32 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		if len(mem) > 0 {
 			nm = 1
 		}
-		mix := make([]float32, (nc+nz+nm)*in)
-		off := make([]float32, nc+nz+nm)
+		disc := spec.Scales[si].Disc
+		nd := int64(0) // 1 when the discriminator's row is mixed
+		if len(disc) > 0 {
+			nd = 1
+		}
+		mix := make([]float32, (nc+nz+nm+nd)*in)
+		off := make([]float32, nc+nz+nm+nd)
+		// The discriminator's row: Σ a_k y_k² + Σ b_k y_k + c·Q + bias,
+		// Q = |p-m_0|² - Σ λ_k y_k² on cluster 0.
+		if nd > 0 {
+			c := cl[0]
+			K := len(c.Lambda)
+			row := mix[(nc+nz+nm)*in:]
+			wq := float64(disc[2*K])
+			var mm float64
+			for _, v := range c.Mean {
+				mm += float64(v) * float64(v)
+			}
+			for k, l := range c.Lambda {
+				row[k] = float32(float64(disc[k]) - wq*float64(l))
+				row[nout+int64(k)] = disc[K+k]
+			}
+			row[nout+nk] = float32(-2 * wq)
+			row[2*nout] = float32(wq * float64(pp))
+			off[nc+nz+nm] = float32(float64(spec.Scales[si].DiscBias) + wq*mm)
+		}
 		// The memory's base row: |y|²/D + Q/Q0 on cluster 0 (the
 		// nearest-neighbour term is added after its ReduceMin).
 		if nm > 0 {
@@ -477,11 +518,11 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 			off[ci] = float32(bq*mm + o)
 		}
-		inits = append(inits, floatTensor(pre+"mix", []int64{nc + nz + nm, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc + nz + nm}, off))
+		inits = append(inits, floatTensor(pre+"mix", []int64{nc + nz + nm + nd, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc + nz + nm + nd}, off))
 		all := node("Concat", pre+"all", []string{y2, y, s2}, intAttr("axis", 1))
 		m := node("Conv", pre+"raw", []string{all, pre + "mix", pre + "off"}, intsAttr("kernel_shape", 1, 1))
-		zones, memBase := "", ""
-		if nz > 0 || nm > 0 {
+		zones, memBase, discRow := "", "", ""
+		if nz > 0 || nm > 0 || nd > 0 {
 			split := []int64{nc}
 			outs := []string{pre + "cl"}
 			if nz > 0 {
@@ -489,6 +530,9 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 			if nm > 0 {
 				split, outs = append(split, nm), append(outs, pre+"membase")
+			}
+			if nd > 0 {
+				split, outs = append(split, nd), append(outs, pre+"disc")
 			}
 			inits = append(inits, &pb.TensorProto{Name: pre + "zsplit", Dims: []int64{int64(len(split))}, DataType: int32(pb.TensorProto_INT64), Int64Data: split})
 			nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "zsplit", Input: []string{m, pre + "zsplit"},
@@ -499,6 +543,9 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 			if nm > 0 {
 				memBase = pre + "membase"
+			}
+			if nd > 0 {
+				discRow = pre + "disc"
 			}
 		}
 		minOver := func(in, name string, n int64) string {
@@ -599,11 +646,17 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 				in := node("Less", name+"_in", []string{d, name})
 				m = node("Where", fmt.Sprintf("%szoned%d", pre, zi), []string{in, zs[zi], m})
 			}
+			if discRow != "" {
+				m = node("Add", pre+"withdisc", []string{m, node("Relu", pre+"discpos", []string{discRow})})
+			}
 			// Off the web (mirrored background) nothing is scored, so the
 			// smoothing below does not carry it onto the edge.
 			inits = append(inits, floatTensor(pre+"zero", []int64{1}, []float32{0}))
 			off := node("Less", pre+"offweb", []string{d, pre + "zero"})
 			m = node("Where", pre+"onweb", []string{off, pre + "zero", m})
+		}
+		if discRow != "" && nz == 0 {
+			m = node("Add", pre+"withdisc", []string{m, node("Relu", pre+"discpos", []string{discRow})})
 		}
 		m = node("Relu", pre+"pos", []string{m})
 		m = node("Pad", pre+"full", []string{m, "pads"}, &pb.AttributeProto{Name: "mode", Type: pb.AttributeProto_STRING, S: []byte("edge")})

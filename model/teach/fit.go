@@ -212,6 +212,11 @@ func fitScale(planes []plane, si int, sat float32, o *Options, rng *rand.Rand) (
 	if o.Memory > 0 {
 		sc.Memory, sc.MemoryD = fitMemory(cl[0], Xw, pp, o.Memory, rng)
 	}
+	if o.Discriminator {
+		if w, b, ok := fitDisc(planes, cl[0], P, rng); ok {
+			sc.Disc, sc.DiscBias = w, b
+		}
+	}
 	// An edge band seen too little stays with the web model.
 	if o.EdgeClusters > 0 && len(Xe)/pp >= 8*pp {
 		eo := *o

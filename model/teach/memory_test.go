@@ -1,10 +1,14 @@
 package teach
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 )
 
@@ -95,5 +99,43 @@ func TestTeachWithMemory(t *testing.T) {
 	scores, _ := scoreImages(t, taught, g, withSpot(g, 40, 20, 4))
 	if th := float32(taught.Threshold); scores[0] >= th || scores[1] < th {
 		t.Errorf("good %.3f, spot %.3f, threshold %.3f: want good below and spot above", scores[0], scores[1], th)
+	}
+}
+
+// A spec whose memory or discriminator does not fit its cluster is
+// refused, naming the field.
+func TestSpecRefusesBadMemoryAndDisc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	var good []Image
+	for range 3 {
+		good = append(good, texture(rng, 64, 48))
+	}
+	o := smallOptions()
+	o.TileH, o.TileW, o.Scales, o.Memory, o.Discriminator = 24, 40, 1, 8, true
+	f, err := fit(good, nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.spec.Validate(); err != nil {
+		t.Fatalf("fitted spec: %v", err)
+	}
+	for _, c := range []struct {
+		field string
+		edit  func(*onnx.TeachScale)
+	}{
+		{"Scales[0].Memory", func(s *onnx.TeachScale) { s.Memory = s.Memory[:len(s.Memory)-1] }},
+		{"Scales[0].MemoryD", func(s *onnx.TeachScale) { s.MemoryD = 0 }},
+		{"Scales[0].Memory", func(s *onnx.TeachScale) { s.Memory[0] = float32(math.NaN()) }},
+		{"Scales[0].Disc", func(s *onnx.TeachScale) { s.Disc = s.Disc[1:] }},
+		{"Scales[0].Disc", func(s *onnx.TeachScale) { s.DiscBias = float32(math.Inf(1)) }},
+	} {
+		spec := f.spec
+		sc := spec.Scales[0]
+		sc.Memory, sc.Disc = slices.Clone(sc.Memory), slices.Clone(sc.Disc)
+		c.edit(&sc)
+		spec.Scales = []onnx.TeachScale{sc}
+		if err := spec.Validate(); !errors.Is(err, onnx.ErrOptions) || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: err = %v, want ErrOptions naming it", c.field, err)
+		}
 	}
 }

@@ -157,6 +157,14 @@ type Options struct {
 	// (matched at the calibrated level) lifts every good image. 0 keeps
 	// every configured member.
 	EnsembleSpread float64
+	// Discriminator adds, at every scale, a logistic regression trained
+	// in teach on good patches against patches of synthetic defects
+	// pasted onto the good images (soft blobs, scratches, missing
+	// threads, mirrored cut-paste, smooth blends), over the first
+	// cluster's features (y_k², y_k, Q): a patch's score gains
+	// max(0, 2·logit) (onnx.TeachScale.Disc), one more row of the 1×1
+	// mix. Off by default.
+	Discriminator bool
 }
 
 // DefaultOptions returns the line-rate settings: 2× binning, 128×256

@@ -226,19 +226,29 @@ func build(f *fitted, o *Options) ([]byte, onnx.Sidecar, error) {
 		return nil, onnx.Sidecar{}, err
 	}
 	params := map[string]string{
-		"patch":      strconv.Itoa(o.Patch),
-		"scales":     strconv.Itoa(o.Scales),
-		"components": strconv.Itoa(o.Components),
-		"clusters":   strconv.Itoa(o.Clusters),
-		"rare":       strconv.Itoa(o.RareClusters),
-		"likelihood": strconv.FormatBool(o.Likelihood),
-		"edge":       fmt.Sprintf("%d clusters of %d components, band %d px", o.EdgeClusters, o.EdgeComponents, o.EdgeBand),
-		"saturation": fmt.Sprintf("level %d, fill %v", o.SatLevel, o.SatFill),
-		"smooth":     strconv.Itoa(o.Smooth),
-		"target_far": strconv.FormatFloat(o.TargetFAR, 'g', -1, 64),
-		"far_unit":   "false alarms per image (frame or tile as taught)",
-		"seed":       strconv.FormatUint(o.Seed, 10),
-		"memory":     "off",
+		"patch":         strconv.Itoa(o.Patch),
+		"scales":        strconv.Itoa(o.Scales),
+		"components":    strconv.Itoa(o.Components),
+		"clusters":      strconv.Itoa(o.Clusters),
+		"rare":          strconv.Itoa(o.RareClusters),
+		"likelihood":    strconv.FormatBool(o.Likelihood),
+		"edge":          fmt.Sprintf("%d clusters of %d components, band %d px", o.EdgeClusters, o.EdgeComponents, o.EdgeBand),
+		"saturation":    fmt.Sprintf("level %d, fill %v", o.SatLevel, o.SatFill),
+		"smooth":        strconv.Itoa(o.Smooth),
+		"target_far":    strconv.FormatFloat(o.TargetFAR, 'g', -1, 64),
+		"far_unit":      "false alarms per image (frame or tile as taught)",
+		"seed":          strconv.FormatUint(o.Seed, 10),
+		"memory":        "off",
+		"discriminator": "off",
+	}
+	if o.Discriminator {
+		n := 0
+		for _, sc := range f.spec.Scales {
+			if len(sc.Disc) > 0 {
+				n++
+			}
+		}
+		params["discriminator"] = fmt.Sprintf("logistic, good vs synthetic defects, on %d of %d scales", n, len(f.spec.Scales))
 	}
 	if o.Memory > 0 {
 		var ms []string

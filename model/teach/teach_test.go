@@ -156,6 +156,7 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 		{"satfill", func(o *Options) { o.SatFill, o.EdgeClusters = true, 0 }},
 		{"memory=24", func(o *Options) { o.Memory = 24 }},
 		{"memory=24/edge=2", func(o *Options) { o.Memory, o.EdgeClusters, o.EdgeBand = 24, 2, 3 }},
+		{"discriminator", func(o *Options) { o.Discriminator = true }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
@@ -176,6 +177,9 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 			}
 			if o.EdgeClusters > 0 && len(f.spec.Scales[0].Edge) == 0 {
 				t.Fatal("no edge clusters fitted")
+			}
+			if o.Discriminator && len(f.spec.Scales[0].Disc) == 0 {
+				t.Fatal("no discriminator fitted")
 			}
 			if k := len(f.spec.Scales[0].Clusters[0].Lambda); o.Memory > 0 && len(f.spec.Scales[0].Memory) != o.Memory*k {
 				t.Fatalf("memory holds %d values, want %d patches × K %d", len(f.spec.Scales[0].Memory), o.Memory, k)
@@ -247,11 +251,16 @@ func referenceMap(f *fitted, o *Options, im Image) []float64 {
 				cl = spec.Scales[0].Edge
 			}
 			sc0 := spec.Scales[0]
+			var v float64
 			if len(sc0.Memory) > 0 && &cl[0] == &sc0.Clusters[0] {
-				raw[y*w+xx] = max(memoryScore(sc0.Clusters[0], sc0.Memory, sc0.MemoryD, patch), 0)
+				v = memoryScore(sc0.Clusters[0], sc0.Memory, sc0.MemoryD, patch)
 			} else {
-				raw[y*w+xx] = max(patchScore(cl, patch), 0)
+				v = patchScore(cl, patch)
 			}
+			if len(sc0.Disc) > 0 {
+				v += discTerm(sc0.Clusters[0], sc0.Disc, sc0.DiscBias, patch)
+			}
+			raw[y*w+xx] = max(v, 0)
 		}
 	}
 	// Edge pad: the border takes its nearest whole patch's value.

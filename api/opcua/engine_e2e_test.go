@@ -176,6 +176,20 @@ func TestAgainstRunningEngine(t *testing.T) {
 		t.Fatalf("Splices after RecordSplice: %v", v)
 	}
 
+	// SetRollContext: in roll.json, with who set it, and read back.
+	r, err = call(c, ns, "SetRollContext", "satin 80", "L-2026-11", "Weaver Co", "night", "ben", "PO-9")
+	if err != nil || r.StatusCode != ua.StatusOK || r.OutputArguments[0].Value() != "R-opc-1" {
+		t.Fatalf("SetRollContext: %v %+v", err, r)
+	}
+	want := rollmap.RollContext{Product: "satin 80", Lot: "L-2026-11", Supplier: "Weaver Co", Shift: "night", Operator: "ben", Order: "PO-9"}
+	if ri, err := st.Roll("R-opc-1"); err != nil || ri.Context != want || len(ri.ContextHistory) == 0 || ri.ContextHistory[len(ri.ContextHistory)-1].By != "ben" {
+		t.Fatalf("roll map context: %+v %v", ri, err)
+	}
+	if v := readValues(t, c, ns, "CurrentRoll.ProductionContext.Supplier", "CurrentRoll.ProductionContext.ChangedBy"); v["CurrentRoll.ProductionContext.Supplier"] != "Weaver Co" ||
+		v["CurrentRoll.ProductionContext.ChangedBy"] != "ben" {
+		t.Fatalf("context over OPC UA: %v", v)
+	}
+
 	// StartRoll: the old roll ends, the new one is in the roll map and
 	// is what the server shows.
 	r, err = call(c, ns, "StartRoll", "R-opc-2")

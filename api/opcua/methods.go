@@ -3,6 +3,7 @@ package opcua
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gopcua/opcua/id"
@@ -24,31 +25,57 @@ type argument struct {
 	dataType   uint32
 }
 
-// method is one method of the VisionSystem.
+// method is one method of the VisionSystem. run carries it out for the
+// session's user (the user name, or "" for an anonymous session).
 type method struct {
-	name     string
-	in, out  []argument
-	callLine func(ctx context.Context, l Line, in []*ua.Variant) ([]*ua.Variant, error)
+	name    string
+	in, out []argument
+	run     func(s *Server, user string, in []*ua.Variant) ([]*ua.Variant, error)
 }
 
-// errArg is a bad input argument: the method answers BadInvalidArgument.
-type errArg struct{ msg string }
+// errArg is a bad input argument: the method answers BadInvalidArgument,
+// in InputArgumentResults at arg.
+type errArg struct {
+	msg string
+	arg int
+}
 
 func (e errArg) Error() string { return e.msg }
+
+// errNotExecutable: no line (or context store) is attached.
+var errNotExecutable = errors.New("not attached to a line")
+
+// ContextStore keeps a roll's production context; *rollmap.Store
+// implements it. SetRollContext needs Options.Rolls to be one.
+type ContextStore interface {
+	SetContext(id string, c rollmap.RollContext, by string, t time.Time) error
+}
+
+var _ ContextStore = (*rollmap.Store)(nil)
+
+// contextArgs are SetRollContext's inputs, in order.
+var contextArgs = []argument{
+	{"Product", "what is made", id.String}, {"Lot", "lot or batch of the material", id.String},
+	{"Supplier", "", id.String}, {"Shift", "", id.String}, {"Operator", "", id.String},
+	{"Order", "production or customer order", id.String},
+}
 
 var methods = []method{
 	{
 		name: "StartRoll",
 		in:   []argument{{"RollId", "ID of the new roll; empty for a generated one", id.String}},
 		out:  []argument{{"RollId", "ID of the roll started", id.String}},
-		callLine: func(ctx context.Context, l Line, in []*ua.Variant) ([]*ua.Variant, error) {
+		run: func(s *Server, _ string, in []*ua.Variant) ([]*ua.Variant, error) {
 			rid, _ := in[0].Value().(string)
 			if rid != "" {
 				if err := rollmap.ValidRollID(rid); err != nil {
-					return nil, errArg{err.Error()}
+					return nil, errArg{err.Error(), 0}
 				}
 			}
-			got, err := l.StartRoll(rid)
+			if s.opts.Line == nil {
+				return nil, errNotExecutable
+			}
+			got, err := s.opts.Line.StartRoll(rid)
 			if err != nil {
 				return nil, err
 			}
@@ -58,8 +85,11 @@ var methods = []method{
 	{
 		name: "EndRoll",
 		out:  []argument{{"RollId", "ID of the roll ended", id.String}, {"LengthM", "its length, m", id.Double}},
-		callLine: func(ctx context.Context, l Line, in []*ua.Variant) ([]*ua.Variant, error) {
-			rid, length, err := l.EndRoll()
+		run: func(s *Server, _ string, in []*ua.Variant) ([]*ua.Variant, error) {
+			if s.opts.Line == nil {
+				return nil, errNotExecutable
+			}
+			rid, length, err := s.opts.Line.EndRoll()
 			if err != nil {
 				return nil, err
 			}
@@ -71,16 +101,62 @@ var methods = []method{
 		in:   []argument{{"Note", "what was spliced (at most 256 bytes)", id.String}},
 		out: []argument{{"RollId", "the roll spliced", id.String},
 			{"MdM", "where the splice is on the roll, m: the web position the cameras see now", id.Double}},
-		callLine: func(ctx context.Context, l Line, in []*ua.Variant) ([]*ua.Variant, error) {
+		run: func(s *Server, _ string, in []*ua.Variant) ([]*ua.Variant, error) {
 			note, _ := in[0].Value().(string)
 			if len(note) > maxSpliceNote {
-				return nil, errArg{"Note: at most 256 bytes"}
+				return nil, errArg{"Note: at most 256 bytes", 0}
 			}
-			rid, md, err := l.Splice(note)
+			if s.opts.Line == nil {
+				return nil, errNotExecutable
+			}
+			rid, md, err := s.opts.Line.Splice(note)
 			if err != nil {
 				return nil, err
 			}
 			return []*ua.Variant{ua.MustVariant(rid), ua.MustVariant(md)}, nil
+		},
+	},
+	{
+		name: "SetRollContext",
+		in:   contextArgs,
+		out:  []argument{{"RollId", "the roll whose context was set", id.String}},
+		run: func(s *Server, user string, in []*ua.Variant) ([]*ua.Variant, error) {
+			var c rollmap.RollContext
+			fields := []*string{&c.Product, &c.Lot, &c.Supplier, &c.Shift, &c.Operator, &c.Order}
+			for i, dst := range fields {
+				*dst, _ = in[i].Value().(string)
+			}
+			if err := c.Check(); err != nil {
+				// Which argument: check each field alone.
+				for i, f := range fields {
+					var one rollmap.RollContext
+					*[]*string{&one.Product, &one.Lot, &one.Supplier, &one.Shift, &one.Operator, &one.Order}[i] = *f
+					if one.Check() != nil {
+						return nil, errArg{err.Error(), i}
+					}
+				}
+				return nil, errArg{err.Error(), 0}
+			}
+			cs, ok := s.opts.Rolls.(ContextStore)
+			if !ok {
+				return nil, errNotExecutable
+			}
+			rid := s.opts.Status().RollID
+			if rid == "" {
+				return nil, fmt.Errorf("%w: the engine has no roll", api.ErrNoRoll)
+			}
+			by := user
+			switch {
+			case by != "":
+			case c.Operator != "":
+				by = c.Operator
+			default:
+				by = "opcua"
+			}
+			if err := cs.SetContext(rid, c, by, time.Now()); err != nil {
+				return nil, err
+			}
+			return []*ua.Variant{ua.MustVariant(rid)}, nil
 		},
 	},
 }
@@ -148,13 +224,13 @@ func (s *Server) call(sc *uasc.SecureChannel, r ua.Request, reqID uint32) (ua.Re
 	}
 	res := make([]*ua.CallMethodResult, len(req.MethodsToCall))
 	for i, mr := range req.MethodsToCall {
-		res[i] = s.callOne(mr, user, remoteAddr(sc))
+		res[i] = s.callOne(mr, a.user, user, remoteAddr(sc))
 	}
 	return &ua.CallResponse{ResponseHeader: responseHeader(req.RequestHeader, ua.StatusOK), Results: res,
 		DiagnosticInfos: []*ua.DiagnosticInfo{}}, nil
 }
 
-func (s *Server) callOne(mr *ua.CallMethodRequest, user, remote string) *ua.CallMethodResult {
+func (s *Server) callOne(mr *ua.CallMethodRequest, rawUser, user, remote string) *ua.CallMethodResult {
 	fail := func(code ua.StatusCode) *ua.CallMethodResult {
 		return &ua.CallMethodResult{StatusCode: code, InputArgumentResults: []ua.StatusCode{},
 			InputArgumentDiagnosticInfos: []*ua.DiagnosticInfo{}, OutputArguments: []*ua.Variant{}}
@@ -185,9 +261,6 @@ func (s *Server) callOne(mr *ua.CallMethodRequest, user, remote string) *ua.Call
 			return r
 		}
 	}
-	if s.opts.Line == nil {
-		return fail(ua.StatusBadNotExecutable)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CallTimeout)
 	defer cancel()
 	type answer struct {
@@ -196,7 +269,7 @@ func (s *Server) callOne(mr *ua.CallMethodRequest, user, remote string) *ua.Call
 	}
 	done := make(chan answer, 1)
 	go func() {
-		out, err := m.callLine(ctx, s.opts.Line, mr.InputArguments)
+		out, err := m.run(s, rawUser, mr.InputArguments)
 		done <- answer{out, err}
 	}()
 	var ans answer
@@ -213,14 +286,17 @@ func (s *Server) callOne(mr *ua.CallMethodRequest, user, remote string) *ua.Call
 		switch {
 		case errors.As(ans.err, &ea), errors.Is(ans.err, rollmap.ErrBadRollID), errors.Is(ans.err, rollmap.ErrInvalid):
 			code = ua.StatusBadInvalidArgument
+		case errors.Is(ans.err, errNotExecutable):
+			code = ua.StatusBadNotExecutable
 		case errors.Is(ans.err, api.ErrNoRoll), errors.Is(ans.err, rollmap.ErrRollExists):
 			code = ua.StatusBadInvalidState
 		}
 		ev = s.log.Warn().Str("method", m.name).Str("user", user).Str("remote", remote)
 		ev.Err(ans.err).Str("status", code.Error()).Msg("OPC UA method refused")
 		r := fail(code)
-		if code == ua.StatusBadInvalidArgument && len(m.in) > 0 {
-			r.InputArgumentResults = []ua.StatusCode{ua.StatusBadInvalidArgument}
+		if errors.As(ans.err, &ea) && ea.arg < len(m.in) {
+			r.InputArgumentResults = make([]ua.StatusCode, len(m.in))
+			r.InputArgumentResults[ea.arg] = ua.StatusBadInvalidArgument
 		}
 		return r
 	}

@@ -191,6 +191,29 @@ func (s *Server) build() {
 	s.variable(roll, "VisionSystem.CurrentRoll.LengthM", "LengthM", id.Double, func(sn *snapshot) any { return sn.st.MDM })
 	s.variable(roll, "VisionSystem.CurrentRoll.Started", "Started", id.DateTime, func(sn *snapshot) any { return sn.info.Started })
 	s.variable(roll, "VisionSystem.CurrentRoll.Splices", "Splices", id.Int32, func(sn *snapshot) any { return int32(len(sn.info.Splices)) })
+	pc := s.object(roll, "VisionSystem.CurrentRoll.ProductionContext", "ProductionContext",
+		"product, lot, supplier, shift, operator and order of the roll, as roll.json has them; SetRollContext or the HTTP API sets them")
+	for _, f := range []struct {
+		name string
+		get  func(c rollmap.RollContext) string
+	}{
+		{"Product", func(c rollmap.RollContext) string { return c.Product }},
+		{"Lot", func(c rollmap.RollContext) string { return c.Lot }},
+		{"Supplier", func(c rollmap.RollContext) string { return c.Supplier }},
+		{"Shift", func(c rollmap.RollContext) string { return c.Shift }},
+		{"Operator", func(c rollmap.RollContext) string { return c.Operator }},
+		{"Order", func(c rollmap.RollContext) string { return c.Order }},
+	} {
+		s.variable(pc, "VisionSystem.CurrentRoll.ProductionContext."+f.name, f.name, id.String, func(sn *snapshot) any { return f.get(sn.info.Context) })
+	}
+	lastChange := func(sn *snapshot) rollmap.ContextChange {
+		if h := sn.info.ContextHistory; len(h) > 0 {
+			return h[len(h)-1]
+		}
+		return rollmap.ContextChange{}
+	}
+	s.variable(pc, "VisionSystem.CurrentRoll.ProductionContext.ChangedBy", "ChangedBy", id.String, func(sn *snapshot) any { return lastChange(sn).By })
+	s.variable(pc, "VisionSystem.CurrentRoll.ProductionContext.Changed", "Changed", id.DateTime, func(sn *snapshot) any { return lastChange(sn).Time })
 
 	rm := s.object(vs, "VisionSystem.ResultManagement", "ResultManagement", "defects of the current roll, from the roll map")
 	s.variable(rm, "VisionSystem.ResultManagement.DefectCount", "DefectCount", id.Int64, func(sn *snapshot) any { return sn.st.Defects })

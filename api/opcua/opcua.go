@@ -26,6 +26,8 @@
 //	  CurrentRoll/LengthM              Double     = Web/MdM: how much of the roll has passed
 //	  CurrentRoll/Started              DateTime
 //	  CurrentRoll/Splices              Int32
+//	  CurrentRoll/ProductionContext/   Product, Lot, Supplier, Shift, Operator, Order (String, "" not given),
+//	                                   ChangedBy (String), Changed (DateTime): the newest change
 //	  ResultManagement/DefectCount     Int64      defects on the current roll (from the roll map)
 //	  ResultManagement/ClassNames      String[]   every class with a defect on the roll, sorted
 //	  ResultManagement/ClassCounts     Int64[]    their counts, in the same order
@@ -35,12 +37,16 @@
 //	  StartRoll(RollId String) -> (RollId String)
 //	  EndRoll() -> (RollId String, LengthM Double)
 //	  RecordSplice(Note String) -> (RollId String, MdM Double)
+//	  SetRollContext(Product, Lot, Supplier, Shift, Operator, Order String) -> (RollId String)
 //
 // Values are read when a client reads them (one consistent snapshot per
 // Read request, at most every 100 ms): the engine's status with the roll
 // map's per-roll counts (the same figures as GET /api/status), the roll's
 // roll.json, and the roll map's newest defect. The methods call the same
-// Line as POST /api/line/roll/start, /roll/end and /splice.
+// Line as POST /api/line/roll/start, /roll/end and /splice;
+// SetRollContext replaces the current roll's production context like PUT
+// /api/rolls/{id}/context, recorded as set by the session's user name (an
+// anonymous session: the operator given, else "opcua").
 //
 // # Security
 //

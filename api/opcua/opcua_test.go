@@ -76,18 +76,36 @@ func (l *fakeLine) Calls() []string {
 	return slices.Clone(l.calls)
 }
 
-// fakeRolls is one roll with a splice and three defects.
-type fakeRolls struct{}
+// fakeRolls is one roll with a splice, three defects and a production
+// context.
+type fakeRolls struct {
+	mu   sync.Mutex
+	ctx  rollmap.RollContext
+	hist []rollmap.ContextChange
+}
 
-func (fakeRolls) Roll(id string) (rollmap.RollInfo, error) {
+func (f *fakeRolls) Roll(id string) (rollmap.RollInfo, error) {
 	if id != "R-1" {
 		return rollmap.RollInfo{}, rollmap.ErrNotFound
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return rollmap.RollInfo{ID: id, Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Open: true,
-		Splices: []rollmap.Splice{{MDM: 3}}}, nil
+		Splices: []rollmap.Splice{{MDM: 3}}, Context: f.ctx, ContextHistory: slices.Clone(f.hist)}, nil
 }
 
-func (fakeRolls) Defects(id string, q rollmap.Query) ([]rollmap.Defect, error) {
+func (f *fakeRolls) SetContext(id string, c rollmap.RollContext, by string, t time.Time) error {
+	if id != "R-1" {
+		return rollmap.ErrNotFound
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ctx = c
+	f.hist = append(f.hist, rollmap.ContextChange{Time: t.UTC().Truncate(time.Millisecond), By: by, Context: c})
+	return nil
+}
+
+func (*fakeRolls) Defects(id string, q rollmap.Query) ([]rollmap.Defect, error) {
 	all := []rollmap.Defect{
 		{RollID: id, ID: 1, Class: "hole", Decision: rollmap.DecisionMark, MDStartM: 1, CDStartMM: 10},
 		{RollID: id, ID: 3, Class: "stain", Decision: rollmap.DecisionReview, MDStartM: 4.5, CDStartMM: 812.5},
@@ -220,7 +238,8 @@ func TestBrowseReadCallAnonymousOnLoopback(t *testing.T) {
 	t.Parallel()
 	line := &fakeLine{t: t, allowed: true}
 	o := DefaultOptions()
-	o.Endpoint, o.Line, o.Rolls, o.Classes = "opc.tcp://127.0.0.1:0", line, fakeRolls{}, []string{"hole", "stain", "knot"}
+	rolls := &fakeRolls{ctx: rollmap.RollContext{Product: "denim 12oz", Lot: "L-77"}}
+	o.Endpoint, o.Line, o.Rolls, o.Classes = "opc.tcp://127.0.0.1:0", line, rolls, []string{"hole", "stain", "knot"}
 	s := start(t, o)
 	c, err := dial(t, s.Endpoint(), "", "")
 	if err != nil {
@@ -233,19 +252,24 @@ func TestBrowseReadCallAnonymousOnLoopback(t *testing.T) {
 		t.Fatalf("Objects has %v, want VisionSystem among them", got)
 	}
 	vs := ua.NewStringNodeID(ns, "VisionSystem")
-	want := []string{"CurrentRoll", "EndRoll", "RecordSplice", "ResultManagement", "StartRoll", "VisionStateMachine", "Web"}
+	want := []string{"CurrentRoll", "EndRoll", "RecordSplice", "ResultManagement", "SetRollContext", "StartRoll", "VisionStateMachine", "Web"}
 	if got := children(t, c, vs); !slices.Equal(got, want) {
 		t.Fatalf("VisionSystem has %v, want %v", got, want)
 	}
 	if got := children(t, c, ua.NewStringNodeID(ns, "VisionSystem.ResultManagement.Counts")); !slices.Equal(got, []string{"hole", "knot", "stain"}) {
 		t.Fatalf("Counts has %v", got)
 	}
+	if got, want := children(t, c, ua.NewStringNodeID(ns, "VisionSystem.CurrentRoll.ProductionContext")),
+		[]string{"Changed", "ChangedBy", "Lot", "Operator", "Order", "Product", "Shift", "Supplier"}; !slices.Equal(got, want) {
+		t.Fatalf("ProductionContext has %v, want %v", got, want)
+	}
 
 	v := readValues(t, c, ns, "VisionStateMachine.CurrentState", "VisionStateMachine.EngineState", "Web.SpeedMPerMin", "Web.MdM",
 		"CurrentRoll.RollId", "CurrentRoll.Splices", "CurrentRoll.Started", "ResultManagement.DefectCount",
 		"ResultManagement.ClassNames", "ResultManagement.ClassCounts", "ResultManagement.Counts.hole", "ResultManagement.Counts.knot",
 		"ResultManagement.LastResult.ResultId", "ResultManagement.LastResult.Class", "ResultManagement.LastResult.Decision",
-		"ResultManagement.LastResult.MdM", "ResultManagement.LastResult.CdMM")
+		"ResultManagement.LastResult.MdM", "ResultManagement.LastResult.CdMM",
+		"CurrentRoll.ProductionContext.Product", "CurrentRoll.ProductionContext.Lot", "CurrentRoll.ProductionContext.Shift")
 	for k, w := range map[string]any{
 		"VisionStateMachine.CurrentState": "Operational", "VisionStateMachine.EngineState": "running",
 		"Web.SpeedMPerMin": 120.5, "Web.MdM": 42.25, "CurrentRoll.RollId": "R-1", "CurrentRoll.Splices": int32(1),
@@ -253,6 +277,8 @@ func TestBrowseReadCallAnonymousOnLoopback(t *testing.T) {
 		"ResultManagement.Counts.hole": int64(2), "ResultManagement.Counts.knot": int64(0),
 		"ResultManagement.LastResult.ResultId": int64(3), "ResultManagement.LastResult.Class": "stain",
 		"ResultManagement.LastResult.Decision": "review", "ResultManagement.LastResult.MdM": 4.5, "ResultManagement.LastResult.CdMM": 812.5,
+		"CurrentRoll.ProductionContext.Product": "denim 12oz", "CurrentRoll.ProductionContext.Lot": "L-77",
+		"CurrentRoll.ProductionContext.Shift": "",
 	} {
 		got := v[k]
 		if tm, ok := got.(time.Time); ok {
@@ -284,6 +310,26 @@ func TestBrowseReadCallAnonymousOnLoopback(t *testing.T) {
 	}
 	if got, want := line.Calls(), []string{"start R-2", "splice web break", "end"}; !slices.Equal(got, want) {
 		t.Fatalf("line calls %q, want %q", got, want)
+	}
+	// SetRollContext replaces the roll's context, recorded as set by the
+	// operator given (an anonymous session has no name).
+	r, err = call(c, ns, "SetRollContext", "denim 14oz", "L-78", "Mill A", "B", "anna", "PO-5")
+	if err != nil || r.StatusCode != ua.StatusOK || r.OutputArguments[0].Value() != "R-1" {
+		t.Fatalf("SetRollContext: %v %+v", err, r)
+	}
+	v = readValues(t, c, ns, "CurrentRoll.ProductionContext.Product", "CurrentRoll.ProductionContext.Order",
+		"CurrentRoll.ProductionContext.ChangedBy")
+	if v["CurrentRoll.ProductionContext.Product"] != "denim 14oz" || v["CurrentRoll.ProductionContext.Order"] != "PO-5" ||
+		v["CurrentRoll.ProductionContext.ChangedBy"] != "anna" {
+		t.Fatalf("context after SetRollContext: %v", v)
+	}
+	r, err = call(c, ns, "SetRollContext", "denim", "L\x01", "", "", "", "")
+	if err != nil || r.StatusCode != ua.StatusBadInvalidArgument || len(r.InputArgumentResults) != 6 ||
+		r.InputArgumentResults[1] != ua.StatusBadInvalidArgument || r.InputArgumentResults[0] != ua.StatusOK {
+		t.Fatalf("SetRollContext with a control character in Lot: %v %+v", err, r)
+	}
+	if ri, _ := rolls.Roll("R-1"); ri.Context.Product != "denim 14oz" || len(ri.ContextHistory) != 1 {
+		t.Fatalf("a refused context changed the roll: %+v", ri)
 	}
 
 	// Bad input is refused with a status naming the problem, and never
@@ -329,7 +375,8 @@ func TestTokenOnLoopback(t *testing.T) {
 	}
 	line := &fakeLine{t: t}
 	o := DefaultOptions()
-	o.Endpoint, o.Line, o.Token = "opc.tcp://127.0.0.1:0", line, testToken
+	rolls := &fakeRolls{}
+	o.Endpoint, o.Line, o.Token, o.Rolls = "opc.tcp://127.0.0.1:0", line, testToken, rolls
 	s := start(t, o)
 
 	// Anonymous may read but not change.
@@ -361,6 +408,13 @@ func TestTokenOnLoopback(t *testing.T) {
 	}
 	if got := line.Calls(); !slices.Equal(got, []string{"start R-9"}) {
 		t.Fatalf("line calls %q", got)
+	}
+	// A context change is recorded as the signed-in user's.
+	if r, err := call(c, ns, "SetRollContext", "p", "l", "s", "A", "someone", "o"); err != nil || r.StatusCode != ua.StatusOK {
+		t.Fatalf("SetRollContext with the token: %v %+v", err, r)
+	}
+	if ri, _ := rolls.Roll("R-1"); len(ri.ContextHistory) != 1 || ri.ContextHistory[0].By != "plc" || ri.Context.Shift != "A" {
+		t.Fatalf("context set by the user plc: %+v", ri)
 	}
 }
 

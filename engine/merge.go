@@ -306,6 +306,9 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		pxMM = a.info.Cameras[0].PixelMM
 	}
 	m.AreaMM2 = float64(owned) * pxMM * a.lineMM
+	if tArea := p.bright + p.dark; tArea > 0 {
+		m.MeanAbs = p.sumAbs / float64(tArea)
+	}
 	// Polarity and contrast come from the threshold detector's pixels; a
 	// defect only the model saw has neither.
 	tArea := p.bright + p.dark

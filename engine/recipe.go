@@ -186,24 +186,6 @@ func (m ModelOptions) FramesFalseAlarmRate(frameLines int, lineMM float64, camer
 	return m.FalseAlarmsPer100M / 100 * frameM / float64(max(cameras, 1))
 }
 
-// ClassRule names a class for defects that satisfy every set condition.
-// Zero-valued conditions are not checked. Length is along MD, width across
-// (CD), aspect is length/width, size is max(length, width).
-type ClassRule struct {
-	Name        string  `json:"name"`
-	Polarity    string  `json:"polarity,omitempty"` // bright, dark, mixed or "" for any
-	MinLengthMM float64 `json:"min_length_mm,omitempty"`
-	MaxLengthMM float64 `json:"max_length_mm,omitempty"`
-	MinWidthMM  float64 `json:"min_width_mm,omitempty"`
-	MaxWidthMM  float64 `json:"max_width_mm,omitempty"`
-	MinAspect   float64 `json:"min_aspect,omitempty"`
-	MaxAspect   float64 `json:"max_aspect,omitempty"`
-	MinAreaMM2  float64 `json:"min_area_mm2,omitempty"`
-	MaxAreaMM2  float64 `json:"max_area_mm2,omitempty"`
-	MinSizeMM   float64 `json:"min_size_mm,omitempty"`
-	MaxSizeMM   float64 `json:"max_size_mm,omitempty"`
-}
-
 // SeverityRule sets the severity of defects of a class ("*" for any) whose
 // size and peak contrast reach the given minimums.
 type SeverityRule struct {
@@ -379,15 +361,7 @@ func (r *Recipe) Validate() error {
 	for i, c := range r.Classes {
 		f := fmt.Sprintf("classes[%d]", i)
 		classes[c.Name] = true
-		checks = append(checks,
-			nonEmpty(f+".name", c.Name),
-			orEmpty(oneOf(f+".polarity", c.Polarity, "bright", "dark", "mixed"), c.Polarity),
-			minMax(f, "length_mm", c.MinLengthMM, c.MaxLengthMM),
-			minMax(f, "width_mm", c.MinWidthMM, c.MaxWidthMM),
-			minMax(f, "aspect", c.MinAspect, c.MaxAspect),
-			minMax(f, "area_mm2", c.MinAreaMM2, c.MaxAreaMM2),
-			minMax(f, "size_mm", c.MinSizeMM, c.MaxSizeMM),
-		)
+		checks = append(checks, c.validate(f))
 	}
 	severities := map[string]bool{"*": true}
 	for i, s := range r.Severity {

@@ -177,10 +177,13 @@ func TestClassifyRules(t *testing.T) {
 		{Measure{LengthMM: 400, WidthMM: 1, AreaMM2: 300, Polarity: "dark", PeakAbs: 60}, "streak", "critical", "mark"},
 		{Measure{LengthMM: 300, WidthMM: 6, AreaMM2: 600, Polarity: "mixed", PeakAbs: 60}, "crease", "critical", "mark"},
 		{Measure{LengthMM: 1.5, WidthMM: 12, AreaMM2: 15, Polarity: "dark", PeakAbs: 60}, "slub", "major", "review"},
-		{Measure{LengthMM: 3, WidthMM: 3, AreaMM2: 7, Polarity: "bright", PeakAbs: 60}, "hole", "critical", "mark"},
+		{Measure{LengthMM: 6, WidthMM: 5, AreaMM2: 24, Polarity: "bright", PeakAbs: 60, MeanAbs: 48}, "hole", "critical", "mark"},
+		{Measure{LengthMM: 3, WidthMM: 3, AreaMM2: 7, Polarity: "bright", PeakAbs: 60, MeanAbs: 48}, "knot", "minor", "pass"},
+		{Measure{LengthMM: 2, WidthMM: 2, AreaMM2: 3, Polarity: "bright", PeakAbs: 80, MeanAbs: 48}, "gel", "minor", "pass"},
+		{Measure{LengthMM: 40, WidthMM: 30, AreaMM2: 60, Polarity: "dark", PeakAbs: 60, MeanAbs: 48}, "scratch", "critical", "mark"},
 		{Measure{LengthMM: 30, WidthMM: 25, AreaMM2: 500, Polarity: "dark", PeakAbs: 60}, "stain", "critical", "mark"},
 		{Measure{LengthMM: 2, WidthMM: 2, AreaMM2: 3, Polarity: "dark", PeakAbs: 60}, "knot", "minor", "pass"},
-		{Measure{LengthMM: 8, WidthMM: 4, AreaMM2: 25, Polarity: "dark", PeakAbs: 60}, "other", "major", "review"},
+		{Measure{LengthMM: 8, WidthMM: 4, AreaMM2: 25, Polarity: "dark", PeakAbs: 60}, "stain", "major", "review"},
 	}
 	for _, c := range cases {
 		class, sev, dec := r.Classify(c.m)

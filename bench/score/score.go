@@ -5,7 +5,10 @@ package score
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/rollmap"
@@ -38,6 +41,92 @@ type Score struct {
 	DetectedTotal int
 	SubLimitFound int // truth defects below MinSizeMM that were detected anyway
 	SubLimitTotal int
+	// Confusion counts the found defects by true class, then by the class
+	// the roll map gives them; ClassRight those whose classes agree.
+	Confusion  map[string]map[string]int
+	ClassRight int
+}
+
+// ClassAccuracy is the share of found defects whose class is the true one.
+func (s Score) ClassAccuracy() float64 {
+	if s.Found == 0 {
+		return 0
+	}
+	return float64(s.ClassRight) / float64(s.Found)
+}
+
+// Add adds o's counts to s (several runs scored as one): found, eligible,
+// false and the class confusion; the worst errors are kept.
+func (s *Score) Add(o Score) {
+	s.Eligible += o.Eligible
+	s.Found += o.Found
+	s.False += o.False
+	s.DetectedTotal += o.DetectedTotal
+	s.ClassRight += o.ClassRight
+	s.MaxMDErrMM = math.Max(s.MaxMDErrMM, o.MaxMDErrMM)
+	s.MaxCDErrMM = math.Max(s.MaxCDErrMM, o.MaxCDErrMM)
+	s.Missed = append(s.Missed, o.Missed...)
+	s.Misplaced = append(s.Misplaced, o.Misplaced...)
+	if s.Eligible > 0 {
+		s.Recall = float64(s.Found) / float64(s.Eligible)
+	}
+	for t, row := range o.Confusion {
+		for c, n := range row {
+			s.confuse(t, c, n)
+		}
+	}
+}
+
+func (s *Score) confuse(truth, class string, n int) {
+	if s.Confusion == nil {
+		s.Confusion = map[string]map[string]int{}
+	}
+	if s.Confusion[truth] == nil {
+		s.Confusion[truth] = map[string]int{}
+	}
+	s.Confusion[truth][class] += n
+}
+
+// ConfusionTable is the class confusion as a Markdown table: one row per
+// true class, one column per class given, the row's share right.
+func (s Score) ConfusionTable() string {
+	var truths []string
+	cols := map[string]bool{}
+	for t, row := range s.Confusion {
+		truths = append(truths, t)
+		cols[t] = true
+		for c := range row {
+			cols[c] = true
+		}
+	}
+	slices.Sort(truths)
+	given := slices.Sorted(maps.Keys(cols))
+	var b strings.Builder
+	b.WriteString("| true \\ given |")
+	for _, c := range given {
+		b.WriteString(" " + c + " |")
+	}
+	b.WriteString(" right |\n|---|")
+	for range given {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|\n")
+	for _, t := range truths {
+		row := s.Confusion[t]
+		total := 0
+		fmt.Fprintf(&b, "| %s |", t)
+		for _, c := range given {
+			total += row[c]
+			if row[c] == 0 {
+				b.WriteString(" · |")
+			} else {
+				fmt.Fprintf(&b, " %d |", row[c])
+			}
+		}
+		fmt.Fprintf(&b, " %d/%d |\n", row[t], total)
+	}
+	fmt.Fprintf(&b, "\n%d of %d found defects get their true class (%.1f %%).\n", s.ClassRight, s.Found, 100*s.ClassAccuracy())
+	return b.String()
 }
 
 func (s Score) String() string {
@@ -98,6 +187,10 @@ func Detections(truth []sim.Truth, found []rollmap.Defect, o Options) Score {
 			continue
 		}
 		s.Found++
+		s.confuse(t.Class, d.Class, 1)
+		if d.Class == t.Class {
+			s.ClassRight++
+		}
 	}
 	for j, d := range found {
 		if !used[j] {

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -200,7 +201,10 @@ func TestRollChangeWhileRunning(t *testing.T) {
 		all = append(all, d)
 	}
 	recipe, _ := DefaultRecipe("fabric")
-	sc := score.Detections(s.Truth(), all, score.Options{MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: cfg.LineMM, PixelMM: cfg.PixelMM, LengthM: cfg.LengthM})
+	// A busy machine can make the real-time line drop blocks: a defect in
+	// a range recorded as uninspected is not a miss of the roll change.
+	truth := inspectedTruth(t, s.Truth(), r1.unins, r2.unins, len1)
+	sc := score.Detections(truth, all, score.Options{MinSizeMM: recipe.Threshold.MinSizeMM, LineMM: cfg.LineMM, PixelMM: cfg.PixelMM, LengthM: cfg.LengthM})
 	assertAccuracy(t, sc, cfg.LengthM)
 	if len(all) != sc.DetectedTotal {
 		t.Fatalf("scored %d of %d detections", sc.DetectedTotal, len(all))
@@ -208,6 +212,34 @@ func TestRollChangeWhileRunning(t *testing.T) {
 	if sp := r1.splices; len(sp) != 1 || sp[0].note != "glued joint" || sp[0].mdM < 12 || sp[0].mdM > len1 {
 		t.Fatalf("splices on the ended roll = %+v, want one 'glued joint' between 12 m and the doff at %.3f m", sp, len1)
 	}
+}
+
+// inspectedTruth leaves out the truth defects that overlap (in MD) a range
+// recorded as uninspected on the first roll (us1) or on the roll after
+// the doff at web position doffM (us2).
+func inspectedTruth(t *testing.T, truth []sim.Truth, us1, us2 []rollmap.Uninspected, doffM float64) []sim.Truth {
+	t.Helper()
+	var out []sim.Truth
+	for _, tr := range truth {
+		lost := false
+		for i, us := range [][]rollmap.Uninspected{us1, us2} {
+			off := 0.0
+			if i == 1 {
+				off = doffM
+			}
+			for _, u := range us {
+				if tr.MDStartM <= u.MDEndM+off+0.002 && u.MDStartM+off-0.002 <= tr.MDEndM {
+					lost = true
+				}
+			}
+		}
+		if lost {
+			t.Logf("truth %d %s at %.3f m lies in an uninspected range (blocks dropped): not scored", tr.ID, tr.Class, tr.MDStartM)
+			continue
+		}
+		out = append(out, tr)
+	}
+	return out
 }
 
 // fakeImages is an ImageSink that keeps every crop.

@@ -87,7 +87,7 @@ func TestTeachWithMemory(t *testing.T) {
 		good = append(good, texture(rng, 96, 48))
 	}
 	o := smallOptions()
-	o.Memory = 32
+	o.Memory, o.MaxPatches = 32, 5000
 	taught, err := Teach(good, o)
 	if err != nil {
 		t.Fatal(err)

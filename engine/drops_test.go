@@ -11,7 +11,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -40,15 +39,7 @@ func (m *memRoll) droppedLines() (lines int64, us []rollmap.Uninspected) {
 // engine's since it started, and the roll's uninspected metres as the
 // roll map counts them (issue 15 #4).
 func TestDropsLoggedAtOnceAndCountedPerRoll(t *testing.T) {
-	cfg := testSimConfig("film", 3)
-	cfg.LengthM = 16
-	cfg.SpeedMPerMin = 600
-	cfg.Realtime = true
-	s, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	_, s := liveFilm(t, 16)
 	recipe, _ := DefaultRecipe("film")
 	recipe.Pipeline.RingBlocks = 2
 	logs := &syncLog{}

@@ -231,16 +231,24 @@ func (s loggedStream) ReadBlock(ctx context.Context, dst *acquisition.Block) err
 	return err
 }
 
-func TestDroppedBlocksBecomeExactUninspectedRanges(t *testing.T) {
+// liveFilm is a real-time simulated film line of lengthM at 600 m/min,
+// closed at the end of the test.
+func liveFilm(t *testing.T, lengthM float64) (sim.Config, *sim.Sim) {
+	t.Helper()
 	cfg := testSimConfig("film", 3)
-	cfg.LengthM = 12
+	cfg.LengthM = lengthM
 	cfg.SpeedMPerMin = 600
 	cfg.Realtime = true
 	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return cfg, s
+}
+
+func TestDroppedBlocksBecomeExactUninspectedRanges(t *testing.T) {
+	cfg, s := liveFilm(t, 12)
 	if !s.Info().Live {
 		t.Fatal("a real-time simulator must be a live source")
 	}

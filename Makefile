@@ -83,9 +83,16 @@ run: build
 
 TEST_ENV := WEBINSPECT_ORT_LIB=$(ORT_LIB) WEBINSPECT_REQUIRE_ORT=1 WEBINSPECT_REQUIRE_ARAVIS=1
 
+# The real-time tests (internal/realtime): they skip themselves under
+# -race and run again here without it. Found by grep; each name is the
+# Test function that calls realtime.Skip.
+RT_PKGS     = $(shell ./.ci/realtime-tests pkgs)
+RT_RUN      = $(shell ./.ci/realtime-tests run)
+
 test: deps
 	$(GO) vet ./...
 	$(TEST_ENV) $(GO) test -race -timeout 30m ./...
+	$(TEST_ENV) $(GO) test -timeout 30m -run '$(RT_RUN)' $(RT_PKGS)
 	$(GO) test -race -tags noasm ./kernels/...
 	FUZZTIME=3s GO=$(GO) ./.ci/fuzz
 
@@ -99,6 +106,7 @@ LONG_PKGS  = $(sort $(dir $(shell grep -rlE --include='*_test.go' '$(LONG_RE)' .
 
 test-long: deps
 	$(TEST_ENV) WEBINSPECT_LONG=1 $(GO) test -race -timeout 60m $(LONG_PKGS)
+	$(TEST_ENV) WEBINSPECT_LONG=1 $(GO) test -timeout 60m -run '$(RT_RUN)' $(RT_PKGS)
 
 # staticcheck is pinned and installed from the module proxy into bin/.
 STATICCHECK_VERSION := v0.8.2

@@ -12,6 +12,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
 	"github.com/webinspect/webinspect/internal/aravistest"
+	"github.com/webinspect/webinspect/internal/realtime"
 )
 
 // These tests drive the emulated camera with Debian's Aravis (packages
@@ -94,6 +95,7 @@ func TestAravisDiscoversAndControls(t *testing.T) {
 // -short): every buffer must complete. It is skipped under the race
 // detector, which slows the web's rendering below real time.
 func TestAravisStreams(t *testing.T) {
+	realtime.Skip(t, "Aravis's client streaming 10 000 lines/s from camera-sim")
 	needAravis(t)
 	script := aravistest.StreamScript()
 	if script == "" {
@@ -106,9 +108,6 @@ func TestAravisStreams(t *testing.T) {
 			t.Fatalf("need /usr/bin/python3 with gir1.2-aravis-0.8 and python3-gi (%v) and %s (%v)", err, script, serr)
 		}
 		t.Skipf("Aravis Python client unavailable (gir1.2-aravis-0.8, python3-gi: %v; %s: %v)", err, script, serr)
-	}
-	if raceEnabled {
-		t.Skip("a real-time acceptance test: the race detector slows the web's rendering below 10 000 lines/s")
 	}
 	seconds := 10.0
 	if testing.Short() {
@@ -150,9 +149,21 @@ func TestAravisStreams(t *testing.T) {
 	if res.Width != 4096 || res.Height != o.LinesPerFrame {
 		t.Errorf("Aravis saw %d×%d frames, want 4096×%d", res.Width, res.Height, o.LinesPerFrame)
 	}
-	if res.Failed != 0 {
-		t.Errorf("%d failed buffers (want 0), %d completed; meanwhile the kernel dropped %d UDP datagrams on full "+
+	// The camera's part: every packet of every frame sent, on time. A
+	// buffer Aravis fails while the kernel dropped datagrams on a full
+	// receive buffer is the receiving host's loss (Aravis's receive thread
+	// starved on a busy machine, which it does at a load of 20), not the
+	// camera's; one failed without any such drop is the camera's. On a
+	// quiet machine Aravis completes every buffer (bench/RESULTS.md).
+	switch {
+	case res.Failed != 0 && drops == 0:
+		t.Errorf("%d failed buffers, %d completed, and the kernel dropped no datagram: the camera sent incomplete frames", res.Failed, res.Completed)
+	case res.Failed != 0:
+		t.Logf("%d failed buffers, %d completed; meanwhile the kernel dropped %d UDP datagrams on full "+
 			"receive buffers (RcvbufErrors, whole machine): Aravis's receive thread did not keep up", res.Failed, res.Completed, drops)
+	}
+	if st.LostPackets != 0 || st.DroppedFrames != 0 {
+		t.Errorf("the camera itself lost %d packets and dropped %d frames without being asked to", st.LostPackets, st.DroppedFrames)
 	}
 	if res.Completed == 0 {
 		t.Errorf("no frame completed in %v s (nominal %.0f)", seconds, nominal)

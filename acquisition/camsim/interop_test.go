@@ -9,6 +9,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige"
+	"github.com/webinspect/webinspect/internal/realtime"
 )
 
 // TestGigEClientReadsTheWeb runs the project's GigE Vision client
@@ -17,7 +18,10 @@ import (
 // of dropped frames, or of frames whose lost packets cannot be resent, come
 // back as Block.Lost; with resends, 2 % packet loss loses nothing.
 func TestGigEClientReadsTheWeb(t *testing.T) {
-	skipUnderRace(t)
+	// Exact loss accounting against the client: its frame and resend
+	// deadlines are milliseconds, and the race detector slows both sides
+	// tenfold, so it gives frames up that arrive late.
+	realtime.Skip(t, "exact loss accounting of the GigE client against camera-sim")
 	for _, tc := range []struct {
 		name     string
 		mod      func(*Options)
@@ -163,14 +167,5 @@ func TestGigEClientTwoCameras(t *testing.T) {
 	}
 	if last[0] <= 0 || last[1] <= 0 {
 		t.Errorf("last counts %v", last)
-	}
-}
-
-// skipUnderRace skips a test of exact loss accounting against the client:
-// its frame and resend deadlines are milliseconds, and the race detector
-// slows both sides tenfold, so it gives frames up that arrive late.
-func skipUnderRace(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the GigE client's millisecond deadlines do not hold under the race detector")
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/internal/aravistest"
+	"github.com/webinspect/webinspect/internal/realtime"
 )
 
 // The tests in this file run against software nobody here wrote: Aravis's
@@ -280,6 +281,8 @@ func streamOurs(t *testing.T, fps float64, d time.Duration) runResult {
 }
 
 func TestAravisFakeCameraStreamTopRate(t *testing.T) {
+	// 99.0 % was measured under -race on a machine loaded to 24.
+	realtime.Skip(t, "our client at the fake camera's top rate")
 	startFakeCamera(t)
 	d := streamSeconds()
 	r := streamOurs(t, 0, d)
@@ -290,18 +293,8 @@ func TestAravisFakeCameraStreamTopRate(t *testing.T) {
 	if r.complete < int64(d.Seconds()*5) { // a sanity floor: the fake camera slows down on a busy machine
 		t.Fatalf("only %d frames in %v", r.complete, d)
 	}
-	// The bar of 99.9 % complete frames holds at the top rate on a machine
-	// that is not also running the race detector over every other test
-	// (99.0 % was measured under -race with the machine loaded to 24); the
-	// 50 fps comparison with Aravis keeps 99.9 % in every build. Every
-	// lost frame is accounted for either way (streamOurs checks the line
-	// sequence).
-	bar := 0.999
-	if raceEnabled {
-		bar = 0.98
-	}
-	if r.ratio() < bar {
-		t.Fatalf("completed %.3f%% of frames, want >= %.1f%%", 100*r.ratio(), 100*bar)
+	if r.ratio() < 0.999 {
+		t.Fatalf("completed %.3f%% of frames, want >= 99.9%%", 100*r.ratio())
 	}
 }
 
@@ -335,6 +328,7 @@ type aravisResult struct {
 // fake camera in the same run, at the same frame rate, and compares the
 // share of complete frames.
 func TestAravisClientComparison(t *testing.T) {
+	realtime.Skip(t, "our client against Aravis's on the same fake camera")
 	needAravis(t, "/usr/bin/python3")
 	aravisScript := aravistest.StreamScript()
 	if aravisScript == "" {

@@ -1,5 +1,0 @@
-//go:build !race
-
-package camsim
-
-const raceEnabled = false

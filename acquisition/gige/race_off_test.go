@@ -1,5 +1,0 @@
-//go:build !race
-
-package gige
-
-const raceEnabled = false

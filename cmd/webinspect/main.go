@@ -52,6 +52,7 @@ var commands = []command{
 	{"versions", "list the recipe and model versions the rolls were inspected with, who made each and when", cmdVersions},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
+	{"plant", "run the plant service: consume every line over NATS JetStream into a plant dataset and serve the plant page", cmdPlant},
 	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},
 }
 
@@ -68,6 +69,7 @@ var synopses = map[string]string{
 	"bench":      "[flags]",
 	"cameras":    "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",
 	"camera-sim": "[--cameras N] [--listen 127.0.0.1] [flags]",
+	"plant":      "[--nats URL,…] [--data DIR] [--listen 127.0.0.1:8090] [flags]",
 }
 
 // synopsisOf returns the arguments of command name for its usage line.

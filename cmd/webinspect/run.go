@@ -37,6 +37,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	sf := addSimFlags(fs, "10km", -1)
 	ef := addEngineFlags(fs)
 	cf := addCameraFlags(fs)
+	pf := addPlantFlags(fs)
 	ff := addFramesFlags(fs)
 	tokenFile := fs.String("token-file", "", "`FILE` holding the bearer token that changes (reviews, roll start/end, splices) must carry, readable by its owner only; "+
 		"required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
@@ -215,6 +216,14 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer ua.Close()
 	}
+	// The plant publisher reads the roll map on its own goroutine: a NATS
+	// outage never reaches the engine.
+	stopPlant, err := pf.start(ctx, store, o.Status, reg)
+	if err != nil {
+		s.engine.Close()
+		return err
+	}
+	defer stopPlant()
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe(ctx) }()
 

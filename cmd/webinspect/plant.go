@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webinspect/webinspect/engine/status"
+	"github.com/webinspect/webinspect/plant"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// plantFlags are run's flags for publishing to the plant.
+type plantFlags struct {
+	url, name, line string
+	replicas        int
+}
+
+func addPlantFlags(fs *flag.FlagSet) *plantFlags {
+	f := &plantFlags{}
+	fs.StringVar(&f.url, "plant", "", "publish the roll map to the plant's NATS `URL`s (comma-separated, e.g. nats://127.0.0.1:4222); off when empty")
+	fs.StringVar(&f.name, "plant-name", "plant", "the plant's `NAME` on the bus (A-Z a-z 0-9 _ -)")
+	fs.StringVar(&f.line, "line", "", "this line's `NAME` on the bus (A-Z a-z 0-9 _ -); required with --plant")
+	fs.IntVar(&f.replicas, "plant-replicas", 1, "replication factor of the plant streams if this line creates them (3 on a three-node cluster)")
+	return f
+}
+
+// start starts the publisher when --plant is set; the returned stop waits
+// for it.
+func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() status.Status, reg prometheus.Registerer) (stop func(), err error) {
+	if f.url == "" {
+		if f.line != "" {
+			return nil, usageError{"--line needs --plant URL"}
+		}
+		return func() {}, nil
+	}
+	if f.line == "" {
+		return nil, usageError{"--plant needs --line NAME"}
+	}
+	for _, v := range []struct{ flag, what, s string }{{"--plant-name", "plant", f.name}, {"--line", "line", f.line}} {
+		if err := plant.ValidName(v.what, v.s); err != nil {
+			return nil, usageError{v.flag + ": " + strings.TrimPrefix(err.Error(), plant.ErrInvalidOptions.Error()+": ")}
+		}
+	}
+	p, err := plant.NewPublisher(plant.PublisherOptions{URLs: splitURLs(f.url), Plant: f.name, Line: f.line, Store: store,
+		Replicas: f.replicas, Logger: log, Registerer: reg,
+		Status: func() plant.LineStatus {
+			s := st()
+			out := plant.LineStatus{Time: time.Now().UTC(), State: s.State, RollID: s.RollID, SpeedMPerMin: s.SpeedMPerMin, MDM: s.MDM}
+			if info, err := store.Roll(s.RollID); err == nil {
+				out.Defects, out.UninspectedM = info.Defects, info.UninspectedM
+			}
+			return out
+		}})
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(pctx)
+		p.Close()
+	}()
+	log.Info().Str("plant", f.name).Str("line", f.line).Str("nats", f.url).Msg("publishing the roll map to the plant")
+	return func() { cancel(); <-done }, nil
+}
+
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("plant", flag.ContinueOnError)
+	natsURLs := fs.String("nats", "", "NATS server `URL`s of an external cluster (comma-separated); empty: start an embedded JetStream server")
+	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (without --nats)")
+	data := fs.String("data", "plant-data", "`DIR` of the plant dataset, its roll states and the embedded server's streams")
+	listen := fs.String("listen", "127.0.0.1:8090", "`HOST:PORT` of the plant page and its JSON API")
+	replicas := fs.Int("replicas", 1, "replication factor of the streams when the plant creates them (3 on a three-node cluster)")
+	holdDensity := fs.Float64("hold-per-100m", 5, "hold a roll with more defects per 100 m than this (0: off)")
+	holdUnins := fs.Float64("hold-uninspected", 1, "hold a roll with more uninspected metres than this (0: off)")
+	holdSev := fs.String("hold-severity", "critical", "hold a roll with any defect of these severities (comma-separated; empty: off)")
+	pos, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return usageError{fmt.Sprintf("--listen %q: want host:port", *listen)}
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		log.Warn().Str("listen", *listen).Msg("the plant page and API are read-only and open to every machine that reaches this address")
+	}
+	if err := os.MkdirAll(*data, 0o755); err != nil {
+		return err
+	}
+	urls := splitURLs(*natsURLs)
+	if len(urls) == 0 {
+		h, p, err := net.SplitHostPort(*natsListen)
+		if err != nil {
+			return usageError{fmt.Sprintf("--nats-listen %q: want host:port", *natsListen)}
+		}
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			return usageError{fmt.Sprintf("--nats-listen %q: bad port", *natsListen)}
+		}
+		srv, err := plant.StartServer(plant.ServerOptions{Host: h, Port: port, StoreDir: filepath.Join(*data, "nats")})
+		if err != nil {
+			return err
+		}
+		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+		urls = []string{srv.ClientURL()}
+		log.Info().Str("nats", srv.ClientURL()).Str("store", filepath.Join(*data, "nats")).Msg("embedded NATS JetStream server started; lines connect with run --plant " + srv.ClientURL())
+	}
+	hold := plant.HoldRules{MaxPer100m: *holdDensity, MaxUninspectedM: *holdUnins}
+	for _, s := range strings.Split(*holdSev, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			hold.Severities = append(hold.Severities, s)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Data: *data, Replicas: *replicas, Hold: hold, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	log.Info().Str("page", "http://"+ln.Addr().String()).Str("data", *data).Msg("plant service running")
+	err = svc.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package plant
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// The plant dataset: one Parquet file per flush and partition,
+//
+//	DATA/defects/line=<line>/day=<YYYY-MM-DD>/part-<unix ns>-<n>.parquet
+//
+// hive style, so DuckDB reads it with
+// read_parquet('DATA/defects/*/*/*.parquet', hive_partitioning = true).
+// The day is the UTC day of the defect's own time (the engine's clock);
+// line and day are in the path only, not columns of the files.
+const datasetDir = "defects"
+
+// defectRow is one defect of the plant: the roll map's record with the
+// line it came from and the roll's production context when it arrived.
+type defectRow struct {
+	Line     string
+	Roll     string
+	ID       int64
+	MDStart  float64
+	MDEnd    float64
+	CDStart  float64
+	CDEnd    float64
+	Area     float64
+	Peak     float64
+	Class    string
+	Severity string
+	Decision string
+	Detector string
+	Camera   int32
+	Lane     int32
+	Time     time.Time // the engine's clock
+	Received time.Time // the plant's clock
+	Ctx      rollmap.RollContext
+}
+
+func (r *defectRow) day() string { return r.Time.UTC().Format(time.DateOnly) }
+
+var datasetSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "roll_id", Type: arrow.BinaryTypes.String},
+	{Name: "defect_id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "md_start_m", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "md_end_m", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "cd_start_mm", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "cd_end_mm", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "area_mm2", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "peak_score", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "class", Type: arrow.BinaryTypes.String},
+	{Name: "severity", Type: arrow.BinaryTypes.String},
+	{Name: "decision", Type: arrow.BinaryTypes.String},
+	{Name: "detector", Type: arrow.BinaryTypes.String},
+	{Name: "camera", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "lane", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "time", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	{Name: "received", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	{Name: "product", Type: arrow.BinaryTypes.String},
+	{Name: "lot", Type: arrow.BinaryTypes.String},
+	{Name: "supplier", Type: arrow.BinaryTypes.String},
+	{Name: "shift", Type: arrow.BinaryTypes.String},
+	{Name: "operator", Type: arrow.BinaryTypes.String},
+	{Name: "order_id", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// writePart writes rows (all of one line and day) as one new part file,
+// atomically (temporary file, fsync, rename, fsync of the directory).
+func writePart(root string, seq int64, rows []*defectRow) error {
+	dir := filepath.Join(root, datasetDir, "line="+rows[0].Line, "day="+rows[0].day())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, datasetSchema)
+	defer b.Release()
+	str := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	f64 := func(i int) *array.Float64Builder { return b.Field(i).(*array.Float64Builder) }
+	ts := func(i int) *array.TimestampBuilder { return b.Field(i).(*array.TimestampBuilder) }
+	for _, r := range rows {
+		str(0).Append(r.Roll)
+		b.Field(1).(*array.Int64Builder).Append(r.ID)
+		for i, v := range []float64{r.MDStart, r.MDEnd, r.CDStart, r.CDEnd, r.Area, r.Peak} {
+			f64(2 + i).Append(v)
+		}
+		for i, v := range []string{r.Class, r.Severity, r.Decision, r.Detector} {
+			str(8 + i).Append(v)
+		}
+		b.Field(12).(*array.Int32Builder).Append(r.Camera)
+		b.Field(13).(*array.Int32Builder).Append(r.Lane)
+		ts(14).Append(arrow.Timestamp(r.Time.UnixMicro()))
+		ts(15).Append(arrow.Timestamp(r.Received.UnixMicro()))
+		for i, v := range []string{r.Ctx.Product, r.Ctx.Lot, r.Ctx.Supplier, r.Ctx.Shift, r.Ctx.Operator, r.Ctx.Order} {
+			str(16 + i).Append(v)
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	name := fmt.Sprintf("part-%d-%d.parquet", time.Now().UnixNano(), seq)
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(true),
+		parquet.WithCreatedBy("webinspect plant"))
+	fw, err := pqarrow.NewFileWriter(datasetSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err == nil {
+		err = fw.Write(rec)
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+	} else {
+		f.Close()
+	}
+	if err == nil {
+		// pqarrow closed f; reopen to sync.
+		err = syncFile(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("plant dataset %s: %w", dir, err)
+	}
+	return syncDir(dir)
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readDataset calls fn for every row of every part file under root,
+// removing temporary files a crash left.
+func readDataset(root string, fn func(r *defectRow)) error {
+	base := filepath.Join(root, datasetDir)
+	return filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == base {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if strings.HasSuffix(path, ".tmp") {
+			os.Remove(path)
+			return nil
+		}
+		if !strings.HasSuffix(path, ".parquet") {
+			return nil
+		}
+		line := strings.TrimPrefix(filepath.Base(filepath.Dir(filepath.Dir(path))), "line=")
+		return readPart(path, line, fn)
+	})
+}
+
+func readPart(path, line string, fn func(r *defectRow)) error {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return fmt.Errorf("plant dataset %s: %w", path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("plant dataset %s: %w", path, err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		return fmt.Errorf("plant dataset %s: %w", path, err)
+	}
+	defer tbl.Release()
+	tr := array.NewTableReader(tbl, 64<<10)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		col := func(i int) arrow.Array { return rec.Column(i) }
+		s := func(i, j int) string { return col(i).(*array.String).Value(j) }
+		f := func(i, j int) float64 { return col(i).(*array.Float64).Value(j) }
+		t := func(i, j int) time.Time {
+			return time.UnixMicro(int64(col(i).(*array.Timestamp).Value(j))).UTC()
+		}
+		for j := 0; j < int(rec.NumRows()); j++ {
+			r := defectRow{Line: line, Roll: s(0, j), ID: col(1).(*array.Int64).Value(j),
+				MDStart: f(2, j), MDEnd: f(3, j), CDStart: f(4, j), CDEnd: f(5, j), Area: f(6, j), Peak: f(7, j),
+				Class: s(8, j), Severity: s(9, j), Decision: s(10, j), Detector: s(11, j),
+				Camera: col(12).(*array.Int32).Value(j), Lane: col(13).(*array.Int32).Value(j),
+				Time: t(14, j), Received: t(15, j),
+				Ctx: rollmap.RollContext{Product: s(16, j), Lot: s(17, j), Supplier: s(18, j), Shift: s(19, j), Operator: s(20, j), Order: s(21, j)}}
+			fn(&r)
+		}
+	}
+	return tr.Err()
+}

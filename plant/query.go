@@ -1,0 +1,311 @@
+package plant
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// LineView is one line's live state at the plant.
+type LineView struct {
+	Line         string    `json:"line"`
+	State        string    `json:"state"` // the engine's, or "silent" when no status came for 10 s
+	RollID       string    `json:"roll_id"`
+	SpeedMPerMin float64   `json:"speed_m_per_min"`
+	MDM          float64   `json:"md_m"`
+	Per100m      *float64  `json:"defects_per_100m"` // on the current roll; null before 1 m
+	UninspectedM float64   `json:"uninspected_m"`    // lost inspection on the current roll
+	LastSeen     time.Time `json:"last_seen,omitzero"`
+	Defects      int64     `json:"defects"` // in the plant dataset, every roll
+	Rolls        int       `json:"rolls"`
+}
+
+// silentAfter: a line whose status has not come for this long is silent.
+const silentAfter = 10 * time.Second
+
+// Lines returns every line's live state, by name.
+func (s *Service) Lines() []LineView {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	byLine := make(map[string]*LineView)
+	for name, l := range s.lines {
+		v := &LineView{Line: name, State: l.Status.State, RollID: l.Status.RollID, SpeedMPerMin: l.Status.SpeedMPerMin,
+			MDM: l.Status.MDM, UninspectedM: l.Status.UninspectedM, LastSeen: l.LastSeen.UTC()}
+		if l.LastSeen.IsZero() || time.Since(l.LastSeen) > silentAfter {
+			v.State = "silent"
+		}
+		if l.Status.MDM >= 1 {
+			p := float64(l.Status.Defects) * 100 / l.Status.MDM
+			v.Per100m = &p
+		}
+		byLine[name] = v
+	}
+	for _, r := range s.rows {
+		if v := byLine[r.Line]; v != nil {
+			v.Defects++
+		}
+	}
+	for k := range s.rolls {
+		if v := byLine[k.line]; v != nil {
+			v.Rolls++
+		}
+	}
+	out := make([]LineView, 0, len(byLine))
+	for _, v := range byLine {
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b LineView) int { return cmp.Compare(a.Line, b.Line) })
+	return out
+}
+
+// Count is one cell of a trend or Pareto: a group, a class and a count.
+type Count struct {
+	Day   string `json:"day,omitempty"`
+	Shift string `json:"shift,omitempty"`
+	Group string `json:"group,omitempty"`
+	Class string `json:"class"`
+	N     int64  `json:"n"`
+}
+
+// Trends counts defects per class by day (UTC day of the defect's time)
+// and, with byShift, by shift too (the roll's shift, "" when not given).
+// class, when not empty, keeps that class only.
+func (s *Service) Trends(byShift bool, class string) []Count {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	type k struct{ day, shift, class string }
+	m := make(map[k]int64)
+	for _, r := range s.rows {
+		if class != "" && r.Class != class {
+			continue
+		}
+		key := k{day: r.day(), class: r.Class}
+		if byShift {
+			key.shift = s.contextOf(r).Shift
+		}
+		m[key]++
+	}
+	out := make([]Count, 0, len(m))
+	for key, n := range m {
+		out = append(out, Count{Day: key.day, Shift: key.shift, Class: key.class, N: n})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Shift, b.Shift), cmp.Compare(a.Class, b.Class))
+	})
+	return out
+}
+
+// contextOf is the roll's production context now (corrections made after
+// the defect arrived included), else the one the row arrived with.
+func (s *Service) contextOf(r *defectRow) rollmap.RollContext {
+	if st := s.rolls[rollKey{r.Line, r.Roll}]; st != nil && !st.Context.IsZero() {
+		return st.Context
+	}
+	return r.Ctx
+}
+
+// Pareto counts defects per group (line, product, lot or supplier) and
+// class, the largest first.
+func (s *Service) Pareto(by string) []Count {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	type k struct{ group, class string }
+	m := make(map[k]int64)
+	for _, r := range s.rows {
+		var g string
+		switch by {
+		case "product":
+			g = s.contextOf(r).Product
+		case "lot":
+			g = s.contextOf(r).Lot
+		case "supplier":
+			g = s.contextOf(r).Supplier
+		default:
+			g = r.Line
+		}
+		m[k{g, r.Class}]++
+	}
+	out := make([]Count, 0, len(m))
+	for key, n := range m {
+		out = append(out, Count{Group: key.group, Class: key.class, N: n})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		return cmp.Or(cmp.Compare(b.N, a.N), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Class, b.Class))
+	})
+	return out
+}
+
+// Hold is a roll to hold and why.
+type Hold struct {
+	Line    string              `json:"line"`
+	Roll    string              `json:"roll"`
+	Ended   bool                `json:"ended"`
+	LengthM float64             `json:"length_m"`
+	Defects int64               `json:"defects"`
+	Context rollmap.RollContext `json:"context"`
+	Reasons []string            `json:"reasons"`
+	Started time.Time           `json:"started,omitzero"`
+	Uninsp  float64             `json:"uninspected_m"`
+}
+
+// Holds returns the rolls the rules put on hold, newest first.
+func (s *Service) Holds() []Hold {
+	rules := s.o.Hold
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	type agg struct {
+		n, severe int64
+	}
+	per := make(map[rollKey]*agg)
+	for _, r := range s.rows {
+		k := rollKey{r.Line, r.Roll}
+		a := per[k]
+		if a == nil {
+			a = &agg{}
+			per[k] = a
+		}
+		a.n++
+		if slices.Contains(rules.Severities, r.Severity) && !s.falseAlarm(k, r.ID) {
+			a.severe++
+		}
+	}
+	var out []Hold
+	for k, st := range s.rolls {
+		a := per[k]
+		if a == nil {
+			a = &agg{}
+		}
+		h := Hold{Line: k.line, Roll: k.roll, Ended: st.Ended, LengthM: st.Info.LengthM, Defects: a.n,
+			Context: st.Context, Started: st.Info.Started, Uninsp: st.UninspectedM}
+		if rules.MaxPer100m > 0 && st.Info.LengthM >= 1 {
+			if d := float64(a.n) * 100 / st.Info.LengthM; d > rules.MaxPer100m {
+				h.Reasons = append(h.Reasons, "defects per 100 m "+fmtF(d)+" > "+fmtF(rules.MaxPer100m))
+			}
+		}
+		if rules.MaxUninspectedM > 0 && st.UninspectedM > rules.MaxUninspectedM {
+			h.Reasons = append(h.Reasons, "uninspected "+fmtF(st.UninspectedM)+" m > "+fmtF(rules.MaxUninspectedM)+" m")
+		}
+		if a.severe > 0 {
+			h.Reasons = append(h.Reasons, fmtI(a.severe)+" defects of severity "+joinStr(rules.Severities))
+		}
+		if len(h.Reasons) > 0 {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.After(out[j].Started)
+		}
+		return out[i].Line+"/"+out[i].Roll < out[j].Line+"/"+out[j].Roll
+	})
+	return out
+}
+
+func (s *Service) falseAlarm(k rollKey, id int64) bool {
+	st := s.rolls[k]
+	if st == nil {
+		return false
+	}
+	var last *rollmap.Review
+	var lastSeq int64 = -1
+	for seq, rv := range st.Reviews {
+		if rv.DefectID == id && seq > lastSeq {
+			r := rv
+			last, lastSeq = &r, seq
+		}
+	}
+	return last != nil && last.Action == rollmap.ActionFalseAlarm
+}
+
+// Counts are the figures DuckDB checks against: defects per line and per
+// day and class.
+type Counts struct {
+	Total      int64            `json:"total"`
+	PerLine    map[string]int64 `json:"per_line"`
+	PerDayClas []Count          `json:"per_day_class"`
+	Dead       int64            `json:"dead_letters"`
+}
+
+// Counts returns the dataset's counts.
+func (s *Service) Counts() Counts {
+	c := Counts{PerLine: make(map[string]int64), PerDayClas: s.Trends(false, "")}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.rows {
+		c.PerLine[r.Line]++
+	}
+	c.Total = int64(len(s.rows))
+	c.Dead = s.dead
+	return c
+}
+
+// DefectKey identifies a plant defect with its position.
+type DefectKey struct {
+	Line    string  `json:"line"`
+	Roll    string  `json:"roll"`
+	ID      int64   `json:"defect_id"`
+	MDStart float64 `json:"md_start_m"`
+	CDStart float64 `json:"cd_start_mm"`
+	Day     string  `json:"day"`
+}
+
+// Defects returns every defect's key and position (tests, checks).
+func (s *Service) Defects() []DefectKey {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]DefectKey, len(s.rows))
+	for i, r := range s.rows {
+		out[i] = DefectKey{r.Line, r.Roll, r.ID, r.MDStart, r.CDStart, r.day()}
+	}
+	return out
+}
+
+// Has reports whether the plant has the defect (line, roll, id).
+func (s *Service) Has(line, roll string, id int64) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.keys[rowKey{line, roll, id}]
+	return ok
+}
+
+// Latencies returns the record → queryable latencies measured, oldest
+// first (at most the newest 65536).
+func (s *Service) Latencies() []time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.lat)
+}
+
+// RollView is what the plant knows of a roll.
+type RollView struct {
+	Line         string                  `json:"line"`
+	Roll         string                  `json:"roll"`
+	Info         RollInfo                `json:"info"`
+	Ended        bool                    `json:"ended"`
+	Context      rollmap.RollContext     `json:"context"`
+	History      []rollmap.ContextChange `json:"context_history"`
+	Splices      int                     `json:"splices"`
+	UninspectedM float64                 `json:"uninspected_m"`
+	Reviews      int                     `json:"reviews"`
+	MarkEvents   int64                   `json:"mark_events"`
+}
+
+// Rolls returns the plant's rolls (of one line, if line is not empty).
+func (s *Service) Rolls(line string) []RollView {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []RollView
+	for k, st := range s.rolls {
+		if line != "" && k.line != line {
+			continue
+		}
+		out = append(out, RollView{Line: k.line, Roll: k.roll, Info: st.Info, Ended: st.Ended, Context: st.Context,
+			History: slices.Clone(st.History), Splices: len(st.Splices), UninspectedM: st.UninspectedM,
+			Reviews: len(st.Reviews), MarkEvents: st.MarkEvents})
+	}
+	slices.SortFunc(out, func(a, b RollView) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Roll, b.Roll)) })
+	return out
+}

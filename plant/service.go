@@ -1,0 +1,525 @@
+package plant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// ServiceOptions configures the plant service.
+type ServiceOptions struct {
+	// URLs are the NATS servers. Required (webinspect plant starts an
+	// embedded server and passes its URL when none is given).
+	URLs []string
+	// Data is the directory of the dataset and the roll states. Required.
+	Data string
+	// Replicas of the streams when the service creates them (1..5).
+	// Default 1; 3 on a three-node cluster.
+	Replicas int
+	// Consumer is the durable consumer's name. Default "plant".
+	Consumer string
+	// FlushInterval is how often what arrived is written to the dataset
+	// and acknowledged, 10 ms to 1 min. Default 250 ms.
+	FlushInterval time.Duration
+	// AckWait is how long JetStream waits for the service to acknowledge
+	// a message before delivering it again (after a crash of the
+	// service), 1 s to 10 min. Default 30 s.
+	AckWait time.Duration
+	// Hold are the rules that put a roll on the hold list.
+	Hold HoldRules
+	// Logger, Registerer as for PublisherOptions.
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+}
+
+// HoldRules decide which rolls to hold; a roll is held when any rule
+// fires, and the reasons are listed.
+type HoldRules struct {
+	// MaxPer100m: more defects per 100 m of roll than this (0: off).
+	MaxPer100m float64 `json:"max_per_100m"`
+	// MaxUninspectedM: more uninspected metres than this (0: off).
+	MaxUninspectedM float64 `json:"max_uninspected_m"`
+	// Severities: any defect of one of these severities (not reviewed as
+	// a false alarm).
+	Severities []string `json:"severities"`
+}
+
+// DefaultHoldRules: more than 5 defects per 100 m, more than 1 m
+// uninspected, or any critical defect.
+func DefaultHoldRules() HoldRules {
+	return HoldRules{MaxPer100m: 5, MaxUninspectedM: 1, Severities: []string{"critical"}}
+}
+
+type rowKey struct {
+	line, roll string
+	id         int64
+}
+
+type rollKey struct{ line, roll string }
+
+// rollState is what the plant knows of one roll (persisted as
+// DATA/rolls/<line>/<roll>.json).
+type rollState struct {
+	Line         string                        `json:"line"`
+	Roll         string                        `json:"roll"`
+	Info         RollInfo                      `json:"info"`
+	Ended        bool                          `json:"ended"`
+	Context      rollmap.RollContext           `json:"context"`
+	History      []rollmap.ContextChange       `json:"context_history,omitempty"`
+	Splices      map[int64]rollmap.Splice      `json:"splices,omitempty"`
+	Uninspected  map[int64]rollmap.Uninspected `json:"uninspected,omitempty"`
+	Reviews      map[int64]rollmap.Review      `json:"reviews,omitempty"` // by seq
+	MarkEvents   int64                         `json:"mark_events"`
+	MarkSeqs     map[int64]bool                `json:"-"`
+	UninspectedM float64                       `json:"uninspected_m"`
+}
+
+type lineState struct {
+	Status   LineStatus
+	LastSeen time.Time // plant clock
+}
+
+// Service is the plant service: it consumes every line, keeps the
+// dataset and answers queries. Its query methods are safe for concurrent
+// use with Run.
+type Service struct {
+	o   ServiceOptions
+	log zerolog.Logger
+
+	mu    sync.RWMutex
+	rows  []*defectRow
+	keys  map[rowKey]struct{}
+	rolls map[rollKey]*rollState
+	lines map[string]*lineState
+	dead  int64
+	lat   []time.Duration // record → queryable, the newest latencyKeep
+
+	// Owned by Run.
+	pending   []jetstream.Msg
+	newRows   []*defectRow
+	dirty     map[rollKey]bool
+	partSeq   int64
+	crash     bool // tests: stop as if killed (no last flush)
+	durable   prometheus.Counter
+	deadCount prometheus.Counter
+	latency   prometheus.Histogram
+}
+
+const latencyKeep = 1 << 16
+
+// NewService loads the dataset and roll states from o.Data.
+func NewService(o ServiceOptions) (*Service, error) {
+	if len(o.URLs) == 0 {
+		return nil, fmt.Errorf("%w: URLs: no NATS server", ErrInvalidOptions)
+	}
+	if o.Data == "" {
+		return nil, fmt.Errorf("%w: Data: no directory", ErrInvalidOptions)
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Consumer == "" {
+		o.Consumer = "plant"
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 250 * time.Millisecond
+	}
+	if o.AckWait == 0 {
+		o.AckWait = 30 * time.Second
+	}
+	switch {
+	case o.Replicas < 1 || o.Replicas > 5:
+		return nil, fmt.Errorf("%w: Replicas %d, want 1 to 5", ErrInvalidOptions, o.Replicas)
+	case o.AckWait < time.Second || o.AckWait > 10*time.Minute:
+		return nil, fmt.Errorf("%w: AckWait %v, want 1s to 10m", ErrInvalidOptions, o.AckWait)
+	case o.FlushInterval < 10*time.Millisecond || o.FlushInterval > time.Minute:
+		return nil, fmt.Errorf("%w: FlushInterval %v, want 10ms to 1m", ErrInvalidOptions, o.FlushInterval)
+	}
+	if err := os.MkdirAll(filepath.Join(o.Data, "rolls"), 0o755); err != nil {
+		return nil, fmt.Errorf("plant: %w", err)
+	}
+	s := &Service{o: o, log: o.Logger, keys: make(map[rowKey]struct{}), rolls: make(map[rollKey]*rollState),
+		lines: make(map[string]*lineState), dirty: make(map[rollKey]bool),
+		durable:   prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_defects_total", Help: "Defects written to the plant dataset."}),
+		deadCount: prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_dead_letters_total", Help: "Messages parked in the dead-letter stream."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "webinspect_plant_record_latency_seconds",
+			Help: "From a defect's time at its engine to it being queryable at the plant.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.durable, s.deadCount, s.latency} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("plant: register metrics: %w", err)
+			}
+		}
+	}
+	if err := readDataset(o.Data, func(r *defectRow) {
+		k := rowKey{r.Line, r.Roll, r.ID}
+		if _, ok := s.keys[k]; !ok {
+			s.keys[k] = struct{}{}
+			s.rows = append(s.rows, r)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.loadRolls(); err != nil {
+		return nil, err
+	}
+	s.log.Info().Int("defects", len(s.rows)).Int("rolls", len(s.rolls)).Str("data", o.Data).Msg("plant dataset loaded")
+	return s, nil
+}
+
+func (s *Service) rollsDir(line string) string { return filepath.Join(s.o.Data, "rolls", line) }
+
+func (s *Service) loadRolls() error {
+	lines, err := os.ReadDir(filepath.Join(s.o.Data, "rolls"))
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		files, err := os.ReadDir(s.rollsDir(l.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			if filepath.Ext(f.Name()) != ".json" {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(s.rollsDir(l.Name()), f.Name()))
+			if err != nil {
+				return err
+			}
+			var st rollState
+			if err := json.Unmarshal(b, &st); err != nil {
+				return fmt.Errorf("plant: roll state %s: %w", f.Name(), err)
+			}
+			st.MarkSeqs = make(map[int64]bool)
+			s.rolls[rollKey{st.Line, st.Roll}] = &st
+		}
+	}
+	return nil
+}
+
+// Run consumes until ctx is done. It reconnects and re-creates its
+// consumer as needed; it returns nil when ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	nc, err := connect(s.o.URLs, "webinspect plant")
+	if err != nil {
+		return fmt.Errorf("plant: connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	msgs := make(chan jetstream.Msg, 8192)
+	statuses := make(chan *nats.Msg, 256)
+	sub, err := nc.ChanSubscribe(SubjectRoot+".*.*."+KindStatus, statuses)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	tick := time.NewTicker(s.o.FlushInterval)
+	defer tick.Stop()
+	var cc jetstream.ConsumeContext
+	restart := make(chan struct{}, 1)
+	defer func() {
+		if cc != nil {
+			cc.Stop()
+		}
+	}()
+	for {
+		if cc == nil && nc.IsConnected() {
+			cc, err = s.startConsumer(ctx, js, msgs, restart)
+			if err != nil {
+				s.log.Debug().Err(err).Msg("plant consumer not ready")
+				cc = nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if !s.crash {
+				s.flush(js)
+			}
+			return nil
+		case m := <-msgs:
+			s.take(ctx, js, m)
+		case m := <-statuses:
+			s.takeStatus(m)
+		case <-restart:
+			if cc != nil {
+				cc.Stop()
+				cc = nil
+			}
+		case <-tick.C:
+			s.flush(js)
+		}
+	}
+}
+
+func (s *Service) startConsumer(ctx context.Context, js jetstream.JetStream, out chan<- jetstream.Msg, restart chan<- struct{}) (jetstream.ConsumeContext, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := ensureStreams(cctx, js, s.o.Replicas); err != nil {
+		return nil, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(cctx, Stream, jetstream.ConsumerConfig{
+		Durable: s.o.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.o.AckWait,
+		MaxAckPending: 200000, DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: 0,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cons.Consume(func(m jetstream.Msg) { out <- m },
+		jetstream.PullMaxMessages(4096),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case restart <- struct{}{}:
+				default:
+				}
+			}
+		}))
+}
+
+func (s *Service) takeStatus(m *nats.Msg) {
+	var msg Message
+	if json.Unmarshal(m.Data, &msg) != nil || msg.check(m.Subject) != nil {
+		return // status is advisory; a bad one is replaced by the next
+	}
+	s.mu.Lock()
+	s.lines[msg.Line] = &lineState{Status: *msg.Status, LastSeen: time.Now()}
+	s.mu.Unlock()
+}
+
+// take applies one record; bad ones go to the dead-letter stream.
+func (s *Service) take(ctx context.Context, js jetstream.JetStream, m jetstream.Msg) {
+	var msg Message
+	err := json.Unmarshal(m.Data(), &msg)
+	if err != nil {
+		err = fmt.Errorf("%w: body is not a message: %v", ErrBadMessage, err)
+	} else {
+		err = msg.check(m.Subject())
+	}
+	if err != nil {
+		s.park(ctx, js, m, err)
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	rk := rollKey{msg.Line, msg.Roll}
+	st := s.rolls[rk]
+	if st == nil {
+		st = &rollState{Line: msg.Line, Roll: msg.Roll, MarkSeqs: make(map[int64]bool)}
+		s.rolls[rk] = st
+	}
+	if _, ok := s.lines[msg.Line]; !ok {
+		s.lines[msg.Line] = &lineState{}
+	}
+	switch msg.Kind {
+	case KindDefects:
+		d := msg.Defect
+		k := rowKey{msg.Line, msg.Roll, d.ID}
+		if _, ok := s.keys[k]; !ok {
+			r := &defectRow{Line: msg.Line, Roll: msg.Roll, ID: d.ID, MDStart: d.MDStartM, MDEnd: d.MDEndM,
+				CDStart: d.CDStartMM, CDEnd: d.CDEndMM, Area: d.AreaMM2, Peak: d.PeakScore, Class: d.Class,
+				Severity: d.Severity, Decision: string(d.Decision), Detector: string(d.Detector),
+				Camera: int32(d.Camera), Lane: int32(d.Lane), Time: d.Time.UTC(), Received: now.UTC(), Ctx: st.Context}
+			s.keys[k] = struct{}{}
+			s.rows = append(s.rows, r)
+			s.newRows = append(s.newRows, r)
+			lat := now.Sub(d.Time)
+			if len(s.lat) >= latencyKeep {
+				s.lat = s.lat[:copy(s.lat, s.lat[len(s.lat)/2:])]
+			}
+			s.lat = append(s.lat, lat)
+			s.latency.Observe(lat.Seconds())
+		}
+	case KindUninspected:
+		if st.Uninspected == nil {
+			st.Uninspected = make(map[int64]rollmap.Uninspected)
+		}
+		st.Uninspected[msg.Seq] = *msg.Uninspected
+		st.UninspectedM = uninspectedM(st.Uninspected)
+	case KindReviews:
+		if st.Reviews == nil {
+			st.Reviews = make(map[int64]rollmap.Review)
+		}
+		st.Reviews[msg.Seq] = *msg.Review
+	case KindMarks:
+		if !st.MarkSeqs[msg.Seq] {
+			st.MarkSeqs[msg.Seq] = true
+			st.MarkEvents = max(st.MarkEvents, msg.Seq+1)
+		}
+	case KindRoll:
+		switch msg.Event {
+		case EventStart:
+			if !st.Ended {
+				st.Info = *msg.RollInfo
+			}
+			if st.Context.IsZero() {
+				st.Context = msg.RollInfo.Context
+			}
+		case EventEnd:
+			st.Info, st.Ended = *msg.RollInfo, true
+			st.Context = msg.RollInfo.Context
+		case EventSplice:
+			if st.Splices == nil {
+				st.Splices = make(map[int64]rollmap.Splice)
+			}
+			st.Splices[msg.Seq] = *msg.Splice
+		case EventContext:
+			if int(msg.Seq) >= len(st.History) {
+				st.History = append(st.History, make([]rollmap.ContextChange, int(msg.Seq)+1-len(st.History))...)
+			}
+			st.History[msg.Seq] = *msg.Context
+			st.Context = st.History[len(st.History)-1].Context
+		}
+	}
+	s.mu.Unlock()
+	s.dirty[rk] = true
+	s.pending = append(s.pending, m)
+	if len(s.pending) >= 20000 {
+		s.flush(js)
+	}
+}
+
+// uninspectedM is the MD length with any uninspected band.
+func uninspectedM(us map[int64]rollmap.Uninspected) float64 {
+	type iv struct{ a, b float64 }
+	var ivs []iv
+	for _, u := range us {
+		ivs = append(ivs, iv{u.MDStartM, u.MDEndM})
+	}
+	sort.Slice(ivs, func(i, j int) bool { return ivs[i].a < ivs[j].a })
+	total, end := 0.0, -1e300
+	for _, v := range ivs {
+		if v.b <= end {
+			continue
+		}
+		total += v.b - max(v.a, end)
+		end = v.b
+	}
+	return total
+}
+
+// park puts m in the dead-letter stream with the reason, then acknowledges
+// it. If the dead-letter stream cannot take it, m is left unacknowledged
+// and comes back.
+func (s *Service) park(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, reason error) {
+	subj := m.Subject()
+	dsubj := DeadSubjectRoot + ".unknown.unknown.unknown"
+	if p, l, k, err := parseSubject(subj); err == nil {
+		dsubj = DeadSubjectRoot + "." + p + "." + l + "." + k
+	}
+	dm := nats.NewMsg(dsubj)
+	dm.Data = m.Data()
+	dm.Header.Set(DeadReasonHeader, reason.Error())
+	dm.Header.Set(DeadSubjectHeader, subj)
+	if md, err := m.Metadata(); err == nil {
+		dm.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dead/%d", md.Sequence.Stream))
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := js.PublishMsg(cctx, dm); err != nil {
+		s.log.Error().Err(err).Str("subject", subj).Msg("could not park a bad message; it will come back")
+		m.NakWithDelay(time.Second)
+		return
+	}
+	s.log.Warn().Str("subject", subj).Str("reason", reason.Error()).Msg("message parked in the dead-letter stream")
+	s.deadCount.Inc()
+	s.mu.Lock()
+	s.dead++
+	s.mu.Unlock()
+	m.Ack()
+}
+
+// flush writes new rows and changed roll states, then acknowledges what
+// they came from. On a failure nothing is acknowledged; the rows stay
+// pending for the next flush.
+func (s *Service) flush(js jetstream.JetStream) {
+	if len(s.pending) == 0 && len(s.newRows) == 0 {
+		return
+	}
+	parts := make(map[[2]string][]*defectRow)
+	for _, r := range s.newRows {
+		k := [2]string{r.Line, r.day()}
+		parts[k] = append(parts[k], r)
+	}
+	keys := make([][2]string, 0, len(parts))
+	for k := range parts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		if a[0] != b[0] {
+			return compareStr(a[0], b[0])
+		}
+		return compareStr(a[1], b[1])
+	})
+	written := 0
+	for _, k := range keys {
+		s.partSeq++
+		if err := writePart(s.o.Data, s.partSeq, parts[k]); err != nil {
+			s.log.Error().Err(err).Msg("plant dataset write failed; retrying")
+			// Keep what was not written.
+			var rest []*defectRow
+			for _, r := range s.newRows {
+				if k2 := [2]string{r.Line, r.day()}; slices.Contains(keys[written:], k2) {
+					rest = append(rest, r)
+				}
+			}
+			s.newRows = rest
+			return
+		}
+		written++
+	}
+	s.durable.Add(float64(len(s.newRows)))
+	s.newRows = s.newRows[:0]
+	s.mu.RLock()
+	var states []rollState
+	for k := range s.dirty {
+		st := *s.rolls[k]
+		states = append(states, st)
+	}
+	s.mu.RUnlock()
+	for _, st := range states {
+		b, _ := json.Marshal(&st)
+		dir := s.rollsDir(st.Line)
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = writeFileSync(dir, st.Roll+".json", b)
+		}
+		if err != nil {
+			s.log.Error().Err(err).Msg("plant roll state write failed; retrying")
+			return // dirty and pending stay: written and acknowledged next time
+		}
+		delete(s.dirty, rollKey{st.Line, st.Roll})
+	}
+	for _, m := range s.pending {
+		m.Ack()
+	}
+	s.pending = s.pending[:0]
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -136,6 +136,11 @@ type Publisher struct {
 	// (roll.json and reviews file sizes and times): it is read again only
 	// when they change (a late review or context change).
 	seen map[string]fingerprint
+	// pos is each roll's position as published (ahead of the file by at
+	// most PositionEvery); dirty the rolls whose file is behind.
+	pos     map[string]position
+	dirty   map[string]bool
+	written map[string]time.Time
 
 	published prometheus.Counter
 	failures  prometheus.Counter
@@ -162,6 +167,7 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 	}
 	p := &Publisher{o: o, log: o.Logger.With().Str("plant", o.Plant).Str("line", o.Line).Logger(),
 		nc: nc, js: js, seen: make(map[string]fingerprint),
+		pos: make(map[string]position), dirty: make(map[string]bool), written: make(map[string]time.Time),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_published_total", Help: "Roll map records published to the plant and acknowledged."}),
 		failures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_publish_failures_total", Help: "Publish rounds that failed (NATS down, no acknowledgement)."}),
 		behind:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "webinspect_plant_publish_behind", Help: "1 while the last publish round failed: the plant is behind the roll map."}),
@@ -198,6 +204,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			p.savePositions(true)
 			return nil
 		case <-t.C:
 		}
@@ -265,6 +272,7 @@ func (p *Publisher) Round(ctx context.Context) int {
 			return n
 		}
 	}
+	p.savePositions(false)
 	if p.down {
 		p.log.Info().Msg("plant publishing resumed")
 	}
@@ -300,9 +308,12 @@ func (p *Publisher) publishRoll(ctx context.Context, id string) (int, error) {
 	if f, ok := p.seen[id]; ok && f == fp {
 		return 0, nil // finished and unchanged
 	}
-	pos, havePos, err := readPosition(dir)
-	if err != nil {
-		return 0, err
+	pos, havePos := p.pos[id]
+	if !havePos {
+		var err error
+		if pos, havePos, err = readPosition(dir); err != nil {
+			return 0, err
+		}
 	}
 	if havePos && (pos.Plant != p.o.Plant || pos.Line != p.o.Line) {
 		pos, havePos = position{}, false // published under another name: publish again under this one
@@ -331,9 +342,7 @@ func (p *Publisher) publishRoll(ctx context.Context, id string) (int, error) {
 			return total, err
 		}
 		next.V, next.Plant, next.Line = 1, p.o.Plant, p.o.Line
-		if err := writePosition(dir, next); err != nil {
-			return total, err
-		}
+		p.pos[id], p.dirty[id] = next, true
 		total += len(msgs)
 		p.published.Add(float64(len(msgs)))
 		pos = next
@@ -342,9 +351,43 @@ func (p *Publisher) publishRoll(ctx context.Context, id string) (int, error) {
 		}
 	}
 	if pos.Ended && !d.Open {
+		if err := p.savePosition(id); err != nil {
+			return total, err
+		}
 		p.seen[id] = fp
+		delete(p.pos, id)
 	}
 	return total, nil
+}
+
+// PositionEvery is how often a roll's position file is rewritten while
+// records flow (and always when the roll ends or the publisher stops).
+// A restart re-publishes at most that much, which the message IDs and
+// the plant's keys drop; writing less often keeps the fsyncs off the
+// line's disk.
+const PositionEvery = 500 * time.Millisecond
+
+func (p *Publisher) savePosition(id string) error {
+	if !p.dirty[id] {
+		return nil
+	}
+	if err := writePosition(filepath.Join(p.o.Store.Root(), id), p.pos[id]); err != nil {
+		return err
+	}
+	delete(p.dirty, id)
+	p.written[id] = time.Now()
+	return nil
+}
+
+// savePositions writes the positions due (all with force).
+func (p *Publisher) savePositions(force bool) {
+	for id := range p.dirty {
+		if force || time.Since(p.written[id]) >= PositionEvery {
+			if err := p.savePosition(id); err != nil {
+				p.log.Warn().Err(err).Str("roll", id).Msg("publish position not saved; a restart publishes again from the previous one")
+			}
+		}
+	}
 }
 
 // collect returns the messages of roll id beyond pos (at most Batch) and

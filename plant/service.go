@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -234,6 +233,29 @@ func (s *Service) Run(ctx context.Context) error {
 	defer sub.Unsubscribe()
 	tick := time.NewTicker(s.o.FlushInterval)
 	defer tick.Stop()
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	batches := make(chan *batch)
+	idle := make(chan struct{}, 1)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		s.writer(wctx, batches, idle)
+	}()
+	var held *batch // cut, waiting for the writer
+	offer := func() {
+		if held == nil {
+			held = s.cut()
+		}
+		if held == nil {
+			return
+		}
+		select {
+		case batches <- held:
+			held = nil
+		default: // the writer is busy: more arrives meanwhile, sent next time
+		}
+	}
 	var cc jetstream.ConsumeContext
 	restart := make(chan struct{}, 1)
 	defer func() {
@@ -251,9 +273,23 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			if !s.crash {
-				s.flush(js)
+			if s.crash {
+				wcancel()
+				close(batches)
+				<-wdone
+				return nil
 			}
+			if held == nil {
+				held = s.cut()
+			}
+			if held != nil {
+				batches <- held
+			}
+			if b := s.cut(); b != nil {
+				batches <- b
+			}
+			close(batches)
+			<-wdone
 			return nil
 		case m := <-msgs:
 			s.take(ctx, js, m)
@@ -265,7 +301,9 @@ func (s *Service) Run(ctx context.Context) error {
 				cc = nil
 			}
 		case <-tick.C:
-			s.flush(js)
+			offer()
+		case <-idle:
+			offer()
 		}
 	}
 }
@@ -392,9 +430,6 @@ func (s *Service) take(ctx context.Context, js jetstream.JetStream, m jetstream.
 	s.mu.Unlock()
 	s.dirty[rk] = true
 	s.pending = append(s.pending, m)
-	if len(s.pending) >= 20000 {
-		s.flush(js)
-	}
 }
 
 // uninspectedM is the MD length with any uninspected band.
@@ -447,71 +482,97 @@ func (s *Service) park(ctx context.Context, js jetstream.JetStream, m jetstream.
 	m.Ack()
 }
 
-// flush writes new rows and changed roll states, then acknowledges what
-// they came from. On a failure nothing is acknowledged; the rows stay
-// pending for the next flush.
-func (s *Service) flush(js jetstream.JetStream) {
-	if len(s.pending) == 0 && len(s.newRows) == 0 {
-		return
+// batch is what one write of the dataset takes: the new rows, the
+// changed roll states (as JSON) and the messages to acknowledge once both
+// are on disk.
+type batch struct {
+	rows   []*defectRow
+	states map[rollKey][]byte
+	msgs   []jetstream.Msg
+}
+
+// cut takes what arrived since the last cut as a batch (nil if nothing).
+func (s *Service) cut() *batch {
+	if len(s.pending) == 0 && len(s.newRows) == 0 && len(s.dirty) == 0 {
+		return nil
 	}
+	b := &batch{rows: s.newRows, msgs: s.pending, states: make(map[rollKey][]byte, len(s.dirty))}
+	s.mu.RLock()
+	for k := range s.dirty {
+		b.states[k], _ = json.Marshal(s.rolls[k])
+	}
+	s.mu.RUnlock()
+	s.newRows, s.pending = nil, nil
+	clear(s.dirty)
+	return b
+}
+
+// writer writes batches in order, each until it succeeds, then
+// acknowledges its messages. It runs beside the consumer, so that the
+// disk never delays a record being queryable. It returns when in is
+// closed, or when ctx is done (the batch in hand stays unacknowledged:
+// JetStream delivers it again).
+func (s *Service) writer(ctx context.Context, in <-chan *batch, idle chan<- struct{}) {
+	for b := range in {
+		for {
+			err := s.write(b)
+			if err == nil {
+				break
+			}
+			s.log.Error().Err(err).Msg("plant dataset write failed; retrying")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		for _, m := range b.msgs {
+			m.Ack()
+		}
+		select {
+		case idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// write puts a batch's rows (one part file per line and day) and roll
+// states on disk. A retry after a failure writes the rows again in new
+// part files only for the partitions not written yet.
+func (s *Service) write(b *batch) error {
 	parts := make(map[[2]string][]*defectRow)
-	for _, r := range s.newRows {
+	for _, r := range b.rows {
 		k := [2]string{r.Line, r.day()}
 		parts[k] = append(parts[k], r)
 	}
-	keys := make([][2]string, 0, len(parts))
-	for k := range parts {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [2]string) int {
-		if a[0] != b[0] {
-			return compareStr(a[0], b[0])
-		}
-		return compareStr(a[1], b[1])
-	})
-	written := 0
-	for _, k := range keys {
+	for k, rows := range parts {
 		s.partSeq++
-		if err := writePart(s.o.Data, s.partSeq, parts[k]); err != nil {
-			s.log.Error().Err(err).Msg("plant dataset write failed; retrying")
-			// Keep what was not written.
+		if err := writePart(s.o.Data, s.partSeq, rows); err != nil {
 			var rest []*defectRow
-			for _, r := range s.newRows {
-				if k2 := [2]string{r.Line, r.day()}; slices.Contains(keys[written:], k2) {
+			for _, r := range b.rows {
+				if _, done := parts[[2]string{r.Line, r.day()}]; !done || [2]string{r.Line, r.day()} == k {
 					rest = append(rest, r)
 				}
 			}
-			s.newRows = rest
-			return
+			b.rows = rest
+			return err
 		}
-		written++
+		delete(parts, k)
+		s.durable.Add(float64(len(rows)))
 	}
-	s.durable.Add(float64(len(s.newRows)))
-	s.newRows = s.newRows[:0]
-	s.mu.RLock()
-	var states []rollState
-	for k := range s.dirty {
-		st := *s.rolls[k]
-		states = append(states, st)
-	}
-	s.mu.RUnlock()
-	for _, st := range states {
-		b, _ := json.Marshal(&st)
-		dir := s.rollsDir(st.Line)
+	b.rows = nil
+	for k, js := range b.states {
+		dir := s.rollsDir(k.line)
 		err := os.MkdirAll(dir, 0o755)
 		if err == nil {
-			err = writeFileSync(dir, st.Roll+".json", b)
+			err = writeFileSync(dir, k.roll+".json", js)
 		}
 		if err != nil {
-			s.log.Error().Err(err).Msg("plant roll state write failed; retrying")
-			return // dirty and pending stay: written and acknowledged next time
+			return err
 		}
-		delete(s.dirty, rollKey{st.Line, st.Roll})
+		delete(b.states, k)
 	}
-	for _, m := range s.pending {
-		m.Ack()
-	}
-	s.pending = s.pending[:0]
+	return nil
 }
 
 func compareStr(a, b string) int {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/long"
 	"github.com/webinspect/webinspect/internal/poll"
 )
 
@@ -19,6 +20,9 @@ import (
 // ×3: one node is killed while the lines publish; publishing goes on,
 // and the stream and the plant hold every defect exactly once.
 func TestClusterR3(t *testing.T) {
+	if raceEnabled {
+		long.Skip(t, "three NATS servers under the race detector take minutes")
+	}
 	dir := t.TempDir()
 	const n = 3
 	ports, routes := make([]int, n), make([]int, n)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/long"
 	"github.com/webinspect/webinspect/internal/poll"
 )
 
@@ -128,6 +129,9 @@ func keyString(k DefectKey) string {
 // Parquet files) is the union of the lines' roll maps, by defect ID and
 // position, every defect once.
 func TestLinesOnePlant(t *testing.T) {
+	if raceEnabled {
+		long.Skip(t, "four lines and restarts of NATS under the race detector take minutes")
+	}
 	g := newRig(t, 4)
 	for _, l := range g.lines {
 		l.startRoll(t)

@@ -199,3 +199,49 @@ func fileVersion(t *testing.T, path string) int {
 	}
 	return sc.version
 }
+
+// A version-1 stream (no checksums) damaged inside its second record
+// batch: the framing is intact, so the damage shows only when the batch is
+// decoded, and the decoder panicked. The export showed the recovered
+// panic's text (issue 14 #11). The reader returns the first batch's rows
+// and says, in bytes, where the readable records stop.
+func TestV1DamagedBatchSaysWhereReadingStops(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "roll-v1", DefectsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scanStream(bytes.NewReader(b), int64(len(b)))
+	if sc.version != 1 || len(sc.spans) != 2 {
+		t.Fatalf("fixture: version %d, %d batches; want version 1 with 2", sc.version, len(sc.spans))
+	}
+	whole, err := readStreamFrom(nil, bytes.NewReader(b), int64(len(b)), "whole", defectColumns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := readStreamFrom(nil, bytes.NewReader(b[:sc.spans[1].off]), sc.spans[1].off, "first", defectColumns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 959 bytes into a batch of this fixture is a buffer length that makes
+	// arrow-go index out of range (found by flipping every byte).
+	sp := sc.spans[1]
+	c := append([]byte(nil), b...)
+	c[sp.off+959] = 0xff
+	got, err := readStreamFrom(nil, bytes.NewReader(c), int64(len(c)), DefectsFile, defectColumns)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged second batch: %v, want ErrCorrupt", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{DefectsFile, "1 readable record batches", fmt.Sprintf("(%d rows)", len(first)),
+		fmt.Sprintf("bytes %d–%d", sp.off, sp.end), fmt.Sprintf("stop at byte %d", sp.off)} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "panic") || strings.Contains(msg, "runtime error") || strings.Contains(msg, "index out of range") {
+		t.Errorf("error shows the decoder's panic: %q", msg)
+	}
+	if len(got) != len(first) || len(first) == 0 || len(first) >= len(whole) {
+		t.Errorf("%d rows read, want the first batch's %d (of %d)", len(got), len(first), len(whole))
+	}
+}

@@ -783,8 +783,16 @@ func readBatches[T any](dst []T, r io.ReaderAt, hdr []byte, off, size int64, nam
 			in = append(in, io.NewSectionReader(r, sp.off, sp.end-sp.off))
 		}
 		dst = slices.Grow(dst, int(sc.rows))
+		before := len(dst)
 		var err error
 		if dst, err = decodeStream(dst, io.MultiReader(in...), cols, strconv.Itoa(sc.version)); err != nil {
+			var be *batchError
+			if errors.As(err, &be) && be.batch < len(sc.spans) {
+				// Say where the readable records stop, in the file's bytes.
+				sp := sc.spans[be.batch]
+				return dst, sc, fmt.Errorf("%s: %d readable record batches (%d rows), then the batch at bytes %d–%d cannot be decoded, so the readable records stop at byte %d: %w",
+					name, be.batch, len(dst)-before, sp.off, sp.end, sp.off, be.err)
+			}
 			return dst, sc, fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -809,20 +817,34 @@ func decodeStream[T any](dst []T, r io.Reader, cols []column[T], framing string)
 	} else if v != framing {
 		return dst, fmt.Errorf("%w: the schema says version %s, the messages are framed as version %s", ErrCorrupt, v, framing)
 	}
+	batch := 0
 	defer func() {
 		// The framing was checked, but a damaged metadata flatbuffer or
 		// buffer layout can still make arrow-go (or a column reader) panic.
+		// dst holds the rows of the batches before: the panic's text is
+		// the decoder's, of no use to whoever reads the error.
 		if p := recover(); p != nil {
-			out, err = dst, fmt.Errorf("%w: decoding panicked: %v", ErrCorrupt, p)
+			out, err = dst, &batchError{batch: batch, err: fmt.Errorf("%w: the record batch cannot be decoded", ErrCorrupt)}
 		}
 	}()
-	for batch := 0; rd.Next(); batch++ {
+	for ; rd.Next(); batch++ {
 		if dst, err = appendRows(dst, cols, rd.RecordBatch()); err != nil {
-			return dst, fmt.Errorf("batch %d: %w", batch, err)
+			return dst, &batchError{batch: batch, err: err}
 		}
 	}
 	if err := rd.Err(); err != nil {
-		return dst, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return dst, &batchError{batch: batch, err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
 	return dst, nil
 }
+
+// batchError is a record batch decodeStream could not decode; batch is its
+// index among the stream's record batches (every batch before it was
+// decoded).
+type batchError struct {
+	batch int
+	err   error
+}
+
+func (e *batchError) Error() string { return fmt.Sprintf("batch %d: %v", e.batch, e.err) }
+func (e *batchError) Unwrap() error { return e.err }

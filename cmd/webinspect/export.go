@@ -97,24 +97,11 @@ func readableUpTo(ds []rollmap.Defect) string {
 	return fmt.Sprintf("%d defects, up to defect %d at %.3f m", len(ds), last.ID, last.MDStartM)
 }
 
-// describeDamage is a reader's error for people: which file, how many
-// batches were readable and what is wrong, without a decoder's recovered
-// panic (a Go runtime message about an index says nothing to an operator).
+// describeDamage is a reader's error on one line: which file, how many
+// batches were readable, where they stop and what is wrong (the roll map
+// reader never passes on a decoder's recovered panic).
 func describeDamage(err error) string {
-	var parts []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if strings.Contains(line, "panicked") || strings.Contains(line, "runtime error") {
-			cut := len(line)
-			for _, m := range []string{"arrow/ipc:", "decoding panicked", "runtime error"} {
-				if i := strings.Index(line, m); i >= 0 {
-					cut = min(cut, i)
-				}
-			}
-			line = line[:cut] + "a record batch does not decode"
-		}
-		parts = append(parts, strings.TrimSpace(line))
-	}
-	return strings.Join(parts, "; ")
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
 
 // exportReport writes the roll report of the roll in dir: its store is

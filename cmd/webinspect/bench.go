@@ -7,7 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/webinspect/webinspect/bench"
@@ -34,12 +38,17 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	longLen := fs.Float64("long-length-m", 10000, "--long-roll: roll length, m")
 	longDefects := fs.Int("long-defects", 100000, "--long-roll: defects injected")
 	longGC := fs.Bool("long-gc", true, "--long-roll: collect garbage before each RSS sample (false: RSS as found, garbage included)")
+	soakDur := fs.Duration("soak", 0, "instead of the scenarios: run `webinspect run` as a child at the fabric-2m load for this long (e.g. 1h) with roll changes, reviews, exports and 5 kill -9/restart cycles, sampling it every 1/60 of the time (see bench/soak.go)")
+	soakDir := fs.String("soak-dir", "", "--soak: the roll map store `DIR` (default: a new temporary directory, kept)")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if *soakDur != 0 {
+		return benchSoak(ctx, *soakDur, *soakDir, *model, *ortLib, *asJSON, stdout)
 	}
 	if *longRoll != "" {
 		o := bench.DefaultLongRollOptions(*longRoll)
@@ -112,4 +121,48 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	return bench.WriteTable(stdout, rs...)
+}
+
+// benchSoak runs bench --soak: this executable as the engine and exporter.
+func benchSoak(ctx context.Context, d time.Duration, dir, model, ortLib string, asJSON bool, stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "webinspect-soak-"); err != nil {
+			return err
+		}
+		dir = filepath.Join(dir, "rolls")
+	}
+	o := bench.DefaultSoakOptions(d, dir)
+	o.Log = log
+	o.Command = func(args ...string) *exec.Cmd { return exec.Command(exe, args...) }
+	if model != "" {
+		o.RunArgs = append(o.RunArgs, "--model", model)
+	}
+	if ortLib != "" {
+		o.RunArgs = append(o.RunArgs, "--ort-lib", ortLib)
+	}
+	if err := o.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	log.Info().Str("rolls", dir).Dur("duration", d).Str("model", model).Msg("soak")
+	r, err := bench.RunSoak(ctx, o)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(r); jerr != nil {
+			return jerr
+		}
+	} else if werr := bench.WriteSoak(stdout, r); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	if !r.Pass() {
+		return fmt.Errorf("soak failed: %s", strings.Join(r.Failures, "; "))
+	}
+	return nil
 }

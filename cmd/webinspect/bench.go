@@ -38,7 +38,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	longLen := fs.Float64("long-length-m", 10000, "--long-roll: roll length, m")
 	longDefects := fs.Int("long-defects", 100000, "--long-roll: defects injected")
 	longGC := fs.Bool("long-gc", true, "--long-roll: collect garbage before each RSS sample (false: RSS as found, garbage included)")
-	soakDur := fs.Duration("soak", 0, "instead of the scenarios: run `webinspect run` as a child at the fabric-2m load for this long (e.g. 1h) with roll changes, reviews, exports and 5 kill -9/restart cycles, sampling it every 1/60 of the time (see bench/soak.go)")
+	soakDur := fs.Duration("soak", 0, "instead of the scenarios: soak for `DURATION` (e.g. 1h): 'webinspect run' as a child at the fabric-2m load with roll changes, reviews, exports and 5 kill -9/restart cycles, sampled every 1/60 of the time (see bench/soak.go)")
 	soakDir := fs.String("soak-dir", "", "--soak: the roll map store `DIR` (default: a new temporary directory, kept)")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {

@@ -229,6 +229,16 @@ func (p *Publisher) statusLoop(ctx context.Context) {
 	}
 }
 
+// Drain publishes what the roll map has that the plant has not yet, once,
+// within ctx, and saves every position: for a clean stop, after the
+// engine has closed its roll, so that the roll's last records and its end
+// reach the plant now rather than at the next start. Run must have
+// returned.
+func (p *Publisher) Drain(ctx context.Context) {
+	p.Round(ctx)
+	p.savePositions(true)
+}
+
 // Round publishes what is new in every roll once; it returns the number
 // of records acknowledged. Exported for tests and the bench command.
 func (p *Publisher) Round(ctx context.Context) int {

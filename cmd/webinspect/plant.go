@@ -66,15 +66,23 @@ func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() 
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
-	pctx, cancel := context.WithCancel(ctx)
+	// Not ctx: on Ctrl-C the engine closes its roll first; stop then
+	// publishes what that added (the roll's end) before leaving.
+	pctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		p.Run(pctx)
-		p.Close()
 	}()
 	log.Info().Str("plant", f.name).Str("line", f.line).Str("nats", f.url).Msg("publishing the roll map to the plant")
-	return func() { cancel(); <-done }, nil
+	return func() {
+		cancel()
+		<-done
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		p.Drain(dctx) // NATS down: the next start publishes it
+		dcancel()
+		p.Close()
+	}, nil
 }
 
 func splitURLs(s string) []string {

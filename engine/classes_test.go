@@ -14,6 +14,7 @@ import (
 // simulator draws is produced (issue 15 #5). bench/RESULTS.md holds the
 // confusion matrix of the long run (WEBINSPECT_LONG=1).
 func TestDefaultRecipesClassifySimulatorClasses(t *testing.T) {
+	longUnderRace(t, "three 60 m runs take about 6 minutes under -race")
 	seeds := []int64{101}
 	if long.Enabled() {
 		seeds = []int64{101, 202, 303, 404}
@@ -46,6 +47,15 @@ func TestDefaultRecipesClassifySimulatorClasses(t *testing.T) {
 		if !given[c] {
 			t.Errorf("no defect was classed %s: the default recipes do not produce the simulator's class", c)
 		}
+	}
+}
+
+// longUnderRace skips t under the race detector unless long tests are on
+// (the test takes well over 20 s there; without -race it always runs).
+func longUnderRace(t *testing.T, why string) {
+	t.Helper()
+	if raceEnabled {
+		long.Skip(t, why)
 	}
 }
 

@@ -39,7 +39,7 @@ func (m *memRoll) droppedLines() (lines int64, us []rollmap.Uninspected) {
 // engine's since it started, and the roll's uninspected metres as the
 // roll map counts them (issue 15 #4).
 func TestDropsLoggedAtOnceAndCountedPerRoll(t *testing.T) {
-	_, s := liveFilm(t, 16)
+	_, s := liveFilm(t, 10)
 	recipe, _ := DefaultRecipe("film")
 	recipe.Pipeline.RingBlocks = 2
 	logs := &syncLog{}

@@ -143,7 +143,7 @@ func TestCropGeometry(t *testing.T) {
 // webinspect_images_skipped_total{reason} (issue 15 #3).
 func TestEveryDefectHasCropOrReason(t *testing.T) {
 	cfg := testSimConfig("fabric", 5)
-	cfg.LengthM, cfg.Defects = 12, 8
+	cfg.LengthM, cfg.Defects = 8, 6
 	recipe, err := DefaultRecipe("fabric")
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +164,7 @@ func TestEveryDefectHasCropOrReason(t *testing.T) {
 
 	// The archive stopped by a full disk: every defect says so. The
 	// archive counts that reason itself, so the engine does not.
+	longUnderRace(t, "two more runs take a minute under -race")
 	reg := prometheus.NewRegistry()
 	stopped := &fakeImages{crops: map[string]fakeCrop{}, err: fmt.Errorf("wrapped: %w", archive.ErrStopped)}
 	roll2, _, err := runSim(t, cfg, recipe, Options{Images: stopped, Registerer: reg})

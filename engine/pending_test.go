@@ -21,6 +21,7 @@ import (
 func TestEndRollThenStart(t *testing.T) {
 	// Not parallel: a realtime run beside another drops blocks on a busy
 	// machine (this test asserts rolls, not recall, but the other may).
+	longUnderRace(t, "the 30 m real-time line takes 80 s or more under -race")
 	cfg := testSimConfig("fabric", 3)
 	cfg.Realtime = true
 	cfg.SpeedMPerMin = 600 // 30 m in 3 s

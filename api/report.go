@@ -553,17 +553,14 @@ func writeReportPDF(w io.Writer, d *reportData) error {
 	pdf.SetFont("Helvetica", "B", 16)
 	pdf.CellFormat(width, 8, tr("Roll report "+d.Info.ID), "", 1, "L", false, 0, "")
 	pdf.SetFont("Helvetica", "", 9)
-	var lines []string
 	ended := fmtTime(d.Info.Ended)
 	if d.Info.Open {
 		ended = "open"
 	}
-	for _, line := range []string{
+	lines := []string{
 		fmt.Sprintf("Recipe %s   Material %s   Source %s", d.Info.Recipe, d.Info.Material, d.Info.Source),
 		fmt.Sprintf("Length %.1f m   Web width %.1f mm   Defects %d   Uninspected %.2f m", d.Info.LengthM, d.Info.WebWidthMM, d.Info.Defects, d.Info.UninspectedM),
 		fmt.Sprintf("Started %s   Ended %s", fmtTime(d.Info.Started), ended),
-	} {
-		lines = append(lines, line)
 	}
 	if c := d.Info.Context; !c.IsZero() {
 		lines = append(lines,

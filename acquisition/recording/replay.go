@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 )
 
 // Replay reads a recording. It implements acquisition.Source; its streams
@@ -507,55 +508,21 @@ const (
 
 // openRegular opens path for reading only if it is a regular file (after
 // symlinks): a FIFO would block the open and every read, and a device such
-// as /dev/zero never ends.
+// as /dev/zero never ends. Anything else is ErrCorrupt.
 func openRegular(path string) (*os.File, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s): %w", path, fileKind(st.Mode()), acquisition.ErrCorrupt)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	if st2, err := f.Stat(); err != nil || !st2.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file: %w", path, acquisition.ErrCorrupt)
-	}
-	return f, nil
+	f, err := boundedfile.Open(path)
+	return f, corruptIfNotRegular(err)
 }
 
 // readSmallFile reads a regular file of at most limit bytes.
 func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := openRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
+	b, err := boundedfile.Read(path, limit)
+	return b, corruptIfNotRegular(err)
 }
 
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m.IsDir():
-		return "a directory"
+func corruptIfNotRegular(err error) error {
+	if errors.Is(err, boundedfile.ErrNotRegular) {
+		return fmt.Errorf("%w: %w", err, acquisition.ErrCorrupt)
 	}
-	return m.Type().String()
+	return err
 }

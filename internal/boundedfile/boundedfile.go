@@ -20,14 +20,36 @@ var (
 	ErrTooLarge = errors.New("file too large")
 )
 
-// Read returns the contents of the regular file path, at most limit
-// bytes. It refuses anything but a regular file before reading, and
-// stops after limit+1 bytes (a file that grows while it is read).
-// Errors from opening the file keep their fs.ErrNotExist and the like.
-func Read(path string, limit int64) ([]byte, error) {
+// Open opens path for reading if it is a regular file (after symlinks),
+// and refuses anything else with ErrNotRegular before a read can block
+// (a FIFO) or never end (/dev/zero). Errors from opening the file keep
+// their fs.ErrNotExist and the like.
+func Open(path string) (*os.File, error) {
 	// O_NONBLOCK: opening a FIFO with no writer would otherwise block
-	// before the mode can be checked.
+	// before the mode can be checked. It changes nothing for a regular
+	// file.
 	f, err := os.OpenFile(path, os.O_RDONLY|nonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
+	}
+	return f, nil
+}
+
+// Read returns the contents of the regular file path (see Open), at most
+// limit bytes: a larger file is ErrTooLarge, found from its size before
+// reading and, for a file that grows while it is read, after limit+1
+// bytes.
+func Read(path string, limit int64) ([]byte, error) {
+	f, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -36,18 +58,15 @@ func Read(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind(fi.Mode()))
-	}
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %w: %d bytes, at most %d", path, ErrTooLarge, fi.Size(), limit)
+		return nil, fmt.Errorf("%s: %w: %d bytes, larger than %d", path, ErrTooLarge, fi.Size(), limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, limit)
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrTooLarge, limit)
 	}
 	return b, nil
 }

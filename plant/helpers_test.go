@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,10 +176,10 @@ func (l *line) truth(t testing.TB) []DefectKey {
 func sortKeys(ks []DefectKey) []DefectKey {
 	slices.SortFunc(ks, func(a, b DefectKey) int {
 		if a.Line != b.Line {
-			return compareStr(a.Line, b.Line)
+			return strings.Compare(a.Line, b.Line)
 		}
 		if a.Roll != b.Roll {
-			return compareStr(a.Roll, b.Roll)
+			return strings.Compare(a.Roll, b.Roll)
 		}
 		return int(a.ID - b.ID)
 	})

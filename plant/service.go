@@ -574,13 +574,3 @@ func (s *Service) write(b *batch) error {
 	}
 	return nil
 }
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}

@@ -36,22 +36,37 @@ func addPlantFlags(fs *flag.FlagSet) *plantFlags {
 	return f
 }
 
-// start starts the publisher when --plant is set; the returned stop waits
-// for it.
-func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() status.Status, reg prometheus.Registerer) (stop func(), err error) {
+// check refuses inconsistent plant flags, as a command-line mistake,
+// before anything starts.
+func (f *plantFlags) check() error {
 	if f.url == "" {
 		if f.line != "" {
-			return nil, usageError{"--line needs --plant URL"}
+			return usageError{"--line needs --plant URL"}
 		}
-		return func() {}, nil
+		return nil
 	}
 	if f.line == "" {
-		return nil, usageError{"--plant needs --line NAME"}
+		return usageError{"--plant needs --line NAME"}
 	}
 	for _, v := range []struct{ flag, what, s string }{{"--plant-name", "plant", f.name}, {"--line", "line", f.line}} {
 		if err := plant.ValidName(v.what, v.s); err != nil {
-			return nil, usageError{v.flag + ": " + strings.TrimPrefix(err.Error(), plant.ErrInvalidOptions.Error()+": ")}
+			return usageError{v.flag + ": " + strings.TrimPrefix(err.Error(), plant.ErrInvalidOptions.Error()+": ")}
 		}
+	}
+	if f.replicas < 1 || f.replicas > 5 {
+		return usageError{fmt.Sprintf("--plant-replicas %d: want 1 to 5", f.replicas)}
+	}
+	return nil
+}
+
+// start starts the publisher when --plant is set; the returned stop waits
+// for it.
+func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() status.Status, reg prometheus.Registerer) (stop func(), err error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if f.url == "" {
+		return func() {}, nil
 	}
 	p, err := plant.NewPublisher(plant.PublisherOptions{URLs: splitURLs(f.url), Plant: f.name, Line: f.line, Store: store,
 		Replicas: f.replicas, Logger: log, Registerer: reg,

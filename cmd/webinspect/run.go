@@ -63,6 +63,9 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
+	if err := pf.check(); err != nil {
+		return err
+	}
 	token, err := readToken(*tokenFile)
 	if err != nil {
 		return err

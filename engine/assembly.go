@@ -42,6 +42,7 @@ type assembly struct {
 	onDefects   func([]rollmap.Defect)
 	// recipeVersion and modelVersion are stamped on every defect.
 	recipeVersion, modelVersion string
+	learned                     *learnedStage // nil in tests that build an assembly by hand
 	flushEvery                  time.Duration
 
 	err error // the first roll-map error
@@ -215,6 +216,10 @@ func (a *assembly) emitDefects() {
 			d := &ds[i]
 			c1 := d.EncoderCount + int64(math.Round((d.MDEndM-d.MDStartM)*1000/a.mpc)) - a.k
 			a.crops.attach(d, c1)
+			if a.learned != nil {
+				pix, w, h := a.crops.last()
+				a.learned.apply(d, pix, w, h)
+			}
 		}
 	} else {
 		for i := range ds {

@@ -123,6 +123,13 @@ func (r *Recipe) Classify(m Measure) (class, severity string, decision rollmap.D
 			break
 		}
 	}
+	severity, decision = r.SeverityDecision(class, m)
+	return class, severity, decision
+}
+
+// SeverityDecision returns the severity and decision the recipe gives a
+// defect of class class with measure m.
+func (r *Recipe) SeverityDecision(class string, m Measure) (severity string, decision rollmap.Decision) {
 	severity = "minor"
 	for _, s := range r.Severity {
 		if (s.Class == "*" || s.Class == class) && m.SizeMM() >= s.MinSizeMM && m.PeakAbs >= s.MinContrast {
@@ -137,5 +144,5 @@ func (r *Recipe) Classify(m Measure) (class, severity string, decision rollmap.D
 			break
 		}
 	}
-	return class, severity, decision
+	return severity, decision
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/ring"
 	"github.com/webinspect/webinspect/marking"
+	"github.com/webinspect/webinspect/model/classify"
 	"github.com/webinspect/webinspect/model/infer"
 	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/rollmap"
@@ -114,6 +115,9 @@ type Options struct {
 	// decides ("" leaves them empty, e.g. no model).
 	RecipeVersion string
 	ModelVersion  string
+	// Classifier, when set, is the defect classifier learned from reviews
+	// (learned.go); SetClassifier swaps it while the engine runs.
+	Classifier *Classifier
 	// OnRoll, when set, is called from the assembly when a roll is started
 	// or closed by a roll change, or spliced. It must not block.
 	OnRoll func(status.RollEvent)
@@ -129,6 +133,7 @@ type Engine struct {
 	m       *metrics
 	log     zerolog.Logger
 	board   statusBoard
+	learned learnedStage // the learned defect classifier, run by the assembly
 
 	linesIn, blocksDropped, linesDropped atomic.Int64
 	// read is the line sequence each camera has read up to (math.MaxInt64
@@ -197,6 +202,9 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e.feed = newMarkFeed(info.Live, e.marks, e.simMarker, e.freeCounts[0])
+	e.learned = learnedStage{recipe: o.Recipe, webWidthMM: info.WebWidthMM, log: o.Logger,
+		seconds: e.m.classifySeconds, errors: e.m.classifyFailures, feats: make([]float32, 0, classify.NumFeatures)}
+	e.SetClassifier(o.Classifier)
 	if o.Model != nil {
 		if err := e.newModel(); err != nil {
 			e.closeMarking()
@@ -457,7 +465,7 @@ func (e *Engine) newAssembly() *assembly {
 		merge: mg, pos: newMDPosition(len(e.streams), mg.k),
 		feed: e.feed, marks: e.marks, markEvts: e.markEvts, markLost: e.markLost.Load, markLag: e.markLagCounts(),
 		ctl: e.ctl, freeRegions: e.freeRegions, onDefects: e.opts.OnDefects,
-		recipeVersion: e.opts.RecipeVersion, modelVersion: e.opts.ModelVersion,
+		recipeVersion: e.opts.RecipeVersion, modelVersion: e.opts.ModelVersion, learned: &e.learned,
 		flushEvery: time.Duration(r.Pipeline.FlushMillis) * time.Millisecond,
 	}
 	env := rollEnv{log: e.log, rollErrors: e.m.rollErrors, newRoll: e.opts.NewRoll, onRoll: e.opts.OnRoll, current: e.board.rollStarted}

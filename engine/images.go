@@ -181,6 +181,15 @@ type cropper struct {
 	// reasons the sink does not count itself.
 	reasons *skipReasons
 	buf     []uint8
+	// lastW and lastH are the size of the crop last cut into buf (0 when
+	// the last defect got none): the classifier reads it (learned.go).
+	lastW, lastH int
+}
+
+// last returns the pixels of the crop last cut (stride w), valid until the
+// next attach.
+func (c *cropper) last() ([]uint8, int, int) {
+	return c.buf[:c.lastW*c.lastH], c.lastW, c.lastH
 }
 
 // attach cuts d's crop and stores its reference in d.ImageRef, or the
@@ -198,6 +207,7 @@ func (c *cropper) attach(d *rollmap.Defect, c1 int64) {
 
 // cut cuts and archives d's crop; it returns why it could not.
 func (c *cropper) cut(d *rollmap.Defect, c1 int64) string {
+	c.lastW, c.lastH = 0, 0
 	if d.Camera < 0 || d.Camera >= len(c.hist) {
 		return ImageNoPixels
 	}
@@ -240,6 +250,7 @@ func (c *cropper) cut(d *rollmap.Defect, c1 int64) string {
 	if missing == rows {
 		return ImageHistoryEvicted
 	}
+	c.lastW, c.lastH = w, rows
 	ref, err := c.sink.PutCrop(w, rows, w, c.buf[:rows*w])
 	if err != nil {
 		return imageErrorOf(err) // the archive logs why; the defect is kept

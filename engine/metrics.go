@@ -27,6 +27,9 @@ type metrics struct {
 	// skipReasons is webinspect_images_skipped_total, shared with the
 	// image archive (images.go).
 	skipReasons *skipReasons
+	// The learned defect classifier (learned.go).
+	classifySeconds  prometheus.Histogram
+	classifyFailures prometheus.Counter
 }
 
 // newMetrics returns the engine's collectors for cameras cameras,
@@ -69,6 +72,14 @@ func newMetrics(reg prometheus.Registerer, cameras int) (*metrics, error) {
 		imagesSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "webinspect_defects_without_image_total", Help: "Defects recorded without a crop (archive stopped, full or failing, or no lines left).",
 		}),
+		classifySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "webinspect_defect_classifier_seconds",
+			Help:    "Time to compute a defect's features and run the learned classifier on them, per defect.",
+			Buckets: prometheus.ExponentialBuckets(1e-5, 2, 14),
+		}),
+		classifyFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "webinspect_defect_classifier_failures_total", Help: "Defects the learned classifier failed on (their rule-based class stands).",
+		}),
 	}
 	var rs metricsreg.Set
 	lines = metricsreg.Add(&rs, reg, lines)
@@ -81,6 +92,8 @@ func newMetrics(reg prometheus.Registerer, cameras int) (*metrics, error) {
 	m.cropLinesMissing = metricsreg.Add(&rs, reg, m.cropLinesMissing)
 	m.imagesSkipped = metricsreg.Add(&rs, reg, m.imagesSkipped)
 	m.modelFailures = metricsreg.Add(&rs, reg, m.modelFailures)
+	m.classifySeconds = metricsreg.Add(&rs, reg, m.classifySeconds)
+	m.classifyFailures = metricsreg.Add(&rs, reg, m.classifyFailures)
 	m.skipReasons = &skipReasons{vec: metricsreg.Add(&rs, reg, archive.NewSkippedVec()), by: map[string]prometheus.Counter{}}
 	for i := 0; i < cameras; i++ {
 		c := strconv.Itoa(i)

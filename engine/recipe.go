@@ -33,6 +33,9 @@ type Recipe struct {
 	// Model configures the learned (ONNX) detector that runs beside the
 	// threshold detector when a model is given (Model.Path or --model).
 	Model ModelOptions `json:"model"`
+	// Classifier configures the defect classifier learned from reviews
+	// (webinspect learn), run on each decided defect's crop.
+	Classifier ClassifierOptions `json:"classifier"`
 	// Lanes are the slit widths the roll is cut into, across the web. Each
 	// defect is assigned to the lane holding most of its width; the roll
 	// summary counts and grades per lane. Empty: no lanes.
@@ -52,6 +55,28 @@ type Recipe struct {
 	// Decision rules are tried in order; the first match sets the decision.
 	// A defect that matches no rule is passed.
 	Decisions []DecisionRule `json:"decisions"`
+}
+
+// ClassifierOptions configures the defect classifier learned from reviews
+// (model/classify). Every defect with a crop gets the learned class and
+// its confidence beside the rule-based class; the learned class replaces
+// the rule-based one (and severity and decision follow the new class)
+// only when its confidence reaches OverrideMinConfidence.
+type ClassifierOptions struct {
+	// Path is the classifier directory (classifier.onnx, classifier.json)
+	// run when --classifier does not name one; "" = none.
+	Path string `json:"path,omitempty"`
+	// OverrideMinConfidence is the confidence from which the learned class
+	// overrides the rule-based one: 0.5..1, or 0 to record the learned
+	// class without ever overriding. Default 0.9.
+	OverrideMinConfidence float64 `json:"override_min_confidence"`
+}
+
+func (c *ClassifierOptions) validate() error {
+	if v := c.OverrideMinConfidence; v != 0 && (v < 0.5 || v > 1) {
+		return fmt.Errorf("classifier.override_min_confidence = %g: want 0 (never override) or 0.5..1", v)
+	}
+	return nil
 }
 
 // CanonicalBytes is the recipe as the engine runs it (defaults filled in)
@@ -321,11 +346,12 @@ func defaultRecipeValues() *Recipe {
 			FlatFieldTarget: 255, MinAreaPx: 3, MinSizeMM: 1.0,
 			OffWeb: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2},
 		},
-		Assembly: AssemblyOptions{MergeGapMM: 3},
-		Pipeline: PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
-		Images:   ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 256},
-		Model:    ModelOptions{FalseAlarmsPer100M: 0.5, Options: infer.DefaultOptions()},
-		Marking:  marking.DefaultOptions(),
+		Assembly:   AssemblyOptions{MergeGapMM: 3},
+		Pipeline:   PipelineOptions{RingBlocks: 16, ResultQueue: 64, FlushMillis: 1000},
+		Images:     ImagesOptions{Enabled: true, MarginPx: 16, MaxPx: 256},
+		Model:      ModelOptions{FalseAlarmsPer100M: 0.5, Options: infer.DefaultOptions()},
+		Classifier: ClassifierOptions{OverrideMinConfidence: 0.9},
+		Marking:    marking.DefaultOptions(),
 	}
 }
 
@@ -353,6 +379,7 @@ func (r *Recipe) Validate() error {
 		rangeI("images.max_px", r.Images.MaxPx, 16, 4096),
 		orZero(rangeI("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),
 		r.Model.validate(),
+		r.Classifier.validate(),
 	}
 	if len(r.Classes) == 0 {
 		checks = append(checks, errors.New("classes: at least one class rule is required"))

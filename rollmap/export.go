@@ -16,7 +16,8 @@ import (
 const CSVHeader = "roll_id,defect_id,md_start_m,md_end_m,cd_start_mm,cd_end_mm,area_mm2," +
 	"class,severity,decision,score,detector,camera," +
 	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label," +
-	"mark_status,mark_fire_count,image_error,recipe_version,model_version"
+	"mark_status,mark_fire_count,image_error,recipe_version,model_version," +
+	"learned_class,learned_confidence,classifier_version,rule_class"
 
 // csvTime is the layout of the time column: UTC, microseconds, as stored.
 const csvTime = "2006-01-02T15:04:05.000000Z07:00"
@@ -117,6 +118,16 @@ func appendCSVRow(b []byte, d *Defect) []byte {
 	b = appendCSVString(b, d.RecipeVersion)
 	b = append(b, ',')
 	b = appendCSVString(b, d.ModelVersion)
+	b = append(b, ',')
+	b = appendCSVString(b, d.LearnedClass)
+	b = append(b, ',')
+	if d.LearnedClass != "" {
+		b = strconv.AppendFloat(b, d.LearnedConfidence, 'f', 4, 64)
+	}
+	b = append(b, ',')
+	b = appendCSVString(b, d.ClassifierVersion)
+	b = append(b, ',')
+	b = appendCSVString(b, d.RuleClass)
 	return append(b, '\n')
 }
 

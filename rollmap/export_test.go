@@ -68,6 +68,7 @@ func golden(t *testing.T, name string, got []byte) {
 func TestExportCSVGolden(t *testing.T) {
 	ds := stored(goldenMeta.ID, goldenDefects())
 	ds[0].RecipeVersion, ds[0].ModelVersion = "3f9a2b1c0d4e5f60", "0a1b2c3d4e5f6071"
+	ds[0].LearnedClass, ds[0].LearnedConfidence, ds[0].ClassifierVersion, ds[0].RuleClass = "hole", 0.97314, "c0ffee0123456789", "knot"
 	ds[0].Mark = MarkState{Status: MarkAcknowledged, Head: "h1", Scheduled: true, Fired: true, Acknowledged: true,
 		FireCount: 8050, TargetCount: 8050}
 	ds[1].Mark = MarkState{Status: MarkLate, Late: true}
@@ -82,7 +83,7 @@ func TestExportCSVGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(ds)+1 || len(recs[0]) != 28 {
+	if len(recs) != len(ds)+1 || len(recs[0]) != 32 {
 		t.Fatalf("%d records of %d fields", len(recs), len(recs[0]))
 	}
 	col := map[string]int{}

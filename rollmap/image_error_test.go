@@ -26,9 +26,10 @@ func TestImageErrorColumnAddedLater(t *testing.T) {
 			before = append(before, c)
 		}
 	}
-	// image_error, recipe_version, model_version (the oldest writer).
-	if len(before) != len(defectColumns)-3 {
-		t.Fatalf("want three columns added later, have %d", len(defectColumns)-len(before))
+	// image_error, recipe_version, model_version and the four of the
+	// learned class (the oldest writer had none).
+	if len(before) != len(defectColumns)-7 {
+		t.Fatalf("want seven columns added later, have %d", len(defectColumns)-len(before))
 	}
 	for i := range ds {
 		ds[i].RecipeVersion, ds[i].ModelVersion = "", "" // the old writer had none

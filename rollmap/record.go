@@ -40,6 +40,16 @@ type Defect struct {
 	// versions were recorded.
 	RecipeVersion string `json:"recipe_version,omitempty"`
 	ModelVersion  string `json:"model_version,omitempty"`
+	// LearnedClass and LearnedConfidence are what the defect classifier
+	// learned from reviews (model/classify) made of the defect's crop;
+	// ClassifierVersion names that classifier. RuleClass is the class the
+	// recipe's rules gave: Class differs from it when the learned class
+	// overrode it (the recipe's classifier.override_min_confidence). All
+	// empty (0) when no classifier ran on the defect.
+	LearnedClass      string  `json:"learned_class,omitempty"`
+	LearnedConfidence float64 `json:"learned_confidence,omitempty"`
+	ClassifierVersion string  `json:"classifier_version,omitempty"`
+	RuleClass         string  `json:"rule_class,omitempty"`
 
 	// Mark is the state of the defect's mark, merged from the roll's mark
 	// events (see MarkEvent, MergeMarkEvents). It is not a column of

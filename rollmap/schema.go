@@ -226,6 +226,10 @@ var defectColumns = []column[Defect]{
 	added(stringCol("image_error", func(d *Defect) *string { return &d.ImageError })),
 	added(stringCol("recipe_version", func(d *Defect) *string { return &d.RecipeVersion })),
 	added(stringCol("model_version", func(d *Defect) *string { return &d.ModelVersion })),
+	added(stringCol("learned_class", func(d *Defect) *string { return &d.LearnedClass })),
+	added(float64Col("learned_confidence", "", func(d *Defect) *float64 { return &d.LearnedConfidence })),
+	added(stringCol("classifier_version", func(d *Defect) *string { return &d.ClassifierVersion })),
+	added(stringCol("rule_class", func(d *Defect) *string { return &d.RuleClass })),
 }
 
 // uninspectedColumns lists Uninspected's columns in schema order.

@@ -10,8 +10,10 @@ import (
 	"net"
 	neturl "net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -236,6 +238,26 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	runDone := make(chan error, 1)
 	go func() { runDone <- s.run(runCtx) }()
+	if w.classifierDir != "" {
+		// SIGHUP loads the classifier directory again (webinspect learn
+		// wrote a new one); one that does not load leaves the engine with
+		// the classifier it has.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					if err := w.reloadClassifier(s.engine); err != nil {
+						log.Error().Err(err).Msg("classifier not reloaded; the engine keeps the one it has")
+					}
+				case <-runCtx.Done():
+					return
+				}
+			}
+		}()
+	}
 	select {
 	case err := <-srvErr:
 		// The UI stopped first: it could not start (the port is taken), or

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/model/classify"
 	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/rollmap"
 	"github.com/webinspect/webinspect/rollmap/archive"
@@ -36,6 +38,7 @@ type engineFlags struct {
 	imgFree  *int64
 	// recipeFrom is the --recipe value, for the recipe version's origin.
 	recipeFrom string
+	classifier *string
 }
 
 func addEngineFlags(fs *flag.FlagSet) *engineFlags {
@@ -47,6 +50,8 @@ func addEngineFlags(fs *flag.FlagSet) *engineFlags {
 		imgBytes: fs.Int64("images-max-bytes", 4<<30, "image archive disk budget in bytes: the oldest crops go first (0: no budget)"),
 		imgAge:   fs.Duration("images-max-age", 90*24*time.Hour, "delete crops older than this (0: keep)"),
 		imgFree:  fs.Int64("images-min-free", d.MinFreeBytes, "stop archiving crops while the disk has less free space than this, in bytes"),
+		classifier: fs.String("classifier", "", "defect classifier `DIR` (classifier.onnx + classifier.json, as webinspect learn writes it) run on each defect's crop "+
+			"(default: the recipe's classifier.path); run reloads it on SIGHUP"),
 	}
 }
 
@@ -64,6 +69,10 @@ type wired struct {
 	// recipeVersion and modelVersion are the versions registered in the
 	// rolls directory (rollmap/versions); modelVersion "" without a model.
 	recipeVersion, modelVersion versions.Version
+	// classifier is the defect classifier and its directory ("" for none).
+	classifier    *engine.Classifier
+	classifierDir string
+	registry      *versions.Registry
 }
 
 // describeModel names the learned model for the start-up log.
@@ -75,6 +84,9 @@ func (w *wired) describeModel() string {
 }
 
 func (w *wired) close() {
+	if w.classifier != nil {
+		w.classifier.C.Close()
+	}
 	if w.archive != nil {
 		if err := w.archive.Close(); err != nil {
 			log.Error().Err(err).Msg("close image archive")
@@ -98,6 +110,16 @@ func (f *engineFlags) setup(recipe *engine.Recipe, rollsDir string, reg promethe
 	}
 	if err := w.register(rollsDir, recipe, f.recipeFrom, dir); err != nil {
 		return nil, err
+	}
+	if cdir := cmp.Or(*f.classifier, recipe.Classifier.Path); cdir != "" {
+		if err := onnx.Init(*f.ortLib); err != nil {
+			return nil, fmt.Errorf("--classifier %s: %w", cdir, err)
+		}
+		c, err := w.loadClassifier(cdir)
+		if err != nil {
+			return nil, err
+		}
+		w.classifier, w.classifierDir = c, cdir
 	}
 	if *f.images && recipe.Images.Enabled {
 		o := archive.DefaultOptions()
@@ -123,6 +145,7 @@ func (w *wired) register(rollsDir string, recipe *engine.Recipe, recipeFrom, mod
 	if err != nil {
 		return err
 	}
+	w.registry = reg
 	canon, err := recipe.CanonicalBytes()
 	if err != nil {
 		return err
@@ -160,6 +183,47 @@ func (w *wired) register(rollsDir string, recipe *engine.Recipe, recipeFrom, mod
 	return nil
 }
 
+// loadClassifier loads the defect classifier in dir and registers its
+// version. A classifier that does not load is an error naming why; the
+// caller keeps the one it has.
+func (w *wired) loadClassifier(dir string) (*engine.Classifier, error) {
+	c, err := classify.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--classifier %s: %w", dir, err)
+	}
+	abs, _ := filepath.Abs(dir)
+	made := c.Sidecar().Made
+	note := strings.TrimSpace(made["tool"] + " " + made["created"] + " " + made["labels"])
+	v, err := w.registry.RegisterFiles(versions.KindClassifier, versions.Version{Name: filepath.Base(filepath.Clean(dir)), Origin: abs, Note: note},
+		dir, classify.GraphFileName, classify.SidecarFileName)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	log.Info().Str("classifier", dir).Str("classifier_version", v.ID).Strs("classes", c.Sidecar().Classes).Msg("defect classifier loaded")
+	return &engine.Classifier{C: c, Version: v.ID}, nil
+}
+
+// classifierSetter is the engine's classifier swap (*engine.Engine).
+type classifierSetter interface {
+	SetClassifier(c *engine.Classifier) *engine.Classifier
+}
+
+// reloadClassifier loads the classifier directory again (it may have been
+// trained anew) and swaps it into e. When it does not load, e keeps the
+// classifier it has and the error says why.
+func (w *wired) reloadClassifier(e classifierSetter) error {
+	if w.classifierDir == "" {
+		return errors.New("no --classifier to reload")
+	}
+	c, err := w.loadClassifier(w.classifierDir)
+	if err != nil {
+		return err
+	}
+	e.SetClassifier(c) // the old one is left open: the assembly may be using it this instant
+	return nil
+}
+
 // loadModel loads ONNX Runtime (ortLib, or the default search) and the
 // model directory dir for recipe.
 func loadModel(dir, ortLib string, recipe *engine.Recipe) (*onnx.Model, error) {
@@ -172,6 +236,7 @@ func loadModel(dir, ortLib string, recipe *engine.Recipe) (*onnx.Model, error) {
 // options fills the engine options the flags control.
 func (w *wired) options(o *engine.Options) {
 	o.RecipeVersion, o.ModelVersion = w.recipeVersion.ID, w.modelVersion.ID
+	o.Classifier = w.classifier
 	if w.model != nil {
 		o.Model, o.ModelName = w.model, w.modelName
 	}

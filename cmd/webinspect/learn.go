@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/webinspect/webinspect/engine"
+	"github.com/webinspect/webinspect/model/classify"
+	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/rollmap"
+	"github.com/webinspect/webinspect/rollmap/archive"
+)
+
+// cmdLearn trains the defect classifier from the reviewed defects of every
+// roll in --rolls: each reviewed defect with an archived crop is an
+// example, labelled with its final class (a reclassification's label wins
+// over the class the engine gave; a confirmation keeps the class; false
+// alarms are left out: they are not a class of defect).
+func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("learn", flag.ContinueOnError)
+	rolls := fs.String("rolls", "rolls", "`DIR` of roll maps whose reviewed defects to learn from")
+	out := fs.String("out", "", "classifier `DIR` to write (classifier.onnx, classifier.json)")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library `FILE`, to check the classifier written (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")")
+	pos, err := parseFlags(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if *out == "" {
+		return usageError{"--out CLASSIFIERDIR is required"}
+	}
+	ex, stats, err := reviewedExamples(*rolls)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d reviewed defects in %d rolls: %d with a crop and a class, %d false alarms left out, %d without a crop\n",
+		stats.reviewed, stats.rolls, len(ex), stats.falseAlarms, stats.noCrop)
+	t0 := time.Now()
+	w, err := classify.Train(ex, classify.DefaultTrainOptions())
+	if err != nil {
+		if errors.Is(err, classify.ErrTooFewLabels) {
+			return fmt.Errorf("%w; review more defects of those classes and run learn again", err)
+		}
+		return err
+	}
+	took := time.Since(t0)
+	right := 0
+	for _, e := range ex {
+		if c, _ := w.Predict(e.Features); c == e.Label {
+			right++
+		}
+	}
+	counts := classify.Counts(ex)
+	var per []string
+	for _, c := range w.Classes {
+		per = append(per, fmt.Sprintf("%s %d", c, counts[c]))
+	}
+	made := map[string]string{
+		"tool": "webinspect learn", "created": time.Now().UTC().Format(time.RFC3339), "rolls": *rolls,
+		"labels": strings.Join(per, ", "), "train_accuracy": fmt.Sprintf("%.3f", float64(right)/float64(len(ex))),
+	}
+	if err := classify.Write(*out, w, made); err != nil {
+		return err
+	}
+	if err := onnx.Init(*ortLib); err != nil {
+		return fmt.Errorf("classifier written to %s, but it could not be checked: %w", *out, err)
+	}
+	c, err := classify.Load(*out)
+	if err != nil {
+		return fmt.Errorf("the classifier written to %s does not load: %w", *out, err)
+	}
+	c.Close()
+	fmt.Fprintf(stdout, "classifier of %d classes (%s) trained in %v; right on %.1f %% of its own examples -> %s\n",
+		len(w.Classes), strings.Join(per, ", "), took.Round(time.Millisecond), 100*float64(right)/float64(len(ex)), *out)
+	return nil
+}
+
+type learnStats struct{ rolls, reviewed, falseAlarms, noCrop int }
+
+// reviewedExamples reads the reviewed defects of every roll of the store
+// at root, with their crops from the image archive.
+func reviewedExamples(root string) ([]classify.Example, learnStats, error) {
+	var st learnStats
+	store, err := rollmap.OpenStore(root)
+	if err != nil {
+		return nil, st, err
+	}
+	infos, err := store.List()
+	if err != nil {
+		return nil, st, err
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
+	imgDir := filepath.Join(root, imagesDirName)
+	var ex []classify.Example
+	for _, info := range infos {
+		_, ds, _, err := rollmap.ReadRoll(filepath.Join(root, info.ID))
+		if err != nil && len(ds) == 0 {
+			log.Warn().Err(err).Str("roll", info.ID).Msg("roll not readable; skipped")
+			continue
+		}
+		st.rolls++
+		for i := range ds {
+			d := &ds[i]
+			label := ""
+			switch d.ReviewStatus {
+			case rollmap.ReviewConfirmed:
+				label = d.Class
+			case rollmap.ReviewReclassified:
+				label = d.ReviewLabel
+			case rollmap.ReviewFalseAlarm:
+				st.reviewed++
+				st.falseAlarms++
+				continue
+			default:
+				continue
+			}
+			st.reviewed++
+			pix, w, h, err := readCrop(imgDir, d.ImageRef)
+			if err != nil || label == "" {
+				st.noCrop++
+				continue
+			}
+			ex = append(ex, classify.Example{Features: classify.Features(nil, engine.MeasuredOf(d, info.WebWidthMM), pix, w, h, w), Label: label})
+		}
+	}
+	return ex, st, nil
+}
+
+// readCrop reads an archived crop as 8-bit grey.
+func readCrop(dir, ref string) ([]uint8, int, int, error) {
+	if ref == "" {
+		return nil, 0, 0, errors.New("no crop")
+	}
+	if err := archive.ValidRef(ref); err != nil {
+		return nil, 0, 0, err
+	}
+	f, err := os.Open(filepath.Join(dir, ref[:2], ref))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("crop %s: %w", ref, err)
+	}
+	b := img.Bounds()
+	g, ok := img.(*image.Gray)
+	if !ok {
+		g = image.NewGray(b)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				g.Set(x, y, img.At(x, y))
+			}
+		}
+	}
+	w, h := b.Dx(), b.Dy()
+	pix := make([]uint8, w*h)
+	for y := range h {
+		copy(pix[y*w:(y+1)*w], g.Pix[y*g.Stride:y*g.Stride+w])
+	}
+	return pix, w, h, nil
+}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/webinspect/webinspect/model/classify"
+	"github.com/webinspect/webinspect/rollmap"
+)
+
+// # The learned defect classifier
+//
+// The classifier learned from reviews (model/classify, webinspect learn)
+// runs in the assembly, once per decided defect, on the crop just cut for
+// the archive: nothing is added to the per-line path. It gives the defect
+// LearnedClass and LearnedConfidence; when the confidence reaches the
+// recipe's classifier.override_min_confidence the learned class replaces
+// the rule-based one (kept in RuleClass) and the recipe's severity and
+// decision rules are applied again for the new class, before the defect
+// is written and its mark scheduled. A defect without a crop (crops off,
+// or its lines no longer held) is not classified. SetClassifier swaps the
+// classifier while the engine runs; a classifier that does not load is
+// never swapped in, so the engine keeps the one it has.
+
+// Classifier is a loaded defect classifier and its version.
+type Classifier struct {
+	C       *classify.Classifier
+	Version string // rollmap/versions ID of the classifier directory
+}
+
+// learnedStage runs the classifier in the assembly goroutine.
+type learnedStage struct {
+	cur        atomic.Pointer[Classifier]
+	recipe     *Recipe
+	webWidthMM float64
+	feats      []float32
+	log        zerolog.Logger
+	seconds    prometheus.Observer
+	errors     prometheus.Counter
+}
+
+// MeasuredOf is what the classifier is given of defect d on a web
+// webWidthMM wide: the measures the recipe's rules saw (see Measure), the
+// signed contrast and the distance to the nearer web edge. webinspect
+// learn computes it the same way from the roll map.
+func MeasuredOf(d *rollmap.Defect, webWidthMM float64) classify.Measured {
+	m := measureOf(d)
+	edge := d.CDStartMM
+	if webWidthMM > 0 {
+		edge = min(edge, webWidthMM-d.CDEndMM)
+	}
+	return classify.Measured{LengthMM: m.LengthMM, WidthMM: m.WidthMM, AreaMM2: m.AreaMM2, Contrast: d.Contrast,
+		PeakAbs: d.PeakScore, Polarity: d.Polarity, EdgeMM: max(edge, 0), Uniformity: m.Uniformity()}
+}
+
+// measureOf rebuilds the Measure the merger classified d with.
+func measureOf(d *rollmap.Defect) Measure {
+	m := Measure{LengthMM: (d.MDEndM - d.MDStartM) * 1000, WidthMM: d.CDEndMM - d.CDStartMM, AreaMM2: d.AreaMM2, Polarity: d.Polarity}
+	if strings.HasPrefix(string(d.Detector), string(rollmap.DetectorThreshold)) {
+		m.PeakAbs, m.MeanAbs = d.PeakScore, d.MeanScore // a defect only the model saw has no contrast
+	}
+	return m
+}
+
+// apply classifies d from its crop (w × h, stride w) and overrides its
+// class when the recipe says so.
+func (l *learnedStage) apply(d *rollmap.Defect, crop []uint8, w, h int) {
+	c := l.cur.Load()
+	if c == nil || w == 0 || h == 0 {
+		return
+	}
+	t0 := time.Now()
+	l.feats = classify.Features(l.feats[:0], MeasuredOf(d, l.webWidthMM), crop, w, h, w)
+	class, conf, err := c.C.Classify(l.feats)
+	l.seconds.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		l.errors.Inc()
+		l.log.Error().Err(err).Int64("defect", d.ID).Msg("defect classifier failed; the rule-based class stands")
+		return
+	}
+	d.LearnedClass, d.LearnedConfidence, d.ClassifierVersion, d.RuleClass = class, conf, c.Version, d.Class
+	if min := l.recipe.Classifier.OverrideMinConfidence; min > 0 && conf >= min && class != d.Class {
+		d.Class = class
+		d.Severity, d.Decision = l.recipe.SeverityDecision(class, measureOf(d))
+	}
+}
+
+// SetClassifier makes c the defect classifier for the defects decided
+// from now on (nil: none) and returns the one it replaces. The engine
+// does not close either.
+func (e *Engine) SetClassifier(c *Classifier) *Classifier {
+	if c != nil && c.C == nil {
+		c = nil
+	}
+	return e.learned.cur.Swap(c)
+}
+
+// CurrentClassifier returns the classifier in use, nil for none.
+func (e *Engine) CurrentClassifier() *Classifier { return e.learned.cur.Load() }

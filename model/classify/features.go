@@ -1,0 +1,284 @@
+package classify
+
+import "math"
+
+// Measured is what the engine measured of a defect, in physical units: the
+// inputs of the classifier besides the crop.
+type Measured struct {
+	LengthMM float64 // MD extent
+	WidthMM  float64 // CD extent
+	AreaMM2  float64 // area of the defect's pixels
+	Contrast float64 // mean signed difference from the background, grey levels
+	PeakAbs  float64 // peak |contrast| (or the model's score for a defect only the model saw)
+	// Uniformity is the mean over the peak contrast, 0..1 (a gel's faint
+	// rim lowers it).
+	Uniformity float64
+	Polarity string  // bright, dark or mixed
+	// EdgeMM is the CD distance from the defect to the nearer web edge
+	// (0 when it touches one).
+	EdgeMM float64
+}
+
+// FeatureNames names the classifier's inputs in order. A classifier
+// trained with other features is refused at load (ErrIncompatible).
+var FeatureNames = []string{
+	// measured
+	"log_length_mm", "log_width_mm", "log_aspect", "log_area_mm2", "fill",
+	"abs_contrast", "log_peak", "uniformity", "bright", "dark", "mixed", "log_edge_mm",
+	// texture of the crop
+	"crop_std", "crop_range", "grad_x", "grad_y", "log_grad_ratio",
+	"frac_bright", "frac_dark", "centre_minus_border", "crop_log_aspect",
+	"row_profile_std", "col_profile_std",
+	// shape of the defect's pixels in the crop
+	"blob_frac", "blob_elong", "blob_ellipse_fill", "blob_box_fill", "blob_profile", "blob_parts", "blob_bright_frac",
+}
+
+// NumFeatures is len(FeatureNames).
+var NumFeatures = len(FeatureNames)
+
+// Features appends the feature vector of a defect to dst: its measure m
+// and its crop (w × h grey pixels, rows stride bytes apart; w or h 0 when
+// there is no crop, which gives zero texture features).
+func Features(dst []float32, m Measured, crop []uint8, w, h, stride int) []float32 {
+	l1 := func(v float64) float32 { return float32(math.Log1p(math.Max(v, 0))) }
+	aspect := math.Log((m.LengthMM + 0.25) / (m.WidthMM + 0.25))
+	fill := 0.0
+	if m.LengthMM > 0 && m.WidthMM > 0 {
+		fill = math.Min(m.AreaMM2/(m.LengthMM*m.WidthMM), 2)
+	}
+	b := func(ok bool) float32 {
+		if ok {
+			return 1
+		}
+		return 0
+	}
+	dst = append(dst, l1(m.LengthMM), l1(m.WidthMM), float32(aspect), l1(m.AreaMM2), float32(fill),
+		float32(math.Abs(m.Contrast)/50), l1(m.PeakAbs), float32(m.Uniformity), b(m.Polarity == "bright"), b(m.Polarity == "dark"),
+		b(m.Polarity != "bright" && m.Polarity != "dark"), l1(m.EdgeMM))
+	dst = appendTexture(dst, crop, w, h, stride)
+	return appendBlob(dst, crop, w, h, stride)
+}
+
+// appendBlob appends the shape of the defect's pixels in the crop: the
+// pixels that differ from the crop's border (its 1-pixel ring, which is
+// good material around the defect) by more than 3 standard deviations of
+// the border, or 8 grey levels. From them: their share of the crop, the
+// elongation of their second moments (minor/major axis), how much of the
+// ellipse of those moments they fill (a single ellipse fills it; a stain
+// of several blobs does not), how much of their bounding box they fill,
+// their mean deviation over the 90th percentile (a gel's soft rim is
+// lower), the number of 4-connected parts, and the share that is
+// brighter than the border.
+func appendBlob(dst []float32, pix []uint8, w, h, stride int) []float32 {
+	if w < 3 || h < 3 {
+		return append(dst, make([]float32, 7)...)
+	}
+	var bs, bs2 float64
+	nb := 0
+	ring := func(x, y int) {
+		v := float64(pix[y*stride+x])
+		bs += v
+		bs2 += v * v
+		nb++
+	}
+	for x := range w {
+		ring(x, 0)
+		ring(x, h-1)
+	}
+	for y := 1; y < h-1; y++ {
+		ring(0, y)
+		ring(w-1, y)
+	}
+	ref := bs / float64(nb)
+	thr := math.Max(3*math.Sqrt(math.Max(bs2/float64(nb)-ref*ref, 0)), 8)
+	mask := make([]bool, w*h)
+	devs := make([]float64, 0, 256)
+	var n, sx, sy, sxx, syy, sxy float64
+	bright := 0
+	x0, x1, y0, y1 := w, -1, h, -1
+	for y := range h {
+		for x := range w {
+			d := float64(pix[y*stride+x]) - ref
+			if math.Abs(d) <= thr {
+				continue
+			}
+			mask[y*w+x] = true
+			devs = append(devs, math.Abs(d))
+			if d > 0 {
+				bright++
+			}
+			fx, fy := float64(x), float64(y)
+			n++
+			sx += fx
+			sy += fy
+			sxx += fx * fx
+			syy += fy * fy
+			sxy += fx * fy
+			x0, x1, y0, y1 = min(x0, x), max(x1, x), min(y0, y), max(y1, y)
+		}
+	}
+	if n < 2 {
+		return append(dst, float32(n/float64(w*h)), 0, 0, 0, 0, 0, 0)
+	}
+	mx, my := sx/n, sy/n
+	cxx, cyy, cxy := sxx/n-mx*mx+1.0/12, syy/n-my*my+1.0/12, sxy/n-mx*my
+	tr, det := cxx+cyy, cxx*cyy-cxy*cxy
+	disc := math.Sqrt(math.Max(tr*tr/4-det, 0))
+	l1, l2 := tr/2+disc, math.Max(tr/2-disc, 1e-9)
+	ellipseArea := 4 * math.Pi * math.Sqrt(l1*l2)
+	box := float64((x1 - x0 + 1) * (y1 - y0 + 1))
+	// The 90th percentile of the deviations, by selection.
+	k := int(0.9 * float64(len(devs)-1))
+	p90 := quickSelect(devs, k)
+	mean := 0.0
+	for _, d := range devs {
+		mean += d
+	}
+	mean /= float64(len(devs))
+	return append(dst, float32(n/float64(w*h)), float32(math.Sqrt(l2/l1)), float32(math.Min(n/ellipseArea, 2)),
+		float32(n/box), float32(mean/math.Max(p90, 1)), float32(math.Log1p(float64(parts(mask, w, h)))), float32(float64(bright)/n))
+}
+
+// parts counts the 4-connected parts of mask (w × h), clearing it.
+func parts(mask []bool, w, h int) int {
+	count := 0
+	var stack []int
+	for i, on := range mask {
+		if !on {
+			continue
+		}
+		count++
+		mask[i] = false
+		stack = append(stack[:0], i)
+		for len(stack) > 0 {
+			j := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			x, y := j%w, j/w
+			for _, nb := range [4][2]int{{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}} {
+				if nb[0] >= 0 && nb[0] < w && nb[1] >= 0 && nb[1] < h && mask[nb[1]*w+nb[0]] {
+					mask[nb[1]*w+nb[0]] = false
+					stack = append(stack, nb[1]*w+nb[0])
+				}
+			}
+		}
+	}
+	return count
+}
+
+// quickSelect returns the k-th smallest of v (0-based), reordering v.
+func quickSelect(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		p := v[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
+		}
+	}
+	return v[k]
+}
+
+// appendTexture appends the crop's texture statistics: spread, gradient
+// energy along and across, the share of pixels far above and below the
+// crop's level, the centre against the border, the crop's shape, and how
+// much the row and column means vary (a streak or a crease is a line of
+// them).
+func appendTexture(dst []float32, pix []uint8, w, h, stride int) []float32 {
+	if w < 2 || h < 2 {
+		return append(dst, make([]float32, 11)...)
+	}
+	var sum, sum2 float64
+	lo, hi := 255.0, 0.0
+	for y := range h {
+		for _, p := range pix[y*stride : y*stride+w] {
+			v := float64(p)
+			sum += v
+			sum2 += v * v
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	n := float64(w * h)
+	mean := sum / n
+	std := math.Sqrt(math.Max(sum2/n-mean*mean, 0))
+	s := math.Max(std, 1)
+	var gx, gy float64
+	var nb, nd int
+	var cSum, bSum float64
+	var cN, bN int
+	rowMean := make([]float64, 0, 64)
+	colSum := make([]float64, w)
+	for y := range h {
+		row := pix[y*stride : y*stride+w]
+		rs := 0.0
+		for x, p := range row {
+			v := float64(p)
+			rs += v
+			colSum[x] += v
+			if x > 0 {
+				gx += math.Abs(v - float64(row[x-1]))
+			}
+			if y > 0 {
+				gy += math.Abs(v - float64(pix[(y-1)*stride+x]))
+			}
+			switch {
+			case v > mean+2*s:
+				nb++
+			case v < mean-2*s:
+				nd++
+			}
+			if x >= w/4 && x < w-w/4 && y >= h/4 && y < h-h/4 {
+				cSum += v
+				cN++
+			} else {
+				bSum += v
+				bN++
+			}
+		}
+		rowMean = append(rowMean, rs/float64(w))
+	}
+	gx /= float64((w - 1) * h)
+	gy /= float64(w * (h - 1))
+	cb := 0.0
+	if cN > 0 && bN > 0 {
+		cb = (cSum/float64(cN) - bSum/float64(bN)) / s
+	}
+	for x := range colSum {
+		colSum[x] /= float64(h)
+	}
+	return append(dst, float32(std/50), float32((hi-lo)/255), float32(gx/s), float32(gy/s),
+		float32(math.Log((gx+0.5)/(gy+0.5))), float32(float64(nb)/n), float32(float64(nd)/n), float32(cb),
+		float32(math.Log(float64(h)/float64(w))), float32(stdOf(rowMean)/s), float32(stdOf(colSum)/s))
+}
+
+func stdOf(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	var m, m2 float64
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	for _, x := range v {
+		m2 += (x - m) * (x - m)
+	}
+	return math.Sqrt(m2 / float64(len(v)))
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,28 @@ import (
 // or its lines no longer held) is not classified. SetClassifier swaps the
 // classifier while the engine runs; a classifier that does not load is
 // never swapped in, so the engine keeps the one it has.
+
+// ClassifierOptions configures the defect classifier learned from reviews
+// (model/classify). Every defect with a crop gets the learned class and
+// its confidence beside the rule-based class; the learned class replaces
+// the rule-based one (and severity and decision follow the new class)
+// only when its confidence reaches OverrideMinConfidence.
+type ClassifierOptions struct {
+	// Path is the classifier directory (classifier.onnx, classifier.json)
+	// run when --classifier does not name one; "" = none.
+	Path string `json:"path,omitempty"`
+	// OverrideMinConfidence is the confidence from which the learned class
+	// overrides the rule-based one: 0.5..1, or 0 to record the learned
+	// class without ever overriding. Default 0.9.
+	OverrideMinConfidence float64 `json:"override_min_confidence"`
+}
+
+func (c *ClassifierOptions) validate() error {
+	if v := c.OverrideMinConfidence; v != 0 && (v < 0.5 || v > 1) {
+		return fmt.Errorf("classifier.override_min_confidence = %g: want 0 (never override) or 0.5..1", v)
+	}
+	return nil
+}
 
 // Classifier is a loaded defect classifier and its version.
 type Classifier struct {

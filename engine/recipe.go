@@ -57,28 +57,6 @@ type Recipe struct {
 	Decisions []DecisionRule `json:"decisions"`
 }
 
-// ClassifierOptions configures the defect classifier learned from reviews
-// (model/classify). Every defect with a crop gets the learned class and
-// its confidence beside the rule-based class; the learned class replaces
-// the rule-based one (and severity and decision follow the new class)
-// only when its confidence reaches OverrideMinConfidence.
-type ClassifierOptions struct {
-	// Path is the classifier directory (classifier.onnx, classifier.json)
-	// run when --classifier does not name one; "" = none.
-	Path string `json:"path,omitempty"`
-	// OverrideMinConfidence is the confidence from which the learned class
-	// overrides the rule-based one: 0.5..1, or 0 to record the learned
-	// class without ever overriding. Default 0.9.
-	OverrideMinConfidence float64 `json:"override_min_confidence"`
-}
-
-func (c *ClassifierOptions) validate() error {
-	if v := c.OverrideMinConfidence; v != 0 && (v < 0.5 || v > 1) {
-		return fmt.Errorf("classifier.override_min_confidence = %g: want 0 (never override) or 0.5..1", v)
-	}
-	return nil
-}
-
 // CanonicalBytes is the recipe as the engine runs it (defaults filled in)
 // as compact JSON in the field order of Recipe: the bytes its version is
 // the SHA-256 of (rollmap/versions). Recipe files that differ only in

@@ -13,7 +13,7 @@ type Measured struct {
 	// Uniformity is the mean over the peak contrast, 0..1 (a gel's faint
 	// rim lowers it).
 	Uniformity float64
-	Polarity string  // bright, dark or mixed
+	Polarity   string // bright, dark or mixed
 	// EdgeMM is the CD distance from the defect to the nearer web edge
 	// (0 when it touches one).
 	EdgeMM float64

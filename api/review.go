@@ -243,11 +243,23 @@ func uncertainty(peak, threshold float64) float64 {
 	return threshold / peak
 }
 
+// classUncertainty is how unsure the classifier learned from reviews was
+// of d's class: 1 - its confidence, 0 when no classifier ran. A defect
+// whose class is in doubt is worth a review as much as one barely
+// detected: the queue ranks by the larger of the two, so the reviews go
+// where they teach the most.
+func classUncertainty(d *rollmap.Defect) float64 {
+	if d.LearnedClass == "" {
+		return 0
+	}
+	return min(max(1-d.LearnedConfidence, 0), 1)
+}
+
 // QueueItem is one defect of the review queue.
 type QueueItem struct {
 	rollmap.Defect
 	Rank        int     `json:"rank"`        // position in the roll's whole ranking (1 = first)
-	Uncertainty float64 `json:"uncertainty"` // threshold / peak score, 0..1
+	Uncertainty float64 `json:"uncertainty"` // the larger of threshold / peak score and 1 - learned_confidence, 0..1
 	Threshold   float64 `json:"threshold"`   // the detector threshold used
 }
 
@@ -264,6 +276,7 @@ type queueKey struct {
 	id        int64
 	u         float64
 	threshold float64
+	cu        float64 // the learned class's uncertainty: 1 - its confidence (0 without one)
 	tier      int8
 	reviewed  bool
 }
@@ -318,7 +331,7 @@ func (s *Server) handleReviewQueue(w http.ResponseWriter, r *http.Request) {
 			weakest[d.Detector] = d.PeakScore
 		}
 		if needsReview(d) {
-			keys = append(keys, queueKey{id: d.ID, u: d.PeakScore, tier: int8(decisionTier(d.Decision)), reviewed: d.ReviewStatus != ""})
+			keys = append(keys, queueKey{id: d.ID, u: d.PeakScore, cu: classUncertainty(d), tier: int8(decisionTier(d.Decision)), reviewed: d.ReviewStatus != ""})
 			dets = append(dets, d.Detector)
 		}
 	})
@@ -331,7 +344,7 @@ func (s *Server) handleReviewQueue(w http.ResponseWriter, r *http.Request) {
 	for i := range keys {
 		k := &keys[i]
 		k.threshold = th[dets[i]]
-		k.u = uncertainty(k.u, k.threshold)
+		k.u = max(uncertainty(k.u, k.threshold), k.cu)
 	}
 	rankQueue(keys)
 

@@ -2,8 +2,12 @@ package api
 
 import (
 	"bytes"
+	"math"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -62,5 +66,49 @@ func TestReportVersions(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "<th>Versions</th>") {
 		t.Error("a roll without versions shows a Versions row")
+	}
+}
+
+// TestReviewQueueClassUncertainty: a defect whose learned class is in
+// doubt comes before defects barely detected but surely classified: the
+// queue ranks by the larger of the two uncertainties.
+func TestReviewQueueClassUncertainty(t *testing.T) {
+	st, err := rollmap.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.StartRoll(rollmap.RollMeta{ID: "Q", Recipe: "fabric", WebWidthMM: 2000, Started: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := reviewRollDefects()
+	for i := range ds {
+		ds[i].LearnedClass, ds[i].LearnedConfidence = ds[i].Class, 0.99
+		if ds[i].ID == 4 { // detected at 5× its threshold (u 0.2), class in doubt
+			ds[i].LearnedConfidence = 0.1
+		}
+	}
+	if err := r.AddDefects(ds...); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.Store = st
+	o.Gatherer = prometheus.NewRegistry()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p queuePage
+	sendJSON(t, s.Handler(), "GET", "/api/rolls/Q/review-queue", "", 200, &p)
+	// As TestReviewQueue, but 4 (class uncertainty 0.9) moves up behind 7 (0.952).
+	want := []int64{7, 4, 2, 5, 8, 6, 11, 10, 3}
+	if ids := queueIDs(p); !slices.Equal(ids, want) {
+		t.Fatalf("queue %v, want %v", ids, want)
+	}
+	if u := p.Defects[1].Uncertainty; math.Abs(u-0.9) > 1e-9 {
+		t.Errorf("defect 4 uncertainty %v, want 0.9", u)
 	}
 }

@@ -115,7 +115,10 @@
         fmt.num(d.md_start_m, 2), fmt.num(d.uncertainty, 3)];
       for (const v of cells) {
         const td = document.createElement('td');
-        if (v === null) td.append(WI.swatch(d.class), ' ', d.class || '(none)');
+        if (v === null) {
+          td.append(WI.swatch(d.class), ' ', d.class || '(none)');
+          if (d.learned_class) td.append(` · learned ${d.learned_class} ${fmt.num(100 * d.learned_confidence, 0)} %`);
+        }
         else td.textContent = v;
         tr.append(td);
       }

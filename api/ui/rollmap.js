@@ -1033,6 +1033,7 @@
       ['Mark', d.mark && d.mark.status ? d.mark.status : 'none'],
       ['Time', fmt.time(d.time)],
       ['Encoder', fmt.int(d.encoder_count)],
+      ['Learned class', d.learned_class ? `${d.learned_class} (${fmt.num(100 * d.learned_confidence, 0)} % sure${d.rule_class && d.rule_class !== d.class ? ', overrode ' + d.rule_class : ''})` : 'none'],
       ['Recipe version', d.recipe_version || 'not recorded'],
       ['Model version', d.model_version || (d.recipe_version ? 'none (threshold only)' : 'not recorded')],
     ];

@@ -18,6 +18,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/internal/realtime"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -125,6 +126,10 @@ func (m *memRoll) snapshot() ([]rollmap.Defect, float64, bool) {
 // every defect is found once with its position on its own roll, the ended
 // roll is closed by the engine and the new one is left to the caller.
 func TestRollChangeWhileRunning(t *testing.T) {
+	// A live line at 600 m/min: under the race detector on a busy machine
+	// the engine drops blocks and the recall bar measures the detector
+	// (0.67–0.92 measured at load 20).
+	realtime.Skip(t, "a roll change on a live line at 600 m/min")
 	t.Parallel() // a live run: mostly waiting for the simulated line
 	cfg := testSimConfig("fabric", 7)
 	cfg.Realtime = true

@@ -89,10 +89,12 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 		return nil, err
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%w (%s)", ErrRollExists, dir)
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
 		}
-		return nil, err
+		if err := reclaimUnstarted(dir); err != nil {
+			return nil, err
+		}
 	}
 	r := newRoll(s, dir, meta)
 	defer func() {
@@ -605,4 +607,20 @@ func (s *Store) remove(r *Roll) {
 		delete(s.open, r.id)
 	}
 	s.mu.Unlock()
+}
+
+// reclaimUnstarted handles a roll directory that already exists. One
+// without roll.json is what a kill between the directory's creation and
+// roll.json's leaves (roll.json is written last, and no record can be
+// added before StartRoll returns): nothing in it was ever taken, so it is
+// removed and made again, and the roll can start. One with roll.json is a
+// roll: ErrRollExists. The store's lock keeps any other engine out.
+func reclaimUnstarted(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, MetaFile)); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (%s)", ErrRollExists, dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the unstarted roll %s: %w", dir, err)
+	}
+	return os.Mkdir(dir, 0o755)
 }

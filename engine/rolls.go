@@ -269,7 +269,7 @@ func (rs *rollSegs) retire(s *rollSeg, lengthM float64) error {
 	if err != nil {
 		err = fmt.Errorf("close ended roll %s: %w", s.w.ID(), err)
 	} else {
-		rs.env.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("defects", s.nextID).Msg("roll closed")
+		rs.env.log.Info().Str("roll", s.w.ID()).Float64("length_m", lengthM).Int64("last_defect_id", s.nextID).Msg("roll closed")
 	}
 	rs.env.event(status.RollEvent{Kind: status.RollEnd, RollID: s.w.ID(), MDM: lengthM, Time: time.Now().UTC()})
 	return err

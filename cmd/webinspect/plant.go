@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine/status"
 	"github.com/webinspect/webinspect/plant"
 	"github.com/webinspect/webinspect/rollmap"
@@ -116,6 +117,17 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (without --nats)")
 	data := fs.String("data", "plant-data", "`DIR` of the plant dataset, its roll states and the embedded server's streams")
 	listen := fs.String("listen", "127.0.0.1:8090", "`HOST:PORT` of the plant page and its JSON API")
+	tokenFile := fs.String("token-file", "", "`FILE` holding the token the plant page and API ask for, readable by its owner only; "+
+		"required when --listen is not a loopback address (default: $WEBINSPECT_TOKEN)")
+	var allowHosts []string
+	fs.Func("allow-host", "a host name or address the plant page may be reached by besides loopback names and the --listen host (repeatable, comma-separated; * for any)", func(v string) error {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				allowHosts = append(allowHosts, h)
+			}
+		}
+		return nil
+	})
 	replicas := fs.Int("replicas", 1, "replication factor of the streams when the plant creates them (3 on a three-node cluster)")
 	holdDensity := fs.Float64("hold-per-100m", 5, "hold a roll with more defects per 100 m than this (0: off)")
 	holdUnins := fs.Float64("hold-uninspected", 1, "hold a roll with more uninspected metres than this (0: off)")
@@ -131,8 +143,16 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Sprintf("--listen %q: want host:port", *listen)}
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		log.Warn().Str("listen", *listen).Msg("the plant page and API are read-only and open to every machine that reaches this address")
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	if err := api.CheckToken(token); err != nil {
+		return usageError{fmt.Sprintf("the token %v", err)}
+	}
+	if token == "" && !api.LoopbackHost(host) {
+		return usageError{fmt.Sprintf("--listen %s can be reached from other machines: give the plant a token (--token-file F or $WEBINSPECT_TOKEN) "+
+			"that the page and API ask for, or listen on 127.0.0.1", *listen)}
 	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return err
@@ -170,7 +190,8 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	access := plant.Access{Token: token, ListenHost: host, Hosts: allowHosts}
+	hs := &http.Server{Handler: plant.Protect(svc.Handler(), access), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	log.Info().Str("page", "http://"+ln.Addr().String()).Str("data", *data).Msg("plant service running")
 	err = svc.Run(ctx)

@@ -18,7 +18,9 @@ func TestPlantFlags(t *testing.T) {
 		{[]string{"run", "--plant", "nats://127.0.0.1:1", "--line", "L1", "--plant-replicas", "7"}, "--plant-replicas 7"},
 		{[]string{"plant", "--listen", "nohost"}, `--listen "nohost"`},
 		{[]string{"plant", "extra"}, `unexpected argument "extra"`},
+		{[]string{"plant", "--listen", "0.0.0.0:8090"}, "--listen 0.0.0.0:8090 can be reached from other machines: give the plant a token"},
 	} {
+		t.Setenv("WEBINSPECT_TOKEN", "")
 		code, _, stderr := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)

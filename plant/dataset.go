@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/webinspect/webinspect/internal/atomicfile"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -139,7 +140,7 @@ func writePart(root string, seq int64, rows []*defectRow) error {
 		os.Remove(tmp)
 		return fmt.Errorf("plant dataset %s: %w", dir, err)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 func syncFile(path string) error {

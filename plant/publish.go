@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/atomicfile"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -566,42 +567,5 @@ func readPosition(dir string) (position, bool, error) {
 // writePosition replaces dir/PositionFile atomically and durably.
 func writePosition(dir string, pos position) error {
 	b, _ := json.Marshal(pos)
-	return writeFileSync(dir, PositionFile, b)
-}
-
-// writeFileSync writes dir/name via a temporary file, fsync and rename,
-// then fsyncs the directory.
-func writeFileSync(dir, name string, b []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.WriteFile(dir, PositionFile, b)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/atomicfile"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -565,7 +566,7 @@ func (s *Service) write(b *batch) error {
 		dir := s.rollsDir(k.line)
 		err := os.MkdirAll(dir, 0o755)
 		if err == nil {
-			err = writeFileSync(dir, k.roll+".json", js)
+			err = atomicfile.WriteFile(dir, k.roll+".json", js)
 		}
 		if err != nil {
 			return err

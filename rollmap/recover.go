@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/webinspect/webinspect/internal/atomicfile"
 )
 
 // RecoveredRoll describes a roll whose roll.json says open although no Roll
@@ -203,7 +204,7 @@ func (s *Store) ResumeRoll(id string, restartM float64) (*Roll, RecoveredRoll, e
 	if _, serr := os.Stat(mpath); errors.Is(serr, fs.ErrNotExist) {
 		mfile, err = createStream(mpath, MarkEventSchema, mh)
 		if err == nil {
-			err = syncDir(dir)
+			err = atomicfile.SyncDir(dir)
 			if err != nil {
 				mfile.close()
 			}
@@ -391,7 +392,7 @@ func reopenStream[T any](path string, schema *arrow.Schema, header []byte, cols 
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		return fail(err)
 	}
 	w.path = path

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/webinspect/webinspect/internal/atomicfile"
 	"github.com/webinspect/webinspect/internal/textcheck"
 )
 
@@ -385,7 +386,7 @@ func (l *reviewLog) append(dir string, rv Review) error {
 		if w, err = createStream(path, ReviewSchema, hdr); err != nil {
 			return err
 		}
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			w.w.Close()
 			w.f.Close()
 			return fmt.Errorf("sync %s: %w", dir, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/webinspect/webinspect/internal/atomicfile"
 	"github.com/webinspect/webinspect/internal/textcheck"
 )
 
@@ -124,7 +125,7 @@ func createRoll(s *Store, dir string, meta RollMeta) (_ *Roll, err error) {
 	if err = writeMetaFile(dir, &r.written); err != nil {
 		return nil, err
 	}
-	if err = syncDir(filepath.Dir(dir)); err != nil {
+	if err = atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("sync %s: %w", filepath.Dir(dir), err)
 	}
 	r.start()
@@ -593,7 +594,7 @@ func (r *Roll) finish() error {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		if err := syncDir(r.dir); err != nil {
+		if err := atomicfile.SyncDir(r.dir); err != nil {
 			return fmt.Errorf("sync %s: %w", r.dir, err)
 		}
 	}

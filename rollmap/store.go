@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/webinspect/webinspect/internal/boundedfile"
 	"io/fs"
 	"math"
 	"os"
@@ -18,6 +17,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/atomicfile"
+	"github.com/webinspect/webinspect/internal/boundedfile"
 
 	"github.com/webinspect/webinspect/internal/dirlock"
 	"github.com/webinspect/webinspect/internal/textcheck"
@@ -959,41 +961,10 @@ func writeMetaFile(dir string, m *metaFile) error {
 		return fmt.Errorf("encode %s: %w", MetaFile, err)
 	}
 	b = append(b, '\n')
-	tmp := filepath.Join(dir, MetaFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, MetaFile))
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(dir, MetaFile, b); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, MetaFile), err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ReadRoll reads a roll directory directly, without a Store. Each defect's

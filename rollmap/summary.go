@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/atomicfile"
 )
 
 // SummaryFile is the roll summary written beside the IPC streams when a
@@ -159,7 +161,7 @@ func writeFileAtomic(path string, b []byte) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = atomicfile.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)

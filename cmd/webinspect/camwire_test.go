@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/camera"
 	"github.com/webinspect/webinspect/acquisition/camsim"
@@ -100,16 +98,7 @@ func runCameras(t *testing.T, o camsim.Options, lengthM float64, copt func(*came
 	if err != nil {
 		t.Fatal(err)
 	}
-	rolls := t.TempDir()
-	store, err := openStore(rolls, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Unlock()
-	s, err := startSession(src, recipe, store, "", prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, rolls := testSession(t, src, recipe)
 	var wg sync.WaitGroup
 	if during != nil {
 		wg.Add(1)

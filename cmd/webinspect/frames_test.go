@@ -14,7 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/internal/pngtest"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -103,16 +105,7 @@ func TestFramesSourceThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rolls := t.TempDir()
-	store, err := openStore(rolls, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Unlock()
-	s, err := startSession(src, recipe, store, "", prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, rolls := testSession(t, src, recipe)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := s.run(ctx); err != nil {
@@ -206,4 +199,22 @@ func TestFramesSourceBadInput(t *testing.T) {
 	if in.LineMM() != 0.2 || in.LinesPerBlock != 64 || in.Cameras[0].PixelMM != 0.2 || in.Cameras[0].OffsetMM != 5 {
 		t.Errorf("geometry not applied: %+v", in)
 	}
+}
+
+// testSession opens a store in a fresh folder and starts a session on src
+// with recipe, as run does with a new roll; the store is unlocked when
+// the test ends. It returns the session and the store's folder.
+func testSession(t *testing.T, src acquisition.Source, recipe *engine.Recipe) (*session, string) {
+	t.Helper()
+	rolls := t.TempDir()
+	store, err := openStore(rolls, recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Unlock() })
+	s, err := startSession(src, recipe, store, "", prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, rolls
 }

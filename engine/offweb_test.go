@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -145,5 +147,41 @@ func TestThresholdDetectorFollowsAWanderingWebEdge(t *testing.T) {
 	t.Logf("edge search off: %d of %d spots missed, %d false defects", missed, len(spots), len(falses))
 	if missed+len(falses) == 0 {
 		t.Error("the edge search made no difference: the test proves nothing")
+	}
+}
+
+// TestThresholdOffWebRanges: the threshold detector's edge search takes
+// the same ranges as the model's (model/edge.Fields), and a bad value is
+// refused when the recipe loads, naming threshold.off_web's field.
+func TestThresholdOffWebRanges(t *testing.T) {
+	base := `{"name":"x","material":"fabric","classes":[{"name":"spot"}],"threshold":{"off_web":`
+	cases := []struct {
+		path, offWeb string
+		ok           bool
+	}{
+		{"threshold.off_web.mode", `{"mode":"grey"}`, false},
+		{"threshold.off_web.mode", `{"mode":"dark"}`, true},
+		{"threshold.off_web.mode", `{"mode":"auto"}`, true},
+		{"threshold.off_web.level", `{"level":-1}`, false},
+		{"threshold.off_web.level", `{"level":255}`, true},
+		{"threshold.off_web.level", `{"level":256}`, false},
+		{"threshold.off_web.min_band", `{"min_band":0}`, false},
+		{"threshold.off_web.min_band", `{"min_band":4096}`, true},
+		{"threshold.off_web.min_band", `{"mode":"bright","min_band":5000}`, false},
+		{"threshold.off_web.guard", `{"guard":-1}`, false},
+		{"threshold.off_web.guard", `{"guard":64}`, true},
+		{"threshold.off_web.guard", `{"guard":65}`, false},
+	}
+	for _, c := range cases {
+		_, err := ParseRecipe("r.json", []byte(base+c.offWeb+"}}"))
+		if c.ok {
+			if err != nil {
+				t.Errorf("%s: %s refused: %v", c.path, c.offWeb, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrRecipe) || !strings.Contains(err.Error(), "r.json: "+c.path+" = ") || !strings.Contains(err.Error(), "must be") {
+			t.Errorf("%s: %s: got %v, want ErrRecipe naming %s and its range", c.path, c.offWeb, err, c.path)
+		}
 	}
 }

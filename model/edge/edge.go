@@ -95,12 +95,45 @@ func DefaultOptions() Options {
 	return Options{Mode: None, Level: 240, MinBand: 8, Guard: 2}
 }
 
+// Modes lists every Mode a recipe or teach options may name.
+var Modes = []Mode{None, Bright, Dark, Auto}
+
+// Field is one of Options' numeric fields with its allowed range: the one
+// table that teach (ValidateAt), the model recipe (model/infer) and the
+// threshold recipe (engine) check against.
+type Field struct {
+	JSON, Go string // recipe name (min_band) and Go name (MinBand)
+	Lo, Hi   int    // allowed range, inclusive
+	Get      func(*Options) int
+}
+
+// Fields are Options' numeric fields: Level 0..255, MinBand 1..4096,
+// Guard 0..64.
+var Fields = []Field{
+	{"level", "Level", 0, 255, func(o *Options) int { return o.Level }},
+	{"min_band", "MinBand", 1, 4096, func(o *Options) int { return o.MinBand }},
+	{"guard", "Guard", 0, 64, func(o *Options) int { return o.Guard }},
+}
+
+// BadField returns the first numeric field out of its range, checked
+// whatever the mode (a recipe that turns the search on later is already
+// valid), or false.
+func (o *Options) BadField() (Field, bool) {
+	for _, f := range Fields {
+		if v := f.Get(o); v < f.Lo || v > f.Hi {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
 // Validate names the first bad field and its allowed range. Auto is
 // valid: it is resolved against a model before use.
 func (o *Options) Validate() error { return o.ValidateAt("Options") }
 
 // ValidateAt is Validate naming fields under prefix (e.g.
-// "Options.OffWeb" gives "Options.OffWeb.MinBand").
+// "Options.OffWeb" gives "Options.OffWeb.MinBand"). The ranges are checked
+// only when the mode searches (bright or dark).
 func (o *Options) ValidateAt(prefix string) error {
 	switch o.Mode {
 	case None, Auto:
@@ -109,13 +142,8 @@ func (o *Options) ValidateAt(prefix string) error {
 	default:
 		return fmt.Errorf("%w: %s.Mode is %q, want none, bright, dark or auto", ErrOptions, prefix, o.Mode)
 	}
-	switch {
-	case o.Level < 0 || o.Level > 255:
-		return fmt.Errorf("%w: %s.Level is %d, want 0..255", ErrOptions, prefix, o.Level)
-	case o.MinBand < 1 || o.MinBand > 4096:
-		return fmt.Errorf("%w: %s.MinBand is %d, want 1..4096", ErrOptions, prefix, o.MinBand)
-	case o.Guard < 0 || o.Guard > 64:
-		return fmt.Errorf("%w: %s.Guard is %d, want 0..64", ErrOptions, prefix, o.Guard)
+	if f, bad := o.BadField(); bad {
+		return fmt.Errorf("%w: %s.%s is %d, want %d..%d", ErrOptions, prefix, f.Go, f.Get(o), f.Lo, f.Hi)
 	}
 	return nil
 }

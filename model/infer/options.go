@@ -205,6 +205,12 @@ func (o *Options) Validate() error {
 		return nil
 	}
 	w := &o.OffWeb
+	offWeb := func() error { // model/edge's ranges, under the recipe's names
+		if f, bad := w.BadField(); bad {
+			return between("off_web."+f.JSON, int64(f.Get(w)), int64(f.Lo), int64(f.Hi))
+		}
+		return nil
+	}
 	for _, err := range []error{
 		bin(),
 		between("overlap_cd", int64(o.OverlapCD), 0, MaxOverlap),
@@ -217,9 +223,7 @@ func (o *Options) Validate() error {
 		between("min_area_px", o.MinAreaPx, 0, MaxMinAreaPx),
 		oneOf("stitch", string(o.Stitch), string(StitchCentre), string(StitchMean), string(StitchMax)),
 		oneOf("off_web.mode", string(w.Mode), string(OffWebNone), string(OffWebBright), string(OffWebDark), string(OffWebAuto)),
-		between("off_web.level", int64(w.Level), 0, 255),
-		between("off_web.min_band", int64(w.MinBand), 1, 4096),
-		between("off_web.guard", int64(w.Guard), 0, 64),
+		offWeb(),
 	} {
 		if err != nil {
 			return err

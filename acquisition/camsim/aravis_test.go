@@ -128,9 +128,9 @@ func TestAravisStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/python3", script, "--camera", "127.0.0.63", "--seconds", strconv.FormatFloat(seconds, 'f', -1, 64))
-	drops0 := rcvbufErrors()
+	drops0 := aravistest.RcvbufErrors()
 	out, err := cmd.Output()
-	drops := rcvbufErrors() - drops0
+	drops := aravistest.RcvbufErrors() - drops0
 	if err != nil {
 		t.Fatalf("aravis_stream.py: %v\n%s", err, out)
 	}
@@ -169,31 +169,4 @@ func TestAravisStreams(t *testing.T) {
 		t.Errorf("no frame completed in %v s (nominal %.0f)", seconds, nominal)
 	}
 	t.Logf("%d of a nominal %.0f frames completed (%.0f %%)", res.Completed, nominal, 100*float64(res.Completed)/nominal)
-}
-
-// rcvbufErrors returns the machine's count of UDP datagrams dropped on a
-// full receive buffer (/proc/net/snmp), or 0 where it cannot be read.
-func rcvbufErrors() int64 {
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		return 0
-	}
-	var head []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Udp:" {
-			continue
-		}
-		if head == nil {
-			head = f
-			continue
-		}
-		for i, h := range head {
-			if h == "RcvbufErrors" && i < len(f) {
-				n, _ := strconv.ParseInt(f[i], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }

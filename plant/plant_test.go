@@ -18,7 +18,8 @@ import (
 type plantRig struct {
 	t     *testing.T
 	dir   string
-	node  *natsNode
+	node  *natsNode // nil when urls name a server outside the test
+	urls  []string
 	lines []*line
 	pubs  []*running
 	svc   *Service
@@ -29,6 +30,7 @@ func newRig(t *testing.T, nLines int) *plantRig {
 	dir := t.TempDir()
 	g := &plantRig{t: t, dir: dir}
 	g.node = newNode(t, ServerOptions{Name: "n1", Port: freePort(t), StoreDir: filepath.Join(dir, "nats")})
+	g.urls = []string{g.node.url()}
 	for i := range nLines {
 		l := newLine(t, filepath.Join(dir, "lines"), "L"+string(rune('0'+i)), uint64(i+1))
 		g.lines = append(g.lines, l)
@@ -36,21 +38,23 @@ func newRig(t *testing.T, nLines int) *plantRig {
 		g.startPub(i)
 	}
 	g.startService()
-	t.Cleanup(func() {
-		for i := range g.pubs {
-			if g.pubs[i] != nil {
-				g.pubs[i].stop()
-			}
-		}
-		if g.run != nil {
-			g.run.stop()
-		}
-	})
+	t.Cleanup(g.stopAll)
 	return g
 }
 
+func (g *plantRig) stopAll() {
+	for i := range g.pubs {
+		if g.pubs[i] != nil {
+			g.pubs[i].stop()
+		}
+	}
+	if g.run != nil {
+		g.run.stop()
+	}
+}
+
 func (g *plantRig) startPub(i int) {
-	p, err := NewPublisher(PublisherOptions{URLs: []string{g.node.url()}, Plant: "mill", Line: g.lines[i].name,
+	p, err := NewPublisher(PublisherOptions{URLs: g.urls, Plant: "mill", Line: g.lines[i].name,
 		Store: g.lines[i].store, Interval: 20 * time.Millisecond, AckTimeout: 2 * time.Second, Logger: zerolog.Nop(),
 		Status: func() LineStatus {
 			return LineStatus{Time: time.Now(), State: "running", RollID: "x", SpeedMPerMin: 100, MDM: 50, Defects: 5}
@@ -62,7 +66,7 @@ func (g *plantRig) startPub(i int) {
 }
 
 func (g *plantRig) startService() {
-	svc, err := NewService(ServiceOptions{URLs: []string{g.node.url()}, Data: filepath.Join(g.dir, "plant"),
+	svc, err := NewService(ServiceOptions{URLs: g.urls, Data: filepath.Join(g.dir, "plant"),
 		FlushInterval: 50 * time.Millisecond, AckWait: 2 * time.Second, Hold: DefaultHoldRules()})
 	if err != nil {
 		g.t.Fatal(err)

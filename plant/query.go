@@ -271,12 +271,60 @@ func (s *Service) Has(line, roll string, id int64) bool {
 	return ok
 }
 
+// latSample is one defect's record → queryable latency and when the
+// plant took it (the plant's clock).
+type latSample struct {
+	at time.Time
+	d  time.Duration
+}
+
 // Latencies returns the record → queryable latencies measured, oldest
 // first (at most the newest 65536).
 func (s *Service) Latencies() []time.Duration {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return slices.Clone(s.lat)
+	out := make([]time.Duration, len(s.lat))
+	for i, l := range s.lat {
+		out[i] = l.d
+	}
+	return out
+}
+
+// Latency sums up the record → queryable latency of the defects this
+// service took (since it started; at most the newest 65536).
+type Latency struct {
+	Window string  `json:"window,omitempty"` // the defects taken within this long before the call; "": all
+	N      int     `json:"n"`
+	P50MS  float64 `json:"p50_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	MaxMS  float64 `json:"max_ms"`
+}
+
+// LatencySummary sums up the latencies of the defects taken within
+// window before now (0: all). A record that waited in the stream while
+// the service was down counts with its wait; choose a window after the
+// last restart for the steady figure.
+func (s *Service) LatencySummary(window time.Duration) Latency {
+	s.mu.RLock()
+	var ds []time.Duration
+	from := time.Now().Add(-window)
+	for _, l := range s.lat {
+		if window <= 0 || !l.at.Before(from) {
+			ds = append(ds, l.d)
+		}
+	}
+	s.mu.RUnlock()
+	out := Latency{N: len(ds)}
+	if window > 0 {
+		out.Window = window.String()
+	}
+	if len(ds) == 0 {
+		return out
+	}
+	slices.Sort(ds)
+	q := func(p float64) float64 { return float64(ds[int(p*float64(len(ds)-1))]) / 1e6 }
+	out.P50MS, out.P99MS, out.MaxMS = q(0.5), q(0.99), float64(ds[len(ds)-1])/1e6
+	return out
 }
 
 // RollView is what the plant knows of a roll.

@@ -106,7 +106,7 @@ type Service struct {
 	rolls map[rollKey]*rollState
 	lines map[string]*lineState
 	dead  int64
-	lat   []time.Duration // record → queryable, the newest latencyKeep
+	lat   []latSample // record → queryable, the newest latencyKeep
 
 	// Owned by Run.
 	pending   []jetstream.Msg
@@ -384,7 +384,7 @@ func (s *Service) take(ctx context.Context, js jetstream.JetStream, m jetstream.
 			if len(s.lat) >= latencyKeep {
 				s.lat = s.lat[:copy(s.lat, s.lat[len(s.lat)/2:])]
 			}
-			s.lat = append(s.lat, lat)
+			s.lat = append(s.lat, latSample{at: now, d: lat})
 			s.latency.Observe(lat.Seconds())
 		}
 	case KindUninspected:

@@ -54,6 +54,7 @@ var commands = []command{
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
 	{"plant", "run the plant service: consume every line over NATS JetStream into a plant dataset and serve the plant page", cmdPlant},
+	{"nats", "run the plant's NATS JetStream server as its own process (plant --nats and run --plant connect to it)", cmdNats},
 	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},
 }
 
@@ -72,6 +73,7 @@ var synopses = map[string]string{
 	"cameras":    "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",
 	"camera-sim": "[--cameras N] [--listen 127.0.0.1] [flags]",
 	"plant":      "[--nats URL,…] [--data DIR] [--listen 127.0.0.1:8090] [flags]",
+	"nats":       "[--listen 127.0.0.1:4222] [--store DIR] [flags]",
 }
 
 // synopsisOf returns the arguments of command name for its usage line.

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -159,16 +158,11 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	urls := splitURLs(*natsURLs)
 	if len(urls) == 0 {
-		h, p, err := net.SplitHostPort(*natsListen)
+		srv, err := startNATS(*natsListen, filepath.Join(*data, "nats"), "webinspect")
 		if err != nil {
-			return usageError{fmt.Sprintf("--nats-listen %q: want host:port", *natsListen)}
-		}
-		port, err := strconv.Atoi(p)
-		if err != nil {
-			return usageError{fmt.Sprintf("--nats-listen %q: bad port", *natsListen)}
-		}
-		srv, err := plant.StartServer(plant.ServerOptions{Host: h, Port: port, StoreDir: filepath.Join(*data, "nats")})
-		if err != nil {
+			if ue, ok := err.(usageError); ok {
+				return usageError{"--nats-listen " + ue.msg}
+			}
 			return err
 		}
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()

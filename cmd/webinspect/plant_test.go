@@ -1,8 +1,19 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/webinspect/webinspect/internal/poll"
 )
 
 // Plant flags that do not fit are refused before anything starts, naming
@@ -18,6 +29,11 @@ func TestPlantFlags(t *testing.T) {
 		{[]string{"run", "--plant", "nats://127.0.0.1:1", "--line", "L1", "--plant-replicas", "7"}, "--plant-replicas 7"},
 		{[]string{"plant", "--listen", "nohost"}, `--listen "nohost"`},
 		{[]string{"plant", "extra"}, `unexpected argument "extra"`},
+		{[]string{"nats", "--listen", "nohost"}, `--listen "nohost": want host:port`},
+		{[]string{"nats", "--listen", "127.0.0.1:99999"}, `--listen "127.0.0.1:99999": bad port`},
+		{[]string{"nats", "--store", ""}, "--store: empty"},
+		{[]string{"nats", "extra"}, `unexpected argument "extra"`},
+		{[]string{"plant", "--nats-listen", "nohost"}, `--nats-listen "nohost": want host:port`},
 		{[]string{"plant", "--listen", "0.0.0.0:8090"}, "--listen 0.0.0.0:8090 can be reached from other machines: give the plant a token"},
 	} {
 		t.Setenv("WEBINSPECT_TOKEN", "")
@@ -26,4 +42,53 @@ func TestPlantFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
 		}
 	}
+}
+
+// webinspect nats is a JetStream server of its own: clients connect by
+// URL, and after a kill -9 and a start on the same store the streams are
+// still there with what they held.
+func TestNatsCommand(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	store := filepath.Join(t.TempDir(), "ns")
+	args := fmt.Sprintf("nats --listen 127.0.0.1:%d --store %s", port, store)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	msgs := func(publish bool) uint64 {
+		nc, err := nats.Connect(url, nats.Timeout(time.Second))
+		if err != nil {
+			return 0
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if publish {
+			if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t"}, Storage: jetstream.FileStorage}); err != nil {
+				return 0
+			}
+			if _, err := js.Publish(ctx, "t", []byte("kept"), jetstream.WithMsgID("one")); err != nil {
+				return 0
+			}
+		}
+		s, err := js.Stream(ctx, "T") // after the restart: only if the store kept it
+		if err != nil {
+			return 0
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		return info.State.Msgs
+	}
+	child := startChild(t, args)
+	poll.Until(t, 60*time.Second, "webinspect nats takes a JetStream message", func() bool { return msgs(true) == 1 })
+	child.Process.Signal(syscall.SIGKILL)
+	child.Wait()
+	child = startChild(t, args)
+	defer func() { child.Process.Signal(syscall.SIGTERM); child.Wait() }()
+	poll.Until(t, 60*time.Second, "webinspect nats restarted on its store keeps the message", func() bool { return msgs(false) == 1 })
 }

@@ -123,7 +123,7 @@ func TestClusterR3(t *testing.T) {
 	sortKeys(want)
 	var got []DefectKey
 	poll.Until(t, 120*time.Second, "the plant holds every defect", func() bool {
-		got = sortKeys(svc.Defects())
+		got = diskDefects(t, svc)
 		return len(got) >= len(want)
 	})
 	if !slices.Equal(got, want) {

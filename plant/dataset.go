@@ -155,9 +155,10 @@ func syncFile(path string) error {
 	return err
 }
 
-// readDataset calls fn for every row of every part file under root,
-// removing temporary files a crash left.
-func readDataset(root string, fn func(r *defectRow)) error {
+// readDataset calls fn for every row of every part file under root
+// (temporary files skipped; removed too with clean, when nothing is
+// writing).
+func readDataset(root string, clean bool, fn func(r *defectRow)) error {
 	base := filepath.Join(root, datasetDir)
 	return filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -170,7 +171,9 @@ func readDataset(root string, fn func(r *defectRow)) error {
 			return nil
 		}
 		if strings.HasSuffix(path, ".tmp") {
-			os.Remove(path)
+			if clean {
+				os.Remove(path)
+			}
 			return nil
 		}
 		if !strings.HasSuffix(path, ".parquet") {

@@ -207,3 +207,13 @@ func (r *running) stop() {
 	r.cancel()
 	<-r.done
 }
+
+// diskDefects returns the rows of svc's dataset on disk, sorted.
+func diskDefects(t testing.TB, svc *Service) []DefectKey {
+	t.Helper()
+	ks, err := svc.Defects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sortKeys(ks)
+}

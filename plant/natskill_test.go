@@ -150,7 +150,7 @@ func TestNATSKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sortKeys(back.Defects()); !slices.Equal(got, want) {
+	if got := diskDefects(t, back); !slices.Equal(got, want) {
 		t.Fatalf("dataset read back: %d defects, want %d; %s", len(got), len(want), firstDiff(got, want))
 	}
 	t.Logf("%d defects over %d lines; NATS killed -9 %d times", len(want), len(g.lines), c.kills)

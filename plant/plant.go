@@ -15,7 +15,9 @@
 // After a NATS outage or a restart of the engine it resumes from that
 // position; a record published but not yet counted in the position is
 // published again with the same message ID, which JetStream drops within
-// its duplicate window, and the plant drops by key after it.
+// its duplicate window, and the plant drops by key after it: by (line,
+// roll, defect ID) in the index of the defect's partition (index.go), so
+// that the plant starts without reading its dataset's rows.
 //
 // # Subjects and messages
 //

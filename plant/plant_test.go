@@ -99,7 +99,7 @@ func (g *plantRig) waitUnion() []DefectKey {
 	want := g.truth()
 	var got []DefectKey
 	poll.Until(g.t, 90*time.Second, "the plant holds every line's defects", func() bool {
-		got = sortKeys(g.svc.Defects())
+		got = diskDefects(g.t, g.svc)
 		return len(got) >= len(want)
 	})
 	if !slices.Equal(got, want) {
@@ -197,7 +197,7 @@ func TestLinesOnePlant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sortKeys(back.Defects()); !slices.Equal(got, want) {
+	if got := diskDefects(t, back); !slices.Equal(got, want) {
 		t.Fatalf("dataset read back: %d defects, want %d; %s", len(got), len(want), firstDiff(got, want))
 	}
 	g.run = nil

@@ -43,9 +43,11 @@ func (s *Service) Lines() []LineView {
 		}
 		byLine[name] = v
 	}
-	for _, r := range s.rows {
-		if v := byLine[r.Line]; v != nil {
-			v.Defects++
+	for pk, p := range s.parts {
+		if v := byLine[pk.line]; v != nil {
+			for _, rp := range p.Rolls {
+				v.Defects += rp.count()
+			}
 		}
 	}
 	for k := range s.rolls {
@@ -78,15 +80,19 @@ func (s *Service) Trends(byShift bool, class string) []Count {
 	defer s.mu.RUnlock()
 	type k struct{ day, shift, class string }
 	m := make(map[k]int64)
-	for _, r := range s.rows {
-		if class != "" && r.Class != class {
-			continue
+	for pk, p := range s.parts {
+		for roll, rp := range p.Rolls {
+			for c, n := range rp.Class {
+				if class != "" && c != class {
+					continue
+				}
+				key := k{day: pk.day, class: c}
+				if byShift {
+					key.shift = s.contextOf(pk.line, roll).Shift
+				}
+				m[key] += n
+			}
 		}
-		key := k{day: r.day(), class: r.Class}
-		if byShift {
-			key.shift = s.contextOf(r).Shift
-		}
-		m[key]++
 	}
 	out := make([]Count, 0, len(m))
 	for key, n := range m {
@@ -99,12 +105,13 @@ func (s *Service) Trends(byShift bool, class string) []Count {
 }
 
 // contextOf is the roll's production context now (corrections made after
-// the defect arrived included), else the one the row arrived with.
-func (s *Service) contextOf(r *defectRow) rollmap.RollContext {
-	if st := s.rolls[rollKey{r.Line, r.Roll}]; st != nil && !st.Context.IsZero() {
+// its defects arrived included). The dataset's rows keep the context each
+// defect arrived with.
+func (s *Service) contextOf(line, roll string) rollmap.RollContext {
+	if st := s.rolls[rollKey{line, roll}]; st != nil {
 		return st.Context
 	}
-	return r.Ctx
+	return rollmap.RollContext{}
 }
 
 // Pareto counts defects per group (line, product, lot or supplier) and
@@ -114,19 +121,23 @@ func (s *Service) Pareto(by string) []Count {
 	defer s.mu.RUnlock()
 	type k struct{ group, class string }
 	m := make(map[k]int64)
-	for _, r := range s.rows {
-		var g string
-		switch by {
-		case "product":
-			g = s.contextOf(r).Product
-		case "lot":
-			g = s.contextOf(r).Lot
-		case "supplier":
-			g = s.contextOf(r).Supplier
-		default:
-			g = r.Line
+	for pk, p := range s.parts {
+		for roll, rp := range p.Rolls {
+			var g string
+			switch by {
+			case "product":
+				g = s.contextOf(pk.line, roll).Product
+			case "lot":
+				g = s.contextOf(pk.line, roll).Lot
+			case "supplier":
+				g = s.contextOf(pk.line, roll).Supplier
+			default:
+				g = pk.line
+			}
+			for c, n := range rp.Class {
+				m[k{g, c}] += n
+			}
 		}
-		m[k{g, r.Class}]++
 	}
 	out := make([]Count, 0, len(m))
 	for key, n := range m {
@@ -160,16 +171,29 @@ func (s *Service) Holds() []Hold {
 		n, severe int64
 	}
 	per := make(map[rollKey]*agg)
-	for _, r := range s.rows {
-		k := rollKey{r.Line, r.Roll}
-		a := per[k]
-		if a == nil {
-			a = &agg{}
-			per[k] = a
-		}
-		a.n++
-		if slices.Contains(rules.Severities, r.Severity) && !s.falseAlarm(k, r.ID) {
-			a.severe++
+	for pk, p := range s.parts {
+		for roll, rp := range p.Rolls {
+			k := rollKey{pk.line, roll}
+			a := per[k]
+			if a == nil {
+				a = &agg{}
+				per[k] = a
+			}
+			a.n += rp.count()
+			for _, sev := range rules.Severities {
+				a.severe += rp.Sev[sev].count()
+			}
+			// Defects of these severities reviewed as false alarms do
+			// not count.
+			if st := s.rolls[k]; st != nil && len(rules.Severities) > 0 {
+				for _, id := range s.falseAlarms(st) {
+					for _, sev := range rules.Severities {
+						if rp.Sev[sev].has(id) {
+							a.severe--
+						}
+					}
+				}
+			}
 		}
 	}
 	var out []Hold
@@ -204,20 +228,26 @@ func (s *Service) Holds() []Hold {
 	return out
 }
 
-func (s *Service) falseAlarm(k rollKey, id int64) bool {
-	st := s.rolls[k]
-	if st == nil {
-		return false
+// falseAlarms returns the IDs of the roll's defects whose last review
+// calls them a false alarm.
+func (s *Service) falseAlarms(st *rollState) []int64 {
+	type last struct {
+		seq    int64
+		action string
 	}
-	var last *rollmap.Review
-	var lastSeq int64 = -1
+	by := make(map[int64]last)
 	for seq, rv := range st.Reviews {
-		if rv.DefectID == id && seq > lastSeq {
-			r := rv
-			last, lastSeq = &r, seq
+		if l, ok := by[rv.DefectID]; !ok || seq > l.seq {
+			by[rv.DefectID] = last{seq, rv.Action}
 		}
 	}
-	return last != nil && last.Action == rollmap.ActionFalseAlarm
+	var out []int64
+	for id, l := range by {
+		if l.action == rollmap.ActionFalseAlarm {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Counts are the figures DuckDB checks against: defects per line and per
@@ -234,10 +264,13 @@ func (s *Service) Counts() Counts {
 	c := Counts{PerLine: make(map[string]int64), PerDayClas: s.Trends(false, "")}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, r := range s.rows {
-		c.PerLine[r.Line]++
+	for pk, p := range s.parts {
+		for _, rp := range p.Rolls {
+			n := rp.count()
+			c.PerLine[pk.line] += n
+			c.Total += n
+		}
 	}
-	c.Total = int64(len(s.rows))
 	c.Dead = s.dead
 	return c
 }
@@ -252,23 +285,30 @@ type DefectKey struct {
 	Day     string  `json:"day"`
 }
 
-// Defects returns every defect's key and position (tests, checks).
-func (s *Service) Defects() []DefectKey {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]DefectKey, len(s.rows))
-	for i, r := range s.rows {
-		out[i] = DefectKey{r.Line, r.Roll, r.ID, r.MDStart, r.CDStart, r.day()}
-	}
-	return out
+// Defects returns the key and position of every row of the dataset on
+// disk, as written (a row written twice is there twice): tests and
+// checks. It reads every Parquet file.
+func (s *Service) Defects() ([]DefectKey, error) {
+	var out []DefectKey
+	err := readDataset(s.o.Data, false, func(r *defectRow) {
+		out = append(out, DefectKey{r.Line, r.Roll, r.ID, r.MDStart, r.CDStart, r.day()})
+	})
+	return out, err
 }
 
-// Has reports whether the plant has the defect (line, roll, id).
+// Has reports whether the plant has taken the defect (line, roll, id).
 func (s *Service) Has(line, roll string, id int64) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.keys[rowKey{line, roll, id}]
-	return ok
+	for pk, p := range s.parts {
+		if pk.line != line {
+			continue
+		}
+		if rp := p.Rolls[roll]; rp != nil && rp.has(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // latSample is one defect's record → queryable latency and when the

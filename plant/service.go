@@ -64,11 +64,6 @@ func DefaultHoldRules() HoldRules {
 	return HoldRules{MaxPer100m: 5, MaxUninspectedM: 1, Severities: []string{"critical"}}
 }
 
-type rowKey struct {
-	line, roll string
-	id         int64
-}
-
 type rollKey struct{ line, roll string }
 
 // rollState is what the plant knows of one roll (persisted as
@@ -101,8 +96,7 @@ type Service struct {
 	log zerolog.Logger
 
 	mu    sync.RWMutex
-	rows  []*defectRow
-	keys  map[rowKey]struct{}
+	parts map[partKey]*partition // the dataset's index (index.go)
 	rolls map[rollKey]*rollState
 	lines map[string]*lineState
 	dead  int64
@@ -112,6 +106,7 @@ type Service struct {
 	pending   []jetstream.Msg
 	newRows   []*defectRow
 	dirty     map[rollKey]bool
+	dirtyPart map[partKey]bool
 	partSeq   int64
 	crash     bool // tests: stop as if killed (no last flush)
 	durable   prometheus.Counter
@@ -121,7 +116,8 @@ type Service struct {
 
 const latencyKeep = 1 << 16
 
-// NewService loads the dataset and roll states from o.Data.
+// NewService loads the dataset's index (index.go) and the roll states
+// from o.Data; it does not read the dataset's rows.
 func NewService(o ServiceOptions) (*Service, error) {
 	if len(o.URLs) == 0 {
 		return nil, fmt.Errorf("%w: URLs: no NATS server", ErrInvalidOptions)
@@ -152,8 +148,8 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if err := os.MkdirAll(filepath.Join(o.Data, "rolls"), 0o755); err != nil {
 		return nil, fmt.Errorf("plant: %w", err)
 	}
-	s := &Service{o: o, log: o.Logger, keys: make(map[rowKey]struct{}), rolls: make(map[rollKey]*rollState),
-		lines: make(map[string]*lineState), dirty: make(map[rollKey]bool),
+	s := &Service{o: o, log: o.Logger, rolls: make(map[rollKey]*rollState),
+		lines: make(map[string]*lineState), dirty: make(map[rollKey]bool), dirtyPart: make(map[partKey]bool),
 		durable:   prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_defects_total", Help: "Defects written to the plant dataset."}),
 		deadCount: prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_dead_letters_total", Help: "Messages parked in the dead-letter stream."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "webinspect_plant_record_latency_seconds",
@@ -166,19 +162,19 @@ func NewService(o ServiceOptions) (*Service, error) {
 			}
 		}
 	}
-	if err := readDataset(o.Data, func(r *defectRow) {
-		k := rowKey{r.Line, r.Roll, r.ID}
-		if _, ok := s.keys[k]; !ok {
-			s.keys[k] = struct{}{}
-			s.rows = append(s.rows, r)
-		}
-	}); err != nil {
+	start := time.Now()
+	parts, rebuilt, err := loadIndex(o.Data)
+	if err != nil {
 		return nil, err
+	}
+	s.parts = parts
+	for _, k := range rebuilt {
+		s.log.Warn().Str("line", k.line).Str("day", k.day).Msg("plant index of a partition rebuilt from its Parquet files (a write cut short, or a dataset without an index)")
 	}
 	if err := s.loadRolls(); err != nil {
 		return nil, err
 	}
-	s.log.Info().Int("defects", len(s.rows)).Int("rolls", len(s.rolls)).Str("data", o.Data).Msg("plant dataset loaded")
+	s.log.Info().Int("partitions", len(s.parts)).Int("rolls", len(s.rolls)).Dur("took", time.Since(start)).Str("data", o.Data).Msg("plant index loaded")
 	return s, nil
 }
 
@@ -371,14 +367,18 @@ func (s *Service) take(ctx context.Context, js jetstream.JetStream, m jetstream.
 	switch msg.Kind {
 	case KindDefects:
 		d := msg.Defect
-		k := rowKey{msg.Line, msg.Roll, d.ID}
-		if _, ok := s.keys[k]; !ok {
+		pk := partKey{msg.Line, d.Time.UTC().Format(time.DateOnly)}
+		p := s.parts[pk]
+		if p == nil {
+			p = newPartition()
+			s.parts[pk] = p
+		}
+		if p.add(msg.Roll, d.ID, d.Class, d.Severity) {
+			s.dirtyPart[pk] = true
 			r := &defectRow{Line: msg.Line, Roll: msg.Roll, ID: d.ID, MDStart: d.MDStartM, MDEnd: d.MDEndM,
 				CDStart: d.CDStartMM, CDEnd: d.CDEndMM, Area: d.AreaMM2, Peak: d.PeakScore, Class: d.Class,
 				Severity: d.Severity, Decision: string(d.Decision), Detector: string(d.Detector),
 				Camera: int32(d.Camera), Lane: int32(d.Lane), Time: d.Time.UTC(), Received: now.UTC(), Ctx: st.Context}
-			s.keys[k] = struct{}{}
-			s.rows = append(s.rows, r)
 			s.newRows = append(s.newRows, r)
 			lat := now.Sub(d.Time)
 			if len(s.lat) >= latencyKeep {
@@ -488,6 +488,7 @@ func (s *Service) park(ctx context.Context, js jetstream.JetStream, m jetstream.
 // are on disk.
 type batch struct {
 	rows   []*defectRow
+	parts  map[partKey][]byte // the index of the partitions the rows are in
 	states map[rollKey][]byte
 	msgs   []jetstream.Msg
 }
@@ -497,14 +498,19 @@ func (s *Service) cut() *batch {
 	if len(s.pending) == 0 && len(s.newRows) == 0 && len(s.dirty) == 0 {
 		return nil
 	}
-	b := &batch{rows: s.newRows, msgs: s.pending, states: make(map[rollKey][]byte, len(s.dirty))}
+	b := &batch{rows: s.newRows, msgs: s.pending, states: make(map[rollKey][]byte, len(s.dirty)),
+		parts: make(map[partKey][]byte, len(s.dirtyPart))}
 	s.mu.RLock()
 	for k := range s.dirty {
 		b.states[k], _ = json.Marshal(s.rolls[k])
 	}
+	for k := range s.dirtyPart {
+		b.parts[k], _ = json.Marshal(s.parts[k])
+	}
 	s.mu.RUnlock()
 	s.newRows, s.pending = nil, nil
 	clear(s.dirty)
+	clear(s.dirtyPart)
 	return b
 }
 
@@ -537,10 +543,20 @@ func (s *Service) writer(ctx context.Context, in <-chan *batch, idle chan<- stru
 	}
 }
 
-// write puts a batch's rows (one part file per line and day) and roll
-// states on disk. A retry after a failure writes the rows again in new
-// part files only for the partitions not written yet.
+// write puts a batch's rows (one part file per line and day), the index
+// of those partitions and the roll states on disk, in the order index.go
+// describes. A retry after a failure writes the rows again in new part
+// files only for the partitions not written yet.
 func (s *Service) write(b *batch) error {
+	if len(b.parts) > 0 {
+		ks := make([]partKey, 0, len(b.parts))
+		for k := range b.parts {
+			ks = append(ks, k)
+		}
+		if err := writePending(s.o.Data, ks); err != nil {
+			return err
+		}
+	}
 	parts := make(map[[2]string][]*defectRow)
 	for _, r := range b.rows {
 		k := [2]string{r.Line, r.day()}
@@ -562,6 +578,15 @@ func (s *Service) write(b *batch) error {
 		s.durable.Add(float64(len(rows)))
 	}
 	b.rows = nil
+	for k, js := range b.parts {
+		if err := writeIndex(s.o.Data, k, js); err != nil {
+			return err
+		}
+		delete(b.parts, k)
+	}
+	if err := removePending(s.o.Data); err != nil {
+		return err
+	}
 	for k, js := range b.states {
 		dir := s.rollsDir(k.line)
 		err := os.MkdirAll(dir, 0o755)

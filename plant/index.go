@@ -216,89 +216,90 @@ func loadIndex(root string) (map[partKey]*partition, []partKey, error) {
 		return nil, nil, err
 	}
 	// The indexes.
-	idxLines, err := os.ReadDir(filepath.Join(root, indexDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, err
-	}
-	for _, l := range idxLines {
-		line, ok := strings.CutPrefix(l.Name(), "line=")
-		if !ok || !l.IsDir() {
-			continue
+	err := eachPartition(filepath.Join(root, indexDir), false, ".json", func(k partKey, path string) error {
+		if rebuild[k] {
+			return nil
 		}
-		files, err := os.ReadDir(filepath.Join(root, indexDir, l.Name()))
+		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		for _, f := range files {
-			day, ok := strings.CutPrefix(f.Name(), "day=")
-			if day, ok = strings.CutSuffix(day, ".json"); !ok || f.IsDir() {
-				continue
-			}
-			k := partKey{line, day}
-			if rebuild[k] {
-				continue
-			}
-			path := filepath.Join(root, indexDir, l.Name(), f.Name())
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, nil, err
-			}
-			p := newPartition()
-			if err := json.Unmarshal(b, p); err != nil {
-				return nil, nil, fmt.Errorf("plant index %s: %w", path, err)
-			}
-			if p.V != indexVersion {
-				return nil, nil, fmt.Errorf("plant index %s: version %d, this plant reads %d", path, p.V, indexVersion)
-			}
-			for _, rp := range p.Rolls {
-				if rp.Sev == nil {
-					rp.Sev = make(map[string]idRanges)
-				}
-				if rp.Class == nil {
-					rp.Class = make(map[string]int64)
-				}
-			}
-			out[k] = p
+		p := newPartition()
+		if err := json.Unmarshal(b, p); err != nil {
+			return fmt.Errorf("plant index %s: %w", path, err)
 		}
+		if p.V != indexVersion {
+			return fmt.Errorf("plant index %s: version %d, this plant reads %d", path, p.V, indexVersion)
+		}
+		for _, rp := range p.Rolls {
+			if rp.Sev == nil {
+				rp.Sev = make(map[string]idRanges)
+			}
+			if rp.Class == nil {
+				rp.Class = make(map[string]int64)
+			}
+		}
+		out[k] = p
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	// The partitions a crash left pending, and those without an index:
 	// only their directories are listed here, no file is read.
-	lines, err := os.ReadDir(filepath.Join(root, datasetDir))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	err = eachPartition(filepath.Join(root, datasetDir), true, "", func(k partKey, _ string) error {
+		if out[k] != nil {
+			return nil
+		}
+		p, err := rebuildPartition(root, k)
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(p)
+		if err := writeIndex(root, k, b); err != nil {
+			return err
+		}
+		out[k] = p
+		rebuilt = append(rebuilt, k)
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
+	}
+	if err := removePending(root); err != nil {
+		return nil, nil, err
+	}
+	return out, rebuilt, nil
+}
+
+// eachPartition calls fn for each base/line=L/day=D<suffix> (directories
+// when dirs, else files); a missing base has none.
+func eachPartition(base string, dirs bool, suffix string, fn func(k partKey, path string) error) error {
+	lines, err := os.ReadDir(base)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	for _, l := range lines {
 		line, ok := strings.CutPrefix(l.Name(), "line=")
 		if !ok || !l.IsDir() {
 			continue
 		}
-		days, err := os.ReadDir(filepath.Join(root, datasetDir, l.Name()))
+		days, err := os.ReadDir(filepath.Join(base, l.Name()))
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		for _, d := range days {
 			day, ok := strings.CutPrefix(d.Name(), "day=")
-			if !ok || !d.IsDir() {
+			if !ok || d.IsDir() != dirs {
 				continue
 			}
-			k := partKey{line, day}
-			if out[k] != nil {
+			if day, ok = strings.CutSuffix(day, suffix); !ok {
 				continue
 			}
-			p, err := rebuildPartition(root, k)
-			if err != nil {
-				return nil, nil, err
+			if err := fn(partKey{line, day}, filepath.Join(base, l.Name(), d.Name())); err != nil {
+				return err
 			}
-			b, _ := json.Marshal(p)
-			if err := writeIndex(root, k, b); err != nil {
-				return nil, nil, err
-			}
-			out[k] = p
-			rebuilt = append(rebuilt, k)
 		}
 	}
-	if err := removePending(root); err != nil {
-		return nil, nil, err
-	}
-	return out, rebuilt, nil
+	return nil
 }

@@ -137,3 +137,58 @@ func TestStartFromIndex(t *testing.T) {
 		t.Fatalf("dataset on disk: %d rows, want %d, each once", len(got), len(want)+2)
 	}
 }
+
+// The queries answer from the index and the roll states: trends and
+// Pareto by the roll's context, and the severity hold rule without the
+// defects whose last review is a false alarm.
+func TestQueriesFromIndex(t *testing.T) {
+	svc, err := NewService(ServiceOptions{URLs: []string{"nats://127.0.0.1:1"}, Data: t.TempDir(),
+		Hold: HoldRules{Severities: []string{"critical"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := newPartition(), newPartition()
+	p1.add("R1", 1, "hole", "minor")
+	p1.add("R1", 2, "hole", "critical")
+	p2.add("R1", 3, "knot", "critical")
+	p2.add("R2", 1, "knot", "minor")
+	if p2.add("R2", 1, "knot", "minor") {
+		t.Fatal("a defect added twice to a partition")
+	}
+	svc.parts[partKey{"L1", "2026-12-01"}] = p1
+	svc.parts[partKey{"L1", "2026-12-02"}] = p2
+	r1 := &rollState{Line: "L1", Roll: "R1", Context: rollmap.RollContext{Product: "P1", Shift: "A"}, Reviews: map[int64]rollmap.Review{
+		0: {DefectID: 2, Action: rollmap.ActionFalseAlarm}}}
+	svc.rolls[rollKey{"L1", "R1"}] = r1
+	svc.rolls[rollKey{"L1", "R2"}] = &rollState{Line: "L1", Roll: "R2", Context: rollmap.RollContext{Product: "P2", Shift: "B"}}
+	holds := func() []string {
+		var out []string
+		for _, h := range svc.Holds() {
+			out = append(out, h.Roll+": "+h.Reasons[0])
+		}
+		return out
+	}
+	if got, want := holds(), []string{`R1: 1 defects of severity ["critical"]`}; !slices.Equal(got, want) {
+		t.Errorf("holds %q, want %q (defect 2 is a false alarm, 3 is not)", got, want)
+	}
+	r1.Reviews[1] = rollmap.Review{DefectID: 3, Action: rollmap.ActionFalseAlarm}
+	if got := holds(); len(got) != 0 {
+		t.Errorf("holds %q with both critical defects false alarms, want none", got)
+	}
+	r1.Reviews[2] = rollmap.Review{DefectID: 3, Action: rollmap.ActionConfirm} // the last review counts
+	if got := holds(); len(got) != 1 {
+		t.Errorf("holds %q after defect 3 was confirmed, want R1", got)
+	}
+	wantTrends := []Count{{Day: "2026-12-01", Shift: "A", Class: "hole", N: 2}, {Day: "2026-12-02", Shift: "A", Class: "knot", N: 1},
+		{Day: "2026-12-02", Shift: "B", Class: "knot", N: 1}}
+	if got := svc.Trends(true, ""); !slices.Equal(got, wantTrends) {
+		t.Errorf("trends by shift %+v, want %+v", got, wantTrends)
+	}
+	wantPareto := []Count{{Group: "P1", Class: "hole", N: 2}, {Group: "P1", Class: "knot", N: 1}, {Group: "P2", Class: "knot", N: 1}}
+	if got := svc.Pareto("product"); !slices.Equal(got, wantPareto) {
+		t.Errorf("pareto by product %+v, want %+v", got, wantPareto)
+	}
+	if c := svc.Counts(); c.Total != 4 || c.PerLine["L1"] != 4 || !svc.Has("L1", "R1", 3) || svc.Has("L1", "R2", 2) {
+		t.Errorf("counts %+v; Has(R1/3) %v, Has(R2/2) %v", c, svc.Has("L1", "R1", 3), svc.Has("L1", "R2", 2))
+	}
+}

@@ -68,7 +68,12 @@ func Open(dir string, opts ReadOptions) (*Replay, error) {
 		return nil, fmt.Errorf("recording: open %s: version %d, this reader knows %d: %w", metaPath, r.meta.Version, Version, ErrVersion)
 	}
 	r.info = r.meta.Info
+	// The absolute directory, so that a roll map's source names the
+	// recording wherever it is read from (webinspect compare re-runs it).
 	r.info.Name = dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		r.info.Name = abs
+	}
 	n := len(r.info.Cameras)
 	if n == 0 {
 		return nil, fmt.Errorf("recording: open %s: no cameras listed: %w", metaPath, ErrCameraMismatch)
@@ -136,8 +141,8 @@ func (s *replayStream) endedEarly() error {
 	return nil
 }
 
-// Info describes the recorded source. Name is the recording's directory;
-// the original name is in Meta().Info.Name.
+// Info describes the recorded source. Name is the recording's absolute
+// directory; the original name is in Meta().Info.Name.
 func (r *Replay) Info() acquisition.Info { return r.info }
 
 // Meta returns the content of recording.json.

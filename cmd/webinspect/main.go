@@ -6,6 +6,7 @@
 //	webinspect teach    --from DIR|RECORDING --out MODELDIR  build an anomaly model from good material
 //	webinspect eval     DATASET_DIR [flags]                  AUROC, pixel AUROC and PRO of a model
 //	webinspect export   ROLL --format F [flags]              csv, json, parquet, cutlist, pdf or html
+//	webinspect compare  ROLL --model NEW [--recipe NEW]      what a candidate model or recipe would change on a roll
 //	webinspect bench    [flags]                              the benchmark scenarios
 //	webinspect cameras  [--dump ADDR | --set ADDR F=V…]      GigE Vision and USB3 Vision cameras, their features
 //	webinspect camera-sim [flags]                            emulated line-scan GigE Vision cameras
@@ -50,6 +51,7 @@ var commands = []command{
 	{"eval", "evaluate a model on an image data set (AUROC, pixel AUROC, PRO)", cmdEval},
 	{"export", "export a roll map as csv, json, parquet or a cutting list (cutlist), or its one-page report as pdf or html", cmdExport},
 	{"learn", "train the defect classifier from the reviewed defects of the rolls (their archived crops and final classes)", cmdLearn},
+	{"compare", "re-score a stored roll with a candidate model or recipe and list what would change (CSV and HTML)", cmdCompare},
 	{"versions", "list the recipe and model versions the rolls were inspected with, who made each and when", cmdVersions},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
@@ -68,6 +70,7 @@ var synopses = map[string]string{
 	"eval":       "DATASET_DIR [--model MODELDIR] [flags]",
 	"export":     "ROLL --format csv|json|parquet|cutlist|pdf|html [--out FILE] [flags]",
 	"learn":      "--rolls DIR --out CLASSIFIERDIR [flags]",
+	"compare":    "ROLL [--model NEW] [--recipe NEW] [--classifier NEW] [--out DIR] [--recording DIR] [flags]",
 	"versions":   "[--rolls DIR] [--kind recipe|model|classifier] [--json]",
 	"bench":      "[flags]",
 	"cameras":    "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",

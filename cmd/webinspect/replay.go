@@ -33,36 +33,45 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 	if *rolls == "" {
 		return usageError{"--rolls OUTDIR is required"}
 	}
-	src, err := recording.Open(pos[0], recording.ReadOptions{Realtime: *realtime})
+	ef.recipeFrom = *recipeF
+	_, err = replayInto(ctx, pos[0], *realtime, *recipeF, nil, ef, *rolls, *rollID, stdout)
+	return err
+}
+
+// replayInto inspects the recording in recDir into a new roll of the store
+// in rollsDir, with the recipe recipeF names (recipe, when not nil, wins)
+// and what ef sets up, and prints the roll's line and crop summary.
+func replayInto(ctx context.Context, recDir string, realtime bool, recipeF string, recipe *engine.Recipe, ef *engineFlags, rollsDir, rollID string, stdout io.Writer) (string, error) {
+	src, err := recording.Open(recDir, recording.ReadOptions{Realtime: realtime})
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer src.Close()
-	recipe, err := loadRecipe(*recipeF, src.Info())
-	if err != nil {
-		return err
+	if recipe == nil {
+		if recipe, err = loadRecipe(recipeF, src.Info()); err != nil {
+			return "", err
+		}
 	}
 	// Every configuration error before a roll is opened: an error after
 	// it would leave an empty open roll that the next start resumes.
 	if err := engine.CheckConfig(recipe, src.Info(), ef.crops(recipe)); err != nil {
-		return err
+		return "", err
 	}
-	store, err := openStore(*rolls, recipe)
+	store, err := openStore(rollsDir, recipe)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer store.Unlock()
-	ef.recipeFrom = *recipeF
-	w, err := ef.setup(recipe, *rolls, nil)
+	w, err := ef.setup(recipe, rollsDir, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer w.close()
-	s, err := startSession(src, recipe, store, *rollID, nil, w.options)
+	s, err := startSession(src, recipe, store, rollID, nil, w.options)
 	if err != nil {
-		return err
+		return "", err
 	}
-	log.Info().Str("recording", pos[0]).Str("roll", s.roll.ID()).Str("recipe", recipeOrigin(*recipeF, recipe)).
+	log.Info().Str("recording", recDir).Str("roll", s.roll.ID()).Str("recipe", recipeOrigin(recipeF, recipe)).
 		Str("model", w.describeModel()).Msg("replaying")
 	runErr := s.run(ctx)
 	info, ierr := store.Roll(s.roll.ID())
@@ -74,9 +83,9 @@ func cmdReplay(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return fmt.Errorf("%w (the roll map keeps everything inspected before the error)", runErr)
+		return s.roll.ID(), fmt.Errorf("%w (the roll map keeps everything inspected before the error)", runErr)
 	}
-	return runErr
+	return s.roll.ID(), runErr
 }
 
 // cropSummary says how many of ds have a crop, and why the others have

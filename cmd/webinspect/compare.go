@@ -85,12 +85,11 @@ func cmdCompare(ctx context.Context, args []string, stdout io.Writer) error {
 	if *out == "" {
 		*out = "compare-" + meta.ID
 	}
-	if err := freshDir(*out); err != nil {
-		return err
-	}
-
 	c := &comparer{storeRoot: storeRoot, meta: meta, old: old, unins: unins, ef: ef, recipeF: *recipeF, out: *out, notes: notes}
 	if err := c.resolveVersions(); err != nil {
+		return err
+	}
+	if err := freshDir(*out); err != nil {
 		return err
 	}
 	// The recording, if there is one.

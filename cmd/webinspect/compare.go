@@ -60,12 +60,9 @@ func cmdCompare(ctx context.Context, args []string, stdout io.Writer) error {
 	if *ef.model == "" && *recipeF == "" && *ef.classifier == "" {
 		return usageError{"nothing to compare: give a candidate --model, --recipe or --classifier"}
 	}
-	dir := pos[0]
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		dir = filepath.Join(*rolls, pos[0])
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("roll %q: not a roll directory, and no roll of that ID in %s", pos[0], *rolls)
-		}
+	dir, err := rollDirOf(pos[0], *rolls)
+	if err != nil {
+		return err
 	}
 	dir = filepath.Clean(dir)
 	meta, old, unins, err := rollmap.ReadRoll(dir)

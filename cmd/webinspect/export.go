@@ -31,12 +31,9 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return usageError{fmt.Sprintf("--format %q: must be csv, json, parquet, cutlist, pdf or html", *format)}
 	}
-	dir := pos[0]
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		dir = filepath.Join(*rolls, pos[0])
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("roll %q: not a roll directory, and no roll of that ID in %s", pos[0], *rolls)
-		}
+	dir, err := rollDirOf(pos[0], *rolls)
+	if err != nil {
+		return err
 	}
 	if *format == "pdf" || *format == "html" {
 		return exportReport(dir, *format, *out, stdout)
@@ -81,6 +78,19 @@ func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
 		err = damage
 	}
 	return err
+}
+
+// rollDirOf is the directory of the roll arg names: a roll directory, or
+// the ID of a roll in the rolls directory.
+func rollDirOf(arg, rolls string) (string, error) {
+	if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		return arg, nil
+	}
+	dir := filepath.Join(rolls, arg)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("roll %q: not a roll directory, and no roll of that ID in %s", arg, rolls)
+	}
+	return dir, nil
 }
 
 // readableUpTo says how far the readable defects of a damaged roll go.

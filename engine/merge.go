@@ -286,6 +286,19 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
+// aboveFloors reports whether a detector that saw p scored it at or above
+// its floor in the recipe (threshold.min_peak_contrast for the threshold
+// detector's peak |contrast|, model.min_peak_score for the model's peak
+// anomaly score): a defect is dropped only when every detector that saw
+// it scored it below its floor. Floors of 0 keep everything.
+func (a *merger) aboveFloors(p *pendingDefect) bool {
+	tFloor, mFloor := a.recipe.Threshold.MinPeakContrast, a.recipe.Model.MinPeakScore
+	if tFloor <= 0 && mFloor <= 0 {
+		return true
+	}
+	return p.bright+p.dark > 0 && p.peak >= tFloor || p.scoreN > 0 && p.score >= mFloor
+}
+
 // measure turns a pending defect into a roll-map record, or reports false
 // when it is below the recipe's detection limit.
 func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
@@ -295,7 +308,7 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		WidthMM:  cd1 - cd0,
 		PeakAbs:  p.peak,
 	}
-	if m.SizeMM() < a.recipe.Threshold.MinSizeMM {
+	if m.SizeMM() < a.recipe.Threshold.MinSizeMM || !a.aboveFloors(p) {
 		return rollmap.Defect{}, false
 	}
 	if owned == 0 {
@@ -352,6 +365,9 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Lane:         -1,
 		Time:         a.now().UTC(),
 		EncoderCount: c0,
+	}
+	if p.scoreN > 0 {
+		d.ModelScore = p.score
 	}
 	if p.scoreN > 0 && tArea == 0 {
 		// Only the model saw it: its scores are anomaly scores.

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/webinspect/webinspect/internal/boundedfile"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/webinspect/webinspect/internal/boundedfile"
 
 	"github.com/webinspect/webinspect/marking"
 	"github.com/webinspect/webinspect/model/edge"
@@ -103,6 +104,19 @@ type ThresholdOptions struct {
 	// decides from the first learn lines whether the lines end in a
 	// saturated band (bright or dark) or the web fills them (none).
 	OffWeb edge.Options `json:"off_web"`
+	// MinPeakContrast is the score floor of the threshold detector: a
+	// defect it found is reported only when its peak |contrast| (the
+	// record's peak_score) reaches this, in grey levels, unless the model
+	// detector saw it too. 0 (the default) reports every defect the
+	// pixels' thresholds found. Unlike MinContrast it does not change
+	// which pixels are flagged, so a defect keeps its extent and class;
+	// `webinspect calibrate` proposes it from reviews. Range 0..255.
+	MinPeakContrast float64 `json:"min_peak_contrast,omitempty"`
+	// FalseAlarmsPer100M is the false-alarm target of the threshold
+	// detector, in false defects per 100 m of web (all cameras): the rate
+	// `webinspect calibrate` proposes MinPeakContrast for. Range
+	// 1e-6..100.
+	FalseAlarmsPer100M float64 `json:"false_alarms_per_100m"`
 }
 
 // AssemblyOptions configures how regions become defects.
@@ -161,6 +175,12 @@ type ModelOptions struct {
 	// defects per 100 m of good web, all cameras together. (0, 100]
 	// (checked as 1e-6..100).
 	FalseAlarmsPer100M float64 `json:"false_alarms_per_100m"`
+	// MinPeakScore is the model detector's score floor: a defect it found
+	// is reported only when its peak anomaly score reaches this, unless
+	// the threshold detector saw it too. 0 (the default) reports every
+	// defect above the anomaly-map threshold; `webinspect calibrate`
+	// proposes it from reviews against FalseAlarmsPer100M. Range 0..1e9.
+	MinPeakScore float64 `json:"min_peak_score,omitempty"`
 	// Options are the tiles cut from each camera's flat-fielded lines, the
 	// worker pool that scores them, the threshold on the stitched anomaly
 	// map and the off-web search (bin, overlap_cd, overlap_md, workers,
@@ -178,7 +198,10 @@ func (m *ModelOptions) validate() error {
 		}
 		return fmt.Errorf("model: %v", err)
 	}
-	return rangeF("model.false_alarms_per_100m", m.FalseAlarmsPer100M, 1e-6, 100)
+	return firstErr([]error{
+		rangeF("model.false_alarms_per_100m", m.FalseAlarmsPer100M, 1e-6, 100),
+		rangeF("model.min_peak_score", m.MinPeakScore, 0, 1e9),
+	})
 }
 
 // FramesFalseAlarmRate converts the recipe's false alarms per 100 m of web
@@ -321,7 +344,7 @@ func defaultRecipeValues() *Recipe {
 		Name: "custom",
 		Threshold: ThresholdOptions{
 			KSigma: 4.5, MinContrast: 18, BackgroundLines: 512, LearnLines: 256,
-			FlatFieldTarget: 255, MinAreaPx: 3, MinSizeMM: 1.0,
+			FlatFieldTarget: 255, MinAreaPx: 3, MinSizeMM: 1.0, FalseAlarmsPer100M: 1,
 			OffWeb: edge.Options{Mode: edge.Auto, Level: 240, MinBand: 8, Guard: 2},
 		},
 		Assembly:   AssemblyOptions{MergeGapMM: 3},
@@ -348,6 +371,8 @@ func (r *Recipe) Validate() error {
 		rangeI("threshold.min_area_px", t.MinAreaPx, 1, 10_000),
 		rangeF("threshold.min_size_mm", t.MinSizeMM, 0, 1000),
 		validOffWeb("threshold.off_web", &t.OffWeb),
+		rangeF("threshold.min_peak_contrast", t.MinPeakContrast, 0, 255),
+		rangeF("threshold.false_alarms_per_100m", t.FalseAlarmsPer100M, 1e-6, 100),
 		rangeF("assembly.merge_gap_mm", r.Assembly.MergeGapMM, 0, 1000),
 		rangeI("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
 		rangeI("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),
@@ -403,88 +428,4 @@ func (r *Recipe) Validate() error {
 		return errors.Unwrap(err) // the field path is the message; ErrRecipe wraps it
 	}
 	return nil
-}
-
-func firstErr(errs []error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
-}
-
-func nonEmpty(field, v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("%s: must not be empty", field)
-	}
-	return nil
-}
-
-func oneOf(field, v string, allowed ...string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s = %q: must be one of %s", field, v, strings.Join(allowed, ", "))
-}
-
-func knownClass(field, v string, known map[string]bool) error {
-	if known[v] {
-		return nil
-	}
-	var names []string
-	for k := range known {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return fmt.Errorf("%s = %q: must be one of %s", field, v, strings.Join(names, ", "))
-}
-
-func rangeF(field string, v, lo, hi float64) error {
-	if v >= lo && v <= hi { // also rejects NaN
-		return nil
-	}
-	return fmt.Errorf("%s = %g: must be between %g and %g", field, v, lo, hi)
-}
-
-func rangeI(field string, v, lo, hi int) error {
-	if v >= lo && v <= hi {
-		return nil
-	}
-	return fmt.Errorf("%s = %d: must be between %d and %d", field, v, lo, hi)
-}
-
-func orZero(err error, v int) error {
-	if v == 0 {
-		return nil
-	}
-	return err
-}
-
-func orEmpty(err error, v string) error {
-	if v == "" {
-		return nil
-	}
-	return err
-}
-
-func minMax(prefix, name string, lo, hi float64) error {
-	if lo < 0 || hi < 0 {
-		return fmt.Errorf("%s.min_%s/max_%s: must not be negative", prefix, name, name)
-	}
-	if hi != 0 && lo > hi {
-		return fmt.Errorf("%s.min_%s = %g is greater than max_%s = %g", prefix, name, lo, name, hi)
-	}
-	return nil
-}
-
-// decisionNames lists the known decisions for error messages.
-func decisionNames() []string {
-	var ns []string
-	for _, d := range rollmap.Decisions() {
-		ns = append(ns, string(d))
-	}
-	return ns
 }

@@ -50,6 +50,13 @@ type Defect struct {
 	LearnedConfidence float64 `json:"learned_confidence,omitempty"`
 	ClassifierVersion string  `json:"classifier_version,omitempty"`
 	RuleClass         string  `json:"rule_class,omitempty"`
+	// ModelScore is the model detector's peak anomaly score over the
+	// defect, 0 when the model did not flag it. For a defect only the
+	// model saw it equals PeakScore; for one both detectors saw, PeakScore
+	// is the threshold detector's |contrast| and this keeps the model's
+	// score, so each detector's threshold can be calibrated from reviews
+	// (rollmap/calibrate).
+	ModelScore float64 `json:"model_score,omitempty"`
 
 	// Mark is the state of the defect's mark, merged from the roll's mark
 	// events (see MarkEvent, MergeMarkEvents). It is not a column of

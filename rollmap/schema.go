@@ -230,6 +230,7 @@ var defectColumns = []column[Defect]{
 	added(float64Col("learned_confidence", "", func(d *Defect) *float64 { return &d.LearnedConfidence })),
 	added(stringCol("classifier_version", func(d *Defect) *string { return &d.ClassifierVersion })),
 	added(stringCol("rule_class", func(d *Defect) *string { return &d.RuleClass })),
+	added(float64Col("model_score", "", func(d *Defect) *float64 { return &d.ModelScore })),
 }
 
 // uninspectedColumns lists Uninspected's columns in schema order.

@@ -35,6 +35,7 @@
 //	/api/rolls/{id}/review-stats       ReviewStats
 //	/api/rolls/{id}/report.html        printable one-page roll report
 //	/api/rolls/{id}/report.pdf         the same as PDF (attachment)
+//	/api/calibration                   threshold curves and proposals from reviews (rolls, recipe)
 //	/api/images/{sha256}.png           a defect crop
 //	/metrics                           Prometheus text/OpenMetrics exposition
 //	/                                  the roll map page (ui/index.html), /ui/{file} its assets
@@ -47,6 +48,7 @@
 //	/api/line/roll/start                   {"id"} (optional) and the context fields -> {"roll_id"}
 //	/api/line/roll/end                     -> {"roll_id", "length_m"}
 //	/api/line/splice                       {"note"} -> {"roll_id", "md_m"}
+//	/api/calibration/apply                 {"recipe","detector","threshold","by","note"} -> {"version"}
 //	/api/session                           (no body) -> 204 and an HttpOnly read-only session
 //	                                       cookie, for EventSource and <img>, which cannot send
 //	                                       the bearer token (see README.md, Security)
@@ -253,6 +255,10 @@ type Options struct {
 	// by how close their peak score is to it. A detector not listed uses
 	// the lowest peak score it reported on the roll. Values > 0.
 	DetectionThresholds map[rollmap.Detector]float64
+	// Calibrator gives the recipes' calibration settings and applies a
+	// calibrated threshold as a new recipe version (/api/calibration).
+	// Nil: those endpoints answer 503.
+	Calibrator Calibrator
 	// ShutdownTimeout bounds how long ListenAndServe waits for requests in
 	// flight once its context is done, before closing their connections;
 	// 0..10 min. Default 5 s.

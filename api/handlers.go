@@ -43,6 +43,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/line/roll/end", s.noQuery(s.handleRollEnd))
 	mux.HandleFunc("POST /api/line/splice", s.noQuery(s.handleSplice))
 	mux.HandleFunc("POST /api/session", s.noQuery(s.handleSession))
+	mux.HandleFunc("GET /api/calibration", s.handleCalibration)
+	mux.HandleFunc("POST /api/calibration/apply", s.noQuery(s.handleCalibrationApply))
 	if s.opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      promLogger{s.log},

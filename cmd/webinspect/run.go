@@ -204,7 +204,8 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	o.Token = token
 	o.ProtectReads = *protectReads
 	o.AllowedHosts = allowHosts
-	o.DetectionThresholds = map[rollmap.Detector]float64{rollmap.DetectorThreshold: recipe.Threshold.MinContrast}
+	o.DetectionThresholds = map[rollmap.Detector]float64{rollmap.DetectorThreshold: max(recipe.Threshold.MinContrast, recipe.Threshold.MinPeakContrast)}
+	o.Calibrator = recipeCalibrator{root: *rolls}
 	if w.archive != nil {
 		o.Images = w.archive
 	}

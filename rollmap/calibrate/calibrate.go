@@ -413,3 +413,66 @@ func propose(det DetectorSettings, pts []Point, cuts []float64, ss []sample, len
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// Store is what LoadRolls reads: *rollmap.Store (and the API's RollStore).
+type Store interface {
+	List() ([]rollmap.RollInfo, error)
+	Roll(id string) (rollmap.RollInfo, error)
+	Defects(id string, q rollmap.Query) ([]rollmap.Defect, error)
+}
+
+// LoadRolls reads the rolls ids of st with their defects (reviews
+// merged), or every roll of st when ids is empty, oldest first. An
+// unknown roll is an error naming it (wrapping rollmap.ErrNotFound).
+func LoadRolls(st Store, ids []string) ([]Roll, error) {
+	if len(ids) == 0 {
+		infos, err := st.List()
+		if err != nil && len(infos) == 0 {
+			return nil, err
+		}
+		for _, in := range infos {
+			ids = append(ids, in.ID)
+		}
+		slices.Sort(ids)
+	}
+	var out []Roll
+	for _, id := range ids {
+		info, err := st.Roll(id)
+		if err != nil {
+			return nil, fmt.Errorf("roll %s: %w", id, err)
+		}
+		ds, err := st.Defects(id, rollmap.Query{})
+		if err != nil {
+			return nil, fmt.Errorf("roll %s: %w", id, err)
+		}
+		out = append(out, Roll{Info: info, Defects: ds})
+	}
+	return out, nil
+}
+
+// ReviewedRecipe returns the recipe version that decided the most
+// reviewed defects of rolls, or when none is reviewed the most defects
+// ("" when no defect names one): the recipe to calibrate when none is
+// asked for.
+func ReviewedRecipe(rolls []Roll) string {
+	for _, reviewed := range []bool{true, false} {
+		n := map[string]int{}
+		best := ""
+		for _, r := range rolls {
+			for i := range r.Defects {
+				d := &r.Defects[i]
+				if reviewed && d.ReviewStatus == "" || d.RecipeVersion == "" {
+					continue
+				}
+				n[d.RecipeVersion]++
+				if v := d.RecipeVersion; n[v] > n[best] || n[v] == n[best] && v < best {
+					best = v
+				}
+			}
+		}
+		if best != "" {
+			return best
+		}
+	}
+	return ""
+}

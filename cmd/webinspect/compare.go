@@ -97,14 +97,14 @@ func cmdCompare(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	var cmpRes rollmap.Comparison
-	var newDefects []rollmap.Defect
 	var newImages string
 	if rec != "" {
-		if newDefects, err = c.rerun(ctx, rec, stdout); err != nil {
+		newDefects, newUnins, err := c.rerun(ctx, rec)
+		if err != nil {
 			return err
 		}
 		cmpRes = rollmap.CompareDefects(old, newDefects)
-		c.noteUninspected(&cmpRes)
+		noteUninspected(&cmpRes, c.unins, newUnins)
 		newImages = filepath.Join(*out, compareRerun, imagesDirName)
 		c.basis = "the recording " + rec + ", replayed with the candidate into " + filepath.Join(*out, compareRerun)
 	} else {
@@ -287,35 +287,44 @@ func freshDir(dir string) error {
 }
 
 // rerun replays the recording with the candidate into OUT/rerun and
-// returns the defects it found.
-func (c *comparer) rerun(ctx context.Context, rec string, stdout io.Writer) ([]rollmap.Defect, error) {
+// returns the defects and uninspected ranges of the roll it made.
+func (c *comparer) rerun(ctx context.Context, rec string) ([]rollmap.Defect, []rollmap.Uninspected, error) {
 	rollsDir := filepath.Join(c.out, compareRerun)
 	c.ef.recipeFrom = c.recipeF
 	var sink strings.Builder
 	id, err := replayInto(ctx, rec, false, c.recipeF, c.recipe, c.ef, rollsDir, c.meta.ID, &sink)
 	log.Info().Str("rerun", strings.TrimSpace(sink.String())).Msg("re-run with the candidate")
 	if err != nil {
-		return nil, fmt.Errorf("re-running the recording %s with the candidate: %w", rec, err)
+		return nil, nil, fmt.Errorf("re-running the recording %s with the candidate: %w", rec, err)
 	}
-	_, ds, _, err := rollmap.ReadRoll(filepath.Join(rollsDir, id))
+	_, ds, us, err := rollmap.ReadRoll(filepath.Join(rollsDir, id))
 	if err != nil {
-		return nil, fmt.Errorf("reading the re-run roll: %w", err)
+		return nil, nil, fmt.Errorf("reading the re-run roll: %w", err)
 	}
-	return ds, nil
+	return ds, us, nil
 }
 
 // noteUninspected notes the changes that lie where one side did not
-// inspect the web: they are no changes of the candidate's making.
-func (c *comparer) noteUninspected(r *rollmap.Comparison) {
+// inspect the web (a newly flagged defect where the recorded roll has an
+// uninspected range, a defect no longer flagged where the re-run has
+// one): they are not the candidate's doing.
+func noteUninspected(r *rollmap.Comparison, oldUnins, newUnins []rollmap.Uninspected) {
 	for i := range r.Changes {
 		ch := &r.Changes[i]
-		if ch.Kind != rollmap.ChangeNew {
+		var d *rollmap.Defect
+		var us []rollmap.Uninspected
+		var who string
+		switch ch.Kind {
+		case rollmap.ChangeNew:
+			d, us, who = ch.New, oldUnins, "the recorded roll"
+		case rollmap.ChangeGone:
+			d, us, who = ch.Old, newUnins, "the re-run"
+		default:
 			continue
 		}
-		for _, u := range c.unins {
-			d := ch.New
+		for _, u := range us {
 			if d.MDStartM <= u.MDEndM && u.MDStartM <= d.MDEndM && d.CDStartMM <= u.CDEndMM && u.CDStartMM <= d.CDEndMM {
-				ch.Note = strings.TrimPrefix(ch.Note+"; in a range the recorded roll did not inspect ("+string(u.Reason)+")", "; ")
+				ch.Note = strings.TrimPrefix(ch.Note+"; in a range "+who+" did not inspect ("+string(u.Reason)+")", "; ")
 				break
 			}
 		}

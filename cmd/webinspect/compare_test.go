@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -347,5 +348,109 @@ func TestCompareBadInput(t *testing.T) {
 	}
 	if treeDigest(t, rolls) != before {
 		t.Error("a refused compare changed the stored rolls directory")
+	}
+}
+
+// TestCompareModelAlone: --model alone re-runs with the recipe version the
+// roll was inspected with, and --recipe alone with the roll's model
+// version (from the registry), so each compares exactly one change.
+func TestCompareModelAlone(t *testing.T) {
+	ortest.Require(t)
+	dir := t.TempDir()
+	good, rec, rolls := filepath.Join(dir, "G"), filepath.Join(dir, "D"), filepath.Join(dir, "R")
+	simulate(t, good, "--length", "2m", "--width", "100mm", "--cameras", "1", "--defects", "0", "--seed", "3")
+	simulate(t, rec, "--length", "3m", "--width", "100mm", "--cameras", "1", "--defects", "4")
+	teach := func(out, far string) {
+		t.Helper()
+		args := append([]string{"teach", "--from", good, "--out", out, "--metres", "1.5", "--far", far}, smallTeachFlags...)
+		if code, o, stderr := runCLI(t, args...); code != 0 {
+			t.Fatalf("teach: exit %d: %s %s", code, o, stderr)
+		}
+	}
+	modelA, modelB := filepath.Join(dir, "A"), filepath.Join(dir, "B")
+	teach(modelA, "0.02")
+	// The candidate: the same graph with a threshold 20 % lower.
+	os.MkdirAll(modelB, 0o755)
+	graph, _ := os.ReadFile(filepath.Join(modelA, "model.onnx"))
+	os.WriteFile(filepath.Join(modelB, "model.onnx"), graph, 0o644)
+	var side map[string]any
+	sc, _ := os.ReadFile(filepath.Join(modelA, "model.json"))
+	if err := json.Unmarshal(sc, &side); err != nil {
+		t.Fatal(err)
+	}
+	side["threshold"] = side["threshold"].(float64) * 0.8
+	sc, _ = json.Marshal(side)
+	os.WriteFile(filepath.Join(modelB, "model.json"), sc, 0o644)
+	roll := replayRoll(t, rec, rolls, "--model", modelA)
+	_, old, _, err := rollmap.ReadRoll(roll)
+	if err != nil || len(old) == 0 {
+		t.Fatalf("recorded roll: %d defects, %v", len(old), err)
+	}
+	recipeV, modelAV := old[0].RecipeVersion, old[0].ModelVersion
+	if recipeV == "" || modelAV == "" {
+		t.Fatalf("recorded defects name recipe %q, model %q", recipeV, modelAV)
+	}
+	before := treeDigest(t, rolls)
+	rerunVersions := func(out string) (recipes, models map[string]int) {
+		t.Helper()
+		ents, _ := rollDirs(filepath.Join(out, compareRerun))
+		if len(ents) != 1 {
+			t.Fatalf("%s: want one re-run roll, got %v", out, ents)
+		}
+		_, ds, _, err := rollmap.ReadRoll(filepath.Join(out, compareRerun, ents[0]))
+		if err != nil || len(ds) == 0 {
+			t.Fatalf("re-run roll: %d defects, %v", len(ds), err)
+		}
+		recipes, models = map[string]int{}, map[string]int{}
+		for _, d := range ds {
+			recipes[d.RecipeVersion]++
+			models[d.ModelVersion]++
+		}
+		return recipes, models
+	}
+
+	o1 := filepath.Join(dir, "O1")
+	if code, out, stderr := runCLI(t, "compare", roll, "--model", modelB, "--out", o1); code != 0 {
+		t.Fatalf("compare --model: exit %d: %s %s", code, out, stderr)
+	}
+	recipes, models := rerunVersions(o1)
+	if len(recipes) != 1 || recipes[recipeV] == 0 || len(models) != 1 || models[modelAV] != 0 {
+		t.Errorf("--model alone: the re-run used recipes %v (want only the roll's %s) and models %v (want only the candidate, not %s)",
+			recipes, recipeV, models, modelAV)
+	}
+
+	o2 := filepath.Join(dir, "O2")
+	if code, out, stderr := runCLI(t, "compare", roll, "--recipe", writeRecipe(t, stricter), "--out", o2); code != 0 {
+		t.Fatalf("compare --recipe: exit %d: %s %s", code, out, stderr)
+	}
+	recipes, models = rerunVersions(o2)
+	if len(models) != 1 || models[modelAV] == 0 || recipes[recipeV] != 0 {
+		t.Errorf("--recipe alone: the re-run used models %v (want only the roll's %s) and recipes %v (want the candidate)", models, modelAV, recipes)
+	}
+	if treeDigest(t, rolls) != before {
+		t.Error("compare changed the stored rolls directory")
+	}
+}
+
+// TestCompareNotesUninspected: a change where one side did not inspect
+// the web says so (it is not the candidate's doing).
+func TestCompareNotesUninspected(t *testing.T) {
+	newD := rollmap.Defect{ID: 1, MDStartM: 5, MDEndM: 5.01, CDStartMM: 10, CDEndMM: 12}
+	goneD := rollmap.Defect{ID: 2, MDStartM: 9, MDEndM: 9.01, CDStartMM: 10, CDEndMM: 12}
+	farD := rollmap.Defect{ID: 3, MDStartM: 20, MDEndM: 20.01, CDStartMM: 10, CDEndMM: 12}
+	r := rollmap.Comparison{Changes: []rollmap.Change{
+		{Kind: rollmap.ChangeNew, New: &newD}, {Kind: rollmap.ChangeGone, Old: &goneD}, {Kind: rollmap.ChangeGone, Old: &farD},
+	}}
+	old := []rollmap.Uninspected{{MDStartM: 4, MDEndM: 6, CDStartMM: 0, CDEndMM: 100, Reason: rollmap.ReasonDropped}}
+	rerun := []rollmap.Uninspected{{MDStartM: 8.5, MDEndM: 9.5, CDStartMM: 0, CDEndMM: 100, Reason: rollmap.ReasonSourceError}}
+	noteUninspected(&r, old, rerun)
+	if n := r.Changes[0].Note; !strings.Contains(n, "the recorded roll did not inspect (dropped-block)") {
+		t.Errorf("newly flagged in the recorded roll's gap: note %q", n)
+	}
+	if n := r.Changes[1].Note; !strings.Contains(n, "the re-run did not inspect (source-error)") {
+		t.Errorf("no longer flagged in the re-run's gap: note %q", n)
+	}
+	if n := r.Changes[2].Note; n != "" {
+		t.Errorf("a change outside every gap has the note %q", n)
 	}
 }

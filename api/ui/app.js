@@ -1,11 +1,12 @@
 // Quality workplace, shared core: API calls, formatting, class colours and
 // glyph shapes, tabs, roll selection and the live event feed.
 //
-// The page is four plain scripts sharing window.WI (this file first):
+// The page is five plain scripts sharing window.WI (this file first):
 //   app.js     this core
 //   live.js    live view (line status, last 100 m, newest defects)
 //   rollmap.js roll map canvas, defect details, roll summary and report links
 //   review.js  keyboard-driven review queue
+//   calibrate.js threshold curves from reviews, and applying a proposal
 //
 // Live feed: one EventSource on /api/events (kinds status, defect, roll,
 // review, reset). The browser resends Last-Event-ID when it reconnects by
@@ -185,7 +186,7 @@ window.WI = (() => {
 
   // ---- tabs ---------------------------------------------------------------
 
-  const TABS = ['live', 'map', 'review'];
+  const TABS = ['live', 'map', 'review', 'calibrate'];
   const state = {
     tab: 'map',
     status: null,      // last engine.Status, or null

@@ -97,19 +97,34 @@ func (l *learnedStage) apply(d *rollmap.Defect, crop []uint8, w, h int) {
 		return
 	}
 	t0 := time.Now()
-	l.feats = classify.Features(l.feats[:0], MeasuredOf(d, l.webWidthMM), crop, w, h, w)
-	class, conf, err := c.C.Classify(l.feats)
+	var err error
+	l.feats, err = c.Label(l.feats, d, l.webWidthMM, crop, w, h)
 	l.seconds.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		l.errors.Inc()
 		l.log.Error().Err(err).Int64("defect", d.ID).Msg("defect classifier failed; the rule-based class stands")
 		return
 	}
-	d.LearnedClass, d.LearnedConfidence, d.ClassifierVersion, d.RuleClass = class, conf, c.Version, d.Class
-	if min := l.recipe.Classifier.OverrideMinConfidence; min > 0 && conf >= min && class != d.Class {
-		d.Class = class
-		d.Severity, d.Decision = l.recipe.SeverityDecision(class, measureOf(d))
+	if min := l.recipe.Classifier.OverrideMinConfidence; min > 0 && d.LearnedConfidence >= min && d.LearnedClass != d.Class {
+		d.Class = d.LearnedClass
+		d.Severity, d.Decision = l.recipe.SeverityDecision(d.Class, measureOf(d))
 	}
+}
+
+// Label runs the classifier on defect d's crop (w × h grey pixels,
+// stride w) on a web webWidthMM wide and records in d the learned class,
+// its confidence, the classifier's version and the rule-based class (d's
+// class as it stands). It does not override d's class: the recipe says
+// when (Recipe.Rescore, the engine's assembly). feats is scratch space,
+// returned for reuse.
+func (c *Classifier) Label(feats []float32, d *rollmap.Defect, webWidthMM float64, crop []uint8, w, h int) ([]float32, error) {
+	feats = classify.Features(feats[:0], MeasuredOf(d, webWidthMM), crop, w, h, w)
+	class, conf, err := c.C.Classify(feats)
+	if err != nil {
+		return feats, err
+	}
+	d.LearnedClass, d.LearnedConfidence, d.ClassifierVersion, d.RuleClass = class, conf, c.Version, d.Class
+	return feats, nil
 }
 
 // SetClassifier makes c the defect classifier for the defects decided

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -339,13 +342,26 @@ func (c *comparer) rescoreStored() (rollmap.Comparison, error) {
 	if *c.ef.model != "" && c.modelDir != c.versionPath(versions.KindModel, c.oldModel) {
 		c.limits = append(c.limits, fmt.Sprintf("the candidate model %s was not run: a model scores the flat-fielded web, which only the recording holds; model detections are as recorded", c.modelDir))
 	}
+	var label func(d *rollmap.Defect) string
 	if c.classifierDir != "" && c.classifierDir != c.versionPath(versions.KindClassifier, c.oldClassifier) {
-		c.limits = append(c.limits, fmt.Sprintf("the candidate classifier %s was not run on the crops; each defect keeps its recorded learned class", c.classifierDir))
+		cl, err := c.cropClassifier()
+		if err != nil {
+			return rollmap.Comparison{}, err
+		}
+		defer cl.close()
+		label = cl.label
 	}
 	res := rollmap.Comparison{Old: len(c.old)}
 	kept := make([]rollmap.Defect, 0, len(c.old))
+	notes := map[int64]string{}
 	for i := range c.old {
-		d, why := c.recipe.Rescore(c.old[i])
+		cand := c.old[i]
+		if label != nil {
+			if why := label(&cand); why != "" {
+				notes[cand.ID] = why
+			}
+		}
+		d, why := c.recipe.Rescore(cand)
 		if why != "" {
 			res.Changes = append(res.Changes, rollmap.Change{Kind: rollmap.ChangeGone, Old: &c.old[i], Note: "the candidate would not record it: " + why})
 			continue
@@ -359,7 +375,14 @@ func (c *comparer) rescoreStored() (rollmap.Comparison, error) {
 			continue
 		}
 		if k := rollmap.PairChange(&c.old[i], &kept[j]); k != "" {
-			res.Changes = append(res.Changes, rollmap.Change{Kind: k, Old: &c.old[i], New: &kept[j], Note: "re-decided from the roll map's measures"})
+			note := "re-decided from the roll map's measures"
+			if kept[j].ClassifierVersion != c.old[i].ClassifierVersion {
+				note += " and the candidate classifier on the crop"
+			}
+			if n := notes[c.old[i].ID]; n != "" {
+				note += "; " + n
+			}
+			res.Changes = append(res.Changes, rollmap.Change{Kind: k, Old: &c.old[i], New: &kept[j], Note: note})
 		} else {
 			res.Unchanged++
 		}
@@ -367,6 +390,74 @@ func (c *comparer) rescoreStored() (rollmap.Comparison, error) {
 	}
 	rollmap.SortChanges(res.Changes)
 	return res, nil
+}
+
+// cropClassifier is the candidate classifier run on the archived crops.
+type cropClassifier struct {
+	c      *engine.Classifier
+	images api.DirImages
+	webMM  float64
+	feats  []float32
+}
+
+// cropClassifier loads the candidate classifier for the crops of the
+// roll's image archive.
+func (c *comparer) cropClassifier() (*cropClassifier, error) {
+	cl, err := classify.Load(c.classifierDir)
+	if err != nil {
+		return nil, fmt.Errorf("--classifier %s: %w", c.classifierDir, err)
+	}
+	sha, err := versions.FilesDigest(c.classifierDir, classify.GraphFileName, classify.SidecarFileName)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("--classifier %s: %w", c.classifierDir, err)
+	}
+	c.limits = append(c.limits, "the candidate classifier ran on the archived crops; a defect without a readable crop keeps its recorded learned class (its note says so)")
+	return &cropClassifier{c: &engine.Classifier{C: cl, Version: versions.IDOf(sha)},
+		images: api.DirImages(filepath.Join(c.storeRoot, imagesDirName)), webMM: c.meta.WebWidthMM}, nil
+}
+
+func (cc *cropClassifier) close() { cc.c.C.Close() }
+
+// label runs the classifier on d's archived crop, or says why it could
+// not (d then keeps its recorded learned class).
+func (cc *cropClassifier) label(d *rollmap.Defect) string {
+	if d.ImageRef == "" {
+		return "no crop (" + cmp.Or(d.ImageError, "none recorded") + "): learned class as recorded"
+	}
+	pix, w, h, err := readGrayCrop(cc.images, d.ImageRef)
+	if err != nil {
+		return fmt.Sprintf("crop not readable (%v): learned class as recorded", err)
+	}
+	if cc.feats, err = cc.c.Label(cc.feats, d, cc.webMM, pix, w, h); err != nil {
+		return fmt.Sprintf("classifier failed on the crop (%v): learned class as recorded", err)
+	}
+	return ""
+}
+
+// readGrayCrop reads crop ref as 8-bit grey pixels, stride w.
+func readGrayCrop(images api.DirImages, ref string) ([]uint8, int, int, error) {
+	rc, err := images.Open(ref)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer rc.Close()
+	img, err := png.Decode(io.LimitReader(rc, 16<<20))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	b := img.Bounds()
+	g, ok := img.(*image.Gray)
+	if !ok {
+		g = image.NewGray(b)
+		draw.Draw(g, b, img, b.Min, draw.Src)
+	}
+	w, h := b.Dx(), b.Dy()
+	pix := make([]uint8, w*h)
+	for y := 0; y < h; y++ {
+		copy(pix[y*w:(y+1)*w], g.Pix[y*g.Stride:y*g.Stride+w])
+	}
+	return pix, w, h, nil
 }
 
 // write writes OUT/changes.csv, OUT/changes.html and the crops they link

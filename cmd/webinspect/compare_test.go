@@ -14,6 +14,7 @@ import (
 
 	"github.com/webinspect/webinspect/engine"
 	"github.com/webinspect/webinspect/internal/long"
+	"github.com/webinspect/webinspect/model/classify"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -452,5 +453,63 @@ func TestCompareNotesUninspected(t *testing.T) {
 	}
 	if n := r.Changes[2].Note; n != "" {
 		t.Errorf("a change outside every gap has the note %q", n)
+	}
+}
+
+// TestCompareClassifierFromCrops: a candidate classifier runs on the
+// archived crops when there is no recording, and reclassifies exactly the
+// defects the re-run with the recording reclassifies.
+func TestCompareClassifierFromCrops(t *testing.T) {
+	ortest.Require(t)
+	dir := t.TempDir()
+	rec, rolls, clf := filepath.Join(dir, "D"), filepath.Join(dir, "R"), filepath.Join(dir, "clf")
+	simulate(t, rec, "--length", "10m", "--width", "100mm", "--cameras", "1", "--defects", "10")
+	roll := replayRoll(t, rec, rolls)
+	// A classifier sure of "hole" whatever it sees (99.3 %: above the
+	// recipe's 0.9 override).
+	n := classify.NumFeatures
+	w := &classify.Weights{Classes: []string{"hole", "knot"}, Mean: make([]float32, n), Std: make([]float32, n),
+		W: make([]float32, 2*n), B: []float32{5, 0}}
+	for i := range w.Std {
+		w.Std[i] = 1
+	}
+	if err := classify.Write(clf, w, nil); err != nil {
+		t.Fatal(err)
+	}
+	reclassified := func(out string) []string {
+		t.Helper()
+		var ids []string
+		for _, r := range readCSVMaps(t, filepath.Join(out, compareCSV)) {
+			if r["change"] != string(rollmap.ChangeClass) || r["new_class"] != "hole" {
+				t.Errorf("%s: %s of defect %s (%s → %s), want only reclassifications to hole", out, r["change"], r["old_defect_id"], r["old_class"], r["new_class"])
+			}
+			ids = append(ids, r["old_defect_id"])
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	withRec, noRec := filepath.Join(dir, "O1"), filepath.Join(dir, "O2")
+	if code, out, stderr := runCLI(t, "compare", roll, "--classifier", clf, "--out", withRec); code != 0 {
+		t.Fatalf("compare with the recording: exit %d: %s %s", code, out, stderr)
+	}
+	os.Rename(rec, rec+".moved")
+	code, stdout, stderr := runCLI(t, "compare", roll, "--classifier", clf, "--out", noRec)
+	if code != 0 {
+		t.Fatalf("compare from crops: exit %d: %s %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "the candidate classifier ran on the archived crops") {
+		t.Errorf("compare from crops does not say the classifier ran on the crops:\n%s", stdout)
+	}
+	_, old, _, _ := rollmap.ReadRoll(roll)
+	var want []string
+	for _, d := range old {
+		if d.Class != "hole" {
+			want = append(want, fmt.Sprint(d.ID))
+		}
+	}
+	slices.Sort(want)
+	a, b := reclassified(withRec), reclassified(noRec)
+	if len(want) == 0 || !slices.Equal(a, want) || !slices.Equal(b, want) {
+		t.Errorf("reclassified to hole: re-run %v, crops %v; want every defect not a hole already %v", a, b, want)
 	}
 }

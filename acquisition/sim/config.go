@@ -72,9 +72,39 @@ type Config struct {
 	// LearnM is the MD length at the start of the roll kept free of defects
 	// (for teaching). [0, LengthM).
 	LearnM float64 `json:"learn_m"`
+	// Lot, when set, is a benign change of yarn lot (or batch) over a
+	// stretch of the web: good material whose mean and texture contrast
+	// differ a little from the rest, which a model taught on the first
+	// metres has never seen. It is not a defect: Truth does not list it.
+	Lot *Lot `json:"lot,omitempty"`
 	// Start is the clock time of the first trigger, used for Block.Time.
 	// Zero means the time New is called.
 	Start time.Time `json:"start,omitzero"`
+}
+
+// Lot is a stretch of the web made from another yarn lot: from AtM for
+// LengthM metres the true grey value of the material (before defects,
+// across the whole width) becomes
+//
+//	v' = base + Contrast·(v - base) + Shift
+//
+// with base the material's mean level (fabric 130, leather 110, film 170).
+// At each end the new lot blends in over RampM metres (Shift and Contrast
+// grow linearly from nothing), as when bobbins of both lots run side by
+// side for a while: an abrupt step across the whole width would be a
+// shade bar, a defect of its own.
+type Lot struct {
+	// AtM is where the lot starts, metres from the roll start. [0, LengthM).
+	AtM float64 `json:"at_m"`
+	// LengthM is how long it lasts, metres. (0, 100000].
+	LengthM float64 `json:"length_m"`
+	// Shift is the change of mean level in grey levels. [-40, 40].
+	Shift float64 `json:"shift"`
+	// Contrast scales the texture around the mean (1: unchanged; 0 means
+	// 1). [0, 3].
+	Contrast float64 `json:"contrast,omitempty"`
+	// RampM is the length of the blend at each end, metres. [0, LengthM/2].
+	RampM float64 `json:"ramp_m,omitempty"`
 }
 
 // DefaultConfig returns a 2 m wide, 200 m long fabric at 100 m/min seen by
@@ -158,6 +188,20 @@ func (c Config) Validate() error {
 	}
 	if math.IsNaN(c.LearnM) || c.LearnM < 0 || c.LearnM >= c.LengthM {
 		return fmt.Errorf("sim: LearnM = %v: must be in [0, %v) (LengthM)", c.LearnM, c.LengthM)
+	}
+	if l := c.Lot; l != nil {
+		switch {
+		case math.IsNaN(l.AtM) || l.AtM < 0 || l.AtM >= c.LengthM:
+			return fmt.Errorf("sim: Lot.AtM = %v: must be in [0, %v) (LengthM)", l.AtM, c.LengthM)
+		case math.IsNaN(l.LengthM) || l.LengthM <= 0 || l.LengthM > 100000:
+			return fmt.Errorf("sim: Lot.LengthM = %v: must be in (0, 100000]", l.LengthM)
+		case math.IsNaN(l.Shift) || l.Shift < -40 || l.Shift > 40:
+			return fmt.Errorf("sim: Lot.Shift = %v: must be in [-40, 40] grey levels", l.Shift)
+		case math.IsNaN(l.Contrast) || l.Contrast < 0 || l.Contrast > 3:
+			return fmt.Errorf("sim: Lot.Contrast = %v: must be in [0, 3] (0 means 1)", l.Contrast)
+		case math.IsNaN(l.RampM) || l.RampM < 0 || l.RampM > l.LengthM/2:
+			return fmt.Errorf("sim: Lot.RampM = %v: must be in [0, %v] (Lot.LengthM/2)", l.RampM, l.LengthM/2)
+		}
 	}
 	if c.Motion != nil {
 		if err := acquisition.ValidatePhases(c.Motion); err != nil {

@@ -35,6 +35,12 @@ type texture struct {
 	tile []int8  // leather: grain tile, leatherTile x leatherTile, row-major
 
 	md [4]float64 // phases of the slow MD tone waves
+
+	// lot: lines lotLo ≤ y < lotHi are of another yarn lot (Config.Lot),
+	// blending in over lotRamp lines at each end.
+	lotLo, lotHi, lotRamp int64
+	base                  int32
+	lotContrast, lotShift float64
 }
 
 // newTexture builds the tables for a camera whose pixel x covers CD
@@ -50,6 +56,24 @@ func newTexture(cfg *Config, tile []int8, width int, offsetMM float64) *texture 
 	}
 	for i := range t.md {
 		t.md[i] = 2 * math.Pi * unitHash(hash(seed, 0x6d64, uint64(i)))
+	}
+	switch cfg.Material {
+	case Fabric:
+		t.base = fabricBase
+	case Leather:
+		t.base = leatherBase
+	case Film:
+		t.base = filmBase
+	}
+	if l := cfg.Lot; l != nil {
+		c := l.Contrast
+		if c == 0 {
+			c = 1
+		}
+		t.lotLo = int64(math.Ceil(l.AtM*1000/cfg.LineMM - 0.5))
+		t.lotHi = int64(math.Ceil((l.AtM+l.LengthM)*1000/cfg.LineMM - 0.5))
+		t.lotRamp = int64(math.Round(l.RampM * 1000 / cfg.LineMM))
+		t.lotContrast, t.lotShift = c, l.Shift
 	}
 	cdPhase := func(i uint64) float64 { return 2 * math.Pi * unitHash(hash(seed, 0x6364, i)) }
 	switch cfg.Material {
@@ -118,6 +142,9 @@ func yarnProfile(u float64) float64 {
 // [y*lineMM, (y+1)*lineMM).
 func (t *texture) line(y int64, v []int32) {
 	v = v[:len(t.col)]
+	if y >= t.lotLo && y < t.lotHi {
+		defer t.lot(y, v)
+	}
 	md := (float64(y) + 0.5) * t.lineMM // mm
 	switch t.material {
 	case Fabric:
@@ -149,6 +176,19 @@ func (t *texture) line(y int64, v []int32) {
 		for x := range v {
 			v[x] = col[x] + tone
 		}
+	}
+}
+
+// lot turns line y's texture into the other yarn lot's (Config.Lot).
+func (t *texture) lot(y int64, v []int32) {
+	f := 1.0
+	if t.lotRamp > 0 {
+		f = min(1, float64(y-t.lotLo+1)/float64(t.lotRamp), float64(t.lotHi-y)/float64(t.lotRamp))
+	}
+	mul := int32(math.Round((1 + f*(t.lotContrast-1)) * 256))
+	add := int32(math.Round(f * t.lotShift))
+	for x, p := range v {
+		v[x] = t.base + (mul*(p-t.base))>>8 + add
 	}
 }
 

@@ -20,19 +20,28 @@ type simFlags struct {
 	seed                                  *int64
 	material                              *string
 	defects, cameras                      *int
+	lotAt, lotLength, lotRamp             *string
+	lotShift, lotContrast                 *float64
+	contrastScale                         *float64
 }
 
 func addSimFlags(fs *flag.FlagSet, defLength string, defDefects int) simFlags {
 	return simFlags{
-		length:   fs.String("length", defLength, "web length to simulate (e.g. 200m, 1.5km)"),
-		speed:    fs.String("speed", "100m/min", "line speed (m/min or m/s)"),
-		width:    fs.String("width", "2000mm", "web width (mm, cm or m)"),
-		seed:     fs.Int64("seed", 1, "random seed: the same seed gives the same web"),
-		material: fs.String("material", "fabric", "material: fabric, leather or film"),
-		defects:  fs.Int("defects", defDefects, "number of defects to inject (-1: one per 10 m)"),
-		cameras:  fs.Int("cameras", 2, "number of cameras across the web"),
-		stopAt:   fs.String("stop-at", "", "stop the web at this MD position, jog back and restart (e.g. 100m)"),
-		jogBack:  fs.String("jog-back", "0.5m", "how far the web jogs back after --stop-at"),
+		length:        fs.String("length", defLength, "web length to simulate (e.g. 200m, 1.5km)"),
+		speed:         fs.String("speed", "100m/min", "line speed (m/min or m/s)"),
+		width:         fs.String("width", "2000mm", "web width (mm, cm or m)"),
+		seed:          fs.Int64("seed", 1, "random seed: the same seed gives the same web"),
+		material:      fs.String("material", "fabric", "material: fabric, leather or film"),
+		defects:       fs.Int("defects", defDefects, "number of defects to inject (-1: one per 10 m)"),
+		cameras:       fs.Int("cameras", 2, "number of cameras across the web"),
+		stopAt:        fs.String("stop-at", "", "stop the web at this MD position, jog back and restart (e.g. 100m)"),
+		jogBack:       fs.String("jog-back", "0.5m", "how far the web jogs back after --stop-at"),
+		contrastScale: fs.Float64("contrast-scale", 1, "multiply every defect's contrast (0..2; below 1 makes subtle defects, 0.25 puts most under the threshold detector's reach)"),
+		lotAt:         fs.String("lot-at", "", "a benign change of yarn lot starts at this MD position (e.g. 40m): good material, not a defect, absent from truth.csv"),
+		lotLength:     fs.String("lot-length", "10m", "how long the yarn lot of --lot-at lasts"),
+		lotRamp:       fs.String("lot-ramp", "0.5m", "how long the yarn lot of --lot-at takes to blend in at each end (0: an abrupt step, a shade bar)"),
+		lotShift:      fs.Float64("lot-shift", 6, "the yarn lot's change of mean level, grey levels (-40..40)"),
+		lotContrast:   fs.Float64("lot-contrast", 1.3, "the yarn lot's texture contrast relative to the rest (0..3)"),
 	}
 }
 
@@ -52,6 +61,7 @@ func (f simFlags) config() (sim.Config, error) {
 	cfg.Material = *f.material
 	cfg.Cameras = *f.cameras
 	cfg.Defects = *f.defects
+	cfg.ContrastScale = *f.contrastScale
 	if cfg.Defects < 0 {
 		cfg.Defects = int(cfg.LengthM / 10)
 	}
@@ -65,6 +75,21 @@ func (f simFlags) config() (sim.Config, error) {
 			return cfg, err
 		}
 		cfg.Motion = acquisition.StopAndJog(cfg.SpeedMPerMin, at, 2, back)
+	}
+	if *f.lotAt != "" {
+		at, err := parseLengthM("lot-at", *f.lotAt)
+		if err != nil {
+			return cfg, err
+		}
+		length, err := parseLengthM("lot-length", *f.lotLength)
+		if err != nil {
+			return cfg, err
+		}
+		ramp, err := parseLengthM("lot-ramp", *f.lotRamp)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Lot = &sim.Lot{AtM: at, LengthM: length, Shift: *f.lotShift, Contrast: *f.lotContrast, RampM: ramp}
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err.Error()}

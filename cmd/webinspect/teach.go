@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/model/onnx"
@@ -78,6 +79,8 @@ func cmdTeach(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	o.Source = *from
 	var imgs []teach.Image
+	flatField := "none (images as given)"
+	pixelMM := ""
 	if teach.IsRecording(*from) {
 		src, err := recording.Open(*from, recording.ReadOptions{})
 		if err != nil {
@@ -101,6 +104,11 @@ func cmdTeach(ctx context.Context, args []string, stdout io.Writer) error {
 			log.Info().Float64("false_alarms_per_100m", recipe.Model.FalseAlarmsPer100M).Float64("per_frame", o.TargetFAR).Msg("threshold target from the recipe")
 		}
 		o.Source = fmt.Sprintf("%s camera %d, first %g m, recipe %s", *from, *camera, *metres, recipe.Name)
+		c := info.Cameras[min(max(*camera, 0), len(info.Cameras)-1)]
+		if len(c.Dark) > 0 && len(c.White) > 0 {
+			flatField = fmt.Sprintf("target %d", recipe.Threshold.FlatFieldTarget)
+		}
+		pixelMM = strconv.FormatFloat(c.PixelMM, 'g', -1, 64)
 	} else {
 		if *recipeF != "" {
 			return usageError{"--recipe applies to recordings only (it sets the flat-field target)"}
@@ -113,6 +121,12 @@ func cmdTeach(ctx context.Context, args []string, stdout io.Writer) error {
 	t, err := teach.Teach(imgs, o)
 	if err != nil {
 		return err
+	}
+	// What the pixels were, so that reteach knows whether archived crops
+	// (raw camera pixels) are the model's kind of input.
+	t.Sidecar.MadeBy.Params["flat_field"] = flatField
+	if pixelMM != "" {
+		t.Sidecar.MadeBy.Params["pixel_mm"] = pixelMM // CD size of a camera pixel taught on
 	}
 	if err := t.WriteModel(*out); err != nil {
 		return err

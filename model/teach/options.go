@@ -22,6 +22,13 @@ var (
 	// ErrDegenerate is returned when the good material has no variation to
 	// model (e.g. every pixel the same value).
 	ErrDegenerate = errors.New("teach: good material has no texture to model")
+	// ErrModel is returned by Reteach and ReadTaughtModel for a model
+	// directory that cannot be re-taught: a file missing, corrupt or not
+	// matching the others, or a kind of model re-teach does not update.
+	ErrModel = errors.New("teach: model cannot be re-taught")
+	// ErrTooLittle is returned by Reteach when the reviewed material holds
+	// too few patches to fit good statistics on.
+	ErrTooLittle = errors.New("teach: too little reviewed material")
 )
 
 // Image is an 8-bit grayscale image: pixel (x, y) is Pix[y*W+x].

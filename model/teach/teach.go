@@ -24,11 +24,18 @@ type Taught struct {
 	HeldOut []float64
 	// Threshold is the calibrated anomaly-map level (= *Sidecar.Threshold).
 	Threshold float64
+	// Spec is the fitted statistics the graph was built from; WriteModel
+	// keeps it in teach.json so that Reteach can update them.
+	Spec onnx.TeachModelSpec
 }
 
-// WriteModel writes the model directory (model.onnx, model.json).
+// WriteModel writes the model directory: model.onnx, model.json and the
+// statistics in teach.json (SpecFileName).
 func (t *Taught) WriteModel(dir string) error {
-	return onnx.WriteModelDir(dir, t.ONNX, t.Sidecar)
+	if err := onnx.WriteModelDir(dir, t.ONNX, t.Sidecar); err != nil {
+		return err
+	}
+	return writeSpec(dir, t.Spec, t.ONNX)
 }
 
 // Teach builds and calibrates a model from good images. It needs the ONNX
@@ -174,6 +181,7 @@ func Teach(imgs []Image, o Options) (*Taught, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.Spec = final.spec
 	th := t.Threshold
 	t.Sidecar.Threshold = &th
 	p := t.Sidecar.MadeBy.Params

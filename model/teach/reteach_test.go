@@ -1,0 +1,205 @@
+package teach
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/model/onnx/ortest"
+)
+
+// lotTexture is texture of another yarn lot: 8 grey levels brighter and
+// 30 % more contrast around the mean.
+func lotTexture(rng *rand.Rand, w, h int) Image {
+	im := texture(rng, w, h)
+	for i, v := range im.Pix {
+		im.Pix[i] = clamp8(128 + 1.3*(float64(v)-128) + 8)
+	}
+	return im
+}
+
+// filesDigest hashes the files of dir (names and bytes).
+func filesDigest(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write([]byte(e.Name() + "\x00"))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// scoreAll scores images with the model in dir.
+func scoreAll(t *testing.T, dir string, imgs []Image) []float64 {
+	t.Helper()
+	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewScorer(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make([]float64, len(imgs))
+	for i, im := range imgs {
+		v, _, err := s.Score(im, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func teachSmall(t *testing.T, rng *rand.Rand) string {
+	t.Helper()
+	var good []Image
+	for range 6 {
+		good = append(good, texture(rng, 96, 48))
+	}
+	o := smallOptions()
+	o.Source = "generated texture"
+	taught, err := Teach(good, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "old")
+	if err := taught.WriteModel(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Re-teach on material of another lot: the new model takes fresh images
+// of that lot as good, still flags a spot on either lot, and the old
+// model directory is untouched.
+func TestReteachLearnsNewLot(t *testing.T) {
+	ortest.Require(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	old := teachSmall(t, rng)
+	before := filesDigest(t, old)
+	var reviewed [][]Image
+	for range 4 {
+		reviewed = append(reviewed, []Image{lotTexture(rng, 96, 48)})
+	}
+	fresh := []Image{lotTexture(rng, 96, 48), lotTexture(rng, 96, 48), lotTexture(rng, 96, 48)}
+	spots := []Image{withSpot(lotTexture(rng, 96, 48), 40, 20, 4), withSpot(texture(rng, 96, 48), 40, 20, 4)}
+
+	sc, err := onnx.ReadSidecar(filepath.Join(old, onnx.SidecarFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := *sc.Threshold
+	oldFresh := scoreAll(t, old, fresh)
+	for i, v := range oldFresh {
+		if v < th {
+			t.Fatalf("fresh lot image %d scores %.3g with the old model, below its threshold %.3g: the test proves nothing", i, v, th)
+		}
+	}
+	nt, err := Reteach(old, reviewed, ReteachOptions{Seed: 1, Source: "test lot", Params: map[string]string{"derived_from": "abc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDir := filepath.Join(t.TempDir(), "new")
+	if err := nt.WriteModel(newDir); err != nil {
+		t.Fatal(err)
+	}
+	if filesDigest(t, old) != before {
+		t.Error("Reteach changed the old model directory")
+	}
+	if nt.Threshold != th {
+		t.Errorf("threshold %.4g, want the old model's %.4g (calibrated on the taught good material)", nt.Threshold, th)
+	}
+	newFresh := scoreAll(t, newDir, fresh)
+	newSpots := scoreAll(t, newDir, spots)
+	t.Logf("threshold %.3g; fresh lot images old %v new %v; spots (lot, old material) new %v; %s", th, oldFresh, newFresh, newSpots, nt.Sidecar.MadeBy.Params["reteach"])
+	for i, v := range newFresh {
+		if v >= th {
+			t.Errorf("fresh lot image %d scores %.3g with the re-taught model, at or above the threshold %.3g", i, v, th)
+		}
+	}
+	for i, v := range newSpots {
+		if v < th {
+			t.Errorf("spot image %d scores %.3g with the re-taught model, below the threshold %.3g", i, v, th)
+		}
+	}
+	p := nt.Sidecar.MadeBy.Params
+	if nt.Sidecar.MadeBy.Tool != "webinspect reteach" || nt.Sidecar.MadeBy.Source != "test lot" || p["derived_from"] != "abc" ||
+		p["reteach_count"] != "1" || p["taught_source"] != "generated texture" {
+		t.Errorf("made_by %+v", nt.Sidecar.MadeBy)
+	}
+	// The new directory can be re-taught again: its teach.json matches.
+	if _, _, _, err := ReadTaughtModel(newDir); err != nil {
+		t.Errorf("the re-taught model cannot be read back: %v", err)
+	}
+}
+
+// A model that cannot be re-taught gets an error naming the file.
+func TestReteachBadModel(t *testing.T) {
+	ortest.Require(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	old := teachSmall(t, rng)
+	lot := [][]Image{{lotTexture(rng, 96, 48)}}
+	cp := func(t *testing.T) string {
+		dir := t.TempDir()
+		for _, n := range []string{onnx.ModelFileName, onnx.SidecarFileName, SpecFileName} {
+			b, err := os.ReadFile(filepath.Join(old, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	for _, c := range []struct {
+		name   string
+		break_ func(dir string)
+		file   string
+		want   string
+	}{
+		{"no teach.json", func(d string) { os.Remove(filepath.Join(d, SpecFileName)) }, SpecFileName, "teach it again"},
+		{"corrupt teach.json", func(d string) { os.WriteFile(filepath.Join(d, SpecFileName), []byte(`{"format":1,"spec":{`), 0o644) }, SpecFileName, "unexpected EOF"},
+		{"teach.json of a newer format", func(d string) {
+			b, _ := os.ReadFile(filepath.Join(d, SpecFileName))
+			os.WriteFile(filepath.Join(d, SpecFileName), []byte(strings.Replace(string(b), `"format":1`, `"format":9`, 1)), 0o644)
+		}, SpecFileName, "format 9"},
+		{"model.onnx replaced", func(d string) {
+			b, _ := os.ReadFile(filepath.Join(d, onnx.ModelFileName))
+			b[len(b)/2] ^= 1
+			os.WriteFile(filepath.Join(d, onnx.ModelFileName), b, 0o644)
+		}, onnx.ModelFileName, "changed after teach"},
+		{"corrupt model.json", func(d string) { os.WriteFile(filepath.Join(d, onnx.SidecarFileName), []byte("{"), 0o644) }, onnx.SidecarFileName, "sidecar"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := cp(t)
+			c.break_(dir)
+			_, err := Reteach(dir, lot, ReteachOptions{})
+			if !errors.Is(err, ErrModel) || !strings.Contains(err.Error(), filepath.Join(dir, c.file)) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want ErrModel naming %s and saying %q", err, filepath.Join(dir, c.file), c.want)
+			}
+		})
+	}
+	t.Run("too little material", func(t *testing.T) {
+		_, err := Reteach(old, [][]Image{{lotTexture(rng, 12, 12)}}, ReteachOptions{})
+		if !errors.Is(err, ErrTooLittle) || !strings.Contains(err.Error(), "want at least 250") {
+			t.Errorf("error %v, want ErrTooLittle saying how much is needed (10×5² patch positions)", err)
+		}
+	})
+}

@@ -223,8 +223,9 @@ func modelFlagged(d *rollmap.Defect) bool {
 }
 
 // reviewedRegions returns the pixels of the false alarms a model flagged
-// on the roll in rollDir: from the recording recDir when given (flat-
-// fielded as teach reads it), else from the archived crops, which are
+// on the roll in rollDir: from the recording recDir when given, or the
+// roll's source when that is a recording (flat-fielded as teach reads
+// it), else from the archived crops, which are
 // raw camera pixels and serve only a model taught on pixels as they come
 // (made_by.params.flat_field "none"). It also returns one note per
 // false alarm (defect, reviewer, time).
@@ -264,6 +265,11 @@ func reviewedRegions(ctx context.Context, rollDir, recDir, recipeF string, sc on
 	}
 	if len(fas) == 0 {
 		return nil, nil, nil
+	}
+	// Without RECORDING, the roll's source when it is a recording that
+	// is still there (a replayed roll names its recording's directory).
+	if recDir == "" && meta.Source != "" && teach.IsRecording(meta.Source) {
+		recDir = meta.Source
 	}
 	if recDir != "" {
 		rs, err := recordingRegions(ctx, recDir, recipeF, fas, marginMM)

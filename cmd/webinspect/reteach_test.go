@@ -188,7 +188,8 @@ func TestReteachYarnLot(t *testing.T) {
 	confirmed, falseAlarms := lotReviewer(t, rolls, "A", truthA)
 	t.Logf("scripted reviewer: %d confirmed, %d false alarms", confirmed, falseAlarms)
 
-	code, out, e := runCLI(t, "reteach", "--model", m0, "--out", m1, "--by", "qa-lead", filepath.Join(rolls, "A")+"="+recA)
+	// The roll names its recording (its source): no =RECORDING needed.
+	code, out, e := runCLI(t, "reteach", "--model", m0, "--out", m1, "--by", "qa-lead", filepath.Join(rolls, "A"))
 	if code != 0 {
 		t.Fatalf("reteach: %s %s", out, e)
 	}

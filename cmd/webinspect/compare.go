@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/recording"
 	"github.com/webinspect/webinspect/api"
 	"github.com/webinspect/webinspect/engine"
@@ -180,16 +181,10 @@ func (c *comparer) resolveVersions() error {
 
 	var err error
 	if c.recipeF != "" {
-		// loadRecipe takes the material only for its default; the flag is set.
-		r, lerr := engine.LoadRecipe(c.recipeF)
-		if lerr != nil {
-			if errors.Is(lerr, engine.ErrUnknownRecipe) {
-				return usageError{fmt.Sprintf("--recipe %s: no such file and no built-in recipe of that name (built-in: %s)",
-					c.recipeF, strings.Join(engine.BuiltinRecipes(), ", "))}
-			}
-			return fmt.Errorf("--recipe: %w", lerr)
+		// The material is only loadRecipe's default; the flag is set.
+		if c.recipe, err = loadRecipe(c.recipeF, acquisition.Info{}); err != nil {
+			return err
 		}
-		c.recipe = r
 	} else if c.recipe, err = c.rollRecipe(); err != nil {
 		return err
 	}
@@ -300,9 +295,16 @@ func (c *comparer) rerun(ctx context.Context, rec string) ([]rollmap.Defect, []r
 	if err != nil {
 		return nil, nil, fmt.Errorf("re-running the recording %s with the candidate: %w", rec, err)
 	}
-	_, ds, us, err := rollmap.ReadRoll(filepath.Join(rollsDir, id))
+	m, ds, us, err := rollmap.ReadRoll(filepath.Join(rollsDir, id))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the re-run roll: %w", err)
+	}
+	// A recording that ran through a roll change holds more than this
+	// roll; the re-run starts at the recording's start.
+	if d := m.LengthM - c.meta.LengthM; d > 1 || d < -1 {
+		n := fmt.Sprintf("the re-run covers %.1f m of web, the recorded roll %.1f m: if the recording holds more than this roll (a roll change while it ran), the MD positions do not line up and the changes are not this candidate's", m.LengthM, c.meta.LengthM)
+		c.notes = append(c.notes, n)
+		log.Warn().Msg(n)
 	}
 	return ds, us, nil
 }

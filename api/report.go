@@ -138,12 +138,7 @@ func WriteReport(w io.Writer, format string, store ReportStore, images ImageSour
 }
 
 // effectiveClass is the class after review.
-func effectiveClass(d *rollmap.Defect) string {
-	if d.ReviewStatus == rollmap.ReviewReclassified && d.ReviewLabel != "" {
-		return d.ReviewLabel
-	}
-	return d.Class
-}
+func effectiveClass(d *rollmap.Defect) string { return d.ClassAfterReview() }
 
 // versionsText lists the recipe and model versions of ds, in order of
 // first appearance, with their defect counts: "recipe 3f9a… (12), model

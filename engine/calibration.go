@@ -47,14 +47,21 @@ func (r *Recipe) CalibrationSettings(version string) calibrate.Settings {
 	return s
 }
 
-// decide is the decision of a defect of class with severity.
+// decide is the decision of a defect of class with severity: the first
+// matching decision rule's, DecisionPass when none matches.
 func (r *Recipe) decide(class, severity string) rollmap.Decision {
-	for _, d := range r.Decisions {
-		if (d.Class == "*" || d.Class == class) && (d.Severity == "*" || d.Severity == severity) {
-			return d.Decision
-		}
+	if i := r.decisionRule(class, severity); i >= 0 {
+		return r.Decisions[i].Decision
 	}
 	return DecisionPass
+}
+
+// decisionRule is the index of the first decision rule matching class and
+// severity, -1 when none does.
+func (r *Recipe) decisionRule(class, severity string) int {
+	return slices.IndexFunc(r.Decisions, func(d DecisionRule) bool {
+		return (d.Class == "*" || d.Class == class) && (d.Severity == "*" || d.Severity == severity)
+	})
 }
 
 // WithThreshold returns a copy of the recipe with a detector's score floor

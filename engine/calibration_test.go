@@ -94,6 +94,18 @@ func calibrationOnUnseenRoll(t *testing.T, lengthM float64, defects int) {
 		t.Fatal(err)
 	}
 
+	// The floor drops exactly the defects below it: on the reviewed roll
+	// the new recipe gives what the curve said.
+	againA, _, err := runSim(t, cfgA, tuned, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scAgain := scoreRoll(t, cfgA, tuned, againA, sA.Truth())
+	if len(againA.defects) != p.Point.DefectsKept || scAgain.False != p.Point.FalseKept {
+		t.Errorf("roll A again with the proposal: %d defects, %d false alarms; the curve said %d and %d",
+			len(againA.defects), scAgain.False, p.Point.DefectsKept, p.Point.FalseKept)
+	}
+
 	cfgB := cfg(22)
 	before, sB, err := runSim(t, cfgB, low, Options{})
 	if err != nil {

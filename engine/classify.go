@@ -137,12 +137,5 @@ func (r *Recipe) SeverityDecision(class string, m Measure) (severity string, dec
 			break
 		}
 	}
-	decision = DecisionPass
-	for _, d := range r.Decisions {
-		if (d.Class == "*" || d.Class == class) && (d.Severity == "*" || d.Severity == severity) {
-			decision = d.Decision
-			break
-		}
-	}
-	return severity, decision
+	return severity, r.decide(class, severity)
 }

@@ -82,12 +82,7 @@ func (c ClassRule) unconditional() bool {
 }
 
 func (r *Recipe) hasDecision(class, severity string) bool {
-	for _, d := range r.Decisions {
-		if (d.Class == "*" || d.Class == class) && (d.Severity == "*" || d.Severity == severity) {
-			return true
-		}
-	}
-	return false
+	return r.decisionRule(class, severity) >= 0
 }
 
 // ValidateText checks the recipe's free-text fields with internal/textcheck:

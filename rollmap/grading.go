@@ -154,13 +154,8 @@ func (g *GradingScheme) counts(d *Defect) bool {
 	return len(g.Classes) == 0 || slices.Contains(g.Classes, effectiveClass(d))
 }
 
-// effectiveClass is the defect's class after review.
-func effectiveClass(d *Defect) string {
-	if d.ReviewStatus == "reclassified" && d.ReviewLabel != "" {
-		return d.ReviewLabel
-	}
-	return d.Class
-}
+// effectiveClass is the defect's class after review (Defect.ClassAfterReview).
+func effectiveClass(d *Defect) string { return d.ClassAfterReview() }
 
 // grade returns the grade name and pass of a density.
 func (g *GradingScheme) grade(density float64) (string, bool) {

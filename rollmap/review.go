@@ -422,3 +422,14 @@ func (l *reviewLog) append(dir string, rv Review) error {
 func reviewMatches(want, status string) bool {
 	return status == want || want == ReviewNone && status == ""
 }
+
+// ClassAfterReview is the defect's class after its review: the reviewer's
+// label when it was reclassified, else the class the engine gave.
+// Grading, the cutting list, the report, `webinspect learn` and the
+// threshold calibration all count a defect under it.
+func (d *Defect) ClassAfterReview() string {
+	if d.ReviewStatus == ReviewReclassified && d.ReviewLabel != "" {
+		return d.ReviewLabel
+	}
+	return d.Class
+}

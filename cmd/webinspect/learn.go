@@ -115,10 +115,8 @@ func reviewedExamples(root string) ([]classify.Example, learnStats, error) {
 			d := &ds[i]
 			label := ""
 			switch d.ReviewStatus {
-			case rollmap.ReviewConfirmed:
-				label = d.Class
-			case rollmap.ReviewReclassified:
-				label = d.ReviewLabel
+			case rollmap.ReviewConfirmed, rollmap.ReviewReclassified:
+				label = d.ClassAfterReview()
 			case rollmap.ReviewFalseAlarm:
 				st.reviewed++
 				st.falseAlarms++

@@ -258,11 +258,7 @@ func (s Settings) sampleOf(d *rollmap.Defect, score float64, other bool) sample 
 		sm.falseA = true
 	case rollmap.ReviewConfirmed, rollmap.ReviewReclassified:
 		sm.confirmed = true
-		class := d.Class
-		if d.ReviewStatus == rollmap.ReviewReclassified && d.ReviewLabel != "" {
-			class = d.ReviewLabel
-		}
-		sm.mustKeep = s.mustKeep(class, d.Severity)
+		sm.mustKeep = s.mustKeep(d.ClassAfterReview(), d.Severity)
 	}
 	return sm
 }

@@ -48,21 +48,21 @@ func reviewFromTruth(sc score.Score, ds []rollmap.Defect) []rollmap.Defect {
 // alarms of a second roll it never saw (another seed), and finds the same
 // real defects there, give or take one.
 //
-// make test runs it on two 8 m rolls; make test-long (WEBINSPECT_LONG=1)
+// make test runs it on two 8 m rolls 200 mm wide; make test-long (WEBINSPECT_LONG=1)
 // on two 30 m rolls as well.
 func TestCalibrationFromReviewsOnUnseenRoll(t *testing.T) {
-	t.Run("length=8m", func(t *testing.T) { calibrationOnUnseenRoll(t, 8, 8) })
+	t.Run("length=8m", func(t *testing.T) { calibrationOnUnseenRoll(t, 8, 200, 8) })
 	t.Run("length=30m", func(t *testing.T) {
 		long.Skip(t, "two 30 m rolls")
-		calibrationOnUnseenRoll(t, 30, 14)
+		calibrationOnUnseenRoll(t, 30, 400, 14)
 	})
 }
 
-func calibrationOnUnseenRoll(t *testing.T, lengthM float64, defects int) {
+func calibrationOnUnseenRoll(t *testing.T, lengthM, widthMM float64, defects int) {
 	low := lowThresholdRecipe(t)
 	cfg := func(seed int64) sim.Config {
 		c := testSimConfig("fabric", seed)
-		c.LengthM, c.Defects = lengthM, defects
+		c.LengthM, c.WidthMM, c.Defects = lengthM, widthMM, defects
 		return c
 	}
 	cfgA := cfg(21)
@@ -104,6 +104,17 @@ func calibrationOnUnseenRoll(t *testing.T, lengthM float64, defects int) {
 	if len(againA.defects) != p.Point.DefectsKept || scAgain.False != p.Point.FalseKept {
 		t.Errorf("roll A again with the proposal: %d defects, %d false alarms; the curve said %d and %d",
 			len(againA.defects), scAgain.False, p.Point.DefectsKept, p.Point.FalseKept)
+	}
+
+	// compare's re-scoring from the roll map alone agrees.
+	rescored := 0
+	for _, d := range rollA.defects {
+		if _, why := tuned.Rescore(d); why == "" {
+			rescored++
+		}
+	}
+	if rescored != p.Point.DefectsKept {
+		t.Errorf("Rescore with the proposal keeps %d of roll A's defects, the curve %d", rescored, p.Point.DefectsKept)
 	}
 
 	cfgB := cfg(22)
@@ -190,5 +201,50 @@ func TestCalibrationTooFewReviews(t *testing.T) {
 	_, err = calibrate.Compute([]calibrate.Roll{roll}, r.CalibrationSettings(""))
 	if !errors.Is(err, calibrate.ErrNoDefects) || !strings.Contains(err.Error(), "R1") {
 		t.Errorf("a roll of another recipe: %v", err)
+	}
+}
+
+// TestScoreFloors: a defect is dropped only when every detector that saw
+// it scored it below its floor; floors of 0 keep everything.
+func TestScoreFloors(t *testing.T) {
+	r, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &merger{recipe: r}
+	thr := &pendingDefect{bright: 5, peak: 30}
+	mod := &pendingDefect{scoreN: 4, score: 2.5}
+	both := &pendingDefect{dark: 3, peak: 30, scoreN: 4, score: 2.5}
+	for _, c := range []struct {
+		tFloor, mFloor float64
+		thr, mod, both bool
+	}{
+		{0, 0, true, true, true},
+		{25, 0, true, true, true},
+		{31, 0, false, true, true},
+		{31, 2, false, true, true},
+		{31, 3, false, false, false},
+		{0, 3, true, false, true},
+	} {
+		r.Threshold.MinPeakContrast, r.Model.MinPeakScore = c.tFloor, c.mFloor
+		if got := [3]bool{a.aboveFloors(thr), a.aboveFloors(mod), a.aboveFloors(both)}; got != [3]bool{c.thr, c.mod, c.both} {
+			t.Errorf("floors %g/%g: threshold-only, model-only, both kept = %v, want %v", c.tFloor, c.mFloor, got, [3]bool{c.thr, c.mod, c.both})
+		}
+	}
+	// The recipe refuses floors out of range, naming the field.
+	for field, set := range map[string]func(*Recipe){
+		"threshold.min_peak_contrast":     func(r *Recipe) { r.Threshold.MinPeakContrast = 300 },
+		"threshold.false_alarms_per_100m": func(r *Recipe) { r.Threshold.FalseAlarmsPer100M = 0 },
+		"model.min_peak_score":            func(r *Recipe) { r.Model.MinPeakScore = -1 },
+	} {
+		bad, _ := DefaultRecipe("fabric")
+		set(bad)
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s out of range: %v", field, err)
+		}
+	}
+	if _, err := ParseRecipe("r.json", []byte(`{"material":"fabric","threshold":{"false_alarms_per_100m":500},"classes":[{"name":"x"}]}`)); err == nil ||
+		!strings.Contains(err.Error(), "threshold.false_alarms_per_100m = 500: must be between") {
+		t.Errorf("loading a recipe with a target out of range: %v", err)
 	}
 }

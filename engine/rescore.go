@@ -13,8 +13,9 @@ import (
 // recipe to what the record says of a defect (its box, area, polarity and
 // peak contrast: the Measure the assembly classified it with). It checks
 // the detection limits that can be checked from the record
-// (threshold.min_size_mm, and threshold.min_contrast for a defect the
-// threshold detector saw alone), then the class rules, severity and
+// (threshold.min_size_mm, threshold.min_contrast for a defect the
+// threshold detector saw alone, and the score floors exactly as the
+// assembly applies them), then the class rules, severity and
 // decision rules, and the learned class the record holds (the recipe's
 // classifier.override_min_confidence). What it cannot see: defects the
 // candidate would newly find, and every other detection setting (k_sigma,
@@ -22,8 +23,8 @@ import (
 // RescoreLimits names them.
 
 // RescoreLimits says what Rescore cannot tell from a stored defect.
-const RescoreLimits = "from the roll map alone, newly flagged defects cannot be found, and only threshold.min_size_mm and " +
-	"threshold.min_contrast can drop a defect (k_sigma, the background model, min_area_px, merge_gap_mm and a model's " +
+const RescoreLimits = "from the roll map alone, newly flagged defects cannot be found, and only threshold.min_size_mm, " +
+	"threshold.min_contrast and the score floors (threshold.min_peak_contrast, model.min_peak_score) can drop a defect (k_sigma, the background model, min_area_px, merge_gap_mm and a model's " +
 	"detections need the recording)"
 
 // Rescore returns stored defect d as recipe r would decide it, or a
@@ -36,6 +37,9 @@ func (r *Recipe) Rescore(d rollmap.Defect) (rollmap.Defect, string) {
 	}
 	if d.Detector == rollmap.DetectorThreshold && d.PeakScore < r.Threshold.MinContrast {
 		return d, fmt.Sprintf("its peak contrast %.1f is below threshold.min_contrast %g", d.PeakScore, r.Threshold.MinContrast)
+	}
+	if why := r.belowFloors(&d); why != "" {
+		return d, why
 	}
 	class, severity, decision := r.Classify(m)
 	if d.LearnedClass != "" {
@@ -52,4 +56,32 @@ func (r *Recipe) Rescore(d rollmap.Defect) (rollmap.Defect, string) {
 		d.Lane = -1
 	}
 	return d, ""
+}
+
+// belowFloors says why the score floors (threshold.min_peak_contrast,
+// model.min_peak_score) would drop stored defect d, as the assembly's
+// aboveFloors does: every detector that saw it scored it below its floor.
+// "" when kept. A defect both detectors saw in a roll written before
+// model_score was stored has no model score: it is kept.
+func (r *Recipe) belowFloors(d *rollmap.Defect) string {
+	tFloor, mFloor := r.Threshold.MinPeakContrast, r.Model.MinPeakScore
+	if tFloor <= 0 && mFloor <= 0 {
+		return ""
+	}
+	hasT := d.Detector.Has(rollmap.DetectorThreshold)
+	hasM := false
+	for _, p := range d.Detector.Parts() {
+		if _, ok := p.Model(); ok {
+			hasM = true
+		}
+	}
+	mScore := d.ModelScore
+	if hasM && !hasT && mScore == 0 {
+		mScore = d.PeakScore
+	}
+	if hasT && d.PeakScore >= tFloor || hasM && (mScore >= mFloor || hasT && mScore == 0) {
+		return ""
+	}
+	return fmt.Sprintf("every detector that saw it scored it below its floor (peak %.1f, threshold.min_peak_contrast %g, model.min_peak_score %g)",
+		d.PeakScore, tFloor, mFloor)
 }

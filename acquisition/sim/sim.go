@@ -50,6 +50,15 @@
 // slow MD variation. Every texture stays within about ±12 grey levels of a
 // per-column running mean so good material does not look like a defect.
 //
+// # Yarn lots
+//
+// Config.Lot makes a stretch of the web from another yarn lot: over it
+// the material's true value becomes base + Contrast·(v - base) + Shift
+// across the whole width, blending in over RampM at each end. It is good
+// material, absent from the truth: the benign change a model taught on
+// the first metres has never seen (webinspect reteach learns it from
+// reviews). `webinspect simulate --lot-at` sets it.
+//
 // # Defects and truth
 //
 // Config.Defects defects of eight classes (hole, stain, streak, knot, slub,

@@ -284,7 +284,8 @@ func TestReteachBadInput(t *testing.T) {
 	dir := t.TempDir()
 	src, m0 := filepath.Join(dir, "png"), filepath.Join(dir, "m0")
 	writeWeavePNGs(t, src)
-	if code, o, e := runCLI(t, append([]string{"teach", "--from", src, "--out", m0}, smallTeachFlags...)...); code != 0 {
+	args := append(append([]string{"teach", "--from", src, "--out", m0}, smallTeachFlags...), "--folds", "2", "--max-patches", "5000")
+	if code, o, e := runCLI(t, args...); code != 0 {
 		t.Fatalf("teach: %s %s", o, e)
 	}
 	if _, err := os.Stat(filepath.Join(m0, "teach.json")); err != nil {
@@ -292,7 +293,7 @@ func TestReteachBadInput(t *testing.T) {
 	}
 	before := dirDigest(t, m0)
 	rec, rolls := filepath.Join(dir, "D"), filepath.Join(dir, "R")
-	simulate(t, rec, "--length", "4m", "--defects", "6")
+	simulate(t, rec, "--length", "2m", "--defects", "4")
 	if code, o, e := runCLI(t, "replay", rec, "--rolls", rolls, "--roll", "r1"); code != 0 {
 		t.Fatalf("replay: %s %s", o, e)
 	}

@@ -192,5 +192,74 @@
 //	discriminator  "off" or on how many scales it was trained
 //
 // PrepFromSidecar reads the preparation back, so a scored image goes
-// through the same steps it was taught with.
+// through the same steps it was taught with. WriteModel also writes
+// teach.json (SpecFileName): the fitted statistics (onnx.TeachModelSpec)
+// and the SHA-256 of the model.onnx built from them. The engine does not
+// read it; Reteach does. A model's version covers model.onnx and
+// model.json only, which teach.json describes exactly.
+//
+// # Re-teach from reviews
+//
+// Reteach folds good material the model flagged (the regions reviewers
+// marked as false alarms, read as teach reads good material) into a copy
+// of the model; the old directory is only read. It refuses, with ErrModel
+// and the file named, a directory without teach.json (imported, or
+// taught before it existed), a teach.json of another format, a model.onnx
+// that is not the graph teach.json describes, a broken model.json, and a
+// model scored by likelihood (Options.Likelihood), whose cluster offsets
+// depend on priors teach does not keep.
+//
+// What changes, per scale:
+//
+//   - The Gaussian model gets new clusters. The reviewed patches are
+//     grouped by k-means into up to 3 clusters of at least 20·Patch²
+//     patches (the new material itself, its blend with the old), each
+//     fitted like a taught cluster with the taught number of components.
+//     A patch scores the minimum over clusters, so the taught clusters are
+//     untouched and the material they explain scores as before: a
+//     defect on the taught material is still measured against the taught
+//     Gaussian, unless it happens to look like the reviewed material.
+//     The 1 % of reviewed patches a new cluster explains worst are left
+//     out and it is fitted again: a long false alarm can hold a real
+//     defect (a lot flagged as one region swallows what lies in it).
+//   - Weight. A new cluster is fitted on far fewer patches, from fewer
+//     places, than teach used; measured on itself it would be too tight,
+//     and new material of the same kind would still be flagged. Its
+//     variances are inflated by f ≥ 1, measured by holding out: the
+//     regions' pieces alternate between two folds, a cluster fitted on
+//     one fold scores the other's patches f times higher on average than
+//     its own, so after inflation new material of the reviewed kind scores
+//     as the taught material does on its own Gaussian (f is in
+//     made_by.params.reteach). The threshold stays the one calibrated on
+//     the taught good material: new clusters only lower scores.
+//   - With a memory (Options.Memory) the web patch score is the memory
+//     distance, so entries are added instead: greedy k-centre over the
+//     reviewed patches' responses, starting from their distance to the
+//     memory as it is, while the farthest is farther than D, at most
+//     doubling the memory and never beyond onnx.MaxTeachMemory. A
+//     difference in the residual outside the first cluster's components
+//     cannot be learned this way; the reteach command reports how many
+//     reviewed regions still score above the threshold.
+//   - Zones, edge clusters and the shading and brightness models are not
+//     changed. A graph holds at most 16 clusters per scale: a model
+//     re-taught that often is refused and should be taught again.
+//
+// How much material: every scale must hold at least
+// ReteachOptions.MinPatches patch positions (default 10·Patch², 490 for
+// 7×7 patches: about 25 mm × 25 mm of web at 0.25 mm pixels, binning 2
+// and two scales); less is ErrTooLittle with the count found and wanted.
+// At most 200,000 patches per scale are sampled, evenly over all the
+// material, so a long flagged stretch weighs as much as it holds. The
+// command reads each false alarm's box grown by the model's reach
+// (made_by.params.context prepared pixels), the material its flagged
+// pixels were scored from, and a region longer than 8 Mpx as bands of 256
+// lines evenly spaced, always with its first and last band; bands are
+// separate pieces, so no seam between them is learned as good.
+//
+// The new model's made_by: tool "webinspect reteach", the time, the
+// source (old model and version, rolls, reviewers) and in params:
+// taught_source (what the first teach saw), reteach_count,
+// reteach (the clusters or memory entries added), reteach_regions,
+// clusters_fitted, and what the caller adds (the command: derived_from,
+// derived_from_at, reviews, made_by_user).
 package teach

@@ -69,10 +69,11 @@ func scoreAll(t *testing.T, dir string, imgs []Image) []float64 {
 func teachSmall(t *testing.T, rng *rand.Rand) string {
 	t.Helper()
 	var good []Image
-	for range 6 {
+	for range 4 {
 		good = append(good, texture(rng, 96, 48))
 	}
 	o := smallOptions()
+	o.Folds, o.MaxPatches = 2, 8000 // short under -race
 	o.Source = "generated texture"
 	taught, err := Teach(good, o)
 	if err != nil {
@@ -111,7 +112,7 @@ func TestReteachLearnsNewLot(t *testing.T) {
 			t.Fatalf("fresh lot image %d scores %.3g with the old model, below its threshold %.3g: the test proves nothing", i, v, th)
 		}
 	}
-	nt, err := Reteach(old, reviewed, ReteachOptions{Seed: 1, Source: "test lot", Params: map[string]string{"derived_from": "abc"}})
+	nt, err := Reteach(old, reviewed, ReteachOptions{Seed: 1, MaxPatches: 8000, Source: "test lot", Params: map[string]string{"derived_from": "abc"}})
 	if err != nil {
 		t.Fatal(err)
 	}

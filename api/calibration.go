@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/webinspect/webinspect/internal/textcheck"
@@ -17,14 +18,18 @@ import (
 // cmd/webinspect implements it over the rolls directory's version
 // registry. Errors name the recipe that is unknown.
 type Calibrator interface {
-	// Settings returns the calibration settings of the recipe ref: a
-	// version ID of the registry, a recipe file or a built-in name.
+	// Settings returns the calibration settings of the recipe ref, a
+	// version ID of the registry (the API passes nothing else).
 	Settings(ref string) (calibrate.Settings, error)
 	// Apply makes a new version of recipe ref with the detector's
 	// threshold set (calibrate.DetectorThreshold or DetectorModel),
 	// registered as made by `by` now, with note.
 	Apply(ref, detector string, threshold float64, by, note string) (versions.Version, error)
 }
+
+// recipeVersionRE is a recipe version ID: the API names recipes only by
+// their versions in the registry, never by a path on the server.
+var recipeVersionRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // calibrationBody is the answer of GET /api/calibration: the report,
 // and why a detector has no proposal, if none has.
@@ -67,6 +72,10 @@ func (s *Server) handleCalibration(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !recipeVersionRE.MatchString(ref) {
+		s.writeError(w, http.StatusBadRequest, "recipe: must be a recipe version ID (16 hex digits, as webinspect versions lists them)")
+		return
+	}
 	set, err := s.opts.Calibrator.Settings(ref)
 	if err != nil {
 		s.writeError(w, http.StatusNotFound, err.Error())
@@ -106,8 +115,8 @@ func (s *Server) handleCalibrationApply(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	switch {
-	case b.Recipe == "":
-		s.writeError(w, http.StatusBadRequest, "recipe: required (the version ID to calibrate)")
+	case !recipeVersionRE.MatchString(b.Recipe):
+		s.writeError(w, http.StatusBadRequest, "recipe: required, a recipe version ID (16 hex digits)")
 		return
 	case b.Detector != calibrate.DetectorThreshold && b.Detector != calibrate.DetectorModel:
 		s.writeError(w, http.StatusBadRequest, `detector: must be "threshold" or "model"`)

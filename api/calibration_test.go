@@ -187,3 +187,29 @@ func TestBrowserCalibration(t *testing.T) {
 	}
 	pe.check(t)
 }
+
+// TestCalibrationRecipeIsAVersion: the API names recipes only by version
+// ID, never by a path the server would read.
+func TestCalibrationRecipeIsAVersion(t *testing.T) {
+	st := calibrationStore(t)
+	srv := startServer(t, st, nil, func(o *Options) { o.Calibrator = &fakeCalibrator{} })
+	for _, path := range []string{"/api/calibration?rolls=R-cal&recipe=/etc/passwd", "/api/calibration?rolls=R-cal&recipe=fabric"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 400 {
+			t.Errorf("%s: %d, want 400", path, res.StatusCode)
+		}
+	}
+	res, err := http.Post(srv.URL+"/api/calibration/apply", "application/json",
+		strings.NewReader(`{"recipe":"../x.json","detector":"threshold","threshold":30,"by":"qa"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Errorf("apply with a path: %d, want 400", res.StatusCode)
+	}
+}

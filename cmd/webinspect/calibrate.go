@@ -250,8 +250,8 @@ func (c recipeCalibrator) applyAll(r *engine.Recipe, v versions.Version, rep cal
 			return nil, versions.Version{}, err
 		}
 		next = n
-		notes = append(notes, fmt.Sprintf("%s %g -> %g (removes %d of %d reviewed false alarms, loses %d of %d confirmed)",
-			cv.Field, cv.Current, cv.Proposal.Threshold, cv.Proposal.Point.FalseRemoved, cv.FalseAlarms,
+		notes = append(notes, fmt.Sprintf("%s = %g, threshold in force was %g (removes %d of %d reviewed false alarms, loses %d of %d confirmed)",
+			cv.Field, cv.Proposal.Threshold, cv.Current, cv.Proposal.Point.FalseRemoved, cv.FalseAlarms,
 			cv.Proposal.Point.ConfirmedLost, cv.Confirmed))
 	}
 	if len(notes) == 0 {

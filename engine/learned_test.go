@@ -100,7 +100,7 @@ func TestClassifierFromReviews(t *testing.T) {
 	train = train[:300]
 	ex := reviewer(train, 0.05, 1)
 	t0 := time.Now()
-	w, err := classify.Train(ex, classify.DefaultTrainOptions())
+	w, err := classify.TrainTrees(ex, classify.DefaultTreeOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,15 +141,13 @@ func TestClassifierFromReviews(t *testing.T) {
 	accL, accR, accF := float64(learned)/float64(len(test)), float64(rule)/float64(len(test)), float64(final)/float64(len(test))
 	t.Logf("unseen rolls: %d defects; learned class right %d (%.1f %%), rule-based %d (%.1f %%), recorded class (learned overrides from 0.9) %d (%.1f %%); confusions (truth, learned): %v",
 		len(test), learned, 100*accL, rule, 100*accR, final, 100*accF, confusion)
-	// Issue 16 asks for ≥ 90 %. Measured (2026-12-02, with the built-in
-	// rules of issue 15): see bench/RESULTS.md. The learned class alone
-	// does not reach it, nor beat the rules; most misses are bright knots
-	// and small holes (the simulator draws both as bright ellipses of
-	// 1-4 mm) and bright stains taken for holes. This test holds the level
-	// reached: the learned class right on ≥ 80 %, and the recorded class
-	// (the rules, overridden where the classifier is sure) no worse than
-	// the rules alone.
-	if accL < 0.80 || accF < accR {
-		t.Errorf("learned classes right on %.1f %% of unseen defects, recorded %.1f %%, rules %.1f %%; want ≥ 80 %% and recorded ≥ rules", 100*accL, 100*accF, 100*accR)
+	// Issue 16 asks for ≥ 90 % of the unseen defects given their true
+	// class by the learned classifier; the rule-based classes of the same
+	// defects (N, logged above) are measured beside it, and the class
+	// recorded (the rules, overridden where the classifier is at least
+	// 0.9 sure) must be no worse than the rules alone. Measured numbers:
+	// bench/RESULTS.md.
+	if accL < 0.90 || accF < accR {
+		t.Errorf("learned classes right on %.1f %% of unseen defects, recorded %.1f %%, rules %.1f %%; want ≥ 90 %% and recorded ≥ rules", 100*accL, 100*accF, 100*accR)
 	}
 }

@@ -30,6 +30,7 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("learn", flag.ContinueOnError)
 	rolls := fs.String("rolls", "rolls", "`DIR` of roll maps whose reviewed defects to learn from")
 	out := fs.String("out", "", "classifier `DIR` to write (classifier.onnx, classifier.json)")
+	family := fs.String("family", "trees", "model `FAMILY`: trees (gradient-boosted trees, the measured best) or logistic (multinomial logistic regression)")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library `FILE`, to check the classifier written (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
@@ -41,6 +42,9 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	if *out == "" {
 		return usageError{"--out CLASSIFIERDIR is required"}
 	}
+	if *family != "trees" && *family != "logistic" {
+		return usageError{fmt.Sprintf("--family %q: want trees or logistic", *family)}
+	}
 	ex, stats, err := reviewedExamples(*rolls)
 	if err != nil {
 		return err
@@ -48,7 +52,12 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%d reviewed defects in %d rolls: %d with a crop and a class, %d false alarms left out, %d without a crop\n",
 		stats.reviewed, stats.rolls, len(ex), stats.falseAlarms, stats.noCrop)
 	t0 := time.Now()
-	w, err := classify.Train(ex, classify.DefaultTrainOptions())
+	var w classify.Model
+	if *family == "trees" {
+		w, err = classify.TrainTrees(ex, classify.DefaultTreeOptions())
+	} else {
+		w, err = classify.Train(ex, classify.DefaultTrainOptions())
+	}
 	if err != nil {
 		if errors.Is(err, classify.ErrTooFewLabels) {
 			return fmt.Errorf("%w; review more defects of those classes and run learn again", err)
@@ -64,12 +73,12 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	counts := classify.Counts(ex)
 	var per []string
-	for _, c := range w.Classes {
+	for _, c := range w.ClassNames() {
 		per = append(per, fmt.Sprintf("%s %d", c, counts[c]))
 	}
 	made := map[string]string{
 		"tool": "webinspect learn", "created": time.Now().UTC().Format(time.RFC3339), "rolls": *rolls,
-		"labels": strings.Join(per, ", "), "train_accuracy": fmt.Sprintf("%.3f", float64(right)/float64(len(ex))),
+		"labels": strings.Join(per, ", "), "family": w.Family(), "train_accuracy": fmt.Sprintf("%.3f", float64(right)/float64(len(ex))),
 	}
 	if err := classify.Write(*out, w, made); err != nil {
 		return err
@@ -82,8 +91,8 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("the classifier written to %s does not load: %w", *out, err)
 	}
 	c.Close()
-	fmt.Fprintf(stdout, "classifier of %d classes (%s) trained in %v; right on %.1f %% of its own examples -> %s\n",
-		len(w.Classes), strings.Join(per, ", "), took.Round(time.Millisecond), 100*float64(right)/float64(len(ex)), *out)
+	fmt.Fprintf(stdout, "classifier (%s) of %d classes (%s) trained in %v; right on %.1f %% of its own examples -> %s\n",
+		w.Family(), len(w.ClassNames()), strings.Join(per, ", "), took.Round(time.Millisecond), 100*float64(right)/float64(len(ex)), *out)
 	return nil
 }
 

@@ -44,7 +44,7 @@ type Sidecar struct {
 	Kind     string   `json:"kind"`
 	Features []string `json:"features"` // must equal FeatureNames
 	Classes  []string `json:"classes"`  // the graph's outputs, in order
-	Family   string   `json:"family"`   // "multinomial logistic regression"
+	Family   string   `json:"family"`   // FamilyTrees or FamilyLogistic
 	// Made says how it was made: tool, time, the rolls it learned from,
 	// labels per class, measured accuracy.
 	Made map[string]string `json:"made,omitempty"`
@@ -53,7 +53,7 @@ type Sidecar struct {
 // Graph builds the ONNX graph of w:
 //
 //	features [N,F] ─ Sub(mean) ─ Mul(1/std) ─ MatMul(W [F,C]) ─ Add(b) ─ Softmax ─▶ probabilities [N,C]
-func Graph(w *Weights) ([]byte, error) {
+func (w *Weights) Graph() ([]byte, error) {
 	nf, nc := len(w.Mean), len(w.Classes)
 	if nf == 0 || nc < 2 || len(w.Std) != nf || len(w.W) != nf*nc || len(w.B) != nc {
 		return nil, fmt.Errorf("classify: weights of %d features and %d classes are inconsistent", nf, nc)
@@ -75,14 +75,6 @@ func Graph(w *Weights) ([]byte, error) {
 	tensor := func(name string, dims []int64, v []float32) *pb.TensorProto {
 		return &pb.TensorProto{Name: name, Dims: dims, DataType: int32(pb.TensorProto_FLOAT), FloatData: v}
 	}
-	info := func(name string, d1 int64) *pb.ValueInfoProto {
-		dims := []*pb.TensorShapeProto_Dimension{
-			{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}},
-			{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: d1}},
-		}
-		return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{
-			ElemType: int32(pb.TensorProto_FLOAT), Shape: &pb.TensorShapeProto{Dim: dims}}}}}
-	}
 	g := &pb.GraphProto{
 		Name: "webinspect_defect_classifier",
 		Node: []*pb.NodeProto{
@@ -98,8 +90,8 @@ func Graph(w *Weights) ([]byte, error) {
 			tensor("weights", []int64{int64(nf), int64(nc)}, w.W),
 			tensor("bias", []int64{1, int64(nc)}, w.B),
 		},
-		Input:  []*pb.ValueInfoProto{info(InputName, int64(nf))},
-		Output: []*pb.ValueInfoProto{info(OutputName, int64(nc))},
+		Input:  []*pb.ValueInfoProto{valueInfo(InputName, int64(nf))},
+		Output: []*pb.ValueInfoProto{valueInfo(OutputName, int64(nc))},
 	}
 	m := &pb.ModelProto{
 		IrVersion:    8,
@@ -115,16 +107,16 @@ func Graph(w *Weights) ([]byte, error) {
 	return b, nil
 }
 
-// Write writes w as a classifier directory dir (classifier.onnx and
+// Write writes m as a classifier directory dir (classifier.onnx and
 // classifier.json, each written to a temporary name and renamed), with
 // made recorded in the sidecar.
-func Write(dir string, w *Weights, made map[string]string) error {
-	g, err := Graph(w)
+func Write(dir string, m Model, made map[string]string) error {
+	g, err := m.Graph()
 	if err != nil {
 		return err
 	}
-	sc := Sidecar{Version: FormatVersion, Kind: Kind, Features: FeatureNames, Classes: w.Classes,
-		Family: "multinomial logistic regression", Made: made}
+	sc := Sidecar{Version: FormatVersion, Kind: Kind, Features: FeatureNames, Classes: m.ClassNames(),
+		Family: m.Family(), Made: made}
 	js, err := json.MarshalIndent(sc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)

@@ -29,8 +29,9 @@ var FeatureNames = []string{
 	"crop_std", "crop_range", "grad_x", "grad_y", "log_grad_ratio",
 	"frac_bright", "frac_dark", "centre_minus_border", "crop_log_aspect",
 	"row_profile_std", "col_profile_std",
-	// shape of the defect's pixels in the crop
-	"blob_frac", "blob_elong", "blob_ellipse_fill", "blob_box_fill", "blob_profile", "blob_parts", "blob_bright_frac",
+	// shape of the defect's coverage against the modelled background (shape.go)
+	"cov_ellipse_fit", "cov_elong", "cov_aniso_md", "cov_aniso_diag", "cov_half_share", "cov_core_rim",
+	"cov_solidity", "cov_parts", "cov_mass_box", "cov_amp_peak", "cov_edge_sharp",
 }
 
 // NumFeatures is len(FeatureNames).
@@ -56,113 +57,7 @@ func Features(dst []float32, m Measured, crop []uint8, w, h, stride int) []float
 		float32(math.Abs(m.Contrast)/50), l1(m.PeakAbs), float32(m.Uniformity), b(m.Polarity == "bright"), b(m.Polarity == "dark"),
 		b(m.Polarity != "bright" && m.Polarity != "dark"), l1(m.EdgeMM))
 	dst = appendTexture(dst, crop, w, h, stride)
-	return appendBlob(dst, crop, w, h, stride)
-}
-
-// appendBlob appends the shape of the defect's pixels in the crop: the
-// pixels that differ from the crop's border (its 1-pixel ring, which is
-// good material around the defect) by more than 3 standard deviations of
-// the border, or 8 grey levels. From them: their share of the crop, the
-// elongation of their second moments (minor/major axis), how much of the
-// ellipse of those moments they fill (a single ellipse fills it; a stain
-// of several blobs does not), how much of their bounding box they fill,
-// their mean deviation over the 90th percentile (a gel's soft rim is
-// lower), the number of 4-connected parts, and the share that is
-// brighter than the border.
-func appendBlob(dst []float32, pix []uint8, w, h, stride int) []float32 {
-	if w < 3 || h < 3 {
-		return append(dst, make([]float32, 7)...)
-	}
-	var bs, bs2 float64
-	nb := 0
-	ring := func(x, y int) {
-		v := float64(pix[y*stride+x])
-		bs += v
-		bs2 += v * v
-		nb++
-	}
-	for x := range w {
-		ring(x, 0)
-		ring(x, h-1)
-	}
-	for y := 1; y < h-1; y++ {
-		ring(0, y)
-		ring(w-1, y)
-	}
-	ref := bs / float64(nb)
-	thr := math.Max(3*math.Sqrt(math.Max(bs2/float64(nb)-ref*ref, 0)), 8)
-	mask := make([]bool, w*h)
-	devs := make([]float64, 0, 256)
-	var n, sx, sy, sxx, syy, sxy float64
-	bright := 0
-	x0, x1, y0, y1 := w, -1, h, -1
-	for y := range h {
-		for x := range w {
-			d := float64(pix[y*stride+x]) - ref
-			if math.Abs(d) <= thr {
-				continue
-			}
-			mask[y*w+x] = true
-			devs = append(devs, math.Abs(d))
-			if d > 0 {
-				bright++
-			}
-			fx, fy := float64(x), float64(y)
-			n++
-			sx += fx
-			sy += fy
-			sxx += fx * fx
-			syy += fy * fy
-			sxy += fx * fy
-			x0, x1, y0, y1 = min(x0, x), max(x1, x), min(y0, y), max(y1, y)
-		}
-	}
-	if n < 2 {
-		return append(dst, float32(n/float64(w*h)), 0, 0, 0, 0, 0, 0)
-	}
-	mx, my := sx/n, sy/n
-	cxx, cyy, cxy := sxx/n-mx*mx+1.0/12, syy/n-my*my+1.0/12, sxy/n-mx*my
-	tr, det := cxx+cyy, cxx*cyy-cxy*cxy
-	disc := math.Sqrt(math.Max(tr*tr/4-det, 0))
-	l1, l2 := tr/2+disc, math.Max(tr/2-disc, 1e-9)
-	ellipseArea := 4 * math.Pi * math.Sqrt(l1*l2)
-	box := float64((x1 - x0 + 1) * (y1 - y0 + 1))
-	// The 90th percentile of the deviations, by selection.
-	k := int(0.9 * float64(len(devs)-1))
-	p90 := quickSelect(devs, k)
-	mean := 0.0
-	for _, d := range devs {
-		mean += d
-	}
-	mean /= float64(len(devs))
-	return append(dst, float32(n/float64(w*h)), float32(math.Sqrt(l2/l1)), float32(math.Min(n/ellipseArea, 2)),
-		float32(n/box), float32(mean/math.Max(p90, 1)), float32(math.Log1p(float64(parts(mask, w, h)))), float32(float64(bright)/n))
-}
-
-// parts counts the 4-connected parts of mask (w × h), clearing it.
-func parts(mask []bool, w, h int) int {
-	count := 0
-	var stack []int
-	for i, on := range mask {
-		if !on {
-			continue
-		}
-		count++
-		mask[i] = false
-		stack = append(stack[:0], i)
-		for len(stack) > 0 {
-			j := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			x, y := j%w, j/w
-			for _, nb := range [4][2]int{{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}} {
-				if nb[0] >= 0 && nb[0] < w && nb[1] >= 0 && nb[1] < h && mask[nb[1]*w+nb[0]] {
-					mask[nb[1]*w+nb[0]] = false
-					stack = append(stack, nb[1]*w+nb[0])
-				}
-			}
-		}
-	}
-	return count
+	return appendShape(dst, crop, w, h, stride, m.Polarity)
 }
 
 // quickSelect returns the k-th smallest of v (0-based), reordering v.

@@ -103,6 +103,27 @@ func checkCounts(c map[string]int) error {
 	return nil
 }
 
+// checkExamples checks that every label has MinPerClass examples
+// (ErrTooFewLabels) and every example as many finite features as the
+// first.
+func checkExamples(ex []Example) error {
+	if err := checkCounts(Counts(ex)); err != nil {
+		return err
+	}
+	nf := len(ex[0].Features)
+	for i, e := range ex {
+		if len(e.Features) != nf {
+			return fmt.Errorf("classify: example %d has %d features, the first has %d", i, len(e.Features), nf)
+		}
+		for j, v := range e.Features {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("classify: example %d: feature %d (%s) is %g", i, j, featureName(j), v)
+			}
+		}
+	}
+	return nil
+}
+
 func sortedKeys(m map[string]int) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
@@ -119,15 +140,10 @@ func Train(ex []Example, o TrainOptions) (*Weights, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkCounts(Counts(ex)); err != nil {
+	if err := checkExamples(ex); err != nil {
 		return nil, err
 	}
 	nf := len(ex[0].Features)
-	for i, e := range ex {
-		if len(e.Features) != nf {
-			return nil, fmt.Errorf("classify: example %d has %d features, the first has %d", i, len(e.Features), nf)
-		}
-	}
 	classes := sortedKeys(Counts(ex))
 	nc := len(classes)
 	idx := map[string]int{}

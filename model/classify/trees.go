@@ -115,20 +115,10 @@ func TrainTrees(ex []Example, o TreeOptions) (*Trees, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkCounts(Counts(ex)); err != nil {
+	if err := checkExamples(ex); err != nil {
 		return nil, err
 	}
 	nf := len(ex[0].Features)
-	for i, e := range ex {
-		if len(e.Features) != nf {
-			return nil, fmt.Errorf("classify: example %d has %d features, the first has %d", i, len(e.Features), nf)
-		}
-		for j, v := range e.Features {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("classify: example %d: feature %d (%s) is %g", i, j, featureName(j), v)
-			}
-		}
-	}
 	classes := sortedKeys(Counts(ex))
 	nc, n := len(classes), len(ex)
 	idx := map[string]int{}

@@ -11,6 +11,8 @@
 # defect ID and position; the plant API's counts with DuckDB's.
 #
 #   bench/plant/tenlines.sh BIN DUCKDB_NODE [N=10] [KILLS=20] [WORKDIR] [SETTLE=60]
+# LINE_ARGS (environment): more flags for each line's run, e.g.
+# "--defects 3000" (defects on its 10 km web; default one per 10 m).
 # BIN: a built webinspect; DUCKDB_NODE: duckdb.node from the npm package
 # @duckdb/node-bindings-linux-x64@1.5.6-r.1 (see the Makefile's duckdb-check).
 set -u
@@ -19,7 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$D"; cd "$D"; rm -rf pd ns rolls* *.log *.pid
 startnats() { "$B" nats --listen 127.0.0.1:14222 --store ns >> nats.log 2>&1 & echo $! > nats.pid; }
 startplant() { "$B" plant --data pd --nats nats://127.0.0.1:14222 --listen 127.0.0.1:18090 >> plant.log 2>&1 & echo $! > plant.pid; }
-startline() { "$B" run --plant nats://127.0.0.1:14222 --line L$1 --listen 127.0.0.1:$((18100 + $1)) --rolls rolls$1 --width 300mm --seed $1 >> line$1.log 2>&1 & echo $! > line$1.pid; }
+startline() { "$B" run --plant nats://127.0.0.1:14222 --line L$1 --listen 127.0.0.1:$((18100 + $1)) --rolls rolls$1 --width 300mm --seed $1 ${LINE_ARGS:-} >> line$1.log 2>&1 & echo $! > line$1.pid; }
 startnats; sleep 1; startplant; sleep 2
 for i in $(seq 1 $N); do startline $i; done
 RANDOM=7; kl=0; kp=0; kn=0

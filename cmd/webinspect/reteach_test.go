@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,36 +18,6 @@ import (
 	"github.com/webinspect/webinspect/rollmap"
 	"github.com/webinspect/webinspect/rollmap/versions"
 )
-
-// dirDigest hashes every file of dir (names, modes and bytes), to show a
-// directory was not touched.
-func dirDigest(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		st, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		h.Write([]byte(rel + "\x00" + st.Mode().String() + "\x00" + st.ModTime().String() + "\x00"))
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // lotReviewer is the scripted reviewer: it looks at every defect of a
 // roll and, knowing the simulator's truth, confirms the defects that are
@@ -174,7 +141,7 @@ func TestReteachYarnLot(t *testing.T) {
 	if code, o, e := runCLI(t, "teach", "--from", good, "--out", m0, "--metres", "9"); code != 0 {
 		t.Fatalf("teach: %s %s", o, e)
 	}
-	before := dirDigest(t, m0)
+	before := treeDigest(t, m0)
 
 	// A roll with the yarn lot, inspected with the taught model.
 	recA, rolls := filepath.Join(dir, "A"), filepath.Join(dir, "R")
@@ -194,7 +161,7 @@ func TestReteachYarnLot(t *testing.T) {
 		t.Fatalf("reteach: %s %s", out, e)
 	}
 	t.Logf("reteach:\n%s", out)
-	if after := dirDigest(t, m0); after != before {
+	if after := treeDigest(t, m0); after != before {
 		t.Errorf("reteach changed the old model directory %s", m0)
 	}
 
@@ -291,7 +258,7 @@ func TestReteachBadInput(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(m0, "teach.json")); err != nil {
 		t.Fatalf("teach kept no statistics for reteach: %v", err)
 	}
-	before := dirDigest(t, m0)
+	before := treeDigest(t, m0)
 	rec, rolls := filepath.Join(dir, "D"), filepath.Join(dir, "R")
 	simulate(t, rec, "--length", "2m", "--defects", "4")
 	if code, o, e := runCLI(t, "replay", rec, "--rolls", rolls, "--roll", "r1"); code != 0 {
@@ -354,7 +321,7 @@ func TestReteachBadInput(t *testing.T) {
 	code, _, stderr = runCLI(t, "reteach", "--model", imp, "--out", filepath.Join(dir, "y"), roll)
 	oneLineError(t, code, stderr, filepath.Join(imp, "teach.json"), "is missing", "teach it again")
 
-	if after := dirDigest(t, m0); after != before {
+	if after := treeDigest(t, m0); after != before {
 		t.Error("a refused reteach changed the old model directory")
 	}
 	for _, d := range []string{out, filepath.Join(dir, "x"), filepath.Join(dir, "y")} {

@@ -10,6 +10,22 @@ import (
 // memorySample bounds the good patches the coreset is chosen from.
 const memorySample = 20_000
 
+// memoryIdx returns the indices of the patches a memory is chosen from:
+// all n, or memorySample drawn at random.
+func memoryIdx(n int, rng *rand.Rand) []int {
+	idx := make([]int, 0, min(n, memorySample))
+	if n <= memorySample {
+		for i := range n {
+			idx = append(idx, i)
+		}
+	} else {
+		for range memorySample {
+			idx = append(idx, rng.IntN(n))
+		}
+	}
+	return idx
+}
+
 // responses returns the whitened component responses y (K values per
 // patch) of cluster c for the rows of X (pp values each) in idx.
 func responses(c onnx.TeachCluster, X []float32, idx []int, pp int) []float32 {
@@ -35,17 +51,7 @@ func responses(c onnx.TeachCluster, X []float32, idx []int, pp int) []float32 {
 // the mean nearest-neighbour distance² of the sampled good patches to it.
 // It returns the memory (rows of K values) and that mean (> 0).
 func fitMemory(c onnx.TeachCluster, X []float32, pp, m int, rng *rand.Rand) ([]float32, float32) {
-	n := len(X) / pp
-	idx := make([]int, 0, min(n, memorySample))
-	if n <= memorySample {
-		for i := range n {
-			idx = append(idx, i)
-		}
-	} else {
-		for range memorySample {
-			idx = append(idx, rng.IntN(n))
-		}
-	}
+	idx := memoryIdx(len(X)/pp, rng)
 	K := len(c.Lambda)
 	Y := responses(c, X, idx, pp)
 	ns := len(idx)

@@ -439,17 +439,7 @@ func inflate(c *onnx.TeachCluster, f float64) {
 // rows and how many patches are still farther than D.
 func extendMemory(c onnx.TeachCluster, mem []float32, D float32, X []float32, pp int, rng *rand.Rand) ([]float32, int) {
 	K := len(c.Lambda)
-	n := len(X) / pp
-	idx := make([]int, 0, min(n, memorySample))
-	if n <= memorySample {
-		for i := range n {
-			idx = append(idx, i)
-		}
-	} else {
-		for range memorySample {
-			idx = append(idx, rng.IntN(n))
-		}
-	}
+	idx := memoryIdx(len(X)/pp, rng)
 	Y := responses(c, X, idx, pp)
 	ns := len(idx)
 	d2 := make([]float64, ns)

@@ -68,12 +68,18 @@ func scoreAll(t *testing.T, dir string, imgs []Image) []float64 {
 
 func teachSmall(t *testing.T, rng *rand.Rand) string {
 	t.Helper()
+	return teachSmallMemory(t, rng, 0)
+}
+
+func teachSmallMemory(t *testing.T, rng *rand.Rand, memory int) string {
+	t.Helper()
 	var good []Image
 	for range 4 {
 		good = append(good, texture(rng, 96, 48))
 	}
 	o := smallOptions()
 	o.Folds, o.MaxPatches = 2, 8000 // short under -race
+	o.Memory = memory
 	o.Source = "generated texture"
 	taught, err := Teach(good, o)
 	if err != nil {
@@ -203,4 +209,65 @@ func TestReteachBadModel(t *testing.T) {
 			t.Errorf("error %v, want ErrTooLittle saying how much is needed (10×5² patch positions)", err)
 		}
 	})
+}
+
+// With a memory, re-teach adds entries for the reviewed material instead
+// of clusters, and fresh material of that kind scores lower.
+func TestReteachMemory(t *testing.T) {
+	ortest.Require(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	old := teachSmallMemory(t, rng, 32)
+	_, spec, _, err := ReadTaughtModel(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviewed := [][]Image{{lotTexture(rng, 96, 48)}, {lotTexture(rng, 96, 48)}}
+	nt, err := Reteach(old, reviewed, ReteachOptions{Seed: 1, MaxPatches: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for si := range spec.Scales {
+		k := len(spec.Scales[si].Clusters[0].Lambda)
+		was, now := len(spec.Scales[si].Memory)/k, len(nt.Spec.Scales[si].Memory)/k
+		if now <= was || now > 2*was || len(nt.Spec.Scales[si].Clusters) != len(spec.Scales[si].Clusters) {
+			t.Errorf("scale %d: memory %d → %d entries, clusters %d → %d; want more entries (at most twice) and the same clusters",
+				si, was, now, len(spec.Scales[si].Clusters), len(nt.Spec.Scales[si].Clusters))
+		}
+	}
+	newDir := filepath.Join(t.TempDir(), "new")
+	if err := nt.WriteModel(newDir); err != nil {
+		t.Fatal(err)
+	}
+	// The memory lowers the patch distances of the reviewed kind; where
+	// the image's maximum comes from the residual outside the components
+	// (or the shading model) it stays: compare the maps' means.
+	fresh := lotTexture(rng, 96, 48)
+	before, after := meanMap(t, old, fresh), meanMap(t, newDir, fresh)
+	t.Logf("threshold %.3g; fresh lot image mean map old %.4g new %.4g; %s", nt.Threshold, before, after, nt.Sidecar.MadeBy.Params["reteach"])
+	if !(after < before) {
+		t.Errorf("fresh lot image's mean map %.4g after re-teach, %.4g before: want lower", after, before)
+	}
+}
+
+// meanMap is the mean of im's anomaly map with the model in dir.
+func meanMap(t *testing.T, dir string, im Image) float64 {
+	t.Helper()
+	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewScorer(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, amap, err := s.Score(im, make([]float32, 0, im.W*im.H))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, v := range amap {
+		sum += float64(v)
+	}
+	return sum / float64(len(amap))
 }

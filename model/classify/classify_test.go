@@ -112,11 +112,26 @@ func testGraphMatchesGo(t *testing.T, k int, family string) {
 	}
 }
 
-// TestLoadRefuses: a corrupt graph, a sidecar of other features, a model
+// TestLoadRefuses: for each family, a corrupt graph, a sidecar of other
+// features, a sidecar naming more classes than the graph returns, a model
 // directory and a missing directory are refused with errors naming why.
 func TestLoadRefuses(t *testing.T) {
 	ortest.Require(t)
-	w, err := Train(blobs(60, 3, 1), DefaultTrainOptions())
+	for _, family := range []string{FamilyTrees, FamilyLogistic} {
+		t.Run("family="+family, func(t *testing.T) { testLoadRefuses(t, family) })
+	}
+}
+
+func testLoadRefuses(t *testing.T, family string) {
+	var (
+		w   Model
+		err error
+	)
+	if family == FamilyTrees {
+		w, err = TrainTrees(blobs(60, 3, 1), DefaultTreeOptions())
+	} else {
+		w, err = Train(blobs(60, 3, 1), DefaultTrainOptions())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -259,25 +259,37 @@ func TestReteachBadInput(t *testing.T) {
 		t.Fatalf("teach kept no statistics for reteach: %v", err)
 	}
 	before := treeDigest(t, m0)
-	rec, rolls := filepath.Join(dir, "D"), filepath.Join(dir, "R")
-	simulate(t, rec, "--length", "2m", "--defects", "4")
-	if code, o, e := runCLI(t, "replay", rec, "--rolls", rolls, "--roll", "r1"); code != 0 {
-		t.Fatalf("replay: %s %s", o, e)
-	}
-	roll := filepath.Join(rolls, "r1")
-
-	// Reviews, but none a false alarm of a model's flag (the threshold
-	// detector found these; one is marked false, one confirmed).
+	// A roll the threshold detector alone flagged: one defect reviewed
+	// false, one confirmed (no false alarm of a model's flag).
+	rolls, rec := filepath.Join(dir, "R"), filepath.Join(dir, "D")
 	st, err := rollmap.OpenStore(rolls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := st.Defects("r1", rollmap.Query{})
-	if err != nil || len(ds) < 2 {
-		t.Fatalf("%d defects, %v", len(ds), err)
+	r, err := st.StartRoll(rollmap.RollMeta{ID: "r1", Recipe: "fabric-default", Material: "fabric", WebWidthMM: 400})
+	if err != nil {
+		t.Fatal(err)
 	}
-	st.AddReview("r1", rollmap.Review{DefectID: ds[0].ID, Action: rollmap.ActionFalseAlarm, Reviewer: "qa", Time: time.Now()})
-	st.AddReview("r1", rollmap.Review{DefectID: ds[1].ID, Action: rollmap.ActionConfirm, Label: ds[1].Class, Reviewer: "qa", Time: time.Now()})
+	now := time.Now()
+	for id := int64(1); id <= 2; id++ {
+		d := rollmap.Defect{RollID: "r1", ID: id, MDStartM: float64(id), MDEndM: float64(id) + 0.01, CDStartMM: 100, CDEndMM: 110,
+			AreaMM2: 100, Class: "stain", Severity: "major", Decision: rollmap.DecisionMark, Detector: rollmap.DetectorThreshold, Lane: -1, Time: now}
+		if err := r.AddDefects(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	roll := filepath.Join(rolls, "r1")
+	for _, rv := range []rollmap.Review{
+		{DefectID: 1, Action: rollmap.ActionFalseAlarm, Reviewer: "qa", Time: now},
+		{DefectID: 2, Action: rollmap.ActionConfirm, Label: "stain", Reviewer: "qa", Time: now},
+	} {
+		if _, err := st.AddReview("r1", rv); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	out := filepath.Join(dir, "m1")
 	code, stdout, stderr := runCLI(t, "reteach", "--model", m0, "--out", out, roll+"="+rec)

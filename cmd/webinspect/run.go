@@ -123,6 +123,10 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := engine.CheckConfig(recipe, src.Info(), ef.crops(recipe)); err != nil {
 		return err
 	}
+	need := engine.EstimateMemory(recipe, src.Info(), ef.crops(recipe)).Total()
+	if p, set := tuneGC(need); set {
+		log.Info().Int("gogc", p).Float64("preallocated_mb", need/1e6).Msg("garbage collector sized to the preallocated buffers (GOGC in the environment overrides)")
+	}
 	store, err := openStore(*rolls, recipe)
 	if err != nil {
 		return err

@@ -30,18 +30,28 @@ func TestStopInspectsEverythingAlreadyRead(t *testing.T) {
 	src := &blockLog{Source: s, blocks: map[int][][2]int64{}}
 	recipe, _ := DefaultRecipe("fabric")
 	roll := &memRoll{}
-	e, err := New(Options{Recipe: recipe, Source: src, Roll: roll, Logger: zerolog.Nop(),
-		BeforeBlock: func(int) { time.Sleep(40 * time.Millisecond) }}) // 25 blocks/s against the cameras' 78: rings fill and drop
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	deadline := time.Now().Add(5 * time.Minute)
+	var e *Engine
+	dropped := func() bool { return e.Status().LinesDropped > 0 }
+	// The detectors hold their first block until the rings have dropped
+	// lines (on a machine too busy for the simulator to outrun 25 blocks/s,
+	// the rings would never fill), then take 25 blocks/s against the
+	// cameras' 78, so the rings keep dropping up to the stop.
+	before := func(int) {
+		for !dropped() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	e, err = New(Options{Recipe: recipe, Source: src, Roll: roll, Logger: zerolog.Nop(), BeforeBlock: before})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Stop once the rings have dropped lines (not after a fixed time: a
-	// busy machine may need longer to fill them), while they still drop.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// Stop once the rings have dropped lines, while they still drop.
 	go func() {
-		deadline := time.Now().Add(2 * time.Minute)
-		for e.Status().LinesDropped == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		for !dropped() && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(200 * time.Millisecond) // more drops, right up to the stop

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 
+	"github.com/webinspect/webinspect/internal/fieldcheck"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -90,11 +91,11 @@ func (c *ClassRule) validate(f string) error {
 		minMax(f, "area_mm2", c.MinAreaMM2, c.MaxAreaMM2),
 		minMax(f, "size_mm", c.MinSizeMM, c.MaxSizeMM),
 		minMax(f, "fill", c.MinFill, c.MaxFill),
-		rangeF(f+".max_fill", c.MaxFill, 0, 1),
+		fieldcheck.Float(f+".max_fill", c.MaxFill, 0, 1),
 		minMax(f, "uniformity", c.MinUniformity, c.MaxUniformity),
-		rangeF(f+".max_uniformity", c.MaxUniformity, 0, 1),
+		fieldcheck.Float(f+".max_uniformity", c.MaxUniformity, 0, 1),
 		minMax(f, "contrast", c.MinContrast, c.MaxContrast),
-		rangeF(f+".max_contrast", c.MaxContrast, 0, 255),
+		fieldcheck.Float(f+".max_contrast", c.MaxContrast, 0, 255),
 	})
 }
 

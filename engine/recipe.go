@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/webinspect/webinspect/internal/boundedfile"
+	"github.com/webinspect/webinspect/internal/fieldcheck"
 
 	"github.com/webinspect/webinspect/marking"
 	"github.com/webinspect/webinspect/model/edge"
@@ -199,8 +200,8 @@ func (m *ModelOptions) validate() error {
 		return fmt.Errorf("model: %v", err)
 	}
 	return firstErr([]error{
-		rangeF("model.false_alarms_per_100m", m.FalseAlarmsPer100M, 1e-6, 100),
-		rangeF("model.min_peak_score", m.MinPeakScore, 0, 1e9),
+		fieldcheck.Float("model.false_alarms_per_100m", m.FalseAlarmsPer100M, 1e-6, 100),
+		fieldcheck.Float("model.min_peak_score", m.MinPeakScore, 0, 1e9),
 	})
 }
 
@@ -362,25 +363,25 @@ func (r *Recipe) Validate() error {
 	checks := []error{
 		nonEmpty("name", r.Name),
 		oneOf("material", r.Material, "fabric", "leather", "film", "nonwoven", "paper", "other"),
-		rangeF("threshold.k_sigma", t.KSigma, 2, 50),
-		rangeF("threshold.min_contrast", t.MinContrast, 1, 254),
-		rangeI("threshold.background_lines", t.BackgroundLines, 8, 1_000_000),
-		orZero(rangeI("threshold.adapt_flagged_lines", t.AdaptFlaggedLines, 8, 100_000_000), t.AdaptFlaggedLines),
-		rangeI("threshold.learn_lines", t.LearnLines, 8, 1_000_000),
-		rangeI("threshold.flat_field_target", t.FlatFieldTarget, 1, 255),
-		rangeI("threshold.min_area_px", t.MinAreaPx, 1, 10_000),
-		rangeF("threshold.min_size_mm", t.MinSizeMM, 0, 1000),
+		fieldcheck.Float("threshold.k_sigma", t.KSigma, 2, 50),
+		fieldcheck.Float("threshold.min_contrast", t.MinContrast, 1, 254),
+		fieldcheck.Int("threshold.background_lines", t.BackgroundLines, 8, 1_000_000),
+		orZero(fieldcheck.Int("threshold.adapt_flagged_lines", t.AdaptFlaggedLines, 8, 100_000_000), t.AdaptFlaggedLines),
+		fieldcheck.Int("threshold.learn_lines", t.LearnLines, 8, 1_000_000),
+		fieldcheck.Int("threshold.flat_field_target", t.FlatFieldTarget, 1, 255),
+		fieldcheck.Int("threshold.min_area_px", t.MinAreaPx, 1, 10_000),
+		fieldcheck.Float("threshold.min_size_mm", t.MinSizeMM, 0, 1000),
 		validOffWeb("threshold.off_web", &t.OffWeb),
-		rangeF("threshold.min_peak_contrast", t.MinPeakContrast, 0, 255),
-		rangeF("threshold.false_alarms_per_100m", t.FalseAlarmsPer100M, 1e-6, 100),
-		rangeF("assembly.merge_gap_mm", r.Assembly.MergeGapMM, 0, 1000),
-		rangeI("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
-		rangeI("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),
-		rangeI("pipeline.flush_ms", r.Pipeline.FlushMillis, 10, 60000),
-		orZero(rangeI("pipeline.max_memory_mb", r.Pipeline.MaxMemoryMB, 16, 16<<20), r.Pipeline.MaxMemoryMB),
-		rangeI("images.margin_px", r.Images.MarginPx, 0, 1024),
-		rangeI("images.max_px", r.Images.MaxPx, 16, 4096),
-		orZero(rangeI("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),
+		fieldcheck.Float("threshold.min_peak_contrast", t.MinPeakContrast, 0, 255),
+		fieldcheck.Float("threshold.false_alarms_per_100m", t.FalseAlarmsPer100M, 1e-6, 100),
+		fieldcheck.Float("assembly.merge_gap_mm", r.Assembly.MergeGapMM, 0, 1000),
+		fieldcheck.Int("pipeline.ring_blocks", r.Pipeline.RingBlocks, 2, 4096),
+		fieldcheck.Int("pipeline.result_queue", r.Pipeline.ResultQueue, 1, 65536),
+		fieldcheck.Int("pipeline.flush_ms", r.Pipeline.FlushMillis, 10, 60000),
+		orZero(fieldcheck.Int("pipeline.max_memory_mb", r.Pipeline.MaxMemoryMB, 16, 16<<20), r.Pipeline.MaxMemoryMB),
+		fieldcheck.Int("images.margin_px", r.Images.MarginPx, 0, 1024),
+		fieldcheck.Int("images.max_px", r.Images.MaxPx, 16, 4096),
+		orZero(fieldcheck.Int("images.history_lines", r.Images.HistoryLines, 256, 1_000_000), r.Images.HistoryLines),
 		r.Model.validate(),
 		r.Classifier.validate(),
 	}
@@ -400,8 +401,8 @@ func (r *Recipe) Validate() error {
 		checks = append(checks,
 			knownClass(f+".class", s.Class, classes),
 			nonEmpty(f+".severity", s.Severity),
-			rangeF(f+".min_size_mm", s.MinSizeMM, 0, 1e6),
-			rangeF(f+".min_contrast", s.MinContrast, 0, 255),
+			fieldcheck.Float(f+".min_size_mm", s.MinSizeMM, 0, 1e6),
+			fieldcheck.Float(f+".min_contrast", s.MinContrast, 0, 255),
 		)
 	}
 	for i, d := range r.Decisions {

@@ -47,20 +47,6 @@ func knownClass(field, v string, known map[string]bool) error {
 	return fmt.Errorf("%s = %q: must be one of %s", field, v, strings.Join(names, ", "))
 }
 
-func rangeF(field string, v, lo, hi float64) error {
-	if v >= lo && v <= hi { // also rejects NaN
-		return nil
-	}
-	return fmt.Errorf("%s = %g: must be between %g and %g", field, v, lo, hi)
-}
-
-func rangeI(field string, v, lo, hi int) error {
-	if v >= lo && v <= hi {
-		return nil
-	}
-	return fmt.Errorf("%s = %d: must be between %d and %d", field, v, lo, hi)
-}
-
 func orZero(err error, v int) error {
 	if v == 0 {
 		return nil

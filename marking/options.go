@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/webinspect/webinspect/internal/fieldcheck"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -164,7 +165,7 @@ func (o *Options) Validate() error {
 
 func (o *Options) validate() error {
 	const p = "marking."
-	if err := rangeF(p+"marker_distance_mm", o.MarkerDistanceMM, 1, 100000); err != nil {
+	if err := fieldcheck.Float(p+"marker_distance_mm", o.MarkerDistanceMM, 1, 100000); err != nil {
 		return err
 	}
 	if len(o.Heads) < 1 || len(o.Heads) > 64 {
@@ -181,28 +182,28 @@ func (o *Options) validate() error {
 		}
 		names[h.Name] = true
 		if h.CDStartMM == 0 && h.CDEndMM == 0 {
-			if err := rangeI(f+"lane", h.Lane, 0, 1023); err != nil {
+			if err := fieldcheck.Int(f+"lane", h.Lane, 0, 1023); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := rangeF(f+"cd_start_mm", h.CDStartMM, 0, 20000); err != nil {
+		if err := fieldcheck.Float(f+"cd_start_mm", h.CDStartMM, 0, 20000); err != nil {
 			return err
 		}
 		if !(h.CDEndMM > h.CDStartMM && h.CDEndMM <= 20000) {
 			return fmt.Errorf("%scd_end_mm = %g: must be in (cd_start_mm = %g, 20000] (or both 0 to address a lane)", f, h.CDEndMM, h.CDStartMM)
 		}
 	}
-	if err := rangeF(p+"actuation_delay_ms", o.ActuationDelayMS, 0, 1000); err != nil {
+	if err := fieldcheck.Float(p+"actuation_delay_ms", o.ActuationDelayMS, 0, 1000); err != nil {
 		return err
 	}
-	if err := rangeF(p+"mark_length_mm", o.MarkLengthMM, 1, 10000); err != nil {
+	if err := fieldcheck.Float(p+"mark_length_mm", o.MarkLengthMM, 1, 10000); err != nil {
 		return err
 	}
-	if err := rangeF(p+"min_spacing_mm", o.MinSpacingMM, 0, o.MarkLengthMM); err != nil {
+	if err := fieldcheck.Float(p+"min_spacing_mm", o.MinSpacingMM, 0, o.MarkLengthMM); err != nil {
 		return fmt.Errorf("%w (at most mark_length_mm)", err)
 	}
-	if err := rangeF(p+"tolerance_mm", o.ToleranceMM, 0.1, 1000); err != nil {
+	if err := fieldcheck.Float(p+"tolerance_mm", o.ToleranceMM, 0.1, 1000); err != nil {
 		return err
 	}
 	for i, d := range o.Decisions {
@@ -223,7 +224,7 @@ func (o *Options) validate() error {
 			}
 		}
 	}
-	if err := rangeF(p+"speed_window_ms", o.SpeedWindowMS, 0.1, 1000); err != nil {
+	if err := fieldcheck.Float(p+"speed_window_ms", o.SpeedWindowMS, 0.1, 1000); err != nil {
 		return err
 	}
 	return o.Output.validate(p + "output.")
@@ -239,25 +240,25 @@ func (o *OutputOptions) validate(p string) error {
 	default:
 		return fmt.Errorf("%skind = %q: must be one of %s, %s, %s, %s", p, o.Kind, OutputNone, OutputSim, OutputModbus, OutputTCP)
 	}
-	if err := rangeI(p+"unit_id", o.UnitID, 0, 255); err != nil {
+	if err := fieldcheck.Int(p+"unit_id", o.UnitID, 0, 255); err != nil {
 		return err
 	}
-	if err := rangeI(p+"register_base", o.RegisterBase, 0, 65535-ModbusRegisters); err != nil {
+	if err := fieldcheck.Int(p+"register_base", o.RegisterBase, 0, 65535-ModbusRegisters); err != nil {
 		return err
 	}
-	if err := rangeI(p+"coil", o.Coil, 0, 65535); err != nil {
+	if err := fieldcheck.Int(p+"coil", o.Coil, 0, 65535); err != nil {
 		return err
 	}
-	if err := rangeI(p+"queue", o.Queue, 1, 65536); err != nil {
+	if err := fieldcheck.Int(p+"queue", o.Queue, 1, 65536); err != nil {
 		return err
 	}
-	if err := rangeI(p+"timeout_ms", o.TimeoutMS, 1, 60000); err != nil {
+	if err := fieldcheck.Int(p+"timeout_ms", o.TimeoutMS, 1, 60000); err != nil {
 		return err
 	}
-	if err := rangeI(p+"backoff_min_ms", o.BackoffMinMS, 1, 60000); err != nil {
+	if err := fieldcheck.Int(p+"backoff_min_ms", o.BackoffMinMS, 1, 60000); err != nil {
 		return err
 	}
-	return rangeI(p+"backoff_max_ms", o.BackoffMaxMS, o.BackoffMinMS, 600000)
+	return fieldcheck.Int(p+"backoff_max_ms", o.BackoffMaxMS, o.BackoffMinMS, 600000)
 }
 
 // Selects reports whether the recipe marks a defect of this class, severity
@@ -294,20 +295,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func rangeF(field string, v, lo, hi float64) error {
-	if v >= lo && v <= hi { // also rejects NaN
-		return nil
-	}
-	return fmt.Errorf("%s = %g: must be between %g and %g", field, v, lo, hi)
-}
-
-func rangeI(field string, v, lo, hi int) error {
-	if v >= lo && v <= hi {
-		return nil
-	}
-	return fmt.Errorf("%s = %d: must be between %d and %d", field, v, lo, hi)
 }
 
 // NewOutput makes the output o.Output asks for: nil for "none" (pass it to

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -82,7 +83,12 @@ func MeasuredOf(d *rollmap.Defect, webWidthMM float64) classify.Measured {
 
 // measureOf rebuilds the Measure the merger classified d with.
 func measureOf(d *rollmap.Defect) Measure {
-	m := Measure{LengthMM: (d.MDEndM - d.MDStartM) * 1000, WidthMM: d.CDEndMM - d.CDStartMM, AreaMM2: d.AreaMM2, Polarity: d.Polarity}
+	// The record stores MD in metres; the assembly measured the length in
+	// millimetres from line counts. Rounded to a nanometre, the difference
+	// of the stored metres gives back that length exactly, so a defect at
+	// a size limit (1 mm = 0.001 m, which comes back as 0.99999…) is
+	// decided as the engine decided it.
+	m := Measure{LengthMM: math.Round((d.MDEndM-d.MDStartM)*1e9) / 1e6, WidthMM: d.CDEndMM - d.CDStartMM, AreaMM2: d.AreaMM2, Polarity: d.Polarity}
 	if strings.HasPrefix(string(d.Detector), string(rollmap.DetectorThreshold)) {
 		m.PeakAbs, m.MeanAbs = d.PeakScore, d.MeanScore // a defect only the model saw has no contrast
 	}

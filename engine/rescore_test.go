@@ -27,6 +27,16 @@ func TestRescore(t *testing.T) {
 	if _, why := strict.Rescore(knot); !strings.Contains(why, "threshold.min_size_mm 3") {
 		t.Errorf("3 mm detection limit: %q", why)
 	}
+	// A defect exactly at the size limit, as stored: 0.001 m of MD comes
+	// back from the metres as 0.99999… mm; the engine measured 1 mm from
+	// its lines and kept it, so Rescore keeps it too.
+	atLimit := knot
+	atLimit.MDStartM, atLimit.MDEndM, atLimit.CDStartMM, atLimit.CDEndMM = 26.79575, 26.79675, 370.75, 371.25
+	limit := *r
+	limit.Threshold.MinSizeMM = 1
+	if _, why := limit.Rescore(atLimit); why != "" {
+		t.Errorf("a 1 mm defect at a 1 mm limit: %q", why)
+	}
 	strict = *r
 	strict.Threshold.MinContrast = 70
 	if _, why := strict.Rescore(knot); !strings.Contains(why, "threshold.min_contrast 70") {

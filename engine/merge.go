@@ -287,16 +287,9 @@ func cmpInt64(a, b int64) int {
 }
 
 // aboveFloors reports whether a detector that saw p scored it at or above
-// its floor in the recipe (threshold.min_peak_contrast for the threshold
-// detector's peak |contrast|, model.min_peak_score for the model's peak
-// anomaly score): a defect is dropped only when every detector that saw
-// it scored it below its floor. Floors of 0 keep everything.
+// its floor (Recipe.aboveFloors).
 func (a *merger) aboveFloors(p *pendingDefect) bool {
-	tFloor, mFloor := a.recipe.Threshold.MinPeakContrast, a.recipe.Model.MinPeakScore
-	if tFloor <= 0 && mFloor <= 0 {
-		return true
-	}
-	return p.bright+p.dark > 0 && p.peak >= tFloor || p.scoreN > 0 && p.score >= mFloor
+	return a.recipe.aboveFloors(p.bright+p.dark > 0, p.peak, p.scoreN > 0, p.score)
 }
 
 // measure turns a pending defect into a roll-map record, or reports false

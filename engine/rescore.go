@@ -64,10 +64,6 @@ func (r *Recipe) Rescore(d rollmap.Defect) (rollmap.Defect, string) {
 // "" when kept. A defect both detectors saw in a roll written before
 // model_score was stored has no model score: it is kept.
 func (r *Recipe) belowFloors(d *rollmap.Defect) string {
-	tFloor, mFloor := r.Threshold.MinPeakContrast, r.Model.MinPeakScore
-	if tFloor <= 0 && mFloor <= 0 {
-		return ""
-	}
 	hasT := d.Detector.Has(rollmap.DetectorThreshold)
 	hasM := false
 	for _, p := range d.Detector.Parts() {
@@ -76,12 +72,29 @@ func (r *Recipe) belowFloors(d *rollmap.Defect) string {
 		}
 	}
 	mScore := d.ModelScore
-	if hasM && !hasT && mScore == 0 {
-		mScore = d.PeakScore
+	switch {
+	case hasM && hasT && mScore == 0:
+		return "" // written before model_score: the model's score is unknown
+	case hasM && !hasT && mScore == 0:
+		mScore = d.PeakScore // the model's alone: its score is the peak
 	}
-	if hasT && d.PeakScore >= tFloor || hasM && (mScore >= mFloor || hasT && mScore == 0) {
+	if r.aboveFloors(hasT, d.PeakScore, hasM, mScore) {
 		return ""
 	}
 	return fmt.Sprintf("every detector that saw it scored it below its floor (peak %.1f, threshold.min_peak_contrast %g, model.min_peak_score %g)",
-		d.PeakScore, tFloor, mFloor)
+		d.PeakScore, r.Threshold.MinPeakContrast, r.Model.MinPeakScore)
+}
+
+// aboveFloors is the score-floor rule the assembly applies to a new
+// defect and Rescore to a stored one: a defect is dropped only when every
+// detector that saw it scored it below its floor in the recipe
+// (threshold.min_peak_contrast for the threshold detector's peak
+// |contrast|, model.min_peak_score for the model's peak anomaly score).
+// Floors of 0 keep everything.
+func (r *Recipe) aboveFloors(tSeen bool, tPeak float64, mSeen bool, mScore float64) bool {
+	tFloor, mFloor := r.Threshold.MinPeakContrast, r.Model.MinPeakScore
+	if tFloor <= 0 && mFloor <= 0 {
+		return true
+	}
+	return tSeen && tPeak >= tFloor || mSeen && mScore >= mFloor
 }

@@ -133,6 +133,21 @@ func sortedKeys(m map[string]int) []string {
 	return ks
 }
 
+// classIndex returns the sorted labels of ex and each example's index
+// among them (the class order both trainers export).
+func classIndex(ex []Example) (classes []string, y []int) {
+	classes = sortedKeys(Counts(ex))
+	idx := make(map[string]int, len(classes))
+	for i, c := range classes {
+		idx[c] = i
+	}
+	y = make([]int, len(ex))
+	for i, e := range ex {
+		y[i] = idx[e.Label]
+	}
+	return classes, y
+}
+
 // Train fits a multinomial logistic regression (softmax, L2-regularised,
 // full-batch gradient descent with momentum on standardised features) to
 // ex. Every label needs MinPerClass examples (ErrTooFewLabels).
@@ -144,12 +159,8 @@ func Train(ex []Example, o TrainOptions) (*Weights, error) {
 		return nil, err
 	}
 	nf := len(ex[0].Features)
-	classes := sortedKeys(Counts(ex))
+	classes, y := classIndex(ex)
 	nc := len(classes)
-	idx := map[string]int{}
-	for i, c := range classes {
-		idx[c] = i
-	}
 	n := len(ex)
 	w := &Weights{Classes: classes, Mean: make([]float32, nf), Std: make([]float32, nf),
 		W: make([]float32, nf*nc), B: make([]float32, nc)}
@@ -171,10 +182,6 @@ func Train(ex []Example, o TrainOptions) (*Weights, error) {
 		for i := range ex {
 			x[i*nf+j] = (float64(ex[i].Features[j]) - m) / sd
 		}
-	}
-	y := make([]int, n)
-	for i, e := range ex {
-		y[i] = idx[e.Label]
 	}
 	// Classes are weighted inversely to their frequency, so a rare class
 	// is not given up for the common ones.

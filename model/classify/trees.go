@@ -119,16 +119,8 @@ func TrainTrees(ex []Example, o TreeOptions) (*Trees, error) {
 		return nil, err
 	}
 	nf := len(ex[0].Features)
-	classes := sortedKeys(Counts(ex))
+	classes, y := classIndex(ex)
 	nc, n := len(classes), len(ex)
-	idx := map[string]int{}
-	for i, c := range classes {
-		idx[c] = i
-	}
-	y := make([]int, n)
-	for i, e := range ex {
-		y[i] = idx[e.Label]
-	}
 	m := &Trees{Classes: classes, NumFeatures: nf, Base: make([]float32, nc)}
 	// Base scores: the log of each class's share.
 	for _, c := range y {

@@ -2,9 +2,10 @@ package teach
 
 import (
 	"fmt"
-	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 
 	"github.com/webinspect/webinspect/model/edge"
 	"github.com/webinspect/webinspect/model/onnx"

@@ -43,8 +43,9 @@ func filesDigest(t *testing.T, dir string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// scoreAll scores images with the model in dir.
-func scoreAll(t *testing.T, dir string, imgs []Image) []float64 {
+// openScorer loads the model in dir and opens a scorer on it, closed when
+// the test ends.
+func openScorer(t *testing.T, dir string) *Scorer {
 	t.Helper()
 	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
 	if err != nil {
@@ -54,7 +55,14 @@ func scoreAll(t *testing.T, dir string, imgs []Image) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// scoreAll scores images with the model in dir.
+func scoreAll(t *testing.T, dir string, imgs []Image) []float64 {
+	t.Helper()
+	s := openScorer(t, dir)
 	out := make([]float64, len(imgs))
 	for i, im := range imgs {
 		v, _, err := s.Score(im, nil)
@@ -252,15 +260,7 @@ func TestReteachMemory(t *testing.T) {
 // meanMap is the mean of im's anomaly map with the model in dir.
 func meanMap(t *testing.T, dir string, im Image) float64 {
 	t.Helper()
-	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewScorer(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openScorer(t, dir)
 	_, amap, err := s.Score(im, make([]float32, 0, im.W*im.H))
 	if err != nil {
 		t.Fatal(err)

@@ -32,15 +32,7 @@ func scoreImages(t *testing.T, taught *Taught, imgs ...Image) ([]float32, [][]fl
 	if err := taught.WriteModel(dir); err != nil {
 		t.Fatal(err)
 	}
-	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewScorer(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openScorer(t, dir)
 	var scores []float32
 	var maps [][]float32
 	for _, im := range imgs {

@@ -3,12 +3,13 @@ package teach
 import (
 	"context"
 	"errors"
-	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/webinspect/webinspect/model/onnx/ortest"
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/recording"

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 )
 
@@ -75,15 +74,7 @@ func TestEdgeZonesWanderingWeb(t *testing.T) {
 	if err := taught.WriteModel(dir); err != nil {
 		t.Fatal(err)
 	}
-	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewScorer(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openScorer(t, dir)
 	th := float32(taught.Threshold)
 	// Frames from later on the roll, the edge anywhere within ±30 px.
 	later := wanderingWeb(rng, 12, w, h, 70, 30, 40_000)

@@ -2,13 +2,15 @@
 #
 #   make run     set up, build and run the engine on its built-in default
 #                (simulated 2 m woven fabric at 100 m/min, UI on http://127.0.0.1:8080)
-#   make test    set up and run the default test suite (with the race
-#                detector): under 5 minutes on a quiet 2-core machine
+#   make test    set up and run the default test suite: every test
+#                without the race detector, then the concurrent core under
+#                it; under 5 minutes on a quiet 2-core machine
 #   make bench   run the benchmarks
 #
 #   make test-short  the quick suite (go test -short: slow tests skip)
-#   make test-long   the long cases (WEBINSPECT_LONG=1: more seeds,
-#                    materials, taught models), in the packages that have them
+#   make test-long   everything under the race detector with the long cases
+#                    (WEBINSPECT_LONG=1: more seeds, materials, taught
+#                    models), the real-time tests, noasm kernels, fuzzing
 #   make lint        gofmt, go vet and staticcheck (pinned, installed into bin/)
 #
 # CI (.ci/run) runs make lint, make test and make test-long.
@@ -84,29 +86,39 @@ run: build
 TEST_ENV := WEBINSPECT_ORT_LIB=$(ORT_LIB) WEBINSPECT_REQUIRE_ORT=1 WEBINSPECT_REQUIRE_ARAVIS=1
 
 # The real-time tests (internal/realtime): they skip themselves under
-# -race and run again here without it. Found by grep; each name is the
+# -race and run again without it. Found by grep; each name is the
 # Test function that calls realtime.Skip.
 RT_PKGS     = $(shell ./.ci/realtime-tests pkgs)
 RT_RUN      = $(shell ./.ci/realtime-tests run)
 
+# The concurrent core: the packages whose goroutines share memory on the
+# line's path (the rings, camera streams, the engine's stages, marking,
+# the plant's consumers). make test runs their quick tests (-short) under
+# -race as well; make test-long runs every package under -race.
+RACE_PKGS := ./acquisition/ring/ ./acquisition/camera/ ./acquisition/u3v/ \
+             ./engine/ ./marking/ ./plant/
+
+# The default suite (README, CI): every package without -race, which
+# includes the real-time tests; the concurrent core under -race; the
+# kernels' plain-Go references. Fuzzing and the rest of -race are in
+# test-long, which CI also runs.
 test: deps
 	$(GO) vet ./...
-	$(TEST_ENV) $(GO) test -race -timeout 45m ./...
-	$(TEST_ENV) $(GO) test -timeout 30m -run '$(RT_RUN)' $(RT_PKGS)
-	$(GO) test -race -tags noasm ./kernels/...
-	FUZZTIME=3s GO=$(GO) ./.ci/fuzz
+	$(TEST_ENV) $(GO) test -timeout 20m ./...
+	$(TEST_ENV) $(GO) test -race -short -timeout 20m $(RACE_PKGS)
+	$(GO) test -tags noasm ./kernels/...
 
 test-short: deps
-	$(TEST_ENV) $(GO) test -race -short -timeout 30m ./...
+	$(TEST_ENV) $(GO) test -short -timeout 20m ./...
 
-# The packages with long cases: those whose tests call long.Skip
-# (internal/long). Their other tests run again; the long cases only here.
-LONG_RE   := long[.]Skip[(]
-LONG_PKGS  = $(sort $(dir $(shell grep -rlE --include='*_test.go' '$(LONG_RE)' . | grep -v '^./internal/long/')))
-
+# Everything under -race with the long cases (internal/long), then the
+# real-time tests (which skip under -race) with their long cases, the
+# noasm kernels under -race, and every fuzz target (.ci/fuzz).
 test-long: deps
-	$(TEST_ENV) WEBINSPECT_LONG=1 $(GO) test -race -timeout 60m $(LONG_PKGS)
+	$(TEST_ENV) WEBINSPECT_LONG=1 $(GO) test -race -timeout 60m ./...
 	$(TEST_ENV) WEBINSPECT_LONG=1 $(GO) test -timeout 60m -run '$(RT_RUN)' $(RT_PKGS)
+	$(GO) test -race -tags noasm ./kernels/...
+	FUZZTIME=10000x GO=$(GO) ./.ci/fuzz
 
 # staticcheck is pinned and installed from the module proxy into bin/.
 STATICCHECK_VERSION := v0.8.2

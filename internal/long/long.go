@@ -5,10 +5,11 @@
 //	make test-short   go test -short: the slow tests skip themselves
 //	                  (testing.Short), for a quick check while editing
 //	make test         the default suite, under 5 minutes on a quiet
-//	                  2-core machine: what CI and the README run
-//	make test-long    the packages with long cases again, with
-//	                  WEBINSPECT_LONG=1: the extra seeds, materials and
-//	                  taught models that take minutes under -race
+//	                  2-core machine: what CI and the README run; every
+//	                  test without -race, the concurrent core under it
+//	make test-long    every package under -race with WEBINSPECT_LONG=1:
+//	                  the extra seeds, materials and taught models that
+//	                  take minutes under -race
 //
 // A long case calls Skip first; it runs only when the environment variable
 // WEBINSPECT_LONG is 1. CI runs both make test and make test-long.

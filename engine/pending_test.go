@@ -31,6 +31,8 @@ func TestEndRollThenStart(t *testing.T) {
 	var eng *Engine
 	done := make(chan error, 1)
 	var lastEndWeb float64
+	var lastEndCall time.Time // just before the last EndRoll was asked for
+	var opened []time.Time    // when each roll was opened
 	newRoll := func(id string) (RollWriter, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -39,6 +41,7 @@ func TestEndRollThenStart(t *testing.T) {
 		}
 		r := &memRoll{id: id}
 		rolls = append(rolls, r)
+		opened = append(opened, time.Now())
 		return r, nil
 	}
 	nRolls := func() int { mu.Lock(); defer mu.Unlock(); return len(rolls) }
@@ -96,6 +99,9 @@ func TestEndRollThenStart(t *testing.T) {
 				if poll.Wait(5*time.Minute, func() bool { return web+e.Status().MDM >= cfg.LengthM-3 }) != nil {
 					return errors.New("the line never neared its end")
 				}
+				mu.Lock()
+				lastEndCall = time.Now()
+				mu.Unlock()
 				ch3, err := e.EndRoll(ctx)
 				lastEndWeb = web + ch3.EndedM
 				return err
@@ -108,8 +114,15 @@ func TestEndRollThenStart(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(rolls) != 2 || rolls[0].ID() != "R2" || rolls[1].ID() != "auto-2" {
-		t.Fatalf("rolls opened: %v, want R2 and auto-2", rolls)
+	// A third roll opens after the last end only by the pending roll's
+	// clock: on a machine so busy that the last 3 m took pendingRollWait.
+	byClock := len(rolls) == 3 && rolls[2].ID() == "auto-3" && opened[2].Sub(lastEndCall) >= pendingRollWait
+	if len(rolls) != 2 && !byClock || rolls[0].ID() != "R2" || rolls[1].ID() != "auto-2" {
+		ids := make([]string, len(rolls))
+		for i, r := range rolls {
+			ids[i] = fmt.Sprintf("%s (opened %v after the last end was asked)", r.ID(), opened[i].Sub(lastEndCall).Round(time.Millisecond))
+		}
+		t.Fatalf("rolls opened: %v, want R2 and auto-2 (and auto-3 only %v after the last end)", ids, pendingRollWait)
 	}
 	_, len1, _ := first.snapshot()
 	_, len2, closed2 := rolls[0].snapshot()
@@ -133,7 +146,7 @@ func TestEndRollThenStart(t *testing.T) {
 			tail = true
 		}
 	}
-	if got := eng.Roll().ID(); !tail && got != "auto-2" {
+	if got := eng.Roll().ID(); !tail && !byClock && got != "auto-2" {
 		t.Errorf("after the run the engine's roll is %q, want auto-2 (nothing on the last %.2f m: no roll)", got, cfg.LengthM-lastEndWeb)
 	}
 	if c, ok := eng.Roll().(interface{ Close() error }); ok {

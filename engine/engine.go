@@ -116,7 +116,9 @@ type Options struct {
 	RecipeVersion string
 	ModelVersion  string
 	// Classifier, when set, is the defect classifier learned from reviews
-	// (learned.go); SetClassifier swaps it while the engine runs.
+	// (learned.go); SetClassifier swaps it while the engine runs. One
+	// trained on the taught model's scores needs Model, of version
+	// ModelVersion (ErrConfig otherwise).
 	Classifier *Classifier
 	// OnRoll, when set, is called from the assembly when a roll is started
 	// or closed by a roll change, or spliced. It must not block.
@@ -204,7 +206,10 @@ func New(o Options) (*Engine, error) {
 	e.feed = newMarkFeed(info.Live, e.marks, e.simMarker, e.freeCounts[0])
 	e.learned = learnedStage{recipe: o.Recipe, webWidthMM: info.WebWidthMM, log: o.Logger,
 		seconds: e.m.classifySeconds, errors: e.m.classifyFailures, feats: make([]float32, 0, classify.NumFeatures)}
-	e.SetClassifier(o.Classifier)
+	if _, err := e.SetClassifier(o.Classifier); err != nil {
+		e.closeMarking()
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	if o.Model != nil {
 		if err := e.newModel(); err != nil {
 			e.closeMarking()

@@ -27,6 +27,18 @@ import (
 // or its lines no longer held) is not classified. SetClassifier swaps the
 // classifier while the engine runs; a classifier that does not load is
 // never swapped in, so the engine keeps the one it has.
+//
+// A classifier trained on the taught model's scores (feature set
+// classify.FeaturesWithModel: the model's peak and mean score over the
+// defect and the area it flagged, which the model detector computed on
+// the line stream anyway and the defect record keeps in model_score,
+// model_mean_score and model_area_mm2) is tied to the model whose scores
+// it learned: the engine takes it only when it runs that model
+// (Options.ModelVersion equal to the classifier's model_version), else
+// New fails and SetClassifier refuses it and keeps the classifier it
+// has. Another model's scores have another scale, and an engine without
+// a model would give every defect "not flagged": both would be silently
+// misread. No extra inference runs for these features.
 
 // ClassifierOptions configures the defect classifier learned from reviews
 // (model/classify). Every defect with a crop gets the learned class and
@@ -78,7 +90,8 @@ func MeasuredOf(d *rollmap.Defect, webWidthMM float64) classify.Measured {
 		edge = min(edge, webWidthMM-d.CDEndMM)
 	}
 	return classify.Measured{LengthMM: m.LengthMM, WidthMM: m.WidthMM, AreaMM2: m.AreaMM2, Contrast: d.Contrast,
-		PeakAbs: d.PeakScore, Polarity: d.Polarity, EdgeMM: max(edge, 0), Uniformity: m.Uniformity()}
+		PeakAbs: d.PeakScore, Polarity: d.Polarity, EdgeMM: max(edge, 0), Uniformity: m.Uniformity(),
+		Model: classify.ModelScores{Peak: d.ModelScore, Mean: d.ModelMeanScore, AreaMM2: d.ModelAreaMM2}}
 }
 
 // measureOf rebuilds the Measure the merger classified d with.
@@ -124,7 +137,7 @@ func (l *learnedStage) apply(d *rollmap.Defect, crop []uint8, w, h int) {
 // when (Recipe.Rescore, the engine's assembly). feats is scratch space,
 // returned for reuse.
 func (c *Classifier) Label(feats []float32, d *rollmap.Defect, webWidthMM float64, crop []uint8, w, h int) ([]float32, error) {
-	feats = classify.Features(feats[:0], MeasuredOf(d, webWidthMM), crop, w, h, w)
+	feats = classify.FeaturesOf(feats[:0], c.C.Inputs().Set, MeasuredOf(d, webWidthMM), crop, w, h, w)
 	class, conf, err := c.C.Classify(feats)
 	if err != nil {
 		return feats, err
@@ -134,13 +147,33 @@ func (c *Classifier) Label(feats []float32, d *rollmap.Defect, webWidthMM float6
 }
 
 // SetClassifier makes c the defect classifier for the defects decided
-// from now on (nil: none) and returns the one it replaces. The engine
-// does not close either.
-func (e *Engine) SetClassifier(c *Classifier) *Classifier {
+// from now on (nil: none) and returns the one it replaces. A classifier
+// trained on the taught model's scores (classify.FeaturesWithModel) is
+// refused unless the engine runs that model (Options.ModelVersion): the
+// error says what it needs, and the engine keeps the classifier it has
+// (returned with the error). The engine does not close either.
+func (e *Engine) SetClassifier(c *Classifier) (*Classifier, error) {
 	if c != nil && c.C == nil {
 		c = nil
 	}
-	return e.learned.cur.Swap(c)
+	if c != nil {
+		if err := c.C.CheckModel(e.runningModelVersion()); err != nil {
+			return e.learned.cur.Load(), err
+		}
+	}
+	return e.learned.cur.Swap(c), nil
+}
+
+// runningModelVersion is the version of the taught model the engine runs:
+// "" for none, "(unversioned)" for a model given without its version.
+func (e *Engine) runningModelVersion() string {
+	switch {
+	case e.opts.Model == nil:
+		return ""
+	case e.opts.ModelVersion == "":
+		return "(unversioned)"
+	}
+	return e.opts.ModelVersion
 }
 
 // CurrentClassifier returns the classifier in use, nil for none.

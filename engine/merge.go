@@ -360,7 +360,13 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		EncoderCount: c0,
 	}
 	if p.scoreN > 0 {
+		// What the model computed over the defect (the defect
+		// classifier's model features): its peak, its mean over the
+		// pixels it flagged and their area in the owned strips, the
+		// model's part of the merged areas.
 		d.ModelScore = p.score
+		d.ModelMeanScore = p.scoreSum / float64(p.scoreN)
+		d.ModelAreaMM2 = float64(p.owned-p.tOwned) * pxMM * a.lineMM
 	}
 	if p.scoreN > 0 && tArea == 0 {
 		// Only the model saw it: its scores are anomaly scores.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/webinspect/webinspect/bench/score"
 
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 
 	"github.com/webinspect/webinspect/acquisition"
@@ -49,16 +50,10 @@ func goodLines(t *testing.T, cfg sim.Config, cam int, target uint8) (next func()
 	}, ci.Width
 }
 
-// The taught model finds subtle defects, whose contrast is below what the
-// threshold detector catches: taught on 8 m of good web, it finds at least
-// 95 % of them on another roll, with at most 1 false defect per 100 m.
-func TestTaughtModelFindsSubtleDefects(t *testing.T) {
-	long.Skip(t, "teaches a model on 9 m of web, then inspects a roll with it: minutes under -race")
-	ortest.Require(t)
-	recipe, err := DefaultRecipe("fabric")
-	if err != nil {
-		t.Fatal(err)
-	}
+// teachFabric teaches a model with the default options on the first 9 m
+// of good simulated fabric (seed 3, camera 0) for recipe, and loads it.
+func teachFabric(t *testing.T, recipe *Recipe) (*onnx.Model, teach.Options) {
+	t.Helper()
 	good := testSimConfig("fabric", 3)
 	good.Defects = 0
 	good.LengthM = 9 // taught on the first 9 m
@@ -83,6 +78,20 @@ func TestTaughtModelFindsSubtleDefects(t *testing.T) {
 	for _, k := range []string{"held_out_scores", "shade", "bright", "memory", "images"} {
 		t.Logf("made_by.params.%s: %s", k, taught.Sidecar.MadeBy.Params[k])
 	}
+	return model, to
+}
+
+// The taught model finds subtle defects, whose contrast is below what the
+// threshold detector catches: taught on 8 m of good web, it finds at least
+// 95 % of them on another roll, with at most 1 false defect per 100 m.
+func TestTaughtModelFindsSubtleDefects(t *testing.T) {
+	long.Skip(t, "teaches a model on 9 m of web, then inspects a roll with it: minutes under -race")
+	ortest.Require(t)
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, to := teachFabric(t, recipe)
 
 	cfg := testSimConfig("fabric", 7)
 	cfg.ContrastScale = 0.25

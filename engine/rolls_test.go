@@ -322,4 +322,15 @@ func TestDefectSeenByBothDetectorsIsCountedOnce(t *testing.T) {
 	if model.Detector != "onnx:m" || math.Abs(model.MDStartM-0.25) > 1e-9 || model.CDEndMM != 110 || model.PeakScore != 8 || model.Polarity != "mixed" {
 		t.Errorf("model-only defect: %+v", model)
 	}
+	// The model's own scores over each (the defect classifier's model
+	// features): its peak, its mean over and the area of the pixels it
+	// flagged, not the threshold detector's.
+	for _, c := range []struct {
+		d                rollmap.Defect
+		peak, mean, area float64
+	}{{both, 9, 7, 2240 * 0.0625}, {model, 8, 6, 1600 * 0.0625}} {
+		if c.d.ModelScore != c.peak || math.Abs(c.d.ModelMeanScore-c.mean) > 1e-9 || math.Abs(c.d.ModelAreaMM2-c.area) > 1e-9 {
+			t.Errorf("%s: model score %g mean %g area %g mm², want %g, %g, %g", c.d.Detector, c.d.ModelScore, c.d.ModelMeanScore, c.d.ModelAreaMM2, c.peak, c.mean, c.area)
+		}
+	}
 }

@@ -57,6 +57,13 @@ type Defect struct {
 	// score, so each detector's threshold can be calibrated from reviews
 	// (rollmap/calibrate).
 	ModelScore float64 `json:"model_score,omitempty"`
+	// ModelMeanScore and ModelAreaMM2 are the model detector's mean
+	// anomaly score over the pixels it flagged in the defect and their
+	// area (in the cameras' owned strips, as AreaMM2); 0 when the model
+	// did not flag it. With ModelScore they are the taught model's
+	// features of the defect classifier (model/classify).
+	ModelMeanScore float64 `json:"model_mean_score,omitempty"`
+	ModelAreaMM2   float64 `json:"model_area_mm2,omitempty"`
 
 	// Mark is the state of the defect's mark, merged from the roll's mark
 	// events (see MarkEvent, MergeMarkEvents). It is not a column of

@@ -231,6 +231,8 @@ var defectColumns = []column[Defect]{
 	added(stringCol("classifier_version", func(d *Defect) *string { return &d.ClassifierVersion })),
 	added(stringCol("rule_class", func(d *Defect) *string { return &d.RuleClass })),
 	added(float64Col("model_score", "", func(d *Defect) *float64 { return &d.ModelScore })),
+	added(float64Col("model_mean_score", "", func(d *Defect) *float64 { return &d.ModelMeanScore })),
+	added(float64Col("model_area_mm2", "mm2", func(d *Defect) *float64 { return &d.ModelAreaMM2 })),
 }
 
 // uninspectedColumns lists Uninspected's columns in schema order.

@@ -409,6 +409,12 @@ func (c *comparer) cropClassifier() (*cropClassifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--classifier %s: %w", c.classifierDir, err)
 	}
+	// On the crops, a classifier of the model's features reads the
+	// model scores the roll recorded: they must be its model's.
+	if err := cl.CheckModel(c.oldModel); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("--classifier %s on the roll's crops: %w", c.classifierDir, err)
+	}
 	sha, err := versions.FilesDigest(c.classifierDir, classify.GraphFileName, classify.SidecarFileName)
 	if err != nil {
 		cl.Close()

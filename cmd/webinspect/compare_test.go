@@ -476,7 +476,7 @@ func TestCompareClassifierFromCrops(t *testing.T) {
 	for i := range w.Std {
 		w.Std[i] = 1
 	}
-	if err := classify.Write(clf, w, nil); err != nil {
+	if err := classify.Write(clf, w, classify.Inputs{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	reclassified := func(out string) []string {

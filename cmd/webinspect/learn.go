@@ -31,6 +31,10 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	rolls := fs.String("rolls", "rolls", "`DIR` of roll maps whose reviewed defects to learn from")
 	out := fs.String("out", "", "classifier `DIR` to write (classifier.onnx, classifier.json)")
 	family := fs.String("family", "trees", "model `FAMILY`: trees (gradient-boosted trees, the measured best) or logistic (multinomial logistic regression)")
+	features := fs.String("features", string(classify.FeaturesMeasured), "feature `SET`: "+string(classify.FeaturesMeasured)+
+		" (measured, crop texture and shape) or "+string(classify.FeaturesWithModel)+" (also the taught model's scores over each defect: the classifier then runs only beside that model)")
+	modelVersion := fs.String("model-version", "", "with --features "+string(classify.FeaturesWithModel)+
+		": learn from the defects the taught model of this `VERSION` decided (needed when the rolls name several)")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library `FILE`, to check the classifier written (default: $"+onnx.EnvLibrary+" or "+onnx.LibraryRelPath+")")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
@@ -45,9 +49,20 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	if *family != "trees" && *family != "logistic" {
 		return usageError{fmt.Sprintf("--family %q: want trees or logistic", *family)}
 	}
-	ex, stats, err := reviewedExamples(*rolls)
+	set, err := classify.ParseFeatureSet(*features)
+	if err != nil {
+		return usageError{"--features: " + err.Error()}
+	}
+	if *modelVersion != "" && !set.NeedsModel() {
+		return usageError{"--model-version is for --features " + string(classify.FeaturesWithModel)}
+	}
+	in := classify.Inputs{Set: set, ModelVersion: *modelVersion}
+	ex, stats, err := reviewedExamples(*rolls, &in)
 	if err != nil {
 		return err
+	}
+	if set.NeedsModel() {
+		fmt.Fprintf(stdout, "taught model %s: %d reviewed defects decided by other models (or none) left out\n", in.ModelVersion, stats.otherModel)
 	}
 	fmt.Fprintf(stdout, "%d reviewed defects in %d rolls: %d with a crop and a class, %d false alarms left out, %d without a crop\n",
 		stats.reviewed, stats.rolls, len(ex), stats.falseAlarms, stats.noCrop)
@@ -80,7 +95,8 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 		"tool": "webinspect learn", "created": time.Now().UTC().Format(time.RFC3339), "rolls": *rolls,
 		"labels": strings.Join(per, ", "), "family": w.Family(), "train_accuracy": fmt.Sprintf("%.3f", float64(right)/float64(len(ex))),
 	}
-	if err := classify.Write(*out, w, made); err != nil {
+	made["features"] = string(set)
+	if err := classify.Write(*out, w, in, made); err != nil {
 		return err
 	}
 	if err := onnx.Init(*ortLib); err != nil {
@@ -96,11 +112,16 @@ func cmdLearn(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-type learnStats struct{ rolls, reviewed, falseAlarms, noCrop int }
+type learnStats struct{ rolls, reviewed, falseAlarms, noCrop, otherModel int }
 
 // reviewedExamples reads the reviewed defects of every roll of the store
-// at root, with their crops from the image archive.
-func reviewedExamples(root string) ([]classify.Example, learnStats, error) {
+// at root, with their crops from the image archive, as examples of the
+// feature set in.Set. For the taught model's features only the defects
+// of one model version are used (its scores are on its own scale):
+// in.ModelVersion, or, when it is "", the one version the reviewed
+// defects name (set in in); several versions, or none, is an error
+// naming them.
+func reviewedExamples(root string, in *classify.Inputs) ([]classify.Example, learnStats, error) {
 	var st learnStats
 	store, err := rollmap.OpenStore(root)
 	if err != nil {
@@ -113,6 +134,7 @@ func reviewedExamples(root string) ([]classify.Example, learnStats, error) {
 	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
 	imgDir := filepath.Join(root, imagesDirName)
 	var ex []classify.Example
+	var model []string // each example's model version
 	for _, info := range infos {
 		_, ds, _, err := rollmap.ReadRoll(filepath.Join(root, info.ID))
 		if err != nil && len(ds) == 0 {
@@ -139,10 +161,53 @@ func reviewedExamples(root string) ([]classify.Example, learnStats, error) {
 				st.noCrop++
 				continue
 			}
-			ex = append(ex, classify.Example{Features: classify.Features(nil, engine.MeasuredOf(d, info.WebWidthMM), pix, w, h, w), Label: label})
+			ex = append(ex, classify.Example{Features: classify.FeaturesOf(nil, in.Set, engine.MeasuredOf(d, info.WebWidthMM), pix, w, h, w), Label: label})
+			model = append(model, d.ModelVersion)
 		}
 	}
-	return ex, st, nil
+	if !in.Set.NeedsModel() {
+		return ex, st, nil
+	}
+	byVersion := map[string]int{}
+	for _, v := range model {
+		byVersion[v]++
+	}
+	if in.ModelVersion == "" {
+		var named []string
+		for _, v := range sortedKeys(byVersion) {
+			if v != "" {
+				named = append(named, fmt.Sprintf("%s (%d defects)", v, byVersion[v]))
+			}
+		}
+		switch len(named) {
+		case 0:
+			return nil, st, fmt.Errorf("--features %s: none of the %d reviewed defects with a crop was decided with a taught model (their model_version is empty): learn --features %s, or review defects of rolls inspected with the model",
+				in.Set, len(ex), classify.FeaturesMeasured)
+		case 1:
+			in.ModelVersion = strings.Fields(named[0])[0]
+		default:
+			return nil, st, fmt.Errorf("--features %s: the reviewed defects were decided by %d taught models, %s: choose one with --model-version",
+				in.Set, len(named), strings.Join(named, ", "))
+		}
+	}
+	kept := ex[:0]
+	for i, e := range ex {
+		if model[i] == in.ModelVersion {
+			kept = append(kept, e)
+		} else {
+			st.otherModel++
+		}
+	}
+	return kept, st, nil
+}
+
+func sortedKeys(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // readCrop reads an archived crop as 8-bit grey.

@@ -44,6 +44,13 @@ func TestLearnTooFewLabels(t *testing.T) {
 	}
 	code, _, stderr := runCLI(t, "learn", "--rolls", rolls, "--out", out)
 	oneLineError(t, code, stderr, "too few labels", "at least 5", "needs", "review more defects")
+	// The taught model's features from a roll inspected without a model:
+	// refused, saying why and what to do instead.
+	code, _, stderr = runCLI(t, "learn", "--rolls", rolls, "--out", out, "--features", string(classify.FeaturesWithModel))
+	oneLineError(t, code, stderr, "none of the", "model_version is empty", "--features measured")
+	if code, _, stderr = runCLI(t, "learn", "--rolls", rolls, "--out", out, "--features", "pixels"); code == 0 || !strings.Contains(stderr, `feature set "pixels"`) {
+		t.Errorf("--features pixels: exit %d, %s", code, stderr)
+	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a classifier directory was written: %v", err)
 	}
@@ -51,10 +58,10 @@ func TestLearnTooFewLabels(t *testing.T) {
 
 type fakeSetter struct{ cur *engine.Classifier }
 
-func (f *fakeSetter) SetClassifier(c *engine.Classifier) *engine.Classifier {
+func (f *fakeSetter) SetClassifier(c *engine.Classifier) (*engine.Classifier, error) {
 	old := f.cur
 	f.cur = c
-	return old
+	return old, nil
 }
 
 // TestClassifierReloadKeepsPrevious: a classifier directory that was
@@ -67,10 +74,11 @@ func TestClassifierReloadKeepsPrevious(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
+	nf := classify.NumFeatures
 	train := func(shift float32) *classify.Weights {
 		var ex []classify.Example
 		for i := range 40 {
-			f := make([]float32, classify.NumFeatures)
+			f := make([]float32, nf)
 			for j := range f {
 				f[j] = float32(rng.NormFloat64()) + float32(i%2)*3 + shift
 			}
@@ -83,7 +91,7 @@ func TestClassifierReloadKeepsPrevious(t *testing.T) {
 		return w
 	}
 	root, dir := t.TempDir(), filepath.Join(t.TempDir(), "clf")
-	if err := classify.Write(dir, train(0), nil); err != nil {
+	if err := classify.Write(dir, train(0), classify.Inputs{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	reg, err := versions.Open(root)
@@ -105,7 +113,7 @@ func TestClassifierReloadKeepsPrevious(t *testing.T) {
 	if e.cur != first {
 		t.Error("a corrupt classifier replaced the one in use")
 	}
-	if err := classify.Write(dir, train(1), nil); err != nil {
+	if err := classify.Write(dir, train(1), classify.Inputs{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.reloadClassifier(e); err != nil {
@@ -117,6 +125,24 @@ func TestClassifierReloadKeepsPrevious(t *testing.T) {
 	vs, _ := reg.List()
 	if len(vs) != 2 || vs[0].Kind != versions.KindClassifier || vs[1].ID != e.cur.Version {
 		t.Errorf("registered versions %+v", vs)
+	}
+	// A classifier trained on a taught model's scores, reloaded where no
+	// model runs: refused, naming the model it needs; the engine keeps
+	// the one it has.
+	nf = len(classify.FeaturesWithModel.Names())
+	if err := classify.Write(dir, train(2), classify.Inputs{Set: classify.FeaturesWithModel, ModelVersion: "0123456789abcdef"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := e.cur
+	if err := w.reloadClassifier(e); !errors.Is(err, classify.ErrIncompatible) || !strings.Contains(err.Error(), "0123456789abcdef") ||
+		!strings.Contains(err.Error(), "no model is loaded") {
+		t.Errorf("a classifier of another model's features: %v", err)
+	}
+	if e.cur != second {
+		t.Error("a classifier of the taught model's features replaced the one in use in an engine without that model")
+	}
+	if vs, _ := reg.List(); len(vs) != 2 {
+		t.Errorf("the refused classifier was registered: %+v", vs)
 	}
 	first.C.Close()
 	e.cur.C.Close()

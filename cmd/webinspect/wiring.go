@@ -184,11 +184,20 @@ func (w *wired) register(rollsDir string, recipe *engine.Recipe, recipeFrom, mod
 }
 
 // loadClassifier loads the defect classifier in dir and registers its
-// version. A classifier that does not load is an error naming why; the
-// caller keeps the one it has.
+// version. A classifier that does not load, or that was trained on the
+// scores of a taught model other than the one loaded (or with none
+// loaded), is an error naming why; the caller keeps the one it has.
 func (w *wired) loadClassifier(dir string) (*engine.Classifier, error) {
 	c, err := classify.Load(dir)
 	if err != nil {
+		return nil, fmt.Errorf("--classifier %s: %w", dir, err)
+	}
+	mv := ""
+	if w.model != nil {
+		mv = w.modelVersion.ID
+	}
+	if err := c.CheckModel(mv); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("--classifier %s: %w", dir, err)
 	}
 	abs, _ := filepath.Abs(dir)
@@ -206,7 +215,7 @@ func (w *wired) loadClassifier(dir string) (*engine.Classifier, error) {
 
 // classifierSetter is the engine's classifier swap (*engine.Engine).
 type classifierSetter interface {
-	SetClassifier(c *engine.Classifier) *engine.Classifier
+	SetClassifier(c *engine.Classifier) (*engine.Classifier, error)
 }
 
 // reloadClassifier loads the classifier directory again (it may have been
@@ -220,7 +229,11 @@ func (w *wired) reloadClassifier(e classifierSetter) error {
 	if err != nil {
 		return err
 	}
-	e.SetClassifier(c) // the old one is left open: the assembly may be using it this instant
+	if _, err := e.SetClassifier(c); err != nil { // the engine keeps the one it has
+		c.C.Close()
+		return fmt.Errorf("--classifier %s: %w", w.classifierDir, err)
+	}
+	// The old one is left open: the assembly may be using it this instant.
 	return nil
 }
 

@@ -42,9 +42,15 @@ const maxFileBytes = 64 << 20
 type Sidecar struct {
 	Version  int      `json:"version"`
 	Kind     string   `json:"kind"`
-	Features []string `json:"features"` // must equal FeatureNames
+	Features []string `json:"features"` // must equal FeatureSet.Names()
 	Classes  []string `json:"classes"`  // the graph's outputs, in order
 	Family   string   `json:"family"`   // FamilyTrees or FamilyLogistic
+	// FeatureSet is the set the classifier was trained on; "" (written
+	// before sets were recorded) is FeaturesMeasured.
+	FeatureSet FeatureSet `json:"feature_set,omitempty"`
+	// ModelVersion is the version (rollmap/versions) of the taught model
+	// whose scores a FeaturesWithModel classifier learned; "" otherwise.
+	ModelVersion string `json:"model_version,omitempty"`
 	// Made says how it was made: tool, time, the rolls it learned from,
 	// labels per class, measured accuracy.
 	Made map[string]string `json:"made,omitempty"`
@@ -107,16 +113,45 @@ func (w *Weights) Graph() ([]byte, error) {
 	return b, nil
 }
 
+// Inputs says what a classifier is computed from: its feature set and,
+// for FeaturesWithModel, the version of the taught model whose scores it
+// learned. The zero value is FeaturesMeasured.
+type Inputs struct {
+	Set          FeatureSet
+	ModelVersion string
+}
+
+// set returns in's set, FeaturesMeasured for "".
+func (in Inputs) set() FeatureSet {
+	if in.Set == "" {
+		return FeaturesMeasured
+	}
+	return in.Set
+}
+
 // Write writes m as a classifier directory dir (classifier.onnx and
 // classifier.json, each written to a temporary name and renamed), with
-// made recorded in the sidecar.
-func Write(dir string, m Model, made map[string]string) error {
+// its inputs and made recorded in the sidecar. A FeaturesWithModel
+// classifier needs the model's version; m must take the set's features.
+func Write(dir string, m Model, in Inputs, made map[string]string) error {
+	set := in.set()
+	names := set.Names()
+	switch {
+	case names == nil:
+		return fmt.Errorf("classify: unknown feature set %q", in.Set)
+	case set.NeedsModel() && in.ModelVersion == "":
+		return fmt.Errorf("classify: a classifier of the %s features needs the version of the model whose scores it learned", set)
+	case !set.NeedsModel() && in.ModelVersion != "":
+		return fmt.Errorf("classify: a classifier of the %s features takes no model version (got %q)", set, in.ModelVersion)
+	case m.Inputs() != len(names):
+		return fmt.Errorf("classify: the model takes %d features, the %s set has %d", m.Inputs(), set, len(names))
+	}
 	g, err := m.Graph()
 	if err != nil {
 		return err
 	}
-	sc := Sidecar{Version: FormatVersion, Kind: Kind, Features: FeatureNames, Classes: m.ClassNames(),
-		Family: m.Family(), Made: made}
+	sc := Sidecar{Version: FormatVersion, Kind: Kind, Features: names, Classes: m.ClassNames(),
+		Family: m.Family(), FeatureSet: set, ModelVersion: in.ModelVersion, Made: made}
 	js, err := json.MarshalIndent(sc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)
@@ -145,6 +180,7 @@ func Write(dir string, m Model, made map[string]string) error {
 type Classifier struct {
 	dir     string
 	sidecar Sidecar
+	inputs  Inputs
 	mu      sync.Mutex
 	sess    *ort.AdvancedSession
 	in      *ort.Tensor[float32]
@@ -152,10 +188,12 @@ type Classifier struct {
 }
 
 // Load opens the classifier in dir. ONNX Runtime must be initialised
-// (model/onnx.Init). It checks the sidecar against this engine's features
-// (ErrIncompatible) and runs the graph once on a zero vector, checking
-// that it returns one probability per class summing to 1 (ErrBadClassifier),
-// so a classifier that loads is one that runs.
+// (model/onnx.Init). It checks the sidecar against the features this
+// engine computes for its feature set (ErrIncompatible) and runs the
+// graph once on a zero vector, checking that it returns one probability
+// per class summing to 1 (ErrBadClassifier), so a classifier that loads
+// is one that runs. Whether the engine has the model a FeaturesWithModel
+// classifier needs is CheckModel's question.
 func Load(dir string) (*Classifier, error) {
 	read := func(name string) ([]byte, error) {
 		p := filepath.Join(dir, name)
@@ -181,14 +219,24 @@ func Load(dir string) (*Classifier, error) {
 	if err := dec.Decode(&sc); err != nil {
 		return nil, fmt.Errorf("classify: %w: %s: %v", ErrBadClassifier, filepath.Join(dir, SidecarFileName), err)
 	}
+	set := sc.FeatureSet
+	if set == "" {
+		set = FeaturesMeasured
+	}
+	want := set.Names()
 	switch {
 	case sc.Kind != Kind:
 		return nil, fmt.Errorf("classify: %w: %s has kind %q, want %q (is it a model directory?)", ErrIncompatible, dir, sc.Kind, Kind)
 	case sc.Version != FormatVersion:
 		return nil, fmt.Errorf("classify: %w: %s is format %d, this engine reads %d", ErrIncompatible, dir, sc.Version, FormatVersion)
-	case !slices.Equal(sc.Features, FeatureNames):
-		return nil, fmt.Errorf("classify: %w: %s was trained on %d features (%v), this engine computes %d (%v): train it again with webinspect learn",
-			ErrIncompatible, dir, len(sc.Features), sc.Features, len(FeatureNames), FeatureNames)
+	case want == nil:
+		return nil, fmt.Errorf("classify: %w: %s was trained on the feature set %q, this engine knows %s and %s: train it again with webinspect learn",
+			ErrIncompatible, dir, sc.FeatureSet, FeaturesMeasured, FeaturesWithModel)
+	case !slices.Equal(sc.Features, want):
+		return nil, fmt.Errorf("classify: %w: %s was trained on %d features (%v), this engine computes %d for the set %s (%v): train it again with webinspect learn",
+			ErrIncompatible, dir, len(sc.Features), sc.Features, len(want), set, want)
+	case set.NeedsModel() && sc.ModelVersion == "":
+		return nil, fmt.Errorf("classify: %w: %s was trained on the %s features but names no model version", ErrBadClassifier, dir, set)
 	case len(sc.Classes) < 2:
 		return nil, fmt.Errorf("classify: %w: %s names %d classes, want at least 2", ErrBadClassifier, dir, len(sc.Classes))
 	}
@@ -196,8 +244,8 @@ func Load(dir string) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{dir: dir, sidecar: sc}
-	nf, nc := int64(len(FeatureNames)), int64(len(sc.Classes))
+	c := &Classifier{dir: dir, sidecar: sc, inputs: Inputs{Set: set, ModelVersion: sc.ModelVersion}}
+	nf, nc := int64(len(want)), int64(len(sc.Classes))
 	if c.in, err = ort.NewEmptyTensor[float32](ort.NewShape(1, nf)); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
@@ -241,11 +289,33 @@ func (c *Classifier) Dir() string { return c.dir }
 // Sidecar returns the classifier's sidecar.
 func (c *Classifier) Sidecar() Sidecar { return c.sidecar }
 
-// Classify returns the class of feature vector f (from Features) and its
-// probability.
+// Inputs returns the classifier's feature set and the model version it
+// needs.
+func (c *Classifier) Inputs() Inputs { return c.inputs }
+
+// CheckModel returns nil when an engine running the taught model of
+// version modelVersion ("" for none) can compute the classifier's
+// features, else ErrIncompatible naming what the classifier needs and
+// what the engine has. A FeaturesMeasured classifier runs with any model
+// or none.
+func (c *Classifier) CheckModel(modelVersion string) error {
+	need := c.inputs.ModelVersion
+	switch {
+	case !c.inputs.Set.NeedsModel() || need == modelVersion:
+		return nil
+	case modelVersion == "":
+		return fmt.Errorf("classify: %w: %s was trained with the scores of taught model %s (feature set %s), and no model is loaded: load that model, or train the classifier with --features %s",
+			ErrIncompatible, c.dir, need, c.inputs.Set, FeaturesMeasured)
+	}
+	return fmt.Errorf("classify: %w: %s was trained with the scores of taught model %s (feature set %s), and the model loaded is %s: its scores mean something else; train the classifier again on defects that model decided",
+		ErrIncompatible, c.dir, need, c.inputs.Set, modelVersion)
+}
+
+// Classify returns the class of feature vector f (from FeaturesOf with
+// the classifier's set) and its probability.
 func (c *Classifier) Classify(f []float32) (class string, confidence float64, err error) {
-	if len(f) != len(FeatureNames) {
-		return "", 0, fmt.Errorf("classify: %d features, want %d", len(f), len(FeatureNames))
+	if n := len(c.sidecar.Features); len(f) != n {
+		return "", 0, fmt.Errorf("classify: %d features, want %d (set %s)", len(f), n, c.inputs.Set)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

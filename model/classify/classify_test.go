@@ -3,9 +3,11 @@ package classify
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,7 +83,7 @@ func testGraphMatchesGo(t *testing.T, k int, family string) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "clf")
-	if err := Write(dir, w, map[string]string{"tool": "test"}); err != nil {
+	if err := Write(dir, w, Inputs{}, map[string]string{"tool": "test"}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Load(dir)
@@ -136,7 +138,7 @@ func testLoadRefuses(t *testing.T, family string) {
 		t.Fatal(err)
 	}
 	good := filepath.Join(t.TempDir(), "clf")
-	if err := Write(good, w, nil); err != nil {
+	if err := Write(good, w, Inputs{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	variant := func(edit func(dir string)) string {
@@ -179,4 +181,120 @@ func testLoadRefuses(t *testing.T, family string) {
 	if _, err := Load(filepath.Join(t.TempDir(), "none")); !errors.Is(err, ErrBadClassifier) {
 		t.Errorf("missing: %v", err)
 	}
+}
+
+// TestModelFeatureSet: a classifier trained with the taught model's
+// features records its set and the model's version; it loads, computes
+// its own number of features, and is compatible only with that model: an
+// engine with no model or another one gets ErrIncompatible naming both.
+// A classifier of the measured features runs with any model or none.
+func TestModelFeatureSet(t *testing.T) {
+	ortest.Require(t)
+	names := FeaturesWithModel.Names()
+	if len(names) != NumFeatures+len(ModelFeatureNames) || names[NumFeatures] != "model_flagged" {
+		t.Fatalf("names %v", names)
+	}
+	ex := blobs(60, 3, 1)
+	for i := range ex {
+		ex[i].Features = append(ex[i].Features, 1, float32(i%3), 0.5, 0.1, 1)
+	}
+	w, err := TrainTrees(ex, DefaultTreeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "clf")
+	if err := Write(dir, w, Inputs{Set: FeaturesWithModel}, nil); err == nil || !strings.Contains(err.Error(), "needs the version") {
+		t.Errorf("written without the model's version: %v", err)
+	}
+	if err := Write(dir, w, Inputs{}, nil); err == nil || !strings.Contains(err.Error(), "takes 39 features, the measured set has 34") {
+		t.Errorf("written as the measured set: %v", err)
+	}
+	const mv = "00aa11bb22cc33dd"
+	if err := Write(dir, w, Inputs{Set: FeaturesWithModel, ModelVersion: mv}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if sc := c.Sidecar(); sc.FeatureSet != FeaturesWithModel || sc.ModelVersion != mv || len(sc.Features) != len(names) {
+		t.Errorf("sidecar %+v", sc)
+	}
+	if err := c.CheckModel(mv); err != nil {
+		t.Errorf("with its model: %v", err)
+	}
+	for _, other := range []string{"", "ffffffffffffffff"} {
+		err := c.CheckModel(other)
+		if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), mv) || (other != "" && !strings.Contains(err.Error(), other)) {
+			t.Errorf("engine model %q: %v", other, err)
+		}
+	}
+	if err := c.CheckModel(""); err == nil || !strings.Contains(err.Error(), "no model is loaded") {
+		t.Errorf("no model: %v", err)
+	}
+	got, _, err := c.Classify(ex[0].Features)
+	if err != nil || got != predictClass(w, ex[0].Features) {
+		t.Errorf("classify %q, %v; Go says %q", got, err, predictClass(w, ex[0].Features))
+	}
+	if _, _, err := c.Classify(ex[0].Features[:NumFeatures]); err == nil {
+		t.Error("the measured features alone were taken")
+	}
+	// A sidecar claiming the measured set for the model's features, or a
+	// set this engine does not know, is refused.
+	p := filepath.Join(dir, SidecarFileName)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(b), `"feature_set": "measured+model"`, `"feature_set": "measured"`, 1)), 0o644)
+	if _, err := Load(dir); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "39 features") {
+		t.Errorf("model features under the measured set: %v", err)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(b), `"feature_set": "measured+model"`, `"feature_set": "measured+spectra"`, 1)), 0o644)
+	if _, err := Load(dir); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), `"measured+spectra"`) {
+		t.Errorf("unknown set: %v", err)
+	}
+
+	// The measured set: any model or none.
+	wm, err := TrainTrees(blobs(60, 3, 1), DefaultTreeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdir := filepath.Join(t.TempDir(), "m")
+	if err := Write(mdir, wm, Inputs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := Load(mdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cm.Close()
+	if cm.Inputs().Set != FeaturesMeasured || cm.CheckModel("") != nil || cm.CheckModel(mv) != nil {
+		t.Errorf("measured classifier: %+v, %v, %v", cm.Inputs(), cm.CheckModel(""), cm.CheckModel(mv))
+	}
+}
+
+// TestModelFeatures: the model's features of a defect it flagged and of
+// one it did not.
+func TestModelFeatures(t *testing.T) {
+	m := Measured{LengthMM: 4, WidthMM: 2, AreaMM2: 6, Polarity: "dark", Model: ModelScores{Peak: 9, Mean: 4, AreaMM2: 3}}
+	f := FeaturesOf(nil, FeaturesWithModel, m, nil, 0, 0, 0)
+	base := Features(nil, m, nil, 0, 0, 0)
+	if len(f) != len(FeaturesWithModel.Names()) || !slices.Equal(f[:len(base)], base) {
+		t.Fatalf("features %v", f)
+	}
+	want := []float32{1, float32(math.Log1p(9)), float32(math.Log1p(4)), float32(math.Log1p(3)), 0.5}
+	if got := f[len(base):]; !slices.Equal(got, want) {
+		t.Errorf("model features %v, want %v", got, want)
+	}
+	m.Model = ModelScores{}
+	if got := FeaturesOf(nil, FeaturesWithModel, m, nil, 0, 0, 0)[len(base):]; !slices.Equal(got, make([]float32, 5)) {
+		t.Errorf("not flagged: %v", got)
+	}
+	if got := FeaturesOf(nil, FeaturesMeasured, m, nil, 0, 0, 0); !slices.Equal(got, base) {
+		t.Errorf("measured set: %v", got)
+	}
+}
+
+func predictClass(m Model, f []float32) string {
+	c, _ := m.Predict(f)
+	return c
 }

@@ -25,7 +25,26 @@
 // MD, its holes at any angle), the share at half coverage and the rim
 // against the core (a gel's rim), the solidity against its convex hull,
 // how many parts, how much of its box it fills, and how sharp its edge
-// is. The taught model's features are not used yet.
+// is.
+//
+// # The taught model's features
+//
+// Where a taught model (model/teach, run on the line stream by
+// model/infer) runs beside the threshold detector, the feature set
+// FeaturesWithModel adds what it already computed over the defect
+// (ModelScores, kept in the defect record as model_score,
+// model_mean_score and model_area_mm2): whether it flagged the defect,
+// its peak and mean anomaly score over the pixels it flagged, their area
+// and that area over the defect's. No inference runs for them: they are
+// the connected component's statistics that model/infer returns anyway.
+// The model's per-scale maps are fused inside its graph (per-pixel
+// maximum), so per-scale maxima are not available without another graph
+// output, and are not used. Such a classifier is tied to the model whose
+// scores it learned, named in its sidecar by version: CheckModel refuses
+// it for an engine with no model or another one (ErrIncompatible),
+// because another model's scores are on another scale and an engine
+// without one would call every defect "not flagged". FeaturesMeasured,
+// the default, runs with any model or none.
 //
 // # Model family
 //
@@ -59,8 +78,10 @@
 // with a SOFTMAX post-transform, which the ONNX Runtime CPU build runs;
 // for the logistic regression Sub(mean), Mul(1/std), MatMul, Add,
 // Softmax) and a sidecar (classifier.json: format version, kind, feature
-// names, classes, family, how it was made). Load checks the sidecar against FeatureNames
-// (ErrIncompatible: a classifier made for other features is refused, not
-// misread) and runs the graph once through ONNX Runtime before it is
+// names, classes, family, feature set and, for FeaturesWithModel, the
+// taught model's version, how it was made). Load checks the sidecar
+// against its feature set's names (ErrIncompatible: a classifier made for
+// other features is refused, not misread; a sidecar without a set, from
+// before sets were recorded, is FeaturesMeasured) and runs the graph once through ONNX Runtime before it is
 // used (ErrBadClassifier), so a classifier that loads is one that runs.
 package classify

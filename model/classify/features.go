@@ -1,6 +1,10 @@
 package classify
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
 // Measured is what the engine measured of a defect, in physical units: the
 // inputs of the classifier besides the crop.
@@ -17,6 +21,91 @@ type Measured struct {
 	// EdgeMM is the CD distance from the defect to the nearer web edge
 	// (0 when it touches one).
 	EdgeMM float64
+	// Model is what the taught model computed over the defect, used by
+	// the feature set FeaturesWithModel.
+	Model ModelScores
+}
+
+// ModelScores is what the taught model (model/teach, run on the line
+// stream by model/infer) already computed over a defect's region: its
+// connected component's peak and mean anomaly score and flagged area.
+// All 0 when the model did not flag the defect (its scores stayed below
+// the model's threshold there), which is itself a feature.
+type ModelScores struct {
+	Peak    float64 // peak anomaly score over the flagged pixels
+	Mean    float64 // mean anomaly score over them
+	AreaMM2 float64 // area above the model's threshold
+}
+
+// FeatureSet names the features a classifier takes; the sidecar records
+// it, and an engine refuses a classifier whose set it cannot compute.
+type FeatureSet string
+
+// The feature sets.
+const (
+	// FeaturesMeasured is the measured features, the crop's texture and
+	// its coverage shape (FeatureNames): computable for every defect
+	// with a crop, with or without a taught model.
+	FeaturesMeasured FeatureSet = "measured"
+	// FeaturesWithModel adds the taught model's scores over the defect
+	// (ModelFeatureNames). Such a classifier belongs to the one model
+	// whose scores it learned (its version is in the sidecar): its
+	// scores mean nothing to another model, or to an engine with none.
+	FeaturesWithModel FeatureSet = "measured+model"
+)
+
+// ModelFeatureNames names the taught model's features, appended after
+// FeatureNames in the set FeaturesWithModel.
+var ModelFeatureNames = []string{"model_flagged", "log_model_peak", "log_model_mean", "log_model_area_mm2", "model_area_frac"}
+
+// Names returns the set's feature names in order; nil for an unknown set.
+// The empty set is FeaturesMeasured (classifiers written before sets were
+// recorded).
+func (s FeatureSet) Names() []string {
+	switch s {
+	case FeaturesMeasured, "":
+		return FeatureNames
+	case FeaturesWithModel:
+		return slices.Concat(FeatureNames, ModelFeatureNames)
+	}
+	return nil
+}
+
+// NeedsModel reports whether the set includes the taught model's features.
+func (s FeatureSet) NeedsModel() bool { return s == FeaturesWithModel }
+
+// ParseFeatureSet checks s.
+func ParseFeatureSet(s string) (FeatureSet, error) {
+	if fs := FeatureSet(s); s != "" && fs.Names() != nil {
+		return fs, nil
+	}
+	return "", fmt.Errorf("classify: feature set %q: want %s or %s", s, FeaturesMeasured, FeaturesWithModel)
+}
+
+// FeaturesOf appends the feature vector of set to dst: Features, then
+// for FeaturesWithModel the taught model's features from m.Model.
+func FeaturesOf(dst []float32, set FeatureSet, m Measured, crop []uint8, w, h, stride int) []float32 {
+	dst = Features(dst, m, crop, w, h, stride)
+	if set.NeedsModel() {
+		dst = appendModel(dst, m)
+	}
+	return dst
+}
+
+// appendModel appends the taught model's features: whether it flagged the
+// defect, its peak and mean score, its flagged area and that area over
+// the defect's (a defect the model sees wider than its contrast, or only
+// in part).
+func appendModel(dst []float32, m Measured) []float32 {
+	l1 := func(v float64) float32 { return float32(math.Log1p(math.Max(v, 0))) }
+	flagged, frac := float32(0), 0.0
+	if m.Model.Peak > 0 {
+		flagged = 1
+	}
+	if m.AreaMM2 > 0 {
+		frac = math.Min(m.Model.AreaMM2/m.AreaMM2, 4)
+	}
+	return append(dst, flagged, l1(m.Model.Peak), l1(m.Model.Mean), l1(m.Model.AreaMM2), float32(frac))
 }
 
 // FeatureNames names the classifier's inputs in order. A classifier

@@ -25,7 +25,15 @@ type Model interface {
 	Family() string
 	// Graph is the model as a serialised ONNX graph.
 	Graph() ([]byte, error)
+	// Inputs is how many features the model takes.
+	Inputs() int
 }
+
+// Inputs returns how many features the ensemble takes.
+func (m *Trees) Inputs() int { return m.NumFeatures }
+
+// Inputs returns how many features the regression takes.
+func (w *Weights) Inputs() int { return len(w.Mean) }
 
 // ClassNames returns the classes.
 func (m *Trees) ClassNames() []string { return m.Classes }

@@ -100,12 +100,34 @@ func reviewer(ls []labelled, noise float64, seed uint64, set classify.FeatureSet
 func TestClassifierFromReviews(t *testing.T) {
 	long.Skip(t, "inspects 8 simulated 40 m rolls")
 	ortest.Require(t)
+	accL, accR, accF := classifierOnUnseenRolls(t, Options{}, classify.Inputs{})
+	// Issue 16 asks for ≥ 90 % of the unseen defects given their true
+	// class by the learned classifier; the rule-based classes of the same
+	// defects (N, logged) are measured beside it, and the class recorded
+	// (the rules, overridden where the classifier is at least 0.9 sure)
+	// must be no worse than the rules alone. Measured numbers:
+	// bench/RESULTS.md.
+	if accL < 0.90 || accF < accR {
+		t.Errorf("learned classes right on %.1f %% of unseen defects, recorded %.1f %%, rules %.1f %%; want ≥ 90 %% and recorded ≥ rules", 100*accL, 100*accF, 100*accR)
+	}
+}
+
+// classifierOnUnseenRolls trains a classifier of inputs in on 300
+// defects of the rolls of seeds 101+ inspected with options o, labelled
+// by the scripted reviewer with 5 % noise, loads it into the engine and
+// inspects the unseen rolls of seeds 901+ (at least 200 defects) with it
+// and o. It returns the share of the unseen defects whose learned class,
+// rule-based class and recorded class (rules, overridden from 0.9) are
+// their true class. For the model's features it also logs, on the same
+// defects and labels, the classifier of the measured features alone.
+func classifierOnUnseenRolls(t *testing.T, o Options, in classify.Inputs) (learnedAcc, ruleAcc, finalAcc float64) {
+	t.Helper()
 	var train []labelled
 	for seed := int64(101); len(train) < 300; seed++ {
-		train = append(train, simLabelled(t, seed, 50, Options{})...)
+		train = append(train, simLabelled(t, seed, 50, o)...)
 	}
 	train = train[:300]
-	ex := reviewer(train, 0.05, 1, classify.FeaturesMeasured)
+	ex := reviewer(train, 0.05, 1, in.Set)
 	t0 := time.Now()
 	w, err := classify.TrainTrees(ex, classify.DefaultTreeOptions())
 	if err != nil {
@@ -113,7 +135,7 @@ func TestClassifierFromReviews(t *testing.T) {
 	}
 	t.Logf("trained on %d labels (%v) in %v", len(ex), classify.Counts(ex), time.Since(t0))
 	dir := filepath.Join(t.TempDir(), "clf")
-	if err := classify.Write(dir, w, classify.Inputs{}, nil); err != nil {
+	if err := classify.Write(dir, w, in, nil); err != nil {
 		t.Fatal(err)
 	}
 	c, err := classify.Load(dir)
@@ -121,13 +143,21 @@ func TestClassifierFromReviews(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	var plain classify.Model // the measured features alone, for comparison
+	if in.Set.NeedsModel() {
+		if plain, err = classify.TrainTrees(reviewer(train, 0.05, 1, classify.FeaturesMeasured), classify.DefaultTreeOptions()); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Unseen rolls, inspected with the classifier in the engine.
 	var test []labelled
+	ot := o
+	ot.Classifier = &Classifier{C: c, Version: "test"}
 	for seed := int64(901); len(test) < 200; seed++ {
-		test = append(test, simLabelled(t, seed, 50, Options{Classifier: &Classifier{C: c, Version: "test"}})...)
+		test = append(test, simLabelled(t, seed, 50, ot)...)
 	}
-	learned, rule, final := 0, 0, 0 // final: the class recorded, after the override at 0.9
+	learned, rule, final, plainRight := 0, 0, 0, 0 // final: the class recorded, after the override at 0.9
 	confusion := map[[2]string]int{}
 	for _, l := range test {
 		if l.d.LearnedClass == "" || l.d.ClassifierVersion != "test" {
@@ -144,18 +174,47 @@ func TestClassifierFromReviews(t *testing.T) {
 		if l.d.Class == l.truth {
 			final++
 		}
+		if plain != nil {
+			if cl, _ := plain.Predict(classify.Features(nil, MeasuredOf(&l.d, 400), l.pix, l.w, l.h, l.w)); cl == l.truth {
+				plainRight++
+			}
+		}
 	}
-	accL, accR, accF := float64(learned)/float64(len(test)), float64(rule)/float64(len(test)), float64(final)/float64(len(test))
-	t.Logf("unseen rolls: %d defects; learned class right %d (%.1f %%), rule-based %d (%.1f %%), recorded class (learned overrides from 0.9) %d (%.1f %%); confusions (truth, learned): %v",
-		len(test), learned, 100*accL, rule, 100*accR, final, 100*accF, confusion)
-	// Issue 16 asks for ≥ 90 % of the unseen defects given their true
-	// class by the learned classifier; the rule-based classes of the same
-	// defects (N, logged above) are measured beside it, and the class
-	// recorded (the rules, overridden where the classifier is at least
-	// 0.9 sure) must be no worse than the rules alone. Measured numbers:
-	// bench/RESULTS.md.
-	if accL < 0.90 || accF < accR {
-		t.Errorf("learned classes right on %.1f %% of unseen defects, recorded %.1f %%, rules %.1f %%; want ≥ 90 %% and recorded ≥ rules", 100*accL, 100*accF, 100*accR)
+	n := float64(len(test))
+	learnedAcc, ruleAcc, finalAcc = float64(learned)/n, float64(rule)/n, float64(final)/n
+	t.Logf("unseen rolls: %d defects; learned class (features %s) right %d (%.1f %%), rule-based %d (%.1f %%), recorded class (learned overrides from 0.9) %d (%.1f %%); confusions (truth, learned): %v",
+		len(test), c.Inputs().Set, learned, 100*learnedAcc, rule, 100*ruleAcc, final, 100*finalAcc, confusion)
+	if plain != nil {
+		t.Logf("the same defects and labels, the measured features alone: right %d (%.1f %%)", plainRight, 100*float64(plainRight)/n)
+	}
+	return learnedAcc, ruleAcc, finalAcc
+}
+
+// TestClassifierFromReviewsWithModel is TestClassifierFromReviews with a
+// model taught on good fabric running beside the threshold detector and
+// the classifier trained on the model's features too
+// (classify.FeaturesWithModel), run once on the unseen rolls after the
+// choice was made on the validation rolls
+// (TestClassifierModelFeaturesValidation). It teaches a model and runs
+// the model on every roll, so it runs only with
+// WEBINSPECT_CLASSIFY_MODEL=1 besides WEBINSPECT_LONG=1; the numbers are
+// in bench/RESULTS.md.
+func TestClassifierFromReviewsWithModel(t *testing.T) {
+	long.Skip(t, "teaches a model and inspects 8 simulated 40 m rolls with it")
+	if os.Getenv("WEBINSPECT_CLASSIFY_MODEL") == "" {
+		t.Skip("a measurement of many minutes: runs with WEBINSPECT_CLASSIFY_MODEL=1")
+	}
+	ortest.Require(t)
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, _ := teachFabric(t, recipe)
+	const mv = "taught"
+	accL, accR, accF := classifierOnUnseenRolls(t, Options{Model: model, ModelName: "taught", ModelVersion: mv},
+		classify.Inputs{Set: classify.FeaturesWithModel, ModelVersion: mv})
+	if accF < accR {
+		t.Errorf("recorded classes right on %.1f %%, rules %.1f %% (learned %.1f %%): want recorded ≥ rules", 100*accF, 100*accR, 100*accL)
 	}
 }
 
@@ -264,7 +323,9 @@ func TestClassifierModelFeaturesValidation(t *testing.T) {
 	rolls := func(from, to int64) []labelled {
 		var out []labelled
 		for seed := from; seed <= to; seed++ {
+			t1 := time.Now()
 			out = append(out, simLabelled(t, seed, 50, o)...)
+			t.Logf("seed %d: %d defects so far (%v)", seed, len(out), time.Since(t1).Round(time.Second))
 		}
 		return out
 	}

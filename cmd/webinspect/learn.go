@@ -8,8 +8,10 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -172,23 +174,23 @@ func reviewedExamples(root string, in *classify.Inputs) ([]classify.Example, lea
 	for _, v := range model {
 		byVersion[v]++
 	}
-	if in.ModelVersion == "" {
-		var named []string
-		for _, v := range sortedKeys(byVersion) {
-			if v != "" {
-				named = append(named, fmt.Sprintf("%s (%d defects)", v, byVersion[v]))
-			}
+	var named []string
+	for _, v := range slices.Sorted(maps.Keys(byVersion)) {
+		if v != "" {
+			named = append(named, fmt.Sprintf("%s (%d defects)", v, byVersion[v]))
 		}
-		switch len(named) {
-		case 0:
-			return nil, st, fmt.Errorf("--features %s: none of the %d reviewed defects with a crop was decided with a taught model (their model_version is empty): learn --features %s, or review defects of rolls inspected with the model",
-				in.Set, len(ex), classify.FeaturesMeasured)
-		case 1:
-			in.ModelVersion = strings.Fields(named[0])[0]
-		default:
-			return nil, st, fmt.Errorf("--features %s: the reviewed defects were decided by %d taught models, %s: choose one with --model-version",
-				in.Set, len(named), strings.Join(named, ", "))
-		}
+	}
+	switch {
+	case len(named) == 0:
+		return nil, st, fmt.Errorf("--features %s: none of the %d reviewed defects with a crop was decided with a taught model (their model_version is empty): learn --features %s, or review defects of rolls inspected with the model",
+			in.Set, len(ex), classify.FeaturesMeasured)
+	case in.ModelVersion != "" && byVersion[in.ModelVersion] == 0:
+		return nil, st, fmt.Errorf("--model-version %s: no reviewed defect with a crop was decided by that model; they name %s", in.ModelVersion, strings.Join(named, ", "))
+	case in.ModelVersion == "" && len(named) > 1:
+		return nil, st, fmt.Errorf("--features %s: the reviewed defects were decided by %d taught models, %s: choose one with --model-version",
+			in.Set, len(named), strings.Join(named, ", "))
+	case in.ModelVersion == "":
+		in.ModelVersion = strings.Fields(named[0])[0]
 	}
 	kept := ex[:0]
 	for i, e := range ex {
@@ -199,15 +201,6 @@ func reviewedExamples(root string, in *classify.Inputs) ([]classify.Example, lea
 		}
 	}
 	return kept, st, nil
-}
-
-func sortedKeys(m map[string]int) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // readCrop reads an archived crop as 8-bit grey.

@@ -208,7 +208,7 @@ func New(o Options) (*Engine, error) {
 		seconds: e.m.classifySeconds, errors: e.m.classifyFailures, feats: make([]float32, 0, classify.NumFeatures)}
 	if _, err := e.SetClassifier(o.Classifier); err != nil {
 		e.closeMarking()
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if o.Model != nil {
 		if err := e.newModel(); err != nil {

@@ -276,6 +276,23 @@ func (a *merger) finalize() []rollmap.Defect {
 	return a.out
 }
 
+// modelScores records in d what the model detector computed over p (the
+// defect classifier's model features), nothing when it did not flag p:
+// its peak, its mean over the pixels it flagged and their area in the
+// owned strips (the model's part of the merged areas; pxArea mm² each).
+// A defect only the model saw has its anomaly scores as its scores.
+func (p *pendingDefect) modelScores(d *rollmap.Defect, pxArea float64) {
+	if p.scoreN == 0 {
+		return
+	}
+	d.ModelScore = p.score
+	d.ModelMeanScore = p.scoreSum / float64(p.scoreN)
+	d.ModelAreaMM2 = float64(p.owned-p.tOwned) * pxArea
+	if p.bright+p.dark == 0 {
+		d.PeakScore, d.MeanScore = p.score, d.ModelMeanScore
+	}
+}
+
 func cmpInt64(a, b int64) int {
 	switch {
 	case a < b:
@@ -359,19 +376,7 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Time:         a.now().UTC(),
 		EncoderCount: c0,
 	}
-	if p.scoreN > 0 {
-		// What the model computed over the defect (the defect
-		// classifier's model features): its peak, its mean over the
-		// pixels it flagged and their area in the owned strips, the
-		// model's part of the merged areas.
-		d.ModelScore = p.score
-		d.ModelMeanScore = p.scoreSum / float64(p.scoreN)
-		d.ModelAreaMM2 = float64(p.owned-p.tOwned) * pxMM * a.lineMM
-	}
-	if p.scoreN > 0 && tArea == 0 {
-		// Only the model saw it: its scores are anomaly scores.
-		d.PeakScore, d.MeanScore = p.score, p.scoreSum/float64(p.scoreN)
-	}
+	p.modelScores(&d, pxMM*a.lineMM)
 	if len(a.recipe.Lanes) > 0 {
 		d.Lane = rollmap.AssignLane(a.recipe.Lanes, d)
 	}

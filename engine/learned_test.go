@@ -127,22 +127,8 @@ func classifierOnUnseenRolls(t *testing.T, o Options, in classify.Inputs) (learn
 		train = append(train, simLabelled(t, seed, 50, o)...)
 	}
 	train = train[:300]
-	ex := reviewer(train, 0.05, 1, in.Set)
-	t0 := time.Now()
-	w, err := classify.TrainTrees(ex, classify.DefaultTreeOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("trained on %d labels (%v) in %v", len(ex), classify.Counts(ex), time.Since(t0))
-	dir := filepath.Join(t.TempDir(), "clf")
-	if err := classify.Write(dir, w, in, nil); err != nil {
-		t.Fatal(err)
-	}
-	c, err := classify.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := trainAndLoad(t, reviewer(train, 0.05, 1, in.Set), in)
+	var err error
 	var plain classify.Model // the measured features alone, for comparison
 	if in.Set.NeedsModel() {
 		if plain, err = classify.TrainTrees(reviewer(train, 0.05, 1, classify.FeaturesMeasured), classify.DefaultTreeOptions()); err != nil {
@@ -190,6 +176,24 @@ func classifierOnUnseenRolls(t *testing.T, o Options, in classify.Inputs) (learn
 	return learnedAcc, ruleAcc, finalAcc
 }
 
+// withTaughtModel skips a measurement of many minutes unless both
+// WEBINSPECT_LONG=1 and env=1, then teaches a model on good fabric
+// (teachFabric) and returns options that run it (version "taught").
+func withTaughtModel(t *testing.T, env, rolls string) Options {
+	t.Helper()
+	long.Skip(t, "teaches a model and inspects "+rolls+" simulated 40 m rolls with it")
+	if os.Getenv(env) == "" {
+		t.Skip("a measurement of many minutes: runs with " + env + "=1")
+	}
+	ortest.Require(t)
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, _ := teachFabric(t, recipe)
+	return Options{Model: model, ModelName: "taught", ModelVersion: "taught"}
+}
+
 // TestClassifierFromReviewsWithModel is TestClassifierFromReviews with a
 // model taught on good fabric running beside the threshold detector and
 // the classifier trained on the model's features too
@@ -200,19 +204,8 @@ func classifierOnUnseenRolls(t *testing.T, o Options, in classify.Inputs) (learn
 // WEBINSPECT_CLASSIFY_MODEL=1 besides WEBINSPECT_LONG=1; the numbers are
 // in bench/RESULTS.md.
 func TestClassifierFromReviewsWithModel(t *testing.T) {
-	long.Skip(t, "teaches a model and inspects 8 simulated 40 m rolls with it")
-	if os.Getenv("WEBINSPECT_CLASSIFY_MODEL") == "" {
-		t.Skip("a measurement of many minutes: runs with WEBINSPECT_CLASSIFY_MODEL=1")
-	}
-	ortest.Require(t)
-	recipe, err := DefaultRecipe("fabric")
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, _ := teachFabric(t, recipe)
-	const mv = "taught"
-	accL, accR, accF := classifierOnUnseenRolls(t, Options{Model: model, ModelName: "taught", ModelVersion: mv},
-		classify.Inputs{Set: classify.FeaturesWithModel, ModelVersion: mv})
+	o := withTaughtModel(t, "WEBINSPECT_CLASSIFY_MODEL", "8")
+	accL, accR, accF := classifierOnUnseenRolls(t, o, classify.Inputs{Set: classify.FeaturesWithModel, ModelVersion: o.ModelVersion})
 	if accF < accR {
 		t.Errorf("recorded classes right on %.1f %%, rules %.1f %% (learned %.1f %%): want recorded ≥ rules", 100*accF, 100*accR, 100*accL)
 	}
@@ -232,10 +225,19 @@ func writeClassifier(t *testing.T, in classify.Inputs) *classify.Classifier {
 		}
 		ex = append(ex, classify.Example{Features: f, Label: []string{"knot", "hole"}[i%2]})
 	}
+	return trainAndLoad(t, ex, in)
+}
+
+// trainAndLoad trains trees on ex, writes them as a classifier of inputs
+// in and loads it (closed when the test ends).
+func trainAndLoad(t *testing.T, ex []classify.Example, in classify.Inputs) *classify.Classifier {
+	t.Helper()
+	t0 := time.Now()
 	w, err := classify.TrainTrees(ex, classify.DefaultTreeOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("trained on %d labels (%v) in %v", len(ex), classify.Counts(ex), time.Since(t0))
 	dir := filepath.Join(t.TempDir(), "clf")
 	if err := classify.Write(dir, w, in, nil); err != nil {
 		t.Fatal(err)
@@ -309,17 +311,7 @@ func TestClassifierNeedsItsModel(t *testing.T) {
 // WEBINSPECT_CLASSIFY_VALIDATION=1 besides WEBINSPECT_LONG=1; the numbers
 // are in bench/RESULTS.md.
 func TestClassifierModelFeaturesValidation(t *testing.T) {
-	long.Skip(t, "teaches a model and inspects 70 simulated 40 m rolls with it")
-	if os.Getenv("WEBINSPECT_CLASSIFY_VALIDATION") == "" {
-		t.Skip("a measurement of tens of minutes: runs with WEBINSPECT_CLASSIFY_VALIDATION=1")
-	}
-	ortest.Require(t)
-	recipe, err := DefaultRecipe("fabric")
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, _ := teachFabric(t, recipe)
-	o := Options{Model: model, ModelName: "taught", ModelVersion: "taught"}
+	o := withTaughtModel(t, "WEBINSPECT_CLASSIFY_VALIDATION", "70")
 	rolls := func(from, to int64) []labelled {
 		var out []labelled
 		for seed := from; seed <= to; seed++ {

@@ -44,7 +44,11 @@
 // it for an engine with no model or another one (ErrIncompatible),
 // because another model's scores are on another scale and an engine
 // without one would call every defect "not flagged". FeaturesMeasured,
-// the default, runs with any model or none.
+// the default, runs with any model or none. Measured on the simulator
+// with a model taught on good fabric running (bench/RESULTS.md): 88.3 %
+// against 88.0 % on the 1593 validation defects (six draws), 206 against
+// 205 of the 230 unseen ones: about one defect in three hundred, so the
+// default stays FeaturesMeasured.
 //
 // # Model family
 //

@@ -127,12 +127,13 @@ func replayScore(t *testing.T, rec, rolls, rollID, model string) ([]rollmap.Defe
 
 // TestReteachYarnLot is the re-teach acceptance: a model taught on good
 // fabric flags a change of yarn lot it never saw; a scripted reviewer
-// marks those flags false; reteach folds them into the model; on a new
-// roll (another seed) with the same lot change the new model no longer
-// flags it, and it still finds ≥ 95 % of the real defects. The old model
-// directory is not touched.
+// marks those flags false; reteach folds them into the model; on three
+// new rolls (other seeds) with the same lot change the new model flags
+// the lot on none, loses no defect the old model found, and finds ≥ 95 %
+// of the real defects over the three rolls. The old model directory is
+// not touched.
 func TestReteachYarnLot(t *testing.T) {
-	long.Skip(t, "teaches on 9 m of web and replays three rolls of 30-40 m: minutes under -race")
+	long.Skip(t, "teaches on 9 m of web and replays seven rolls of 40 m: minutes under -race")
 	ortest.Require(t)
 	dir := t.TempDir()
 	good, m0, m1 := filepath.Join(dir, "good"), filepath.Join(dir, "m0"), filepath.Join(dir, "m1")
@@ -165,53 +166,59 @@ func TestReteachYarnLot(t *testing.T) {
 		t.Errorf("reteach changed the old model directory %s", m0)
 	}
 
-	// A new roll, another seed, the same lot change: old and new model.
-	recB := filepath.Join(dir, "B")
-	simulate(t, recB, append([]string{"--length", "40m", "--seed", "11", "--defects", "30", "--contrast-scale", "0.25"}, lot...)...)
-	dsOld, truthB, scOld := replayScore(t, recB, rolls, "B-old", m0)
-	dsNew, _, scNew := replayScore(t, recB, rolls, "B-new", m1)
-	oldFlags, newFlags := lotFlags(dsOld, truthB, 10, 8), lotFlags(dsNew, truthB, 10, 8)
-	t.Logf("roll B (seed 11), old model: %d defects, %d false alarms in the yarn lot; %s", len(dsOld), oldFlags, scOld.String())
-	t.Logf("roll B (seed 11), re-taught model: %d defects, %d false alarms in the yarn lot; %s", len(dsNew), newFlags, scNew.String())
-	for _, m := range scOld.Misplaced {
-		t.Logf("old model misplaced: %s", m)
-	}
-	for _, m := range scOld.Missed {
-		t.Logf("old model missed truth %d %s size %.2f mm contrast %.1f md %.3f cd %.1f", m.ID, m.Class, m.SizeMM, m.Contrast, m.MDStartM, m.CDStartMM)
-	}
-	if oldFlags == 0 {
-		t.Fatal("the old model does not flag the lot on roll B: the test proves nothing")
-	}
-	if newFlags != 0 {
-		for _, d := range dsNew {
-			if d.MDEndM >= 10 && d.MDStartM <= 18 && isFalseAlarm(d, truthB) {
-				t.Errorf("still flagged: defect %d md %.3f-%.3f cd %.1f-%.1f score %.3g %s", d.ID, d.MDStartM, d.MDEndM, d.CDStartMM, d.CDEndMM, d.PeakScore, d.Detector)
+	// New rolls (other seeds, the same lot change), each inspected with
+	// the old and the new model. Three rolls of 25 eligible defects each,
+	// so that the 95 % bar is not decided by one defect; the seeds were
+	// fixed before any was measured (bench/RESULTS.md, "re-teach").
+	var pooledOld, pooledNew score.Score
+	for _, seed := range []string{"11", "12", "13"} {
+		name := "B" + seed
+		recB := filepath.Join(dir, name)
+		simulate(t, recB, append([]string{"--length", "40m", "--seed", seed, "--defects", "30", "--contrast-scale", "0.25"}, lot...)...)
+		dsOld, truthB, scOld := replayScore(t, recB, rolls, name+"-old", m0)
+		dsNew, _, scNew := replayScore(t, recB, rolls, name+"-new", m1)
+		pooledOld.Add(scOld)
+		pooledNew.Add(scNew)
+		oldFlags, newFlags := lotFlags(dsOld, truthB, 10, 8), lotFlags(dsNew, truthB, 10, 8)
+		t.Logf("roll %s (seed %s), old model: %d defects, %d false alarms in the yarn lot; %s", name, seed, len(dsOld), oldFlags, scOld.String())
+		t.Logf("roll %s (seed %s), re-taught model: %d defects, %d false alarms in the yarn lot; %s", name, seed, len(dsNew), newFlags, scNew.String())
+		for _, m := range scOld.Missed {
+			t.Logf("%s: old model missed truth %d %s size %.2f mm contrast %.1f md %.3f cd %.1f", name, m.ID, m.Class, m.SizeMM, m.Contrast, m.MDStartM, m.CDStartMM)
+		}
+		if oldFlags == 0 {
+			t.Fatalf("the old model does not flag the lot on roll %s: the test proves nothing", name)
+		}
+		if newFlags != 0 {
+			for _, d := range dsNew {
+				if d.MDEndM >= 10 && d.MDStartM <= 18 && isFalseAlarm(d, truthB) {
+					t.Errorf("%s: still flagged: defect %d md %.3f-%.3f cd %.1f-%.1f score %.3g %s", name, d.ID, d.MDStartM, d.MDEndM, d.CDStartMM, d.CDEndMM, d.PeakScore, d.Detector)
+				}
+			}
+			t.Errorf("the re-taught model flags the yarn lot %d times on roll %s, want 0", newFlags, name)
+		}
+		// No real defect the old model found is lost: the new clusters
+		// only lower scores where the reviewed material explains a patch.
+		for _, tr := range truthB {
+			if foundBy(tr, dsOld) && !foundBy(tr, dsNew) {
+				t.Errorf("%s: truth %d %s size %.2f mm contrast %.1f md %.3f cd %.1f: found by the old model, not by the re-taught one", name, tr.ID, tr.Class, tr.SizeMM, tr.Contrast, tr.MDStartM, tr.CDStartMM)
 			}
 		}
-		t.Errorf("the re-taught model flags the yarn lot %d times on roll B, want 0", newFlags)
-	}
-	// No real defect the old model found is lost: the new clusters only
-	// lower scores where the reviewed material explains a patch.
-	lost := 0
-	for _, tr := range truthB {
-		if foundBy(tr, dsOld) && !foundBy(tr, dsNew) {
-			lost++
-			t.Errorf("truth %d %s size %.2f mm contrast %.1f md %.3f cd %.1f: found by the old model, not by the re-taught one", tr.ID, tr.Class, tr.SizeMM, tr.Contrast, tr.MDStartM, tr.CDStartMM)
+		for _, m := range scNew.Missed {
+			t.Logf("%s: re-taught model missed truth %d %s size %.2f mm contrast %.1f md %.3f cd %.1f (found by the old model: %v)", name, m.ID, m.Class, m.SizeMM, m.Contrast, m.MDStartM, m.CDStartMM, foundBy(m, dsOld))
+		}
+		for _, m := range scNew.Misplaced {
+			t.Logf("%s: re-taught model misplaced: %s", name, m)
 		}
 	}
-	for _, m := range scNew.Missed {
-		t.Logf("re-taught model missed truth %d %s size %.2f mm contrast %.1f md %.3f cd %.1f (found by the old model: %v)", m.ID, m.Class, m.SizeMM, m.Contrast, m.MDStartM, m.CDStartMM, foundBy(m, dsOld))
+	// The issue's bar: recall on real defects ≥ 95 % after re-teach, over
+	// every defect the recipe asks to find (score's rule: at or above
+	// threshold.min_size_mm, as every accuracy test of the project counts).
+	t.Logf("recall over the new rolls: old model %s; re-taught %s", pooledOld.String(), pooledNew.String())
+	if pooledNew.Recall < 0.95 {
+		t.Errorf("recall %d/%d = %.3f with the re-taught model, want ≥ 0.95", pooledNew.Found, pooledNew.Eligible, pooledNew.Recall)
 	}
-	for _, m := range scNew.Misplaced {
-		t.Logf("re-taught model misplaced: %s", m)
-	}
-	// The issue asks for recall ≥ 95 %; on this roll both models miss a
-	// 1.00 mm hole at the size limit, so 95 % would allow nothing else.
-	// The test holds the new model to what the old one found (above) and
-	// to a recall no lower than the old model's; the numbers are logged.
-	t.Logf("recall on roll B: old model %.3f, re-taught %.3f (%d found by the old, lost by the new)", scOld.Recall, scNew.Recall, lost)
-	if scNew.Recall < scOld.Recall {
-		t.Errorf("recall %.3f with the re-taught model, below the old model's %.3f", scNew.Recall, scOld.Recall)
+	if pooledNew.Recall < pooledOld.Recall {
+		t.Errorf("recall %.3f with the re-taught model, below the old model's %.3f", pooledNew.Recall, pooledOld.Recall)
 	}
 
 	// The new version names where it came from, and the registry of the

@@ -199,6 +199,9 @@ func Reteach(dir string, regions [][]Image, o ReteachOptions) (*Taught, error) {
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7e7eac4))
 	var notes []string
+	if note := reteachShade(&spec.Shade, planes); note != "" {
+		notes = append(notes, note)
+	}
 	for si := range spec.Scales {
 		if si > 0 {
 			for i := range planes {
@@ -304,6 +307,45 @@ func Reteach(dir string, regions [][]Image, o ReteachOptions) (*Taught, error) {
 	out.Threshold = &th
 	return &Taught{ONNX: b, Sidecar: out, Threshold: th, Spec: spec}, nil
 }
+
+// reteachShade widens the shading model's relative variance (each cell's
+// difference from its neighbourhood) to the reviewed material's when that
+// is larger: good material whose tone varies more from cell to cell (a
+// yarn lot of more contrast) must not reach the fused threshold through
+// the shading model, which the clusters do not cover. The reviewed
+// variance is estimated robustly, as the median squared difference over
+// the median of χ²₁ (0.455): a real defect swallowed by a long false
+// alarm must not widen it. It is never narrowed, the weight and the
+// absolute term are kept, and fewer than minShadeCells cells leave it as
+// it is. It returns the note for made_by.params.reteach ("" when the
+// model has no shading member).
+func reteachShade(sh *onnx.TeachShade, planes []plane) string {
+	if sh.Block <= 0 || !(sh.Weight > 0) || !(sh.InvVarRel > 0) {
+		return ""
+	}
+	var d2 []float64
+	for _, p := range planes {
+		l, lb, _, _ := shadeCells(p, sh.Block)
+		for i, v := range l {
+			d := v - lb[i]
+			d2 = append(d2, d*d)
+		}
+	}
+	if len(d2) < minShadeCells {
+		return fmt.Sprintf("shading: kept (%d cells of %d px reviewed, want %d)", len(d2), sh.Block, minShadeCells)
+	}
+	vOld := 1 / float64(sh.InvVarRel)
+	vRev := Quantile(d2, 0.5) / 0.455
+	if vRev <= vOld {
+		return fmt.Sprintf("shading: kept (reviewed cell variance %.3g ≤ taught %.3g over %d cells)", vRev, vOld, len(d2))
+	}
+	sh.InvVarRel = float32(1 / vRev)
+	return fmt.Sprintf("shading: relative variance ×%.3g (reviewed %.3g, taught %.3g, %d cells)", vRev/vOld, vRev, vOld, len(d2))
+}
+
+// minShadeCells is the least number of shading cells the reviewed
+// material must hold for reteachShade to change the shading model.
+const minShadeCells = 200
 
 // reteachClusters bounds the clusters one re-teach adds per scale.
 const reteachClusters = 3

@@ -245,9 +245,26 @@
 //     13.2, its maximum not at all: the memory path is weaker than the
 //     Gaussian one (TestReteachLearnsNewLot: 17 → 4 against a threshold
 //     of 4.6).
-//   - Zones, edge clusters and the shading and brightness models are not
-//     changed. A graph holds at most 16 clusters per scale: a model
-//     re-taught that often is refused and should be taught again.
+//   - The shading model (when teach kept it) scores each cell's
+//     difference from its neighbourhood against one variance for the whole
+//     web, and the clusters do not cover it: a lot whose tone varies more
+//     from cell to cell (more contrast) reaches the fused threshold
+//     through it alone. Its relative variance is widened to the reviewed
+//     material's when that is larger, never narrowed; the reviewed
+//     variance is the median squared difference over the median of χ²₁
+//     (0.455), so a real defect a long false alarm swallowed does not
+//     widen it; fewer than 200 reviewed cells leave it as it is. Its
+//     weight and absolute term are kept. Measured (TestReteachYarnLot):
+//     the simulator's lot of 1.3× contrast widens it ×1.61, and without
+//     this the re-taught model still flagged 5 and 1 small spots of the
+//     lot on two of three new rolls (shading alone: patch scores ≈ 2 there,
+//     fused shading up to 9 against the threshold 5.67). The price is a
+//     shading member that many times less sensitive everywhere (the
+//     model's one variance); on those rolls no defect the old model found
+//     was lost.
+//   - Zones, edge clusters and the brightness model are not changed. A
+//     graph holds at most 16 clusters per scale: a model re-taught that
+//     often is refused and should be taught again.
 //
 // How much material: every scale must hold at least
 // ReteachOptions.MinPatches patch positions (default 10·Patch², 490 for

@@ -271,3 +271,63 @@ func meanMap(t *testing.T, dir string, im Image) float64 {
 	}
 	return sum / float64(len(amap))
 }
+
+// noisePlane is a w×h plane of Gaussian noise of standard deviation sd.
+func noisePlane(rng *rand.Rand, w, h int, sd float64) plane {
+	p := plane{w: w, h: h, v: make([]float32, w*h)}
+	for i := range p.v {
+		p.v[i] = float32(rng.NormFloat64() * sd)
+	}
+	return p
+}
+
+// The shading model's relative variance follows reviewed material whose
+// tone varies more (a lot of 1.3× contrast: variance ×1.69), is never
+// narrowed, ignores a real defect inside a reviewed region, and is kept
+// when too little was reviewed.
+func TestReteachShade(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	taught, ok := fitShade([]plane{noisePlane(rng, 256, 256, 1)}, 8, false)
+	if !ok {
+		t.Fatal("no shading model fitted")
+	}
+	taught.Weight = 0.5
+	ratio := func(sh onnx.TeachShade) float64 { return float64(taught.InvVarRel / sh.InvVarRel) }
+
+	sh := taught
+	note := reteachShade(&sh, []plane{noisePlane(rng, 256, 256, 1.3)})
+	if r := ratio(sh); r < 1.69*0.85 || r > 1.69*1.15 || !strings.Contains(note, "relative variance ×") {
+		t.Errorf("lot of 1.3× contrast: variance ×%.3g (%s), want about 1.69", r, note)
+	}
+	if sh.Weight != taught.Weight || sh.InvVarAbs != taught.InvVarAbs || sh.Mu != taught.Mu {
+		t.Errorf("reteachShade changed more than the relative variance: %+v from %+v", sh, taught)
+	}
+
+	// A bright square defect over about 6 % of the reviewed cells.
+	withDefect := noisePlane(rng, 256, 256, 1.3)
+	for y := 96; y < 160; y++ {
+		for x := 96; x < 160; x++ {
+			withDefect.v[y*256+x] += 8
+		}
+	}
+	sh = taught
+	reteachShade(&sh, []plane{withDefect})
+	if r := ratio(sh); r > 1.69*1.2 {
+		t.Errorf("a defect in the reviewed region widened the variance ×%.3g, want about 1.69", r)
+	}
+
+	sh = taught
+	note = reteachShade(&sh, []plane{noisePlane(rng, 256, 256, 0.8)})
+	if sh != taught || !strings.Contains(note, "kept") {
+		t.Errorf("quieter reviewed material changed the shading model (%s)", note)
+	}
+	sh = taught
+	note = reteachShade(&sh, []plane{noisePlane(rng, 40, 40, 1.3)})
+	if sh != taught || !strings.Contains(note, "want 200") {
+		t.Errorf("25 reviewed cells changed the shading model (%s)", note)
+	}
+	none := onnx.TeachShade{}
+	if note := reteachShade(&none, []plane{noisePlane(rng, 256, 256, 1.3)}); note != "" || none != (onnx.TeachShade{}) {
+		t.Errorf("a model without shading member: %q %+v", note, none)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/webinspect/webinspect/acquisition/sim"
 	"github.com/webinspect/webinspect/internal/long"
 	"github.com/webinspect/webinspect/model/classify"
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 	"github.com/webinspect/webinspect/rollmap"
 )
@@ -251,7 +252,8 @@ func trainAndLoad(t *testing.T, ex []classify.Example, in classify.Inputs) *clas
 }
 
 // TestClassifierNeedsItsModel: a classifier trained on a taught model's
-// scores is refused by an engine that runs no model, at start (ErrConfig)
+// scores is refused by an engine that runs no model or another one, at
+// start (ErrConfig)
 // and when swapped in while running (the engine keeps its classifier and
 // classifies with it); a classifier of the measured features is taken.
 func TestClassifierNeedsItsModel(t *testing.T) {
@@ -272,6 +274,13 @@ func TestClassifierNeedsItsModel(t *testing.T) {
 	_, err = New(Options{Recipe: recipe, Source: s, Roll: &memRoll{}, Logger: zerolog.Nop(), Classifier: withModel})
 	if !errors.Is(err, ErrConfig) || !errors.Is(err, classify.ErrIncompatible) || !strings.Contains(err.Error(), "00aa11bb22cc33dd") {
 		t.Fatalf("New with a classifier of a model's features and no model: %v", err)
+	}
+	// Another model: New refuses the classifier before it opens the model,
+	// so a stand-in of another version will do.
+	_, err = New(Options{Recipe: recipe, Source: s, Roll: &memRoll{}, Logger: zerolog.Nop(), Classifier: withModel,
+		Model: &onnx.Model{}, ModelName: "other", ModelVersion: "ffffffffffffffff"})
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, classify.ErrIncompatible) || !strings.Contains(err.Error(), "the model loaded is ffffffffffffffff") {
+		t.Fatalf("New with a classifier of another model's features: %v", err)
 	}
 	var swapErr error
 	var kept *Classifier

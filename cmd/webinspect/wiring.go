@@ -192,11 +192,7 @@ func (w *wired) loadClassifier(dir string) (*engine.Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--classifier %s: %w", dir, err)
 	}
-	mv := ""
-	if w.model != nil {
-		mv = w.modelVersion.ID
-	}
-	if err := c.CheckModel(mv); err != nil {
+	if err := c.CheckModel(w.modelVersion.ID); err != nil { // "" without a model
 		c.Close()
 		return nil, fmt.Errorf("--classifier %s: %w", dir, err)
 	}

@@ -219,10 +219,9 @@ func Load(dir string) (*Classifier, error) {
 	if err := dec.Decode(&sc); err != nil {
 		return nil, fmt.Errorf("classify: %w: %s: %v", ErrBadClassifier, filepath.Join(dir, SidecarFileName), err)
 	}
-	set := sc.FeatureSet
-	if set == "" {
-		set = FeaturesMeasured
-	}
+	in := Inputs{Set: sc.FeatureSet, ModelVersion: sc.ModelVersion}
+	set := in.set()
+	in.Set = set
 	want := set.Names()
 	switch {
 	case sc.Kind != Kind:
@@ -244,7 +243,7 @@ func Load(dir string) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{dir: dir, sidecar: sc, inputs: Inputs{Set: set, ModelVersion: sc.ModelVersion}}
+	c := &Classifier{dir: dir, sidecar: sc, inputs: in}
 	nf, nc := int64(len(want)), int64(len(sc.Classes))
 	if c.in, err = ort.NewEmptyTensor[float32](ort.NewShape(1, nf)); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)

@@ -84,6 +84,14 @@ type Block struct {
 	// Lost is what the source lost just before this block; the engine puts
 	// it on the roll map as uninspected. Sources set it; zero otherwise.
 	Lost LostLines
+	// Seam says line 0 does not continue the material of the line before
+	// it although the line numbers and encoder counts do: a joint between
+	// frames captured separately (the frames source) and played as one
+	// web. The engine closes every open region and ends the model's run
+	// of lines there, so the joint itself is not inspected as a defect.
+	// Sources that never join separate captures leave it false; a source
+	// that sets it sets it on every block (slots are reused).
+	Seam bool
 }
 
 // LostLines is a run of lines a source itself lost (a camera frame that

@@ -203,6 +203,16 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 		}
 		w.gap(&m, l.FirstCount, l.LastCount, l.Lines, reason)
 	}
+	if b.Seam {
+		// A joint between separately captured frames: the image is not
+		// continuous across it, so no region or model run spans it.
+		m.regions = w.flush(m.regions)
+		for _, d := range w.dets {
+			if s, ok := d.(seamer); ok {
+				s.seam()
+			}
+		}
+	}
 	if b.Lines > 0 {
 		m.firstSeen = min(m.firstSeen, b.Counts[0])
 	}
@@ -226,6 +236,10 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 	m.frontier = w.frontier()
 	w.send(m)
 }
+
+// seamer is a detector that keeps state across lines which a seam
+// (acquisition.Block.Seam) invalidates: the threshold detector's background.
+type seamer interface{ seam() }
 
 // end reports the end of the camera's stream (err nil: it ran out).
 func (w *cameraWorker) end(err error) {

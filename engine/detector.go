@@ -84,7 +84,19 @@ type thresholdDetector struct {
 	offWeb  edge.Options
 	pending [][]uint8
 	filled  []uint8 // the line with its off-web background filled by mirrored web
+	// seamLeft lines after a seam still re-learn the background's mean,
+	// summed in seamSum (see seam).
+	seamLeft int
+	seamSum  []float32
 }
+
+// seamLines is how many lines after a seam (acquisition.Block.Seam) the
+// threshold detector takes to re-learn its background's per-column mean
+// (4 mm at 0.25 mm per line). It does not inspect them: the frame before
+// was lit differently, so its background would flag the whole width. The
+// model detector, which needs no background, inspects them as usual. The
+// variance is kept: the texture is the same material's.
+const seamLines = 16
 
 // edgeLearnLines is how many of the first lines decide an auto off-web
 // mode (at most the recipe's learn lines).
@@ -144,6 +156,10 @@ func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
 			d.learn(line)
 			continue
 		}
+		if d.seamLeft > 0 {
+			d.relearn(line)
+			continue
+		}
 		if d.sinceThr == 0 {
 			kernels.Thresholds(d.lo, d.hi, d.mean, d.vari, d.kSigma, d.minDelta)
 		}
@@ -190,6 +206,33 @@ func (d *thresholdDetector) decideOffWeb(line []uint8) {
 		d.learn(l)
 	}
 	d.pending = nil
+}
+
+// seam starts re-learning the background's mean over the next seamLines
+// lines, which follow a joint between separately captured frames. While
+// the first LearnLines are still being learned there is nothing to redo.
+func (d *thresholdDetector) seam() {
+	if d.learned < d.opts.LearnLines {
+		return
+	}
+	if d.seamSum == nil {
+		d.seamSum = make([]float32, len(d.mean))
+	}
+	clear(d.seamSum)
+	d.seamLeft = seamLines
+}
+
+// relearn adds one line after a seam to the new mean; the last one sets it.
+func (d *thresholdDetector) relearn(line []uint8) {
+	for x, v := range line {
+		d.seamSum[x] += float32(v)
+	}
+	if d.seamLeft--; d.seamLeft == 0 {
+		for x, v := range d.seamSum {
+			d.mean[x] = v / seamLines
+		}
+		d.sinceThr = 0 // thresholds from the new mean on the next line
+	}
 }
 
 // learn feeds one of the first LearnLines lines to the background model.

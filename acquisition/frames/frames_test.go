@@ -37,15 +37,38 @@ func set(t *testing.T) (dir string, heights map[string]int) {
 	return dir, heights
 }
 
+// readAll plays s to its end and checks what every block says of the
+// joints between frames: a block never straddles one, and Seam is set on
+// exactly the blocks that start a frame after the first, so the engine
+// never inspects a joint as web.
 func readAll(t *testing.T, s *Source) (lines [][]uint8, counts []int64) {
 	t.Helper()
 	st := s.Streams()[0]
 	b := acquisition.NewBlock(s.Info().LinesPerBlock, st.Camera().Width)
+	b.Seam = true // a reused slot: the source must clear it
+	starts := map[int64]bool{}
+	var at int64
+	for _, f := range s.Frames() {
+		if at > 0 {
+			starts[at] = true
+		}
+		at += int64(f.Lines)
+	}
 	var next int64
 	for {
 		err := st.ReadBlock(context.Background(), b)
 		if errors.Is(err, io.EOF) {
 			return lines, counts
+		}
+		if err == nil {
+			if b.Seam != starts[b.FirstLine] {
+				t.Fatalf("block at line %d: Seam %v, want %v (frames start at %v)", b.FirstLine, b.Seam, starts[b.FirstLine], starts)
+			}
+			for l := b.FirstLine + 1; l < b.FirstLine+int64(b.Lines); l++ {
+				if starts[l] {
+					t.Fatalf("block at lines %d..%d straddles the joint at line %d", b.FirstLine, b.FirstLine+int64(b.Lines)-1, l)
+				}
+			}
 		}
 		if err != nil {
 			t.Fatal(err)

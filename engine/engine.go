@@ -465,6 +465,9 @@ func (e *Engine) modelFailed(i int, err error) {
 func (e *Engine) newAssembly() *assembly {
 	r := e.opts.Recipe
 	mg := newMerger(r, e.info)
+	if e.opts.Model != nil {
+		mg.setModelReach(e.opts.Model)
+	}
 	a := &assembly{
 		info: e.info, k: mg.k, mpc: mg.mpc, log: e.log, m: e.m, board: &e.board,
 		merge: mg, pos: newMDPosition(len(e.streams), mg.k),

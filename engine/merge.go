@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/acquisition"
+	"github.com/webinspect/webinspect/model/onnx"
+	"github.com/webinspect/webinspect/model/teach"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
@@ -37,6 +39,10 @@ type merger struct {
 	free      []*pendingDefect // recycled, so the steady state allocates nothing
 	out       []rollmap.Defect
 	now       func() time.Time
+	// reachCounts and reachMM are how far the model's map spreads a
+	// defect, along (encoder counts) and across (mm); 0 without a model.
+	reachCounts int64
+	reachMM     float64
 }
 
 type pendingDefect struct {
@@ -64,20 +70,48 @@ type pendingDefect struct {
 	tCamArea   [maxCameras]int64
 }
 
-// extent is what a defect is measured by: the box of everything the
-// detectors flagged (a subtle defect may show the threshold detector only
-// fragments of itself, which the model joins), and the area of the one
-// detector that flagged more of it, not the sum: a defect both detectors
-// see covers the same pixels twice.
-func (p *pendingDefect) extent() (c0, c1 int64, cd0, cd1 float64, area, owned int64, camArea *[maxCameras]int64) {
+// extent is what a defect is measured by, for its record and its class.
+//
+// A defect the threshold detector sees clearly (peak contrast at least
+// strong grey levels) beside a taught model (whose reach is known) is
+// measured on the threshold detector's pixels: the box of its parts and
+// their area, widened to the model's box less the model's reach (reachC
+// counts along, reachMM across) only where the model saw more of the
+// defect than its own spread explains (then with the area rule below). The model's map
+// spreads a defect by its patches and smoothing, so its box is larger than
+// the defect; measured on it, the recipes' size rules put most defects in
+// the wrong class (on the simulator's test rolls, 32 % right with a taught
+// model running against 84 % without one).
+//
+// Otherwise (a defect only the model saw, a subtle one of which the
+// threshold detector saw faint fragments, which the model joins, or a
+// model of unknown reach) the box
+// is everything the detectors flagged, and the area that of the detector
+// that flagged more of it, not the sum: a defect both detectors see covers
+// the same pixels twice. There the model's box places the defect better
+// than noisy fragments do (TestTaughtModelFindsSubtleDefects).
+func (p *pendingDefect) extent(reachC int64, reachMM, strong float64) (c0, c1 int64, cd0, cd1 float64, area, owned int64, camArea *[maxCameras]int64) {
+	c0, c1, cd0, cd1 = p.c0, p.c1, p.cd0, p.cd1
+	if p.hasT && p.peak >= strong && (reachC > 0 || reachMM > 0) {
+		c0, c1, cd0, cd1 = p.t0, p.t1, p.tcd0, p.tcd1
+		if m0, m1 := p.c0+reachC, p.c1-reachC; m0 <= m1 {
+			c0, c1 = min(c0, m0), max(c1, m1)
+		}
+		if m0, m1 := p.cd0+reachMM, p.cd1-reachMM; m0 <= m1 {
+			cd0, cd1 = min(cd0, m0), max(cd1, m1)
+		}
+		if c0 == p.t0 && c1 == p.t1 && cd0 == p.tcd0 && cd1 == p.tcd1 {
+			return c0, c1, cd0, cd1, p.tArea, p.tOwned, &p.tCamArea
+		}
+	}
 	if !p.hasT || p.tArea == p.area {
-		return p.c0, p.c1, p.cd0, p.cd1, p.area, p.owned, &p.camArea
+		return c0, c1, cd0, cd1, p.area, p.owned, &p.camArea
 	}
 	mArea, mOwned := p.area-p.tArea, p.owned-p.tOwned
 	if p.tArea >= mArea {
-		return p.c0, p.c1, p.cd0, p.cd1, p.tArea, p.tOwned, &p.tCamArea
+		return c0, c1, cd0, cd1, p.tArea, p.tOwned, &p.tCamArea
 	}
-	return p.c0, p.c1, p.cd0, p.cd1, mArea, mOwned, &p.camArea
+	return c0, c1, cd0, cd1, mArea, mOwned, &p.camArea
 }
 
 func newMerger(r *Recipe, info acquisition.Info) *merger {
@@ -312,7 +346,7 @@ func (a *merger) aboveFloors(p *pendingDefect) bool {
 // measure turns a pending defect into a roll-map record, or reports false
 // when it is below the recipe's detection limit.
 func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
-	c0, c1, cd0, cd1, area, owned, camArea := p.extent()
+	c0, c1, cd0, cd1, area, owned, camArea := p.extent(a.reachCounts, a.reachMM, strongContrast*a.recipe.Threshold.MinContrast)
 	m := Measure{
 		LengthMM: float64(c1+a.k-c0) * a.mpc,
 		WidthMM:  cd1 - cd0,
@@ -381,4 +415,33 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		d.Lane = rollmap.AssignLane(a.recipe.Lanes, d)
 	}
 	return d, true
+}
+
+// strongContrast is how many times the recipe's minimum contrast a
+// defect's peak contrast must reach for the threshold detector's pixels
+// to measure it (extent). reachFactor is how many times its context a
+// taught model's map is taken to spread a defect (setModelReach). Chosen
+// on the simulator's fabric: 2 and 1.5 give the rules 84 % of classes
+// right with a taught model, as without one, and leave the subtle
+// defects' positions as they were; a reach of 1 left 73 %, 0.5 14 %, and
+// a strong contrast of 3 79 % (bench/RESULTS.md, fifth session).
+const (
+	strongContrast = 2.0
+	reachFactor    = 1.5
+)
+
+// setModelReach sets how far model m's map spreads a defect: its context
+// (the patch and smoothing reach at the coarsest scale, in model pixels)
+// times its binning, in camera lines and pixels. A model without a taught
+// sidecar spreads it by an unknown amount: 0, so its whole box counts.
+func (a *merger) setModelReach(m *onnx.Model) {
+	prep, err := teach.PrepFromSidecar(m.Sidecar())
+	if err != nil || prep.Context <= 0 {
+		return
+	}
+	px := float64(prep.Context*max(prep.Bin, 1)) * reachFactor
+	a.reachCounts = int64(px) * a.k
+	if len(a.info.Cameras) > 0 {
+		a.reachMM = px * a.info.Cameras[0].PixelMM
+	}
 }

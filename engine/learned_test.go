@@ -183,7 +183,7 @@ func classifierOnUnseenRolls(t *testing.T, o Options, in classify.Inputs) (learn
 func withTaughtModel(t *testing.T, env, rolls string) Options {
 	t.Helper()
 	long.Skip(t, "teaches a model and inspects "+rolls+" simulated 40 m rolls with it")
-	if os.Getenv(env) == "" {
+	if env != "" && os.Getenv(env) == "" {
 		t.Skip("a measurement of many minutes: runs with " + env + "=1")
 	}
 	ortest.Require(t)
@@ -201,14 +201,23 @@ func withTaughtModel(t *testing.T, env, rolls string) Options {
 // (classify.FeaturesWithModel), run once on the unseen rolls after the
 // choice was made on the validation rolls
 // (TestClassifierModelFeaturesValidation). It teaches a model and runs
-// the model on every roll, so it runs only with
-// WEBINSPECT_CLASSIFY_MODEL=1 besides WEBINSPECT_LONG=1; the numbers are
-// in bench/RESULTS.md.
+// it on every roll (about a minute), so it runs with WEBINSPECT_LONG=1;
+// the numbers are in bench/RESULTS.md. The model must not mislead the
+// recipe's rules: a defect the threshold detector sees clearly is measured
+// on its pixels, not on the model's halo (merge.go, extent), so the rules
+// keep the 84 % they reach without a model (32 % before that; the bar
+// leaves 4 points for the defects only the model finds).
 func TestClassifierFromReviewsWithModel(t *testing.T) {
-	o := withTaughtModel(t, "WEBINSPECT_CLASSIFY_MODEL", "8")
+	o := withTaughtModel(t, "", "8")
 	accL, accR, accF := classifierOnUnseenRolls(t, o, classify.Inputs{Set: classify.FeaturesWithModel, ModelVersion: o.ModelVersion})
 	if accF < accR {
 		t.Errorf("recorded classes right on %.1f %%, rules %.1f %% (learned %.1f %%): want recorded ≥ rules", 100*accF, 100*accR, 100*accL)
+	}
+	if accR < 0.80 {
+		t.Errorf("with a taught model running the rules class %.1f %% of defects right; want ≥ 80 %% (84 %% without a model)", 100*accR)
+	}
+	if accL < 0.90 {
+		t.Errorf("learned classes with a taught model right on %.1f %%; want ≥ 90 %%", 100*accL)
 	}
 }
 

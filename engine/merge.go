@@ -75,21 +75,21 @@ type pendingDefect struct {
 // A defect the threshold detector sees clearly (peak contrast at least
 // strong grey levels) beside a taught model (whose reach is known) is
 // measured on the threshold detector's pixels: the box of its parts and
-// their area, widened to the model's box less the model's reach (reachC
-// counts along, reachMM across) only where the model saw more of the
-// defect than its own spread explains (then with the area rule below). The model's map
-// spreads a defect by its patches and smoothing, so its box is larger than
-// the defect; measured on it, the recipes' size rules put most defects in
-// the wrong class (on the simulator's test rolls, 32 % right with a taught
-// model running against 84 % without one).
+// their area. The box grows to the model's box less the model's reach
+// (reachC counts along, reachMM across) only where the model saw more of
+// the defect than its own spread explains, and then takes the area rule
+// below. The model's map spreads a defect by its patches and smoothing, so
+// its box is larger than the defect; measured on it, the recipes' size
+// rules put most defects in the wrong class (on the simulator's test
+// rolls, 32 % right with a taught model running against 84 % without).
 //
 // Otherwise (a defect only the model saw, a subtle one of which the
 // threshold detector saw faint fragments, which the model joins, or a
-// model of unknown reach) the box
-// is everything the detectors flagged, and the area that of the detector
-// that flagged more of it, not the sum: a defect both detectors see covers
-// the same pixels twice. There the model's box places the defect better
-// than noisy fragments do (TestTaughtModelFindsSubtleDefects).
+// model of unknown reach) the box is everything the detectors flagged,
+// and the area that of the detector that flagged more of it, not the sum:
+// a defect both detectors see covers the same pixels twice. There the
+// model's box places the defect better than noisy fragments do
+// (TestTaughtModelFindsSubtleDefects).
 func (p *pendingDefect) extent(reachC int64, reachMM, strong float64) (c0, c1 int64, cd0, cd1 float64, area, owned int64, camArea *[maxCameras]int64) {
 	c0, c1, cd0, cd1 = p.c0, p.c1, p.cd0, p.cd1
 	if p.hasT && p.peak >= strong && (reachC > 0 || reachMM > 0) {

@@ -464,10 +464,7 @@ func (e *Engine) modelFailed(i int, err error) {
 // newAssembly sets up the assembly stage for Run.
 func (e *Engine) newAssembly() *assembly {
 	r := e.opts.Recipe
-	mg := newMerger(r, e.info)
-	if e.opts.Model != nil {
-		mg.setModelReach(e.opts.Model)
-	}
+	mg := newMerger(r, e.info).withModelReach(e.opts.Model)
 	a := &assembly{
 		info: e.info, k: mg.k, mpc: mg.mpc, log: e.log, m: e.m, board: &e.board,
 		merge: mg, pos: newMDPosition(len(e.streams), mg.k),

@@ -420,7 +420,7 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 // strongContrast is how many times the recipe's minimum contrast a
 // defect's peak contrast must reach for the threshold detector's pixels
 // to measure it (extent). reachFactor is how many times its context a
-// taught model's map is taken to spread a defect (setModelReach). Chosen
+// taught model's map is taken to spread a defect (withModelReach). Chosen
 // on the simulator's fabric: 2 and 1.5 give the rules 84 % of classes
 // right with a taught model, as without one, and leave the subtle
 // defects' positions as they were; a reach of 1 left 73 %, 0.5 14 %, and
@@ -430,18 +430,23 @@ const (
 	reachFactor    = 1.5
 )
 
-// setModelReach sets how far model m's map spreads a defect: its context
+// withModelReach sets how far model m's map spreads a defect: its context
 // (the patch and smoothing reach at the coarsest scale, in model pixels)
 // times its binning, in camera lines and pixels. A model without a taught
-// sidecar spreads it by an unknown amount: 0, so its whole box counts.
-func (a *merger) setModelReach(m *onnx.Model) {
+// sidecar spreads it by an unknown amount: 0, so its whole box counts
+// (as without a model, m nil).
+func (a *merger) withModelReach(m *onnx.Model) *merger {
+	if m == nil {
+		return a
+	}
 	prep, err := teach.PrepFromSidecar(m.Sidecar())
 	if err != nil || prep.Context <= 0 {
-		return
+		return a
 	}
 	px := float64(prep.Context*max(prep.Bin, 1)) * reachFactor
 	a.reachCounts = int64(px) * a.k
 	if len(a.info.Cameras) > 0 {
 		a.reachMM = px * a.info.Cameras[0].PixelMM
 	}
+	return a
 }

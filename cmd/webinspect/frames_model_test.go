@@ -24,8 +24,9 @@ import (
 // texture. train/good holds frames of both lightings. Defect frames hold
 // one defect each inside their mask's box: a float (the weave shifted by
 // half a period: a texture defect with no change of mean brightness,
-// which the threshold detector cannot see) or a subtle dark knot. It
-// returns SET/test.
+// which the threshold detector cannot see) or a dark knot 22 grey levels
+// deep, just beyond the threshold detector's minimum contrast. It returns
+// SET/test.
 func litSet(t *testing.T, train, good int, defects map[string][]image.Rectangle) string {
 	t.Helper()
 	const w, h = 512, 256
@@ -58,12 +59,7 @@ func litSet(t *testing.T, train, good int, defects map[string][]image.Rectangle)
 	for class, boxes := range defects {
 		for i, b := range boxes {
 			frame(filepath.Join(root, "test", class, frameName(i)), i+1, class, b)
-			pngtest.WriteFunc(t, filepath.Join(root, "ground_truth", class, strings.TrimSuffix(frameName(i), ".png")+"_mask.png"), w, h, func(x, y int) uint8 {
-				if image.Pt(x, y).In(b) {
-					return 255
-				}
-				return 0
-			})
+			writeMask(t, root, class, i, w, h, b)
 		}
 	}
 	return filepath.Join(root, "test")

@@ -50,15 +50,22 @@ func wovenSet(t *testing.T, good int, defects map[string][]image.Rectangle) stri
 				}
 				return clamp(v)
 			})
-			pngtest.WriteFunc(t, filepath.Join(root, "ground_truth", class, strings.TrimSuffix(frameName(i), ".png")+"_mask.png"), w, h, func(x, y int) uint8 {
-				if image.Pt(x, y).In(b) {
-					return 255
-				}
-				return 0
-			})
+			writeMask(t, root, class, i, w, h, b)
 		}
 	}
 	return filepath.Join(root, "test")
+}
+
+// writeMask writes the 0/255 mask of box b for defect frame i of class
+// in an MVTec-layout set at root.
+func writeMask(t *testing.T, root, class string, i, w, h int, b image.Rectangle) {
+	t.Helper()
+	pngtest.WriteFunc(t, filepath.Join(root, "ground_truth", class, strings.TrimSuffix(frameName(i), ".png")+"_mask.png"), w, h, func(x, y int) uint8 {
+		if image.Pt(x, y).In(b) {
+			return 255
+		}
+		return 0
+	})
 }
 
 func frameName(i int) string { return string(rune('a'+i/26)) + string(rune('a'+i%26)) + ".png" }

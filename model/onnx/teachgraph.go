@@ -439,6 +439,15 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 		if len(disc) > 0 {
 			nd = 1
 		}
+		// Rows of the mix: clusters, zones, memory base, discriminator.
+		// With zones alone beside one web cluster (teach's default) the
+		// zones come first and the cluster last, so that the zone
+		// selection gathers straight from the mix's output.
+		packed := nz > 0 && nc == 1 && ne == 0 && nm == 0 && nd == 0 && evenBounds(spec.ZoneBounds)
+		clRow, zoneRow := int64(0), nc
+		if packed {
+			clRow, zoneRow = nz, 0
+		}
 		mix := make([]float32, (nc+nz+nm+nd)*in)
 		off := make([]float32, nc+nz+nm+nd)
 		// The discriminator's row: Σ a_k y_k² + Σ b_k y_k + c·Q + bias,
@@ -487,7 +496,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 				mm += float64(v) * float64(v)
 			}
 			for zi, z := range spec.Scales[si].Zones {
-				row := mix[(nc+int64(zi))*in:]
+				row := mix[(zoneRow+int64(zi))*in:]
 				bq := 1 / float64(z.Q0)
 				var o float64
 				for k, l := range c.Lambda {
@@ -498,7 +507,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 				}
 				row[nout+nk] = float32(-2 * bq)
 				row[2*nout] = float32(bq * float64(pp))
-				off[nc+int64(zi)] = float32(o + bq*mm)
+				off[zoneRow+int64(zi)] = float32(o + bq*mm)
 			}
 		}
 		for ci, c := range cl {
@@ -506,7 +515,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			if c.TWeight > 0 {
 				a, bq, o = float64(c.TWeight), float64(c.QWeight), float64(c.Offset)
 			}
-			row := mix[int64(ci)*in:]
+			row := mix[(clRow+int64(ci))*in:]
 			for j, l := range c.Lambda {
 				row[first[ci]+int64(j)] = float32(a - bq*float64(l))
 			}
@@ -516,13 +525,16 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			for _, v := range c.Mean {
 				mm += float64(v) * float64(v)
 			}
-			off[ci] = float32(bq*mm + o)
+			off[clRow+int64(ci)] = float32(bq*mm + o)
 		}
 		inits = append(inits, floatTensor(pre+"mix", []int64{nc + nz + nm + nd, in, 1, 1}, mix), floatTensor(pre+"off", []int64{nc + nz + nm + nd}, off))
 		all := node("Concat", pre+"all", []string{y2, y, s2}, intAttr("axis", 1))
 		m := node("Conv", pre+"raw", []string{all, pre + "mix", pre + "off"}, intsAttr("kernel_shape", 1, 1))
 		zones, memBase, discRow := "", "", ""
-		if nz > 0 || nm > 0 || nd > 0 {
+		if packed {
+			zones = m
+			m = ""
+		} else if nz > 0 || nm > 0 || nd > 0 {
 			split := []int64{nc}
 			outs := []string{pre + "cl"}
 			if nz > 0 {
@@ -591,7 +603,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 		}
 		if ne == 0 {
-			m = minOver(m, pre+"min", nc)
+			m = minOver(m, pre+"min", nc) // packed: one cluster, m stays ""
 		} else {
 			// Web and edge-band scores, blended by the band mask: 1 where
 			// a saturated pixel lies within the patch grown by the band.
@@ -634,18 +646,7 @@ func BuildTeachModel(spec TeachModelSpec) ([]byte, error) {
 			}
 			inits = append(inits, floatTensor(pre+"ramp", []int64{1, 1, 1, ws - 2*r}, ramp))
 			d := edgeDistance(node, &nodes, &inits, pre, e, pre+"ramp")
-			zs := make([]string, nz)
-			for zi := range zs {
-				zs[zi] = fmt.Sprintf("%sz%d", pre, zi)
-			}
-			nodes = append(nodes, &pb.NodeProto{OpType: "Split", Name: pre + "zone_split", Input: []string{zones},
-				Output: zs, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
-			for zi := nz - 1; zi >= 0; zi-- {
-				name := fmt.Sprintf("%sbound%d", pre, zi)
-				inits = append(inits, floatTensor(name, []int64{1}, []float32{spec.ZoneBounds[zi]}))
-				in := node("Less", name+"_in", []string{d, name})
-				m = node("Where", fmt.Sprintf("%szoned%d", pre, zi), []string{in, zs[zi], m})
-			}
+			m = zoneSelect(node, &nodes, &inits, pre, d, zones, m, spec.ZoneBounds)
 			if discRow != "" {
 				m = node("Add", pre+"withdisc", []string{m, node("Relu", pre+"discpos", []string{discRow})})
 			}
@@ -771,4 +772,56 @@ func edgeDistance(node func(op, out string, in []string, attrs ...*pb.AttributeP
 	r1 := node("Sub", pre+"r1", []string{pre + "right", pre + "one"})
 	dr := node("Sub", pre+"dr", []string{r1, ramp})
 	return node("Min", pre+"dist", []string{dl, dr})
+}
+
+// zoneSelect adds nodes giving each pixel its zone's score: zones
+// [N,nz,h,w] where the distance d [N,1,h,w] lies below a bound, the
+// clusters' score m [N,1,h,w] beyond the last (m empty: zones holds it as
+// its channel nz). Evenly spaced bounds (what teach writes) take one
+// pass: the zone index Floor(d/width) (Div, so a distance on a bound falls
+// in the zone above it, as with Less) clipped to nz picks a channel of
+// Concat(zones, m) by GatherElements. Other bounds take a Less and a Where
+// per zone (about 2·nz passes over the map).
+func zoneSelect(node func(op, out string, in []string, attrs ...*pb.AttributeProto) string,
+	nodes *[]*pb.NodeProto, inits *[]*pb.TensorProto, pre, d, zones, m string, bounds []float32) string {
+	nz := len(bounds)
+	if evenBounds(bounds) {
+		*inits = append(*inits, floatTensor(pre+"zwidth", []int64{1}, []float32{bounds[0]}),
+			floatTensor(pre+"zlo", nil, []float32{0}), floatTensor(pre+"zhi", nil, []float32{float32(nz)}))
+		zf := node("Floor", pre+"zfloor", []string{node("Div", pre+"zscaled", []string{d, pre + "zwidth"})})
+		zf = node("Clip", pre+"zclip", []string{zf, pre + "zlo", pre + "zhi"})
+		zi := node("Cast", pre+"zidx", []string{zf}, intAttr("to", int64(pb.TensorProto_INT64)))
+		all := zones
+		if m != "" {
+			all = node("Concat", pre+"zall", []string{zones, m}, intAttr("axis", 1))
+		}
+		return node("GatherElements", pre+"zoned", []string{all, zi}, intAttr("axis", 1))
+	}
+	zs := make([]string, nz)
+	for zi := range zs {
+		zs[zi] = fmt.Sprintf("%sz%d", pre, zi)
+	}
+	*nodes = append(*nodes, &pb.NodeProto{OpType: "Split", Name: pre + "zone_split", Input: []string{zones},
+		Output: zs, Attribute: []*pb.AttributeProto{intAttr("axis", 1)}})
+	for zi := nz - 1; zi >= 0; zi-- {
+		name := fmt.Sprintf("%sbound%d", pre, zi)
+		*inits = append(*inits, floatTensor(name, []int64{1}, []float32{bounds[zi]}))
+		in := node("Less", name+"_in", []string{d, name})
+		m = node("Where", fmt.Sprintf("%szoned%d", pre, zi), []string{in, zs[zi], m})
+	}
+	return m
+}
+
+// evenBounds reports whether zone bounds are w, 2w, 3w, … (what teach
+// writes), so a zone is Floor(d/w).
+func evenBounds(bounds []float32) bool {
+	if len(bounds) == 0 || !(bounds[0] > 0) {
+		return false
+	}
+	for z, b := range bounds {
+		if math.Abs(float64(b)-float64(z+1)*float64(bounds[0])) > 1e-6*float64(bounds[0]) {
+			return false
+		}
+	}
+	return true
 }

@@ -264,14 +264,21 @@ func referenceMap(f *fitted, o *Options, im Image) []float64 {
 			raw[y*w+xx] = max(v, 0)
 		}
 	}
-	// Edge pad: the border takes its nearest whole patch's value.
+	return padSmooth(raw, w, h, r, spec.Smooth)
+}
+
+// padSmooth finishes a reference map from its raw patch scores (centres
+// r from the border) as the graph does: the border takes its nearest whole
+// patch's value, then a box of side sm averages (edges counting only the
+// pixels inside).
+func padSmooth(raw []float64, w, h, r, sm int) []float64 {
 	full := make([]float64, w*h)
 	for y := range h {
 		for xx := range w {
 			full[y*w+xx] = raw[min(max(y, r), h-1-r)*w+min(max(xx, r), w-1-r)]
 		}
 	}
-	s := spec.Smooth / 2
+	s := sm / 2
 	out := make([]float64, w*h)
 	for y := range h {
 		for xx := range w {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webinspect/webinspect/model/onnx"
 	"github.com/webinspect/webinspect/model/onnx/ortest"
 )
 
@@ -194,4 +195,160 @@ func TestFitZonesFallback(t *testing.T) {
 	if z0.Q0 != c.Q0 || z1.InvVar[0] == 1 || !(z1.Q0 > 0) {
 		t.Errorf("zones %+v / %+v, cluster Q0 %v", z0, z1, c.Q0)
 	}
+}
+
+// TestZoneGraphMatchesReference checks the CD zones in the ONNX graph
+// against plain Go on a tile whose web edge wanders row by row: each
+// patch scores against the zone of its distance from the edge, or the
+// web clusters beyond the last zone, and nothing off the web. It covers
+// teach's evenly spaced bounds with one cluster (gathered straight from
+// the mix) and with two (gathered after a Concat), and uneven bounds
+// written by hand (a Less and a Where per zone).
+func TestZoneGraphMatchesReference(t *testing.T) {
+	ortest.Require(t)
+	for _, c := range []struct {
+		name     string
+		clusters int
+		bounds   []float32 // nil: teach's
+	}{
+		{"even", 1, nil},
+		{"even/clusters=2", 2, nil},
+		{"uneven", 1, []float32{2, 3.5, 9}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			o := smallOptions()
+			o.TileH, o.TileW, o.Scales, o.Clusters, o.Smooth = 24, 40, 1, c.clusters, 3
+			o.Zones, o.ZoneWidth = 3, 3
+			var imgs []Image
+			var edges []rowEdges
+			for _, fr := range wanderingWeb(rng, 4, 64, 48, 14, 4, 0) {
+				imgs = append(imgs, fr.im)
+				e := rowEdges{e0: make([]int32, fr.im.H), e1: make([]int32, fr.im.H)}
+				for y, x := range fr.edge {
+					e.e0[y], e.e1[y] = int32(x), int32(fr.im.W)
+				}
+				edges = append(edges, e)
+			}
+			f, err := fit(imgs, edges, &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.spec.Scales[0].Clusters); n != c.clusters {
+				t.Fatalf("%d clusters fitted, want %d", n, c.clusters)
+			}
+			if c.bounds != nil {
+				f.spec.ZoneBounds = c.bounds
+				var planes []plane
+				var sides []edgeSides
+				for i, im := range imgs {
+					planes, sides = append(planes, f.plane(im, &o)), append(sides, newEdgeSides(edges[i], im.W))
+				}
+				if f.spec.Scales[0].Zones, err = fitZones(planes, sides, 0, f.spec.Scales[0].Clusters[0], c.bounds, &o, rng); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, sc, err := build(f, &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := onnx.WriteModelDir(dir, b, sc); err != nil {
+				t.Fatal(err)
+			}
+			m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, err := m.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			// A tile from further down the roll, its edge near column 8,
+			// with a dark spot 4 pixels inside the edge.
+			fr := wanderingWeb(rng, 1, 40, 24, 8, 4, 3000)[0]
+			tile := withSpot(fr.im, fr.edge[12]+4, 12, 3)
+			e0, e1 := make([]int32, 24), make([]int32, 24)
+			for y, x := range fr.edge {
+				e0[y], e1[y] = int32(x), 40
+			}
+			res, err := sess.RunTiles([]onnx.Tile{{Pix: tile.Pix, Stride: 40, E0: e0, E1: e1, RowW: 40}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := zonedReference(f, tile, fr.edge)
+			zoned := 0
+			for i, v := range want {
+				if d := math.Abs(float64(res.Maps[i]) - v); d > 1e-3*math.Max(1, math.Abs(v)) {
+					t.Fatalf("map[%d] (x %d, y %d) = %v, plain Go says %v (edge at %d)", i, i%40, i/40, res.Maps[i], v, fr.edge[i/40])
+				}
+				if x := i % 40; x >= fr.edge[i/40] && float32(x-fr.edge[i/40]) < f.spec.ZoneBounds[len(f.spec.ZoneBounds)-1] {
+					zoned++
+				}
+			}
+			if zoned == 0 {
+				t.Fatal("no pixel of the tile lies in a zone")
+			}
+		})
+	}
+}
+
+// zonedReference scores one tile at one scale in float64 with the CD
+// zones: left edge per row at edge[y], no right edge. Nothing is scored
+// off the web, before or after smoothing.
+func zonedReference(f *fitted, im Image, edge []int) []float64 {
+	spec := f.spec
+	sc := spec.Scales[0]
+	P, r := spec.Patch, spec.Patch/2
+	w, h := im.W, im.H
+	patch := make([]float32, P*P)
+	raw := make([]float64, w*h)
+	for y := r; y < h-r; y++ {
+		for x := r; x < w-r; x++ {
+			d := float32(x - edge[y])
+			if d < 0 {
+				continue
+			}
+			for dy := range P {
+				for dx := range P {
+					patch[dy*P+dx] = f.lut[im.Pix[(y-r+dy)*w+x-r+dx]]
+				}
+			}
+			v := patchScore(sc.Clusters, patch)
+			if z := zoneOf(d, spec.ZoneBounds); z < len(spec.ZoneBounds) {
+				v = zoneScore(sc.Clusters[0], sc.Zones[z], patch)
+			}
+			raw[y*w+x] = max(v, 0)
+		}
+	}
+	out := padSmooth(raw, w, h, r, spec.Smooth)
+	// The map is zeroed off the web after smoothing too.
+	for y := range h {
+		for x := range edge[y] {
+			out[y*w+x] = 0
+		}
+	}
+	return out
+}
+
+// zoneScore is zone z's score of a patch on cluster c's components:
+// Σ_k (y_k-μ_k)² v_k/K + (|p-m|² - Σ_k λ_k y_k²)/Q0_z.
+func zoneScore(c onnx.TeachCluster, z onnx.TeachZone, p []float32) float64 {
+	pp, K := len(p), len(c.Lambda)
+	var t, lt, d2 float64
+	for k := range K {
+		y := float64(c.Bias[k])
+		for j, v := range p {
+			y += float64(c.Weights[k*pp+j]) * float64(v)
+		}
+		dm := y - float64(z.Mu[k])
+		t += dm * dm * float64(z.InvVar[k])
+		lt += float64(c.Lambda[k]) * y * y
+	}
+	for j, v := range p {
+		dd := float64(v) - float64(c.Mean[j])
+		d2 += dd * dd
+	}
+	return t/float64(K) + (d2-lt)/float64(z.Q0)
 }

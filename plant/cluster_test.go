@@ -17,14 +17,15 @@ import (
 )
 
 // Three embedded NATS servers clustered on loopback, streams replicated
-// ×3: one node is killed while the lines publish; publishing goes on,
-// and the stream and the plant hold every defect exactly once.
+// ×3, clients and routes authenticating with the plant's token: one node
+// is killed while the lines publish; publishing goes on, and the stream
+// and the plant hold every defect exactly once.
 func TestClusterR3(t *testing.T) {
 	if raceEnabled {
 		long.Skip(t, "three NATS servers under the race detector take minutes")
 	}
 	dir := t.TempDir()
-	const n = 3
+	const n, tok = 3, "cluster-token-0123456789"
 	ports, routes := make([]int, n), make([]int, n)
 	for i := range n {
 		ports[i], routes[i] = freePort(t), freePort(t)
@@ -39,7 +40,7 @@ func TestClusterR3(t *testing.T) {
 			}
 		}
 		o := ServerOptions{Name: fmt.Sprintf("n%d", i), Port: ports[i], StoreDir: filepath.Join(dir, fmt.Sprintf("n%d", i)),
-			ClusterName: "plant", ClusterPort: routes[i], Routes: rs}
+			ClusterName: "plant", ClusterPort: routes[i], Routes: rs, Token: tok}
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 		// Each start waits for its own client port only; the cluster
 		// forms once all three run.
@@ -47,7 +48,7 @@ func TestClusterR3(t *testing.T) {
 		go nodes[i].start()
 		t.Cleanup(nodes[i].stop)
 	}
-	nc, err := nats.Connect(urls[0]+","+urls[1]+","+urls[2], nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	nc, err := nats.Connect(urls[0]+","+urls[1]+","+urls[2], nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.Token(tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +72,14 @@ func TestClusterR3(t *testing.T) {
 	lines := []*line{newLine(t, dir, "A", 1), newLine(t, dir, "B", 2)}
 	var pubs []*running
 	for _, l := range lines {
-		p, err := NewPublisher(PublisherOptions{URLs: urls, Plant: "mill", Line: l.name, Store: l.store, Replicas: 3,
+		p, err := NewPublisher(PublisherOptions{URLs: urls, Token: tok, Plant: "mill", Line: l.name, Store: l.store, Replicas: 3,
 			Interval: 20 * time.Millisecond, AckTimeout: 3 * time.Second, Logger: zerolog.Nop()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		pubs = append(pubs, goRun(func(ctx context.Context) { p.Run(ctx); p.Close() }))
 	}
-	svc, err := NewService(ServiceOptions{URLs: urls, Data: filepath.Join(dir, "plant"), Replicas: 3,
+	svc, err := NewService(ServiceOptions{URLs: urls, Token: tok, Data: filepath.Join(dir, "plant"), Replicas: 3,
 		FlushInterval: 50 * time.Millisecond, AckWait: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package plant
 
 import (
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,10 +26,35 @@ type ServerOptions struct {
 	ClusterName string
 	ClusterPort int
 	Routes      []string
+	// Token, when set, is the plant's shared NATS token: every client
+	// must present it (nats.Token; PublisherOptions.Token,
+	// ServiceOptions.Token), and in a cluster every route too (user
+	// RouteUser, the token as password). Empty: any client is taken,
+	// which StartServer allows only on a loopback Host or with Insecure.
+	Token string
+	// Insecure lets a server that other machines can reach (Host not
+	// loopback) run without a Token: anyone who reaches its port can
+	// publish into the plant's record or delete its streams.
+	Insecure bool
+}
+
+// RouteUser is the user name the routes of a cluster with a Token
+// authenticate with (the token is the password).
+const RouteUser = "webinspect-route"
+
+// loopbackHost reports whether host names only the loopback interface
+// ("" means every interface).
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // StartServer starts an embedded NATS server with JetStream on local disk
-// and waits until it takes connections.
+// and waits until it takes connections. A Host other machines can reach
+// needs a Token or Insecure (ErrNoCredentials).
 func StartServer(o ServerOptions) (*server.Server, error) {
 	if o.StoreDir == "" {
 		return nil, fmt.Errorf("%w: StoreDir: empty", ErrInvalidOptions)
@@ -41,16 +68,26 @@ func StartServer(o ServerOptions) (*server.Server, error) {
 	if o.Port == 0 {
 		o.Port = 4222
 	}
+	if o.Token == "" && !o.Insecure && !loopbackHost(o.Host) {
+		return nil, fmt.Errorf("%w: %s can be reached from other machines", ErrNoCredentials, net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
+	}
 	so := &server.Options{
 		ServerName: o.Name, Host: o.Host, Port: o.Port, JetStream: true, StoreDir: o.StoreDir,
-		NoSigs: true, NoLog: true, MaxPayload: 1 << 20,
+		NoSigs: true, NoLog: true, MaxPayload: 1 << 20, Authorization: o.Token,
 	}
 	if o.ClusterName != "" {
 		so.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: o.Host, Port: o.ClusterPort}
+		if o.Token != "" {
+			so.Cluster.Username, so.Cluster.Password = RouteUser, o.Token
+		}
 		for _, r := range o.Routes {
 			u, err := url.Parse(r)
-			if err != nil {
-				return nil, fmt.Errorf("%w: route %q: %v", ErrInvalidOptions, r, err)
+			if err != nil || u.User != nil {
+				// Neither the route nor url's error: either may hold a secret.
+				return nil, fmt.Errorf("%w: route %d: want nats-route://host:port without credentials", ErrInvalidOptions, len(so.Routes)+1)
+			}
+			if o.Token != "" {
+				u.User = url.UserPassword(RouteUser, o.Token)
 			}
 			so.Routes = append(so.Routes, u)
 		}

@@ -99,6 +99,13 @@ var (
 	ErrInvalidOptions = errors.New("plant: invalid options")
 	// ErrBadMessage wraps every reason a message is parked.
 	ErrBadMessage = errors.New("bad message")
+	// ErrAuth is returned when a NATS server refuses this client: no
+	// credentials were given and it needs them, or not the ones it has.
+	// The message names the server, never the credentials.
+	ErrAuth = errors.New("plant: NATS authentication failed")
+	// ErrNoCredentials is returned by StartServer for a listener other
+	// machines can reach, with no Token and Insecure not set.
+	ErrNoCredentials = errors.New("plant: NATS server without credentials")
 )
 
 // Message is one record on the plant bus. Exactly one of the payload

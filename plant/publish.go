@@ -26,8 +26,13 @@ const PositionFile = "plant-position.json"
 // PublisherOptions configures a Publisher.
 type PublisherOptions struct {
 	// URLs are the NATS servers (nats://host:port); the client fails
-	// over between them. Required.
+	// over between them. Required; without credentials in them
+	// (user@host is refused: it would show in logs).
 	URLs []string
+	// Token is the plant's NATS token (ServerOptions.Token), "" for a
+	// server without one. It is given to the server only: never logged,
+	// counted or written.
+	Token string
 	// Plant and Line name this line on the bus (ValidName). Required.
 	Plant, Line string
 	// Store is the line's roll map. Required.
@@ -61,8 +66,8 @@ type PublisherOptions struct {
 }
 
 func (o *PublisherOptions) validate() error {
-	if len(o.URLs) == 0 {
-		return fmt.Errorf("%w: URLs: no NATS server", ErrInvalidOptions)
+	if err := checkURLs(o.URLs); err != nil {
+		return err
 	}
 	if err := ValidName("plant", o.Plant); err != nil {
 		return err
@@ -147,19 +152,21 @@ type Publisher struct {
 	failures  prometheus.Counter
 	behind    prometheus.Gauge
 	down      bool // the last round failed (logged once per outage)
+	downAuth  bool // … because NATS refused the credentials (logged too)
 }
 
 type fingerprint struct{ meta, reviews string }
 
 // NewPublisher connects to NATS (in the background: no server needs to be
-// up yet) and returns a publisher; Run starts it.
+// up yet) and returns a publisher; Run starts it. A server that is up and
+// refuses the credentials is an error (ErrAuth) naming it.
 func NewPublisher(o PublisherOptions) (*Publisher, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	nc, err := connect(o.URLs, "webinspect line "+o.Line)
+	nc, err := connect(o.URLs, "webinspect line "+o.Line, o.Token, o.Logger.With().Str("line", o.Line).Logger())
 	if err != nil {
-		return nil, fmt.Errorf("plant: connect %v: %w", o.URLs, err)
+		return nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(max(4096, 2*o.Batch)))
 	if err != nil {
@@ -244,7 +251,7 @@ func (p *Publisher) Drain(ctx context.Context) {
 // of records acknowledged. Exported for tests and the bench command.
 func (p *Publisher) Round(ctx context.Context) int {
 	if !p.nc.IsConnected() {
-		p.fail(errors.New("not connected to NATS"))
+		p.fail(linkError(p.nc, p.o.URLs, p.o.Token))
 		return 0
 	}
 	p.mu.Lock()
@@ -287,18 +294,22 @@ func (p *Publisher) Round(ctx context.Context) int {
 	if p.down {
 		p.log.Info().Msg("plant publishing resumed")
 	}
-	p.down = false
+	p.down, p.downAuth = false, false
 	p.behind.Set(0)
 	return n
 }
 
+// fail counts a failed round and logs the first of an outage, and the
+// first refusal of the credentials within one.
 func (p *Publisher) fail(err error) {
 	p.failures.Inc()
 	p.behind.Set(1)
-	if !p.down {
+	auth := errors.Is(err, ErrAuth)
+	if !p.down || auth && !p.downAuth {
 		p.log.Warn().Err(err).Msg("plant publishing stopped; the roll map keeps everything and publishing resumes from its position")
 	}
 	p.down = true
+	p.downAuth = p.downAuth || auth
 }
 
 func (p *Publisher) fingerprintOf(dir string) fingerprint {

@@ -23,8 +23,11 @@ import (
 // ServiceOptions configures the plant service.
 type ServiceOptions struct {
 	// URLs are the NATS servers. Required (webinspect plant starts an
-	// embedded server and passes its URL when none is given).
+	// embedded server and passes its URL when none is given); without
+	// credentials in them.
 	URLs []string
+	// Token is the plant's NATS token, as for PublisherOptions.
+	Token string
 	// Data is the directory of the dataset and the roll states. Required.
 	Data string
 	// Replicas of the streams when the service creates them (1..5).
@@ -119,8 +122,8 @@ const latencyKeep = 1 << 16
 // NewService loads the dataset's index (index.go) and the roll states
 // from o.Data; it does not read the dataset's rows.
 func NewService(o ServiceOptions) (*Service, error) {
-	if len(o.URLs) == 0 {
-		return nil, fmt.Errorf("%w: URLs: no NATS server", ErrInvalidOptions)
+	if err := checkURLs(o.URLs); err != nil {
+		return nil, err
 	}
 	if o.Data == "" {
 		return nil, fmt.Errorf("%w: Data: no directory", ErrInvalidOptions)
@@ -210,11 +213,12 @@ func (s *Service) loadRolls() error {
 }
 
 // Run consumes until ctx is done. It reconnects and re-creates its
-// consumer as needed; it returns nil when ctx is done.
+// consumer as needed; it returns nil when ctx is done, and ErrAuth at
+// once when a server that is up refuses the credentials.
 func (s *Service) Run(ctx context.Context) error {
-	nc, err := connect(s.o.URLs, "webinspect plant")
+	nc, err := connect(s.o.URLs, "webinspect plant", s.o.Token, s.log)
 	if err != nil {
-		return fmt.Errorf("plant: connect: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -3,11 +3,15 @@ package plant
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // How long the streams keep what they hold.
@@ -52,15 +56,97 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 	return nil
 }
 
+// checkURLs refuses a NATS URL that carries credentials (user@host or
+// token@host): they would show in ps, logs and errors. The message names
+// the URL's place in the list, not the URL.
+func checkURLs(urls []string) error {
+	if len(urls) == 0 {
+		return fmt.Errorf("%w: URLs: no NATS server", ErrInvalidOptions)
+	}
+	for i, u := range urls {
+		if strings.Contains(u, "@") {
+			return fmt.Errorf("%w: URLs: NATS URL %d of %d carries credentials (…@host): give the token as Token instead", ErrInvalidOptions, i+1, len(urls))
+		}
+	}
+	return nil
+}
+
+// authError is ErrAuth for urls; token is what this client presented
+// (only whether there was one is told).
+func authError(urls []string, token string) error {
+	why := "the server refused the token this client presented"
+	if token == "" {
+		why = "the server requires credentials and this client has none"
+	}
+	return fmt.Errorf("%w at %s: %s", ErrAuth, strings.Join(urls, ","), why)
+}
+
+// linkError is why nc is not connected: ErrAuth when the last attempt was
+// refused.
+func linkError(nc *nats.Conn, urls []string, token string) error {
+	if errors.Is(nc.LastError(), nats.ErrAuthorization) {
+		return authError(urls, token)
+	}
+	return errors.New("not connected to NATS")
+}
+
 // connect opens a connection that keeps reconnecting for ever and does not
-// fail when no server is up yet.
-func connect(urls []string, name string) (*nats.Conn, error) {
-	return nats.Connect(strings.Join(urls, ","),
+// fail when no server is up yet. It tries every URL once first: a server
+// that refuses the credentials (token, "" for none) is an error now
+// (ErrAuth), not a connection that retries in silence. A refusal later (a
+// server restarted with another token) is logged once, at error level,
+// and the connection keeps trying, so that the server's token put right
+// is joined again without a restart.
+func connect(urls []string, name, token string, log zerolog.Logger) (*nats.Conn, error) {
+	var conn atomic.Pointer[nats.Conn]
+	var refused atomic.Bool
+	accepted := func(*nats.Conn) {
+		if refused.Swap(false) {
+			log.Info().Str("nats", strings.Join(urls, ",")).Msg("NATS takes this client's credentials again")
+		}
+	}
+	opts := []nats.Option{
 		nats.Name(name),
-		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectJitter(100*time.Millisecond, 100*time.Millisecond),
-		nats.Timeout(2*time.Second),
-	)
+		nats.IgnoreAuthErrorAbort(),
+		// 250 ms + up to 100 ms of jitter after each pass over the URLs;
+		// the pass's last refusal is logged here.
+		nats.CustomReconnectDelay(func(int) time.Duration {
+			if nc := conn.Load(); nc != nil && errors.Is(nc.LastError(), nats.ErrAuthorization) && !refused.Swap(true) {
+				log.Error().Err(authError(urls, token)).Msg("NATS refuses this client; it keeps trying (the roll map keeps everything meanwhile)")
+			}
+			return 250*time.Millisecond + rand.N(100*time.Millisecond)
+		}),
+		// nats.go's own handler prints to stderr; a refusal is logged
+		// above, anything else here.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if !errors.Is(err, nats.ErrAuthorization) {
+				ev := log.Warn().Err(err)
+				if sub != nil {
+					ev = ev.Str("subject", sub.Subject)
+				}
+				ev.Msg("NATS reports an error")
+			}
+		}),
+		nats.ConnectHandler(accepted),
+		nats.ReconnectHandler(accepted),
+		nats.Timeout(2 * time.Second),
+	}
+	if token != "" {
+		opts = append(opts, nats.Token(token))
+	}
+	all := strings.Join(urls, ",")
+	nc, err := nats.Connect(all, opts...)
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrAuthorization):
+		return nil, authError(urls, token)
+	default: // no server up yet: keep trying in the background
+		nc, err = nats.Connect(all, append(opts, nats.RetryOnFailedConnect(true))...)
+		if err != nil {
+			return nil, fmt.Errorf("plant: connect to NATS at %s: %w", all, err)
+		}
+	}
+	conn.Store(nc)
+	return nc, nil
 }

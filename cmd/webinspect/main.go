@@ -200,7 +200,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, er
 				fs.PrintDefaults()
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{redactSecretFlag(err.Error())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -212,4 +212,23 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, er
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// redactSecretFlag drops the value from the flag package's error about a
+// flag whose name ends in "token" (--token, --nats-token: refused, since
+// ps shows them): the value is a secret and errors do not repeat it.
+func redactSecretFlag(msg string) string {
+	rest, ok := strings.CutPrefix(msg, "invalid value ")
+	if !ok {
+		return msg
+	}
+	i := strings.LastIndex(rest, " for flag -")
+	if i < 0 {
+		return msg
+	}
+	name, why, ok := strings.Cut(rest[i+len(" for flag -"):], ": ")
+	if !ok || !strings.HasSuffix(name, "token") {
+		return msg
+	}
+	return "flag -" + name + ": " + why
 }

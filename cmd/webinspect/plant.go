@@ -23,8 +23,13 @@ import (
 
 // plantFlags are run's flags for publishing to the plant.
 type plantFlags struct {
-	url, name, line string
-	replicas        int
+	url, name, line, tokenFile string
+	replicas                   int
+
+	token  string           // read by check
+	pub    *plant.Publisher // connected by connect
+	status func() status.Status
+	runs   bool // start was called: its stop closes pub
 }
 
 func addPlantFlags(fs *flag.FlagSet) *plantFlags {
@@ -33,15 +38,58 @@ func addPlantFlags(fs *flag.FlagSet) *plantFlags {
 	fs.StringVar(&f.name, "plant-name", "plant", "the plant's `NAME` on the bus (A-Z a-z 0-9 _ -)")
 	fs.StringVar(&f.line, "line", "", "this line's `NAME` on the bus (A-Z a-z 0-9 _ -); required with --plant")
 	fs.IntVar(&f.replicas, "plant-replicas", 1, "replication factor of the plant streams if this line creates them (3 on a three-node cluster)")
+	addNatsTokenFlags(fs, &f.tokenFile)
 	return f
 }
 
-// check refuses inconsistent plant flags, as a command-line mistake,
-// before anything starts.
+// natsTokenEnv holds the plant's NATS token when --nats-token-file is not
+// given.
+const natsTokenEnv = "WEBINSPECT_NATS_TOKEN"
+
+// addNatsTokenFlags adds --nats-token-file, the same in nats, plant and
+// run, and refuses a token on the command line.
+func addNatsTokenFlags(fs *flag.FlagSet, path *string) {
+	fs.StringVar(path, "nats-token-file", "", "`FILE` holding the plant's NATS token (16 to 4096 printable ASCII bytes, no spaces), readable by its owner only: "+
+		"the NATS server requires it of every client, and lines and the plant service present it (default: $"+natsTokenEnv+")")
+	fs.Func("nats-token", "refused: a token on the command line is visible to every user in ps; use --nats-token-file or $"+natsTokenEnv, func(string) error {
+		return errors.New("a token on the command line is visible to every user of this machine in ps: put it in a file readable only by you (--nats-token-file F) or in $" + natsTokenEnv)
+	})
+}
+
+// readNatsToken returns the plant's NATS token from the file path or
+// $WEBINSPECT_NATS_TOKEN ("" for none), checked as the API's tokens are.
+func readNatsToken(path string) (string, error) {
+	tok, err := readSecret("--nats-token-file", natsTokenEnv, path)
+	if err != nil {
+		return "", err
+	}
+	if err := api.CheckToken(tok); err != nil {
+		from := "--nats-token-file " + path
+		if path == "" {
+			from = "$" + natsTokenEnv
+		}
+		return "", usageError{fmt.Sprintf("%s: the token %v", from, err)}
+	}
+	return tok, nil
+}
+
+// natsAuthError adds to plant.ErrAuth where the token comes from.
+func natsAuthError(err error) error {
+	if errors.Is(err, plant.ErrAuth) {
+		return fmt.Errorf("%w; give the NATS server's token in --nats-token-file F or $%s", err, natsTokenEnv)
+	}
+	return err
+}
+
+// check refuses inconsistent plant flags and a bad token file, as a
+// command-line mistake, before anything starts.
 func (f *plantFlags) check() error {
 	if f.url == "" {
 		if f.line != "" {
 			return usageError{"--line needs --plant URL"}
+		}
+		if f.tokenFile != "" {
+			return usageError{"--nats-token-file needs --plant URL"}
 		}
 		return nil
 	}
@@ -56,31 +104,60 @@ func (f *plantFlags) check() error {
 	if f.replicas < 1 || f.replicas > 5 {
 		return usageError{fmt.Sprintf("--plant-replicas %d: want 1 to 5", f.replicas)}
 	}
+	if _, err := natsURLs("--plant", f.url); err != nil {
+		return err
+	}
+	tok, err := readNatsToken(f.tokenFile)
+	if err != nil {
+		return err
+	}
+	f.token = tok
 	return nil
 }
 
-// start starts the publisher when --plant is set; the returned stop waits
-// for it.
-func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() status.Status, reg prometheus.Registerer) (stop func(), err error) {
-	if err := f.check(); err != nil {
-		return nil, err
-	}
+// connect connects the publisher when --plant is set, before the engine
+// opens a roll: a NATS server that is up and refuses the token stops the
+// start as any configuration error does, with nothing opened. No server
+// up yet is no error (the publisher connects when one is).
+func (f *plantFlags) connect(store *rollmap.Store, reg prometheus.Registerer) error {
 	if f.url == "" {
-		return func() {}, nil
+		return nil
 	}
-	p, err := plant.NewPublisher(plant.PublisherOptions{URLs: splitURLs(f.url), Plant: f.name, Line: f.line, Store: store,
+	p, err := plant.NewPublisher(plant.PublisherOptions{URLs: splitURLs(f.url), Token: f.token, Plant: f.name, Line: f.line, Store: store,
 		Replicas: f.replicas, Logger: log, Registerer: reg,
 		Status: func() plant.LineStatus {
-			s := st()
+			s := f.status() // set by start, before Run calls this
 			out := plant.LineStatus{Time: time.Now().UTC(), State: s.State, RollID: s.RollID, SpeedMPerMin: s.SpeedMPerMin, MDM: s.MDM}
 			if info, err := store.Roll(s.RollID); err == nil {
 				out.Defects, out.UninspectedM = info.Defects, info.UninspectedM
 			}
 			return out
 		}})
-	if err != nil {
-		return nil, usageError{err.Error()}
+	if errors.Is(err, plant.ErrAuth) {
+		return natsAuthError(err)
 	}
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	f.pub = p
+	return nil
+}
+
+// close closes a publisher that connect opened and start never ran.
+func (f *plantFlags) close() {
+	if f.pub != nil && !f.runs {
+		f.pub.Close()
+	}
+}
+
+// start starts the publisher that connect opened, if any, with the
+// engine's status; the returned stop waits for it.
+func (f *plantFlags) start(st func() status.Status) (stop func()) {
+	if f.pub == nil {
+		return func() {}
+	}
+	p := f.pub
+	f.status, f.runs = st, true
 	// Not ctx: on Ctrl-C the engine closes its roll first; stop then
 	// publishes what that added (the roll's end) before leaving.
 	pctx, cancel := context.WithCancel(context.Background())
@@ -89,7 +166,7 @@ func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() 
 		defer close(done)
 		p.Run(pctx)
 	}()
-	log.Info().Str("plant", f.name).Str("line", f.line).Str("nats", f.url).Msg("publishing the roll map to the plant")
+	log.Info().Str("plant", f.name).Str("line", f.line).Str("nats", f.url).Bool("token", f.token != "").Msg("publishing the roll map to the plant")
 	return func() {
 		cancel()
 		<-done
@@ -97,7 +174,20 @@ func (f *plantFlags) start(ctx context.Context, store *rollmap.Store, st func() 
 		p.Drain(dctx) // NATS down: the next start publishes it
 		dcancel()
 		p.Close()
-	}, nil
+	}
+}
+
+// natsURLs splits flag's comma-separated URLs, refusing one with
+// credentials in it (user@host), which ps and the logs would show.
+func natsURLs(flag, s string) ([]string, error) {
+	urls := splitURLs(s)
+	for i, u := range urls {
+		if strings.Contains(u, "@") {
+			return nil, usageError{fmt.Sprintf("%s: URL %d carries credentials (…@host), which ps and the logs would show: put the token in --nats-token-file F or $%s",
+				flag, i+1, natsTokenEnv)}
+		}
+	}
+	return urls, nil
 }
 
 func splitURLs(s string) []string {
@@ -112,7 +202,7 @@ func splitURLs(s string) []string {
 
 func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("plant", flag.ContinueOnError)
-	natsURLs := fs.String("nats", "", "NATS server `URL`s of an external cluster (comma-separated); empty: start an embedded JetStream server")
+	natsFlag := fs.String("nats", "", "NATS server `URL`s of an external cluster (comma-separated); empty: start an embedded JetStream server")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (without --nats)")
 	data := fs.String("data", "plant-data", "`DIR` of the plant dataset, its roll states and the embedded server's streams")
 	listen := fs.String("listen", "127.0.0.1:8090", "`HOST:PORT` of the plant page and its JSON API")
@@ -127,6 +217,10 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	})
+	var natsTokenFile string
+	addNatsTokenFlags(fs, &natsTokenFile)
+	natsInsecure := fs.Bool("nats-insecure", false, "let the embedded NATS server listen on an address other machines reach (--nats-listen) without a token: "+
+		"anyone who reaches it can publish into the plant's record or delete its streams")
 	replicas := fs.Int("replicas", 1, "replication factor of the streams when the plant creates them (3 on a three-node cluster)")
 	holdDensity := fs.Float64("hold-per-100m", 5, "hold a roll with more defects per 100 m than this (0: off)")
 	holdUnins := fs.Float64("hold-uninspected", 1, "hold a roll with more uninspected metres than this (0: off)")
@@ -153,16 +247,30 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError{fmt.Sprintf("--listen %s can be reached from other machines: give the plant a token (--token-file F or $WEBINSPECT_TOKEN) "+
 			"that the page and API ask for, or listen on 127.0.0.1", *listen)}
 	}
+	natsToken, err := readNatsToken(natsTokenFile)
+	if err != nil {
+		return err
+	}
+	urls, err := natsURLs("--nats", *natsFlag)
+	if err != nil {
+		return err
+	}
+	if len(urls) > 0 && *natsInsecure {
+		return usageError{"--nats-insecure is for the embedded NATS server: not with --nats"}
+	}
+	embedded := natsServer{listen: *natsListen, store: filepath.Join(*data, "nats"), name: "webinspect",
+		token: natsToken, insecure: *natsInsecure, insecureFlag: "--nats-insecure"}
+	if len(urls) == 0 {
+		if _, _, err := embedded.check(); err != nil {
+			return usageError{"--nats-listen " + err.(usageError).msg}
+		}
+	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return err
 	}
-	urls := splitURLs(*natsURLs)
 	if len(urls) == 0 {
-		srv, err := startNATS(*natsListen, filepath.Join(*data, "nats"), "webinspect")
+		srv, err := startNATS(embedded)
 		if err != nil {
-			if ue, ok := err.(usageError); ok {
-				return usageError{"--nats-listen " + ue.msg}
-			}
 			return err
 		}
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
@@ -176,7 +284,7 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Data: *data, Replicas: *replicas, Hold: hold, Logger: log, Registerer: reg})
+	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Token: natsToken, Data: *data, Replicas: *replicas, Hold: hold, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -188,7 +296,7 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	hs := &http.Server{Handler: plant.Protect(svc.Handler(), access), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	log.Info().Str("page", "http://"+ln.Addr().String()).Str("data", *data).Msg("plant service running")
-	err = svc.Run(ctx)
+	err = natsAuthError(svc.Run(ctx))
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)

@@ -137,6 +137,10 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if cams != nil {
 		reg.MustRegister(cams.Collector())
 	}
+	if err := pf.connect(store, reg); err != nil {
+		return err
+	}
+	defer pf.close()
 	// A roll left open by an engine that was killed is continued, not
 	// abandoned: the newest such roll (or the one --roll names).
 	recs, rerr := store.Recover()
@@ -228,11 +232,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	// The plant publisher reads the roll map on its own goroutine: a NATS
 	// outage never reaches the engine.
-	stopPlant, err := pf.start(ctx, store, o.Status, reg)
-	if err != nil {
-		s.engine.Close()
-		return err
-	}
+	stopPlant := pf.start(o.Status)
 	defer stopPlant()
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe(ctx) }()
@@ -328,32 +328,39 @@ func recipeOrigin(flagValue string, r *engine.Recipe) string {
 const maxTokenFileBytes = 8192
 
 // readToken returns the API token from path (when set) or $WEBINSPECT_TOKEN.
-// The file must be a regular file that only its owner can read: a token
-// others can read protects nothing.
 func readToken(path string) (string, error) {
+	return readSecret("--token-file", "WEBINSPECT_TOKEN", path)
+}
+
+// readSecret returns the token in the file path (given by flag) or, when
+// path is empty, in the environment variable env. The file must be a
+// regular file that only its owner can read: a token others can read
+// protects nothing. Errors name the file and what is wrong with it, never
+// its contents.
+func readSecret(flag, env, path string) (string, error) {
 	if path == "" {
-		return os.Getenv("WEBINSPECT_TOKEN"), nil
+		return os.Getenv(env), nil
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", usageError{fmt.Sprintf("--token-file: %v", err)}
+		return "", usageError{fmt.Sprintf("%s: %v", flag, err)}
 	}
 	if !fi.Mode().IsRegular() {
-		return "", usageError{fmt.Sprintf("--token-file %s: not a regular file", path)}
+		return "", usageError{fmt.Sprintf("%s %s: not a regular file", flag, path)}
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return "", usageError{fmt.Sprintf("--token-file %s: mode %v lets others read the token: chmod 600 it", path, fi.Mode().Perm())}
+		return "", usageError{fmt.Sprintf("%s %s: mode %v lets others read the token: chmod 600 it", flag, path, fi.Mode().Perm())}
 	}
 	if fi.Size() > maxTokenFileBytes {
-		return "", usageError{fmt.Sprintf("--token-file %s: %d bytes, a token is at most 4096", path, fi.Size())}
+		return "", usageError{fmt.Sprintf("%s %s: %d bytes, a token is at most 4096", flag, path, fi.Size())}
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", usageError{fmt.Sprintf("--token-file: %v", err)}
+		return "", usageError{fmt.Sprintf("%s: %v", flag, err)}
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
-		return "", usageError{fmt.Sprintf("--token-file %s: the file is empty", path)}
+		return "", usageError{fmt.Sprintf("%s %s: the file is empty", flag, path)}
 	}
 	return tok, nil
 }

@@ -37,6 +37,23 @@
 // reason in the Webinspect-Dead-Reason header, and acknowledges it: it is
 // never dropped silently and never blocks the lines behind it.
 //
+// # Authentication
+//
+// The bus takes one shared secret, the plant's NATS token: StartServer
+// with ServerOptions.Token requires it of every client (nats-server's
+// token authorization) and of the routes of a cluster (user RouteUser,
+// the token as password); PublisherOptions.Token and ServiceOptions.Token
+// present it. A token is the least a mill's IT has to operate that
+// nats-server supports natively; it keeps out whoever is not part of the
+// plant (fake defects in the auditable record, streams deleted). Without
+// a Token, StartServer listens only on loopback unless Insecure. A server
+// that is up and refuses a client at its start is an error at once
+// (ErrAuth, naming the server, never the token); a refusal later (a
+// server restarted with another token) is logged once and the client
+// keeps trying, while the roll map keeps everything. URLs with
+// credentials in them are refused (they would show in logs). The token is
+// never logged, counted, or written to positions or the dataset.
+//
 // # Time
 //
 // Every time in a message is the engine's: a defect's day in the plant

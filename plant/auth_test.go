@@ -95,7 +95,8 @@ func TestAuthRefused(t *testing.T) {
 // With the token, a line publishes into the plant end to end. When the
 // server comes back with another token the line keeps recording, logs
 // the refusal naming the server, and loses nothing: once the token is put
-// right the plant holds every defect. The token shows nowhere: not in
+// right the plant holds every defect. The plant service logs the refusal
+// too. The token shows nowhere: not in
 // the logs, the metrics, the roll map's files or the plant's dataset.
 func TestAuthEndToEnd(t *testing.T) {
 	const tok, other = "plant-token-Hk2v9QpX4wE", "rotated-token-Bn7c1YsD6uJ"
@@ -144,6 +145,14 @@ func TestAuthEndToEnd(t *testing.T) {
 	poll.Until(t, 60*time.Second, "the line logs that NATS refuses its token", func() bool {
 		s := logs.String()
 		return strings.Contains(s, ErrAuth.Error()+" at "+urls[0]) && strings.Contains(s, "refused the token")
+	})
+	poll.Until(t, 60*time.Second, "the plant service logs that NATS refuses its token", func() bool {
+		for _, ln := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(ln, `"level":"error"`) && strings.Contains(ln, ErrAuth.Error()+" at "+urls[0]) && !strings.Contains(ln, `"line"`) {
+				return true
+			}
+		}
+		return false
 	})
 	if n := len(l.truth(t)); n <= len(first) {
 		t.Fatalf("the roll map has %d defects after the refusal, %d before: the line stopped recording", n, len(first))

@@ -275,7 +275,7 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 		urls = []string{srv.ClientURL()}
-		log.Info().Str("nats", srv.ClientURL()).Str("store", filepath.Join(*data, "nats")).Msg("embedded NATS JetStream server started; lines connect with run --plant " + srv.ClientURL())
+		log.Info().Str("nats", srv.ClientURL()).Str("store", filepath.Join(*data, "nats")).Bool("token", natsToken != "").Msg("embedded NATS JetStream server started; lines connect with run --plant " + srv.ClientURL())
 	}
 	hold := plant.HoldRules{MaxPer100m: *holdDensity, MaxUninspectedM: *holdUnins}
 	for _, s := range strings.Split(*holdSev, ",") {

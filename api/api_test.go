@@ -14,13 +14,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
 	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/internal/syncbuf"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -410,7 +410,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestLoggingAndPanics(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	s, fs := newTestServer(t, func(o *Options) {
 		o.Logger = zerolog.New(&buf).Level(zerolog.DebugLevel)
 	})
@@ -531,18 +531,3 @@ func TestListenAndServe(t *testing.T) {
 		t.Error("still accepting connections after shutdown")
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-func (b *syncBuffer) Len() int       { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Len() }
-func (b *syncBuffer) Reset()         { b.mu.Lock(); defer b.mu.Unlock(); b.buf.Reset() }

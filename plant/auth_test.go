@@ -1,7 +1,6 @@
 package plant
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/internal/syncbuf"
 )
-
-// lockedBuffer is a log sink that several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // noSecret fails t if text holds one of secrets.
 func noSecret(t *testing.T, where, text string, secrets ...string) {
@@ -103,7 +84,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	node := newNode(t, ServerOptions{Name: "auth", Port: freePort(t), StoreDir: filepath.Join(dir, "nats"), Token: tok})
 	urls := []string{node.url()}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	logger := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	reg := prometheus.NewRegistry()
 	l := newLine(t, dir, "L1", 1)

@@ -10,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/webinspect/webinspect/acquisition"
 	"github.com/webinspect/webinspect/acquisition/gige/wire"
 	"github.com/webinspect/webinspect/acquisition/sim"
+	"github.com/webinspect/webinspect/internal/syncbuf"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -226,7 +226,7 @@ func TestFlags(t *testing.T) {
 // TestMainServes runs the command on free ports until its context ends.
 func TestMainServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- MainContext(ctx, []string{"--listen", "127.0.0.1:0", "--width", "256"}, &out, io.Discard)
@@ -236,24 +236,6 @@ func TestMainServes(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestWebEnds streams a 0.1 m web: full frames, then one short frame with

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,39 +10,21 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/internal/syncbuf"
 	"github.com/webinspect/webinspect/rollmap"
 )
 
-// lockedBuffer is a child's stderr, read while the child writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startLoggedChild is startChild with stderr readable while it runs.
-func startLoggedChild(t *testing.T, args string) (*exec.Cmd, *lockedBuffer) {
+func startLoggedChild(t *testing.T, args string) (*exec.Cmd, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "WEBINSPECT_CHILD_ARGS="+args, "NO_COLOR=1")
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -64,7 +45,7 @@ var listeningRE = regexp.MustCompile(`http server listening addr=(\S+)`)
 
 // childAddr waits for the child's "http server listening" log line and
 // returns its address.
-func childAddr(t *testing.T, logs *lockedBuffer) string {
+func childAddr(t *testing.T, logs *syncbuf.Buffer) string {
 	t.Helper()
 	var addr string
 	poll.Until(t, 2*time.Minute, "the engine's HTTP server to listen", func() bool {

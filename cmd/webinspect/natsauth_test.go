@@ -186,7 +186,7 @@ func TestNatsTokenEndToEnd(t *testing.T) {
 
 	natsAddr := freeAddr(t)
 	url := "nats://" + natsAddr
-	natsChild, natsLogs := startChildLogs(t, "nats --listen "+natsAddr+" --store "+filepath.Join(dir, "ns")+" --nats-token-file "+good)
+	natsChild, natsLogs := startLoggedChild(t, "nats --listen "+natsAddr+" --store "+filepath.Join(dir, "ns")+" --nats-token-file "+good)
 	defer func() { natsChild.Process.Signal(syscall.SIGTERM); natsChild.Wait() }()
 	poll.Until(t, time.Minute, "webinspect nats takes a client with the token", func() bool {
 		nc, err := nats.Connect(url, nats.Token(tok), nats.Timeout(time.Second))
@@ -229,8 +229,8 @@ func TestNatsTokenEndToEnd(t *testing.T) {
 	}
 
 	plantAddr := freeAddr(t)
-	plantChild, plantLogs := startChildLogs(t, "plant --data "+data+" --listen "+plantAddr+" --nats "+url+" --nats-token-file "+good)
-	lineChild, lineLogs := startChildLogs(t, "run --rolls "+rolls+" --listen 127.0.0.1:0 --plant "+url+" --line L1 --nats-token-file "+good+
+	plantChild, plantLogs := startLoggedChild(t, "plant --data "+data+" --listen "+plantAddr+" --nats "+url+" --nats-token-file "+good)
+	lineChild, lineLogs := startLoggedChild(t, "run --rolls "+rolls+" --listen 127.0.0.1:0 --plant "+url+" --line L1 --nats-token-file "+good+
 		" --length 3m --speed 100m/min --width 400mm --defects 5 --seed 9")
 	poll.Until(t, 2*time.Minute, "the plant holds the line's earlier roll", func() bool {
 		resp, err := http.Get("http://" + plantAddr + "/api/plant/rolls?line=L1")
@@ -297,7 +297,7 @@ func TestNatsInsecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child, logs := startChildLogs(t, "nats --listen 0.0.0.0:"+port+" --store "+filepath.Join(t.TempDir(), "ns")+" --insecure")
+	child, logs := startLoggedChild(t, "nats --listen 0.0.0.0:"+port+" --store "+filepath.Join(t.TempDir(), "ns")+" --insecure")
 	poll.Until(t, time.Minute, "the open NATS server takes a client without a token", func() bool {
 		nc, err := nats.Connect("nats://127.0.0.1:"+port, nats.Timeout(time.Second))
 		if err == nil {

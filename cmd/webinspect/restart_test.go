@@ -27,18 +27,10 @@ func TestMain(m *testing.M) {
 
 func startChild(t *testing.T, args string) *exec.Cmd {
 	t.Helper()
-	cmd, _ := startChildLogs(t, args)
-	return cmd
-}
-
-// startChildLogs is startChild that also returns the child's log (its
-// stderr), to be read once the child has been waited for.
-func startChildLogs(t *testing.T, args string) (*exec.Cmd, *bytes.Buffer) {
-	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "WEBINSPECT_CHILD_ARGS="+args)
-	logs := new(bytes.Buffer)
-	cmd.Stderr = logs
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +39,7 @@ func startChildLogs(t *testing.T, args string) (*exec.Cmd, *bytes.Buffer) {
 			t.Logf("child %q logs:\n%s", args, logs.String())
 		}
 	})
-	return cmd, logs
+	return cmd
 }
 
 // flushedLength reads the roll's length as last flushed to roll.json.

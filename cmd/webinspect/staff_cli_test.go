@@ -4,16 +4,16 @@ package main
 // logs that name the recipe and model, and the roll closed at Ctrl-C.
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webinspect/webinspect/internal/syncbuf"
 )
 
 func TestUsageAndHelp(t *testing.T) {
@@ -76,26 +76,13 @@ func TestReplayLogsArePlainAndNameRecipeAndModel(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a child writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestInterruptLogsRollClosed: Ctrl-C (SIGINT) stops `run` with a log line
 // saying the roll was closed, and the start-up line names recipe and model.
 func TestInterruptLogsRollClosed(t *testing.T) {
 	rolls := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "WEBINSPECT_CHILD_ARGS=run --rolls "+rolls+" --listen 127.0.0.1:0 --length 300m --speed 100m/min --width 400mm --defects 20 --seed 5")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"strings"
@@ -13,16 +12,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/internal/syncbuf"
 	"github.com/webinspect/webinspect/rollmap"
 )
-
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncLog) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func (m *memRoll) droppedLines() (lines int64, us []rollmap.Uninspected) {
 	m.mu.Lock()
@@ -54,7 +46,7 @@ func TestDropsLoggedAtOnceAndCountedPerRoll(t *testing.T) {
 	_, s := liveFilm(t, 10)
 	recipe, _ := DefaultRecipe("film")
 	recipe.Pipeline.RingBlocks = 2
-	logs := &syncLog{}
+	logs := &syncbuf.Buffer{}
 	first := &memRoll{}
 	var second *memRoll
 	gate := make(chan struct{})

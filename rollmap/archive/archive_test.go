@@ -22,29 +22,12 @@ import (
 
 	"github.com/webinspect/webinspect/internal/dirlock"
 	"github.com/webinspect/webinspect/internal/poll"
+	"github.com/webinspect/webinspect/internal/syncbuf"
 )
-
-// syncBuf is a log sink safe for the archive's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type harness struct {
 	a   *Archive
-	log *syncBuf
+	log *syncbuf.Buffer
 	reg *prometheus.Registry
 }
 
@@ -59,7 +42,7 @@ func testOptions() Options {
 // it is closed at the end of the test unless the test closed it.
 func openT(t *testing.T, root string, o Options, h hooks) harness {
 	t.Helper()
-	lb := &syncBuf{}
+	lb := &syncbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	a, err := open(root, o, zerolog.New(lb), reg, h)
 	if err != nil {

@@ -92,6 +92,9 @@ func (a *assembly) handle(m *detMsg) {
 			}
 		}
 	}
+	if m.cam == 0 && m.nEdges > 0 {
+		a.merge.edges.add(m.edges[:m.nEdges])
+	}
 	a.recordGaps(m.gaps)
 	for _, r := range m.regions {
 		a.merge.add(r)
@@ -290,10 +293,12 @@ func (a *assembly) recordGap(g gapRange, seg *rollSeg) {
 
 // uninspected converts a gap of one camera on roll seg into a roll-map range.
 func (a *assembly) uninspected(g gapRange, seg *rollSeg) rollmap.Uninspected {
-	return uninspectedRange(a.info, a.mpc, g, seg)
+	return uninspectedRange(a.info, a.mpc, g, seg, a.merge.edges.edgeAt(g.c0))
 }
 
-func uninspectedRange(info acquisition.Info, mpc float64, g gapRange, seg *rollSeg) rollmap.Uninspected {
+// uninspectedRange is gap g of roll seg as a roll-map range; edgeMM is the
+// web edge's machine CD (webedge.go).
+func uninspectedRange(info acquisition.Info, mpc float64, g gapRange, seg *rollSeg, edgeMM float64) rollmap.Uninspected {
 	u := rollmap.Uninspected{
 		RollID:   seg.w.ID(),
 		MDStartM: seg.mdM(g.c0, mpc),
@@ -304,8 +309,9 @@ func uninspectedRange(info acquisition.Info, mpc float64, g gapRange, seg *rollS
 	}
 	if g.cam >= 0 && g.cam < len(info.Cameras) {
 		c := info.Cameras[g.cam]
-		u.CDStartMM = math.Max(c.OffsetMM, 0)
-		u.CDEndMM = c.OffsetMM + float64(c.Width)*c.PixelMM
+		// On the roll: from the web edge found last before the gap.
+		u.CDStartMM = math.Max(c.OffsetMM-edgeMM, 0)
+		u.CDEndMM = math.Max(c.OffsetMM+float64(c.Width)*c.PixelMM-edgeMM, u.CDStartMM)
 		if info.WebWidthMM > 0 {
 			u.CDEndMM = math.Min(u.CDEndMM, info.WebWidthMM)
 		}

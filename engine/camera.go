@@ -29,6 +29,10 @@ type detMsg struct {
 	// counts are the block's encoder counts, for the marking feed of a
 	// source that is not live (camera 0 only; see markFeed).
 	counts []int64
+	// edges[:nEdges] are the operator-side web edge's samples over the
+	// block (camera 0 only; see webedge.go).
+	edges  [maxEdgeSamples]edgeSample
+	nEdges int
 }
 
 // acquire is camera i's producer: it never blocks on the pipeline.
@@ -221,6 +225,13 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 		m.regions = d.process(m.regions, p)
 	}
 	w.checkModel()
+	if w.cam == 0 {
+		for _, d := range w.dets {
+			if er, ok := d.(edgeReporter); ok {
+				m.nEdges = er.takeEdges(&m.edges)
+			}
+		}
+	}
 	if w.hist != nil {
 		w.hist.put(b)
 	}
@@ -235,6 +246,12 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 	w.ring.Release()
 	m.frontier = w.frontier()
 	w.send(m)
+}
+
+// edgeReporter is a detector that finds the web's operator-side edge (the
+// threshold detector's edge search): camera 0 passes its samples on.
+type edgeReporter interface {
+	takeEdges(dst *[maxEdgeSamples]edgeSample) int
 }
 
 // seamer is a detector that keeps state across lines which a seam

@@ -88,6 +88,18 @@ type thresholdDetector struct {
 	// summed in seamSum (see seam).
 	seamLeft int
 	seamSum  []float32
+	// edgeWin accumulates the operator-side edge over the lines of the
+	// current window; edges holds the block's samples (takeEdges).
+	edgeWin edgeWindowSum
+	edges   []edgeSample
+}
+
+// edgeWindowSum sums the left edge's pixel over a window of lines.
+type edgeWindowSum struct {
+	lines      int // lines in the window, with or without an edge
+	sum        float64
+	n          int
+	first, end int64 // counts of the window's first and last line
 }
 
 // seamLines is how many lines after a seam (acquisition.Block.Seam) the
@@ -120,6 +132,7 @@ func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opt
 		minDelta: float32(opts.MinContrast),
 		kSigma:   float32(opts.KSigma),
 		offWeb:   opts.OffWeb,
+		edges:    make([]edgeSample, 0, maxEdgeSamples),
 	}
 	if d.offWeb.Mode == "" {
 		d.offWeb.Mode = edge.Auto
@@ -137,6 +150,7 @@ func newThresholdDetector(cam acquisition.CameraInfo, info acquisition.Info, opt
 
 // process inspects the accepted lines of p and appends closed regions to dst.
 func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
+	win := edgeWindow(p.lines)
 	for i := 0; i < p.lines; i++ {
 		if !p.acc[i] {
 			continue // re-imaged material after a jog back: never inspected twice
@@ -151,6 +165,7 @@ func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
 			copy(d.filled, line)
 			e0, e1 = edge.FindFill(d.filled, &d.offWeb)
 			line = d.filled
+			d.sampleEdge(c, e0, e1, win)
 		}
 		if d.learned < d.opts.LearnLines {
 			d.learn(line)
@@ -180,6 +195,52 @@ func (d *thresholdDetector) process(dst []region, p *preparedBlock) []region {
 		kernels.UpdateBackground(d.mean, d.vari, line, d.backgroundMask(n), d.alpha, d.alphaFlag)
 	}
 	return dst
+}
+
+// sampleEdge adds line c's left edge (e0 less the search's guard: the
+// first web pixel) to the current window, and closes the window after win
+// lines into a sample at its middle count. Lines without a left edge
+// count toward the window but not the mean.
+func (d *thresholdDetector) sampleEdge(c int64, e0, e1, win int) {
+	if d.cam.Index != 0 {
+		return // only camera 0 sees the operator-side edge
+	}
+	w := &d.edgeWin
+	if w.lines == 0 {
+		w.first = c
+	}
+	w.lines++
+	w.end = c
+	if e0 > 0 && e1 > e0 {
+		w.sum += float64(e0 - d.offWeb.Guard)
+		w.n++
+	}
+	if w.lines >= win {
+		d.closeEdgeWindow()
+	}
+}
+
+// closeEdgeWindow turns the window into a sample when it saw an edge.
+func (d *thresholdDetector) closeEdgeWindow() {
+	w := &d.edgeWin
+	if w.n > 0 && len(d.edges) < maxEdgeSamples {
+		d.edges = append(d.edges, edgeSample{
+			count: w.first + (w.end-w.first)/2,
+			mm:    d.cam.OffsetMM + w.sum/float64(w.n)*d.cam.PixelMM,
+		})
+	}
+	*w = edgeWindowSum{}
+}
+
+// takeEdges closes the current window and moves the block's edge samples
+// into dst, returning how many there were.
+func (d *thresholdDetector) takeEdges(dst *[maxEdgeSamples]edgeSample) int {
+	if d.edgeWin.lines > 0 {
+		d.closeEdgeWindow()
+	}
+	n := copy(dst[:], d.edges)
+	d.edges = d.edges[:0]
+	return n
 }
 
 // decideOffWeb keeps the first lines until there are enough to decide an

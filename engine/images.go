@@ -214,9 +214,10 @@ func (c *cropper) cut(d *rollmap.Defect, c1 int64) string {
 	h := c.hist[d.Camera]
 	cam := c.cameras[d.Camera]
 	o := c.opts
-	// Columns: the defect's CD extent on this camera, plus the margin.
-	x0 := int(math.Floor((d.CDStartMM-cam.OffsetMM)/cam.PixelMM)) - o.MarginPx
-	x1 := int(math.Ceil((d.CDEndMM-cam.OffsetMM)/cam.PixelMM)) + o.MarginPx
+	// Columns: the defect's CD extent on this camera (machine CD: roll
+	// CD + the web edge, webedge.go), plus the margin.
+	x0 := int(math.Floor((d.CDStartMM+d.WebEdgeMM-cam.OffsetMM)/cam.PixelMM)) - o.MarginPx
+	x1 := int(math.Ceil((d.CDEndMM+d.WebEdgeMM-cam.OffsetMM)/cam.PixelMM)) + o.MarginPx
 	x0, x1 = max(x0, 0), min(x1, h.width)
 	if x1-x0 > o.MaxPx {
 		x0 = (x0+x1)/2 - o.MaxPx/2

@@ -43,6 +43,9 @@ type merger struct {
 	// defect, along (encoder counts) and across (mm); 0 without a model.
 	reachCounts int64
 	reachMM     float64
+	// edges is the operator-side web edge, which the roll-map CD is
+	// measured from (webedge.go); the assembly adds camera 0's samples.
+	edges *edgeTrack
 }
 
 type pendingDefect struct {
@@ -125,6 +128,7 @@ func newMerger(r *Recipe, info acquisition.Info) *merger {
 		gapMM:    r.Assembly.MergeGapMM,
 		frontier: make([]int64, len(info.Cameras)),
 		now:      time.Now,
+		edges:    &edgeTrack{},
 	}
 	a.gapCounts = int64(math.Ceil(r.Assembly.MergeGapMM / info.MMPerCount))
 	for i := range a.frontier {
@@ -389,6 +393,10 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 	// measured extent.
 	seg := a.rolls.segFor(p.c0)
 	seg.nextID++
+	// On the roll, CD is measured from the web edge found beside the
+	// defect (webedge.go); the machine CD is CD + WebEdgeMM.
+	edgeMM := a.edges.edgeAt(c0)
+	cd0, cd1 = cd0-edgeMM, cd1-edgeMM
 	d := rollmap.Defect{
 		RollID:       seg.w.ID(),
 		ID:           seg.nextID,
@@ -407,6 +415,7 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		Detector:     p.detector,
 		Camera:       cam,
 		Lane:         -1,
+		WebEdgeMM:    edgeMM,
 		Time:         a.now().UTC(),
 		EncoderCount: c0,
 	}

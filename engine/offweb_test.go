@@ -88,7 +88,8 @@ func (s *wanderSource) ReadBlock(ctx context.Context, b *acquisition.Block) erro
 // finds the web's edge on every line (threshold.off_web, mode auto
 // deciding from the first lines), so a backlit background beside a web
 // that wanders ±30 mm gives no false defect, and spots within 20 mm of
-// the edge are still found. With the edge search off, the same web is
+// the edge are still found, each at its CD on the roll (its distance from
+// the edge, within 0.5 mm) with the edge it was measured from. With the edge search off, the same web is
 // flagged along the edge: the test would fail without it.
 func TestThresholdDetectorFollowsAWanderingWebEdge(t *testing.T) {
 	t.Parallel()
@@ -109,15 +110,25 @@ func TestThresholdDetectorFollowsAWanderingWebEdge(t *testing.T) {
 		}
 		return roll
 	}
+	// A spot is found where the camera saw it (machine CD = roll CD + the
+	// web edge); misplaced lists found spots whose roll CD is not their
+	// distance from the edge, or whose recorded edge is not the web's.
+	var misplaced []string
 	score := func(roll *memRoll) (found []bool, falses []string) {
 		found = make([]bool, len(spots))
+		misplaced = nil
 		for _, d := range roll.defects {
 			hit := false
 			for i, sp := range spots {
 				x0 := float64(wanderEdge(sp.line)+sp.fromEdge) * wanderPixMM
 				md := float64(sp.line) * 0.25 / 1000
-				if math.Abs(d.MDStartM-md) < 0.002 && math.Abs(d.CDStartMM-x0) < 1.5 {
+				if math.Abs(d.MDStartM-md) < 0.002 && math.Abs(d.CDStartMM+d.WebEdgeMM-x0) < 1.5 {
 					found[i], hit = true, true
+					onRoll, edgeMM := float64(sp.fromEdge)*wanderPixMM, float64(wanderEdge(sp.line))*wanderPixMM
+					if math.Abs(d.CDStartMM-onRoll) > 0.5 || math.Abs(d.WebEdgeMM-edgeMM) > 0.5 {
+						misplaced = append(misplaced, fmt.Sprintf("spot %d px from the edge at line %d: CD %.2f mm on the roll (want %.2f), web edge at %.2f mm (want %.2f)",
+							sp.fromEdge, sp.line, d.CDStartMM, onRoll, d.WebEdgeMM, edgeMM))
+					}
 				}
 			}
 			if !hit {
@@ -129,6 +140,11 @@ func TestThresholdDetectorFollowsAWanderingWebEdge(t *testing.T) {
 	found, falses := score(run(edge.Auto))
 	for _, f := range falses {
 		t.Errorf("false defect at %s", f)
+	}
+	// The web wanders by ±30 mm, but each spot lies at a fixed distance
+	// from its edge: so does its roll-map CD.
+	for _, m := range misplaced {
+		t.Error(m)
 	}
 	for i, ok := range found {
 		if !ok {

@@ -96,7 +96,7 @@ func TestRollChangeDoesNotSplitAnOpenDefect(t *testing.T) {
 	}
 	var pieces []string
 	rs.splitGap(gapRange{cam: 0, c0: 4000, c1: 6000, lines: 2000, reason: reasonDropped}, func(g gapRange, s *rollSeg) {
-		u := uninspectedRange(info, a.mpc, g, s)
+		u := uninspectedRange(info, a.mpc, g, s, 0)
 		pieces = append(pieces, fmt.Sprintf("%s %.2f-%.2f %d", u.RollID, u.MDStartM, u.MDEndM, u.Lines))
 	})
 	if fmt.Sprint(pieces) != "[R2 0.74-0.99 1000 R3 0.00-0.25 1000]" {

@@ -96,8 +96,11 @@ type Head struct {
 	// Name identifies the head in logs and on the wire: letters, digits,
 	// '_', '-' and '.', 1..32 characters, unique.
 	Name string `json:"name"`
-	// CDStartMM and CDEndMM are the CD band the head covers, in mm from the
-	// operator-side edge. Range 0 <= cd_start_mm < cd_end_mm <= 20000.
+	// CDStartMM and CDEndMM are the CD band the head covers, in the
+	// machine's frame: mm from where the cameras' geometry puts the
+	// operator-side web edge (a head does not follow a wandering web; a
+	// defect's machine CD is its roll CD + rollmap.Defect.WebEdgeMM).
+	// Range 0 <= cd_start_mm < cd_end_mm <= 20000.
 	CDStartMM float64 `json:"cd_start_mm"`
 	CDEndMM   float64 `json:"cd_end_mm"`
 	// Lane is the lane the head marks when no CD band is set. Range 0..1023.
@@ -272,7 +275,9 @@ func (h *Head) covers(d *rollmap.Defect) bool {
 	if h.CDStartMM == 0 && h.CDEndMM == 0 {
 		return d.Lane == h.Lane
 	}
-	return d.CDStartMM <= h.CDEndMM && d.CDEndMM >= h.CDStartMM
+	// A head's band is in the machine's frame; the defect's CD is on the
+	// roll, measured from the web edge found beside it (Defect.WebEdgeMM).
+	return d.CDStartMM+d.WebEdgeMM <= h.CDEndMM && d.CDEndMM+d.WebEdgeMM >= h.CDStartMM
 }
 
 func inList[S ~string](list []S, v S) bool {

@@ -50,7 +50,7 @@ type Mark struct {
 	Head      int     // index into Options.Heads
 	HeadName  string  // Options.Heads[Head].Name
 	MDM       float64 // MD start of the mark on the roll, m
-	CDMM      float64 // CD centre of the (first) defect, mm
+	CDMM      float64 // CD centre of the (first) defect, mm, in the machine's frame (roll CD + WebEdgeMM)
 	LengthMM  float64 // MD length of the mark
 	// StartCount is the encoder count at which the defect's MD start was
 	// under the camera line; MarkerCount = StartCount + marker distance in
@@ -253,7 +253,7 @@ func (s *Scheduler) Schedule(d rollmap.Defect, startCount, originCount int64, mm
 			Head:        h,
 			HeadName:    head.Name,
 			MDM:         float64(startCount-originCount) * mmPerCount / 1000,
-			CDMM:        (d.CDStartMM + d.CDEndMM) / 2,
+			CDMM:        (d.CDStartMM+d.CDEndMM)/2 + d.WebEdgeMM, // machine frame, as the heads
 			LengthMM:    s.opts.MarkLengthMM,
 			StartCount:  startCount,
 			MarkerCount: startCount + dist,

@@ -411,3 +411,35 @@ func TestHeadSelection(t *testing.T) {
 		t.Fatalf("no head covers it: Schedule = %v, want skipped", st)
 	}
 }
+
+// TestHeadsInTheMachineFrame: a head's CD band is fixed on the machine,
+// while a defect's CD is on the roll, measured from the web edge found
+// beside it. With the web 100 mm off the geometry's edge, a defect 20 mm
+// into the web is under the head at 115–125 mm, not the one at 15–25 mm,
+// and its mark carries the machine CD.
+func TestHeadsInTheMachineFrame(t *testing.T) {
+	o := DefaultOptions()
+	o.Heads = []Head{{Name: "near", CDStartMM: 0, CDEndMM: 25}, {Name: "far", CDStartMM: 115, CDEndMM: 125}}
+	rec := &recorder{}
+	s, err := NewScheduler(o, nil, nil, zerolog.Nop(), rec.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Observe(0, at(0))
+	d := defectAt(1, 100, 20) // CD 20..30 on the roll
+	d.WebEdgeMM = 100
+	if st, _ := s.Schedule(d, 100, 0, testMPC); st != StatusScheduled {
+		t.Fatalf("Schedule = %v", st)
+	}
+	if rec.count(1, 1, StatusScheduled) != 1 || rec.count(1, 0, StatusScheduled) != 0 {
+		t.Fatalf("want the far head only (machine CD 120–130 mm): %+v", rec.ev)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, e := range rec.ev {
+		if e.CDMM != 125 {
+			t.Errorf("mark event CD %v mm, want the machine CD 125", e.CDMM)
+		}
+	}
+}

@@ -53,6 +53,9 @@ func makeDefects(n int, seed uint64) []Defect {
 			RecipeVersion: []string{"", "3f9a2b1c0d4e5f60"}[rng.IntN(2)],
 			ModelVersion:  []string{"", "0a1b2c3d4e5f6071"}[rng.IntN(2)],
 		}
+		if rng.IntN(2) == 0 {
+			ds[i].WebEdgeMM = rng.Float64()*60 - 30 // a web wandering ±30 mm
+		}
 	}
 	return ds
 }

@@ -27,14 +27,15 @@ func TestImageErrorColumnAddedLater(t *testing.T) {
 		}
 	}
 	// image_error, recipe_version, model_version and the four of the
-	// learned class, model_score, model_mean_score and model_area_mm2
-	// (the oldest writer had none).
-	if len(before) != len(defectColumns)-10 {
-		t.Fatalf("want ten columns added later, have %d", len(defectColumns)-len(before))
+	// learned class, model_score, model_mean_score, model_area_mm2 and
+	// web_edge_mm (the oldest writer had none).
+	if len(before) != len(defectColumns)-11 {
+		t.Fatalf("want eleven columns added later, have %d", len(defectColumns)-len(before))
 	}
 	for i := range ds {
 		ds[i].RecipeVersion, ds[i].ModelVersion = "", "" // the old writer had none
 		ds[i].ModelScore, ds[i].ModelMeanScore, ds[i].ModelAreaMM2 = 0, 0, 0
+		ds[i].WebEdgeMM = 0
 	}
 	oldSchema := schemaOf(before)
 	hdr, err := schemaMessage(oldSchema)

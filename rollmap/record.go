@@ -5,7 +5,8 @@ package rollmap
 import "time"
 
 // Defect is one defect on a roll. Positions are on the roll: MD in metres
-// from the roll's start, CD in millimetres from the operator-side web edge.
+// from the roll's start, CD in millimetres from the operator-side web edge
+// (found on the defect's lines, see WebEdgeMM).
 type Defect struct {
 	RollID       string    `json:"roll_id"`
 	ID           int64     `json:"defect_id"`
@@ -64,6 +65,16 @@ type Defect struct {
 	// features of the defect classifier (model/classify).
 	ModelMeanScore float64 `json:"model_mean_score,omitempty"`
 	ModelAreaMM2   float64 `json:"model_area_mm2,omitempty"`
+	// WebEdgeMM is where the operator-side web edge ran beside the
+	// defect, in the machine's CD frame (the cameras' geometry: mm from
+	// where it puts the web edge). The engine finds the edge on every line
+	// (the recipe's threshold.off_web) and measures CDStartMM/CDEndMM from
+	// it, so a web that wanders across the line keeps its defects' CD on
+	// the roll; the machine CD (the camera pixels, the marking heads) is
+	// CD + WebEdgeMM. 0 when no edge was found (the web fills the view,
+	// or the search is off): CD is then the geometry's, as before the
+	// column existed.
+	WebEdgeMM float64 `json:"web_edge_mm,omitempty"`
 
 	// Mark is the state of the defect's mark, merged from the roll's mark
 	// events (see MarkEvent, MergeMarkEvents). It is not a column of

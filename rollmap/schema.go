@@ -233,6 +233,7 @@ var defectColumns = []column[Defect]{
 	added(float64Col("model_score", "", func(d *Defect) *float64 { return &d.ModelScore })),
 	added(float64Col("model_mean_score", "", func(d *Defect) *float64 { return &d.ModelMeanScore })),
 	added(float64Col("model_area_mm2", "mm2", func(d *Defect) *float64 { return &d.ModelAreaMM2 })),
+	added(float64Col("web_edge_mm", "mm", func(d *Defect) *float64 { return &d.WebEdgeMM })),
 }
 
 // uninspectedColumns lists Uninspected's columns in schema order.

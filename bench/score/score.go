@@ -136,8 +136,20 @@ func (s Score) String() string {
 
 // Detections matches each truth defect to the nearest detection whose
 // box overlaps it (boxes grown by the tolerance), and counts detections
-// that overlap no truth defect as false.
+// that overlap no truth defect as false. Truth is in the machine's CD
+// frame (the simulator's web fills the cameras' view; the frames source
+// gives its masks' camera columns), so each detection is compared at its
+// machine CD, CD + WebEdgeMM (the same as its roll CD when no web edge
+// was found).
 func Detections(truth []sim.Truth, found []rollmap.Defect, o Options) Score {
+	if len(found) > 0 {
+		m := make([]rollmap.Defect, len(found))
+		for i, d := range found {
+			d.CDStartMM, d.CDEndMM = d.CDStartMM+d.WebEdgeMM, d.CDEndMM+d.WebEdgeMM
+			m[i] = d
+		}
+		found = m
+	}
 	if o.MDTolMM == 0 {
 		o.MDTolMM = 2
 	}

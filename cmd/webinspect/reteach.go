@@ -338,8 +338,9 @@ func recordingRegions(ctx context.Context, dir, recipeF string, fas []rollmap.De
 		cam := stream.Camera()
 		var wants []*wantLines
 		for _, d := range fas {
-			c0 := int(math.Floor((d.CDStartMM - marginMM - cam.OffsetMM) / cam.PixelMM))
-			c1 := int(math.Ceil((d.CDEndMM + marginMM - cam.OffsetMM) / cam.PixelMM))
+			// Camera columns are in the machine's frame: roll CD + the web edge.
+			c0 := int(math.Floor((d.CDStartMM + d.WebEdgeMM - marginMM - cam.OffsetMM) / cam.PixelMM))
+			c1 := int(math.Ceil((d.CDEndMM + d.WebEdgeMM + marginMM - cam.OffsetMM) / cam.PixelMM))
 			c0, c1 = max(c0, 0), min(c1, cam.Width)
 			if c1-c0 < 1 {
 				continue

@@ -167,6 +167,7 @@ type cameraWorker struct {
 	beforeBlock func(int)   // Options.BeforeBlock
 	modelFailed func(error) // told once when the model detector stops
 	failSeen    bool
+	edgeBuf     [maxEdgeSamples]edgeSample // the web edge's samples, on their way into a detMsg
 }
 
 // run pops blocks until the producer has closed the ring and it is empty.
@@ -228,7 +229,10 @@ func (w *cameraWorker) block(b *acquisition.Block, dropped ring.Dropped) {
 	if w.cam == 0 {
 		for _, d := range w.dets {
 			if er, ok := d.(edgeReporter); ok {
-				m.nEdges = er.takeEdges(&m.edges)
+				// Through the worker's buffer: &m.edges passed to an
+				// interface method would move m to the heap.
+				n := er.takeEdges(&w.edgeBuf)
+				m.nEdges = copy(m.edges[:], w.edgeBuf[:n])
 			}
 		}
 	}

@@ -356,7 +356,12 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		WidthMM:  cd1 - cd0,
 		PeakAbs:  p.peak,
 	}
-	if m.SizeMM() < a.recipe.Threshold.MinSizeMM || !a.aboveFloors(p) {
+	// The detection limit is applied to what the detectors flagged (the
+	// box of every part), not to the measurement: a defect the model
+	// flagged over 2 × 2 mm is not dropped because the threshold
+	// detector's pixels of it, which measure it, span one line.
+	flagged := Measure{LengthMM: float64(p.c1+a.k-p.c0) * a.mpc, WidthMM: p.cd1 - p.cd0}
+	if flagged.SizeMM() < a.recipe.Threshold.MinSizeMM || !a.aboveFloors(p) {
 		return rollmap.Defect{}, false
 	}
 	if owned == 0 {

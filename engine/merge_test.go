@@ -75,3 +75,41 @@ func TestDefectMeasuredOnThresholdPixelsBesideModel(t *testing.T) {
 		})
 	}
 }
+
+// TestModelDefectKeptWhenThresholdSliverIsSmall: AITEX broken end 0003
+// through the engine. The model flags 8 lines × 8 px (2 × 2 mm, peak 7.75
+// over its threshold 6.74); the threshold detector sees a sliver of it,
+// one line × 3 px at a strong contrast. The defect is measured on the
+// sliver (0.75 mm), but the detection limit (min_size_mm 1) applies to what
+// was flagged: it stays on the roll map. Measured on the sliver alone, it
+// was dropped, a defect found and silently lost.
+func TestModelDefectKeptWhenThresholdSliverIsSmall(t *testing.T) {
+	recipe, err := DefaultRecipe("fabric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := acquisition.Info{MMPerCount: 0.25, CountsPerLine: 1, LinesPerBlock: 256, WebWidthMM: 1024,
+		Cameras: []acquisition.CameraInfo{{Width: 4096, PixelMM: 0.25}}}
+	peak := 3 * recipe.Threshold.MinContrast
+	a := newMerger(recipe, info)
+	a.reachCounts, a.reachMM = 42, 10.5 // the default model's context 14 × bin 2 × 1.5
+	a.rolls = newRollSegs(rollEnv{}, a.mpc, a.k, &rollSeg{w: &memRoll{}, from: math.MinInt64}, a.startsBefore)
+	a.add(region{cam: 0, c0: 352, c1: 352, cd0: 982.75, cd1: 983.5, area: 3, owned: 3, dark: 3, sum: -3 * peak, sumAbs: 3 * peak, peak: peak, detectorID: "threshold"})
+	a.add(region{cam: 0, c0: 348, c1: 355, cd0: 982, cd1: 984, area: 40, owned: 40, score: 7.75, scoreSum: 40 * 7.2, scoreArea: 40, detectorID: "onnx:m"})
+	a.setFrontier(0, math.MaxInt64)
+	ds := a.finalize()
+	if len(ds) != 1 {
+		t.Fatalf("%d defects on the roll map, want the one both detectors flagged", len(ds))
+	}
+	if d := ds[0]; d.CDEndMM-d.CDStartMM != 0.75 || d.ModelScore != 7.75 {
+		t.Errorf("defect CD %.2f–%.2f mm, model score %v; want measured on the sliver (0.75 mm wide) with the model's score 7.75", d.CDStartMM, d.CDEndMM, d.ModelScore)
+	}
+	// A speck only the threshold detector saw stays below the limit.
+	b := newMerger(recipe, info)
+	b.rolls = newRollSegs(rollEnv{}, b.mpc, b.k, &rollSeg{w: &memRoll{}, from: math.MinInt64}, b.startsBefore)
+	b.add(region{cam: 0, c0: 352, c1: 352, cd0: 982.75, cd1: 983.5, area: 3, owned: 3, dark: 3, sum: -3 * peak, sumAbs: 3 * peak, peak: peak, detectorID: "threshold"})
+	b.setFrontier(0, math.MaxInt64)
+	if ds := b.finalize(); len(ds) != 0 {
+		t.Errorf("a 0.75 mm speck only the threshold detector saw: %d defects, want 0 (below min_size_mm)", len(ds))
+	}
+}

@@ -205,19 +205,24 @@ func withTaughtModel(t *testing.T, env, rolls string) Options {
 // the numbers are in bench/RESULTS.md. The model must not mislead the
 // recipe's rules: a defect the threshold detector sees clearly is measured
 // on its pixels, not on the model's halo (merge.go, extent), so the rules
-// keep the 84 % they reach without a model (32 % before that; the bar
-// leaves 4 points for the defects only the model finds).
+// class about four in five right (32 % before that). The bars were 80 %
+// and 90 % on 212 defects, until it showed that 18 of the 230 the
+// detectors found had been dropped: measured on a threshold sliver below
+// the detection limit. Kept now (the limit applies to what was flagged),
+// those small defects are the hardest to class: 78.3 % by the rules and
+// 89.6 % learned on all 230 (bench/RESULTS.md, sixth session). The bars,
+// 75 % and 88 %, still fail the halo measurement by far.
 func TestClassifierFromReviewsWithModel(t *testing.T) {
 	o := withTaughtModel(t, "", "8")
 	accL, accR, accF := classifierOnUnseenRolls(t, o, classify.Inputs{Set: classify.FeaturesWithModel, ModelVersion: o.ModelVersion})
 	if accF < accR {
 		t.Errorf("recorded classes right on %.1f %%, rules %.1f %% (learned %.1f %%): want recorded ≥ rules", 100*accF, 100*accR, 100*accL)
 	}
-	if accR < 0.80 {
-		t.Errorf("with a taught model running the rules class %.1f %% of defects right; want ≥ 80 %% (84 %% without a model)", 100*accR)
+	if accR < 0.75 {
+		t.Errorf("with a taught model running the rules class %.1f %% of defects right; want ≥ 75 %% (84 %% without a model)", 100*accR)
 	}
-	if accL < 0.90 {
-		t.Errorf("learned classes with a taught model right on %.1f %%; want ≥ 90 %%", 100*accL)
+	if accL < 0.88 {
+		t.Errorf("learned classes with a taught model right on %.1f %%; want ≥ 88 %%", 100*accL)
 	}
 }
 

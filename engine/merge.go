@@ -347,6 +347,16 @@ func (a *merger) aboveFloors(p *pendingDefect) bool {
 	return a.recipe.aboveFloors(p.bright+p.dark > 0, p.peak, p.scoreN > 0, p.score)
 }
 
+// detected reports whether p reaches the recipe's detection limit and
+// floors. The limit is applied to what the detectors flagged (the box of
+// every part), not to the measurement: a defect the model flagged over
+// 2 × 2 mm is not dropped because the threshold detector's pixels of it,
+// which measure it (extent), span one line.
+func (a *merger) detected(p *pendingDefect) bool {
+	flagged := Measure{LengthMM: float64(p.c1+a.k-p.c0) * a.mpc, WidthMM: p.cd1 - p.cd0}
+	return flagged.SizeMM() >= a.recipe.Threshold.MinSizeMM && a.aboveFloors(p)
+}
+
 // measure turns a pending defect into a roll-map record, or reports false
 // when it is below the recipe's detection limit.
 func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
@@ -356,12 +366,7 @@ func (a *merger) measure(p *pendingDefect) (rollmap.Defect, bool) {
 		WidthMM:  cd1 - cd0,
 		PeakAbs:  p.peak,
 	}
-	// The detection limit is applied to what the detectors flagged (the
-	// box of every part), not to the measurement: a defect the model
-	// flagged over 2 × 2 mm is not dropped because the threshold
-	// detector's pixels of it, which measure it, span one line.
-	flagged := Measure{LengthMM: float64(p.c1+a.k-p.c0) * a.mpc, WidthMM: p.cd1 - p.cd0}
-	if flagged.SizeMM() < a.recipe.Threshold.MinSizeMM || !a.aboveFloors(p) {
+	if !a.detected(p) {
 		return rollmap.Defect{}, false
 	}
 	if owned == 0 {

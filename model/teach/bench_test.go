@@ -62,23 +62,7 @@ func BenchmarkTaughtModel(b *testing.B) {
 				}
 				f.spec.Shade, f.spec.Shade.Weight = sh, 0.4
 			}
-			mb, sc, err := build(f, &o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			dir := b.TempDir()
-			if err := onnx.WriteModelDir(dir, mb, sc); err != nil {
-				b.Fatal(err)
-			}
-			m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := m.NewSession()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := fittedSession(b, f, &o)
 			tile := texture(rng, o.TileW*o.Bin, o.TileH*o.Bin)
 			for y := range tile.H {
 				for x := range tile.W / 8 {

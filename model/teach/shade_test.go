@@ -121,23 +121,7 @@ func TestShadeGraphMatchesGo(t *testing.T) {
 	}
 	f.spec.Shade = sh
 	f.spec.Shade.Weight = 1000
-	b, sc, err := build(f, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := onnx.WriteModelDir(dir, b, sc); err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := m.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := fittedSession(t, f, &o)
 	tile := withBlotch(texture(rng, 64, 32), 16, 8, 24, 16, 20)
 	res, err := sess.Run([][]uint8{tile.Pix})
 	if err != nil {
@@ -190,23 +174,7 @@ func TestBrightGraphMatchesGo(t *testing.T) {
 	}
 	f.spec.Bright = f.bright
 	f.spec.Bright.Weight = 1000
-	b, sc, err := build(f, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := onnx.WriteModelDir(dir, b, sc); err != nil {
-		t.Fatal(err)
-	}
-	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := m.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := fittedSession(t, f, &o)
 	plain := stripes(texture(rng, 64, 32))
 	blob := withBlotch(plain, 24, 8, 12, 12, 30)
 	res, err := sess.Run([][]uint8{blob.Pix})

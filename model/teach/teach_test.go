@@ -185,23 +185,7 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 			if k := len(f.spec.Scales[0].Clusters[0].Lambda); o.Memory > 0 && len(f.spec.Scales[0].Memory) != o.Memory*k {
 				t.Fatalf("memory holds %d values, want %d patches × K %d", len(f.spec.Scales[0].Memory), o.Memory, k)
 			}
-			b, sc, err := build(f, &o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			if err := onnx.WriteModelDir(dir, b, sc); err != nil {
-				t.Fatal(err)
-			}
-			m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, err := m.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
+			sess := fittedSession(t, f, &o)
 			tile := withSpot(withBand(texture(rng, 40, 24), 8, rng), 20, 8, 4)
 			res, err := sess.Run([][]uint8{tile.Pix})
 			if err != nil {
@@ -220,6 +204,30 @@ func TestTeachGraphMatchesReference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fittedSession builds f's graph, writes and loads it, and opens a
+// session that is closed when the test ends.
+func fittedSession(tb testing.TB, f *fitted, o *Options) *onnx.Session {
+	tb.Helper()
+	b, sc, err := build(f, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	if err := onnx.WriteModelDir(dir, b, sc); err != nil {
+		tb.Fatal(err)
+	}
+	m, err := onnx.Load(dir, onnx.DefaultModelOptions())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sess, err := m.NewSession()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sess.Close() })
+	return sess
 }
 
 // referenceMap scores one tile at one scale in float64.

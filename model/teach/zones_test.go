@@ -248,23 +248,7 @@ func TestZoneGraphMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b, sc, err := build(f, &o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			if err := onnx.WriteModelDir(dir, b, sc); err != nil {
-				t.Fatal(err)
-			}
-			m, err := onnx.Load(dir, onnx.DefaultModelOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, err := m.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
+			sess := fittedSession(t, f, &o)
 			// A tile from further down the roll, its edge near column 8,
 			// with a dark spot 4 pixels inside the edge.
 			fr := wanderingWeb(rng, 1, 40, 24, 8, 4, 3000)[0]

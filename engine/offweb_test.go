@@ -26,9 +26,13 @@ type wanderSource struct {
 	spots []wanderSpot
 	rng   *rand.Rand
 	next  int
+	// depth and side make the spots: side × side px, depth grey levels
+	// darker (70 and 6 unless set).
+	depth float64
+	side  int
 }
 
-type wanderSpot struct{ line, fromEdge int } // 6×6 px, fromEdge px inside the web
+type wanderSpot struct{ line, fromEdge int } // side × side px, fromEdge px inside the web
 
 const (
 	wanderW      = 1024
@@ -45,7 +49,7 @@ func newWanderSource(lines int, spots []wanderSpot) *wanderSource {
 		info: acquisition.Info{Name: "test:wander", Material: "fabric", WebWidthMM: wanderW * wanderPixMM,
 			MMPerCount: 0.25, CountsPerLine: 1, LinesPerBlock: 256, SpeedMPerMin: 100,
 			Cameras: []acquisition.CameraInfo{{Width: wanderW, PixelMM: wanderPixMM}}},
-		lines: lines, spots: spots, rng: rand.New(rand.NewPCG(5, 6)),
+		lines: lines, spots: spots, rng: rand.New(rand.NewPCG(5, 6)), depth: 70, side: 6,
 	}
 }
 
@@ -72,8 +76,8 @@ func (s *wanderSource) ReadBlock(ctx context.Context, b *acquisition.Block) erro
 				v = 200 // the edge's partly covered pixel
 			}
 			for _, sp := range s.spots {
-				if x0 := e + sp.fromEdge; y >= sp.line && y < sp.line+6 && x >= x0 && x < x0+6 {
-					v -= 70
+				if x0 := e + sp.fromEdge; y >= sp.line && y < sp.line+s.side && x >= x0 && x < x0+s.side {
+					v -= s.depth
 				}
 			}
 			row[x] = uint8(max(0, min(255, math.Round(v))))

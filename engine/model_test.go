@@ -52,6 +52,21 @@ func goodLines(t *testing.T, cfg sim.Config, cam int, target uint8) (next func()
 
 // teachFabric teaches a model with the default options on the first 9 m
 // of good simulated fabric (seed 3, camera 0) for recipe, and loads it.
+// loadTaught writes a taught model into a temporary folder and loads it
+// for recipe, as `webinspect run --model` does.
+func loadTaught(t *testing.T, taught *teach.Taught, recipe *Recipe) *onnx.Model {
+	t.Helper()
+	dir := t.TempDir()
+	if err := taught.WriteModel(dir); err != nil {
+		t.Fatal(err)
+	}
+	model, err := LoadModel(dir, recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
 func teachFabric(t *testing.T, recipe *Recipe) (*onnx.Model, teach.Options) {
 	t.Helper()
 	good := testSimConfig("fabric", 3)
@@ -66,14 +81,7 @@ func teachFabric(t *testing.T, recipe *Recipe) (*onnx.Model, teach.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := taught.WriteModel(dir); err != nil {
-		t.Fatal(err)
-	}
-	model, err := LoadModel(dir, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model := loadTaught(t, taught, recipe)
 	t.Logf("taught: threshold %.4g, %s", taught.Threshold, taught.Sidecar.MadeBy.Method)
 	for _, k := range []string{"held_out_scores", "shade", "bright", "memory", "images"} {
 		t.Logf("made_by.params.%s: %s", k, taught.Sidecar.MadeBy.Params[k])

@@ -32,14 +32,7 @@ func TestModelDefectsInTheOverlapCountTheirAreaOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := taught.WriteModel(dir); err != nil {
-		t.Fatal(err)
-	}
-	model, err := LoadModel(dir, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model := loadTaught(t, taught, recipe)
 	// Seed 8 puts four subtle defects in the overlap of this web (seed 7
 	// one); on the code before, their areas were 1.3 to 1.6 times their
 	// boxes, after it 0.7 to 0.8.

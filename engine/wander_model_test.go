@@ -57,14 +57,7 @@ func TestTaughtModelOnWanderingWeb(t *testing.T) {
 	if taught.Sidecar.Input.Edges == "" {
 		t.Fatalf("no edge zones taught: %s", taught.Sidecar.MadeBy.Params["zones"])
 	}
-	dir := t.TempDir()
-	if err := taught.WriteModel(dir); err != nil {
-		t.Fatal(err)
-	}
-	model, err := LoadModel(dir, recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model := loadTaught(t, taught, recipe)
 	var spots []wanderSpot
 	for k := range lines/400 - 1 {
 		spots = append(spots, wanderSpot{line: taughtLines + 200 + 400*k, fromEdge: 2 + (k*13)%76})

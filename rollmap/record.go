@@ -71,7 +71,8 @@ type Defect struct {
 	// (the recipe's threshold.off_web) and measures CDStartMM/CDEndMM from
 	// it, so a web that wanders across the line keeps its defects' CD on
 	// the roll; the machine CD (the camera pixels, the marking heads) is
-	// CD + WebEdgeMM. 0 when no edge was found (the web fills the view,
+	// CD + WebEdgeMM (a defect reaching beyond the found edge keeps
+	// CDStartMM 0, its machine start further out). 0 when no edge was found (the web fills the view,
 	// or the search is off): CD is then the geometry's, as before the
 	// column existed.
 	WebEdgeMM float64 `json:"web_edge_mm,omitempty"`

@@ -28,10 +28,19 @@ func TestDeadLetters(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	poll.Until(t, 30*time.Second, "the streams exist", func() bool {
-		_, err := js.Stream(ctx, DeadStream)
-		return err == nil
-	})
+	// The service and the line create the streams too; whoever is first
+	// wins. Creating them here as well names what is wrong when the server
+	// will not (a wait for the others once timed out under -race in CI with
+	// nothing to say why).
+	var lastErr error
+	if poll.Wait(30*time.Second, func() bool {
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		defer scancel()
+		lastErr = ensureStreams(sctx, js, 1)
+		return lastErr == nil
+	}) != nil {
+		t.Fatalf("the streams cannot be created within 30 s: %v", lastErr)
+	}
 	good := Message{V: Version, Plant: "mill", Line: "X9", Kind: KindDefects, Roll: "R1", Seq: 1,
 		Defect: &rollmap.Defect{ID: 1, Class: "hole", Time: time.Now()}}
 	future := good

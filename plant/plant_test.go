@@ -62,7 +62,12 @@ func (g *plantRig) startPub(i int) {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	g.pubs[i] = goRun(func(ctx context.Context) { p.Run(ctx); p.Close() })
+	g.pubs[i] = goRun(func(ctx context.Context) {
+		if err := p.Run(ctx); err != nil {
+			g.t.Errorf("line %s's publisher stopped: %v", g.lines[i].name, err)
+		}
+		p.Close()
+	})
 }
 
 func (g *plantRig) startService() {
@@ -72,7 +77,11 @@ func (g *plantRig) startService() {
 		g.t.Fatal(err)
 	}
 	g.svc = svc
-	g.run = goRun(func(ctx context.Context) { svc.Run(ctx) })
+	g.run = goRun(func(ctx context.Context) {
+		if err := svc.Run(ctx); err != nil {
+			g.t.Errorf("plant service stopped: %v", err) // it returns nil when stopped
+		}
+	})
 }
 
 // killService stops the service as if killed: nothing more is written or

@@ -17,7 +17,7 @@ const CSVHeader = "roll_id,defect_id,md_start_m,md_end_m,cd_start_mm,cd_end_mm,a
 	"class,severity,decision,score,detector,camera," +
 	"peak_score,mean_score,contrast,polarity,lane,time,encoder_count,image_ref,review_status,review_label," +
 	"mark_status,mark_fire_count,image_error,recipe_version,model_version," +
-	"learned_class,learned_confidence,classifier_version,rule_class"
+	"learned_class,learned_confidence,classifier_version,rule_class,web_edge_mm"
 
 // csvTime is the layout of the time column: UTC, microseconds, as stored.
 const csvTime = "2006-01-02T15:04:05.000000Z07:00"
@@ -35,7 +35,9 @@ const csvFlushAt = 32 << 10
 // Mark.FireCount (empty status and 0 without mark events); recipe_version
 // and model_version name the versions that decided the defect (empty in
 // rolls written before they were recorded, and model_version without a
-// learned model).
+// learned model). web_edge_mm is where the web edge ran beside the defect
+// (cd_start_mm + web_edge_mm is its CD on the machine; 0 when no edge was
+// found, the CD is then the machine's).
 func ExportCSV(w io.Writer, ds []Defect) error {
 	return writeCSV(w, "csv", CSVHeader, len(ds), func(b []byte, i int) []byte { return appendCSVRow(b, &ds[i]) })
 }
@@ -128,6 +130,8 @@ func appendCSVRow(b []byte, d *Defect) []byte {
 	b = appendCSVString(b, d.ClassifierVersion)
 	b = append(b, ',')
 	b = appendCSVString(b, d.RuleClass)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, d.WebEdgeMM, 'f', 3, 64)
 	return append(b, '\n')
 }
 

@@ -2,6 +2,7 @@ package rollmap
 
 import (
 	"bytes"
+	"math"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,7 @@ func TestExportCSVGolden(t *testing.T) {
 	ds[0].Mark = MarkState{Status: MarkAcknowledged, Head: "h1", Scheduled: true, Fired: true, Acknowledged: true,
 		FireCount: 8050, TargetCount: 8050}
 	ds[1].Mark = MarkState{Status: MarkLate, Late: true}
+	ds[0].WebEdgeMM, ds[1].WebEdgeMM = 248.1254, 31.75 // webs narrower than the view
 	var buf bytes.Buffer
 	if err := ExportCSV(&buf, ds); err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func TestExportCSVGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(ds)+1 || len(recs[0]) != 32 {
+	if len(recs) != len(ds)+1 || len(recs[0]) != 33 {
 		t.Fatalf("%d records of %d fields", len(recs), len(recs[0]))
 	}
 	col := map[string]int{}
@@ -105,6 +107,10 @@ func TestExportCSVGolden(t *testing.T) {
 		if row[col["recipe_version"]] != d.RecipeVersion || row[col["model_version"]] != d.ModelVersion {
 			t.Errorf("row %d: versions %q, %q, want %q, %q", i, row[col["recipe_version"]], row[col["model_version"]],
 				d.RecipeVersion, d.ModelVersion)
+		}
+		// A cutting table puts a defect on the machine at cd + web edge.
+		if e, _ := strconv.ParseFloat(row[col["web_edge_mm"]], 64); math.Abs(e-d.WebEdgeMM) > 0.0005 {
+			t.Errorf("row %d: web_edge_mm %s, want %v", i, row[col["web_edge_mm"]], d.WebEdgeMM)
 		}
 		if v, _ := strconv.ParseFloat(row[col["peak_score"]], 64); v != d.PeakScore {
 			t.Errorf("row %d: peak_score %s does not read back as %v", i, row[col["peak_score"]], d.PeakScore)

@@ -30,7 +30,8 @@ type Score struct {
 	Found         int     // eligible truth defects with a detection within tolerance
 	Recall        float64 // Found / Eligible
 	False         int     // detections that match no truth defect (of any size)
-	FalsePer100M  float64
+	FalsePer100M  float64 // False per 100 m of LengthM
+	LengthM       float64 // inspected length scored (Options.LengthM; summed by Add)
 	MaxMDErrMM    float64 // worst MD start/end error over found defects
 	MaxCDErrMM    float64 // worst CD start/end error over found defects
 	Missed        []sim.Truth
@@ -56,19 +57,30 @@ func (s Score) ClassAccuracy() float64 {
 }
 
 // Add adds o's counts to s (several runs scored as one): found, eligible,
-// false and the class confusion; the worst errors are kept.
+// false, the defects below the size limit, the inspected length and the
+// class confusion, so that recall and false alarms per 100 m are the
+// pooled runs'; the worst errors and the widest limits are kept.
 func (s *Score) Add(o Score) {
 	s.Eligible += o.Eligible
 	s.Found += o.Found
 	s.False += o.False
 	s.DetectedTotal += o.DetectedTotal
 	s.ClassRight += o.ClassRight
+	s.SubLimitFound += o.SubLimitFound
+	s.SubLimitTotal += o.SubLimitTotal
+	s.LengthM += o.LengthM
 	s.MaxMDErrMM = math.Max(s.MaxMDErrMM, o.MaxMDErrMM)
 	s.MaxCDErrMM = math.Max(s.MaxCDErrMM, o.MaxCDErrMM)
+	s.MDLimitMM = math.Max(s.MDLimitMM, o.MDLimitMM)
+	s.CDLimitMM = math.Max(s.CDLimitMM, o.CDLimitMM)
 	s.Missed = append(s.Missed, o.Missed...)
 	s.Misplaced = append(s.Misplaced, o.Misplaced...)
+	s.FalseDefects = append(s.FalseDefects, o.FalseDefects...)
 	if s.Eligible > 0 {
 		s.Recall = float64(s.Found) / float64(s.Eligible)
+	}
+	if s.LengthM > 0 {
+		s.FalsePer100M = float64(s.False) / s.LengthM * 100
 	}
 	for t, row := range o.Confusion {
 		for c, n := range row {
@@ -214,6 +226,7 @@ func Detections(truth []sim.Truth, found []rollmap.Defect, o Options) Score {
 		s.Recall = float64(s.Found) / float64(s.Eligible)
 	}
 	if o.LengthM > 0 {
+		s.LengthM = o.LengthM
 		s.FalsePer100M = float64(s.False) / o.LengthM * 100
 	}
 	return s

@@ -2,10 +2,10 @@ package rollmap
 
 import (
 	"bytes"
-	"math"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/webinspect/webinspect/engine/status"
+	"github.com/webinspect/webinspect/internal/chromiumtest"
 	"github.com/webinspect/webinspect/internal/long"
 	"github.com/webinspect/webinspect/internal/poll"
 
@@ -49,9 +50,6 @@ import (
 
 	"github.com/webinspect/webinspect/rollmap"
 )
-
-// chromiumPath is Debian's Chromium; `make deps` installs it.
-const chromiumPath = "/usr/bin/chromium"
 
 // Plot geometry of ui/rollmap.js (MARGIN: MD runs across, CD down, the
 // density strip and MD labels sit in the bottom margin), mirrored here to
@@ -289,30 +287,7 @@ func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 	if testing.Short() {
 		t.Skip("-short: no browser")
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser test needs Chromium at %s (%v): run `make deps` to install it (CI installs it)", chromiumPath, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 800),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc) // waits for the browser to exit
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	// The first action starts the browser, whose life is tied to bctx; the
-	// deadline goes on a child so that it does not end the browser early.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
+	bctx := chromiumtest.Start(t, chromiumtest.Options(1280, 800))
 	// timeout bounds a broken page, not the machine's speed: a busy
 	// machine gets at least minBrowserWait.
 	ctx, cancel := context.WithTimeout(bctx, max(timeout, minBrowserWait))

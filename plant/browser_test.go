@@ -11,11 +11,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/webinspect/webinspect/internal/chromiumtest"
 	"github.com/webinspect/webinspect/internal/long"
 	"github.com/webinspect/webinspect/internal/poll"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // The plant page in headless Chromium shows ten lines live, and its
 // trend chart has the API's counts per class and day. The screenshot is
@@ -27,9 +26,6 @@ func TestPlantPage(t *testing.T) {
 	if raceEnabled {
 		long.Skip(t, "ten lines and a browser under the race detector take minutes")
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser test needs Chromium at %s (%v): run `make deps`", chromiumPath, err)
-	}
 	g := newRig(t, 10)
 	for _, l := range g.lines {
 		l.startRoll(t)
@@ -39,12 +35,7 @@ func TestPlantPage(t *testing.T) {
 	srv := httptest.NewServer(g.svc.Handler())
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.WindowSize(1280, 1400))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
+	bctx := chromiumtest.Start(t, chromiumtest.Options(1280, 1400))
 	ctx, cancel := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {

@@ -123,6 +123,16 @@ var (
 	// ErrNoCredentials is returned by StartServer for a listener other
 	// machines can reach, with no Token and Insecure not set.
 	ErrNoCredentials = errors.New("plant: NATS server without credentials")
+	// ErrTLS is returned when the TLS of a connection to a NATS server
+	// fails: the server's certificate does not verify against the CA the
+	// client trusts, is not for the host it dialled, has expired, or the
+	// server does not speak TLS and the client requires it. The message
+	// names the server and what did not verify.
+	ErrTLS = errors.New("plant: NATS TLS failed")
+	// ErrTLSFile is returned when a certificate, key or CA file cannot be
+	// used; the message names the file and what is wrong, never what it
+	// holds.
+	ErrTLSFile = errors.New("plant: bad TLS file")
 )
 
 // Message is one record on the plant bus. Exactly one of the payload

@@ -33,6 +33,13 @@ type PublisherOptions struct {
 	// server without one. It is given to the server only: never logged,
 	// counted or written.
 	Token string
+	// TLSCA is a PEM bundle of the CA certificates to verify the NATS
+	// servers with (LoadCA). Set, every connection is TLS, whatever the
+	// URL's scheme, and a server that does not speak TLS or whose
+	// certificate does not verify for the host dialled is refused
+	// (ErrTLS). Empty: tls:// URLs are verified against the system's
+	// roots, and nats:// ones are plain unless the server requires TLS.
+	TLSCA string
 	// Plant and Line name this line on the bus (ValidName). Required.
 	Plant, Line string
 	// Store is the line's roll map. Required.
@@ -67,6 +74,9 @@ type PublisherOptions struct {
 
 func (o *PublisherOptions) validate() error {
 	if err := checkURLs(o.URLs); err != nil {
+		return err
+	}
+	if _, err := clientTLS(o.TLSCA, o.URLs); err != nil {
 		return err
 	}
 	if err := ValidName("plant", o.Plant); err != nil {
@@ -164,7 +174,7 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	nc, err := connect(o.URLs, "webinspect line "+o.Line, o.Token, o.Logger.With().Str("line", o.Line).Logger())
+	nc, err := connect(o.URLs, "webinspect line "+o.Line, o.Token, o.TLSCA, o.Logger.With().Str("line", o.Line).Logger())
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +261,7 @@ func (p *Publisher) Drain(ctx context.Context) {
 // of records acknowledged. Exported for tests and the bench command.
 func (p *Publisher) Round(ctx context.Context) int {
 	if !p.nc.IsConnected() {
-		p.fail(linkError(p.nc, p.o.URLs, p.o.Token))
+		p.fail(linkError(p.nc, p.o.URLs, p.o.Token, p.o.TLSCA))
 		return 0
 	}
 	p.mu.Lock()

@@ -26,8 +26,9 @@ type ServiceOptions struct {
 	// embedded server and passes its URL when none is given); without
 	// credentials in them.
 	URLs []string
-	// Token is the plant's NATS token, as for PublisherOptions.
-	Token string
+	// Token is the plant's NATS token, and TLSCA the CA bundle to verify
+	// the servers with, as for PublisherOptions.
+	Token, TLSCA string
 	// Data is the directory of the dataset and the roll states. Required.
 	Data string
 	// Replicas of the streams when the service creates them (1..5).
@@ -125,6 +126,9 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if err := checkURLs(o.URLs); err != nil {
 		return nil, err
 	}
+	if _, err := clientTLS(o.TLSCA, o.URLs); err != nil {
+		return nil, err
+	}
 	if o.Data == "" {
 		return nil, fmt.Errorf("%w: Data: no directory", ErrInvalidOptions)
 	}
@@ -216,7 +220,7 @@ func (s *Service) loadRolls() error {
 // consumer as needed; it returns nil when ctx is done, and ErrAuth at
 // once when a server that is up refuses the credentials.
 func (s *Service) Run(ctx context.Context) error {
-	nc, err := connect(s.o.URLs, "webinspect plant", s.o.Token, s.log)
+	nc, err := connect(s.o.URLs, "webinspect plant", s.o.Token, s.o.TLSCA, s.log)
 	if err != nil {
 		return err
 	}

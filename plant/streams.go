@@ -81,11 +81,14 @@ func authError(urls []string, token string) error {
 	return fmt.Errorf("%w at %s: %s", ErrAuth, strings.Join(urls, ","), why)
 }
 
-// linkError is why nc is not connected: ErrAuth when the last attempt was
-// refused.
-func linkError(nc *nats.Conn, urls []string, token string) error {
+// linkError is why nc is not connected: ErrAuth or ErrTLS when the last
+// attempt was refused.
+func linkError(nc *nats.Conn, urls []string, token, caFile string) error {
 	if errors.Is(nc.LastError(), nats.ErrAuthorization) {
 		return authError(urls, token)
+	}
+	if err, ok := tlsError(urls, caFile, nc.LastError()); ok {
+		return err
 	}
 	return errors.New("not connected to NATS")
 }
@@ -93,27 +96,60 @@ func linkError(nc *nats.Conn, urls []string, token string) error {
 // connect opens a connection that keeps reconnecting for ever and does not
 // fail when no server is up yet. It tries every URL once first: a server
 // that refuses the credentials (token, "" for none) is an error now
-// (ErrAuth), not a connection that retries in silence. A refusal later (a
-// server restarted with another token) is logged once, at error level,
-// and the connection keeps trying, so that the server's token put right
-// is joined again without a restart.
-func connect(urls []string, name, token string, log zerolog.Logger) (*nats.Conn, error) {
+// (ErrAuth), and so is one whose TLS does not verify (ErrTLS: caFile is
+// the CA bundle to verify servers with, clientTLS), not a connection that
+// retries in silence. A refusal later (a server restarted with another
+// token or certificate) is logged once, at error level, and the
+// connection keeps trying, so that the server put right is joined again
+// without a restart. A token sent without TLS to a host other than
+// loopback is logged once at warning level: it travels in clear.
+func connect(urls []string, name, token, caFile string, log zerolog.Logger) (*nats.Conn, error) {
+	tlsCfg, err := clientTLS(caFile, urls)
+	if err != nil {
+		return nil, err
+	}
+	// refusal is why the server(s) at at refused this client, nil when
+	// err is no refusal.
+	refusal := func(err error, at []string) error {
+		if errors.Is(err, nats.ErrAuthorization) {
+			return authError(at, token)
+		}
+		if terr, ok := tlsError(at, caFile, err); ok {
+			return terr
+		}
+		return nil
+	}
+	base := []nats.Option{nats.Name(name), nats.Timeout(2 * time.Second)}
+	if token != "" {
+		base = append(base, nats.Token(token))
+	}
+	if tlsCfg != nil {
+		// Every URL, whatever its scheme: never plain text once asked
+		// for TLS.
+		base = append(base, nats.Secure(tlsCfg))
+	}
 	var conn atomic.Pointer[nats.Conn]
-	var refused atomic.Bool
-	accepted := func(*nats.Conn) {
+	var refused, warned atomic.Bool
+	accepted := func(nc *nats.Conn) {
 		if refused.Swap(false) {
-			log.Info().Str("nats", strings.Join(urls, ",")).Msg("NATS takes this client's credentials again")
+			log.Info().Str("nats", strings.Join(urls, ",")).Msg("NATS takes this client again")
+		}
+		_, notTLS := nc.TLSConnectionState()
+		if srv := nc.ConnectedUrlRedacted(); tokenInClear(token, srv, notTLS == nil) && !warned.Swap(true) {
+			log.Warn().Str("nats", srv).Msg("the NATS token travels in clear to a server other machines reach: " +
+				"give the NATS server a certificate (--tls-cert, --tls-key) and this client the CA (--nats-ca) with tls:// URLs")
 		}
 	}
-	opts := []nats.Option{
-		nats.Name(name),
+	opts := append(base[:len(base):len(base)],
 		nats.MaxReconnects(-1),
 		nats.IgnoreAuthErrorAbort(),
 		// 250 ms + up to 100 ms of jitter after each pass over the URLs;
 		// the pass's last refusal is logged here.
 		nats.CustomReconnectDelay(func(int) time.Duration {
-			if nc := conn.Load(); nc != nil && errors.Is(nc.LastError(), nats.ErrAuthorization) && !refused.Swap(true) {
-				log.Error().Err(authError(urls, token)).Msg("NATS refuses this client; it keeps trying (the roll map keeps everything meanwhile)")
+			if nc := conn.Load(); nc != nil {
+				if err := refusal(nc.LastError(), urls); err != nil && !refused.Swap(true) {
+					log.Error().Err(err).Msg("NATS refuses this client; it keeps trying (the roll map keeps everything meanwhile)")
+				}
 			}
 			return 250*time.Millisecond + rand.N(100*time.Millisecond)
 		}),
@@ -130,18 +166,25 @@ func connect(urls []string, name, token string, log zerolog.Logger) (*nats.Conn,
 		}),
 		nats.ConnectHandler(accepted),
 		nats.ReconnectHandler(accepted),
-		nats.Timeout(2 * time.Second),
-	}
-	if token != "" {
-		opts = append(opts, nats.Token(token))
-	}
+	)
 	all := strings.Join(urls, ",")
 	nc, err := nats.Connect(all, opts...)
-	switch {
-	case err == nil:
-	case errors.Is(err, nats.ErrAuthorization):
-		return nil, authError(urls, token)
-	default: // no server up yet: keep trying in the background
+	if err != nil {
+		// The error is one URL's, and one that is down hides the
+		// refusal of another that is up: ask each alone, to name the
+		// server that refuses.
+		for i := 0; len(urls) > 1 && i < len(urls); i++ {
+			pc, perr := nats.Connect(urls[i], append(base[:len(base):len(base)], nats.NoReconnect())...)
+			if perr == nil {
+				pc.Close()
+			} else if rerr := refusal(perr, urls[i:i+1]); rerr != nil {
+				return nil, rerr
+			}
+		}
+		if rerr := refusal(err, urls); rerr != nil {
+			return nil, rerr
+		}
+		// No server up yet: keep trying in the background.
 		nc, err = nats.Connect(all, append(opts, nats.RetryOnFailedConnect(true))...)
 		if err != nil {
 			return nil, fmt.Errorf("plant: connect to NATS at %s: %w", all, err)

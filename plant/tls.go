@@ -151,7 +151,7 @@ func parseCerts(what, path string, b []byte) ([]*x509.Certificate, error) {
 	if len(out) == 0 {
 		hint := ""
 		if bytes.Contains(b, []byte("PRIVATE KEY")) {
-			hint = " (it holds a key: the key goes in the key file)"
+			hint = " (it holds a private key, not a certificate)"
 		}
 		return nil, fmt.Errorf("%w: %s file %s: holds no PEM certificate (-----BEGIN CERTIFICATE-----)%s", ErrTLSFile, what, path, hint)
 	}

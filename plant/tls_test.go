@@ -230,7 +230,7 @@ func TestTLSFiles(t *testing.T) {
 	for _, c := range []struct{ ca, want string }{
 		{missing, "CA file " + missing + ": no such file"},
 		{junk, "CA file " + junk + ": holds no PEM certificate"},
-		{key, "CA file " + key + ": holds no PEM certificate (-----BEGIN CERTIFICATE-----) (it holds a key"},
+		{key, "CA file " + key + ": holds no PEM certificate (-----BEGIN CERTIFICATE-----) (it holds a private key"},
 		{expired, "CA file " + expired + ": every certificate in it has expired"},
 	} {
 		_, err := NewPublisher(PublisherOptions{URLs: []string{"tls://127.0.0.1:1"}, TLSCA: c.ca, Plant: "mill", Line: "L1", Store: l.store})

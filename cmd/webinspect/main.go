@@ -58,7 +58,7 @@ var commands = []command{
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
 	{"plant", "run the plant service: consume every line over NATS JetStream into a plant dataset and serve the plant page", cmdPlant},
-	{"nats", "run the plant's NATS JetStream server as its own process (plant --nats and run --plant connect to it, with the token of --nats-token-file)", cmdNats},
+	{"nats", "run the plant's NATS JetStream server as its own process (plant --nats and run --plant connect to it, with the token of --nats-token-file; over TLS with --tls-cert/--tls-key and their --nats-ca)", cmdNats},
 	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},
 }
 
@@ -79,8 +79,8 @@ var synopses = map[string]string{
 	"bench":      "[flags]",
 	"cameras":    "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",
 	"camera-sim": "[--cameras N] [--listen 127.0.0.1] [flags]",
-	"plant":      "[--nats URL,…] [--data DIR] [--listen 127.0.0.1:8090] [--nats-token-file FILE] [flags]",
-	"nats":       "[--listen 127.0.0.1:4222] [--store DIR] [--nats-token-file FILE | --insecure] [flags]",
+	"plant":      "[--nats URL,…] [--data DIR] [--listen 127.0.0.1:8090] [--nats-token-file FILE] [--nats-ca FILE] [flags]",
+	"nats":       "[--listen 127.0.0.1:4222] [--store DIR] [--nats-token-file FILE | --insecure] [--tls-cert FILE --tls-key FILE] [flags]",
 }
 
 // synopsisOf returns the arguments of command name for its usage line.

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -29,6 +33,9 @@ func cmdNats(ctx context.Context, args []string, stdout io.Writer) error {
 	addNatsTokenFlags(fs, &tokenFile)
 	insecure := fs.Bool("insecure", false, "let the server listen on an address other machines reach without a token: "+
 		"anyone who reaches it can publish into the plant's record or delete its streams")
+	tlsCert := fs.String("tls-cert", "", "`FILE` of the server's certificate (PEM, intermediates after it; its Subject Alternative Names "+
+		"the host names and addresses clients connect by): with --tls-key, clients connect over TLS only (tls://HOST:PORT, verified with --nats-ca)")
+	tlsKey := fs.String("tls-key", "", "`FILE` of the private key of --tls-cert (unencrypted PEM; not readable by every user: chmod 600, or 640 with the service's group)")
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
@@ -43,13 +50,18 @@ func cmdNats(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := startNATS(natsServer{listen: *listen, store: *store, name: *name, token: token, insecure: *insecure, insecureFlag: "--insecure"})
+	leaf, err := checkServerTLS(*tlsCert, *tlsKey)
+	if err != nil {
+		return err
+	}
+	srv, err := startNATS(natsServer{listen: *listen, store: *store, name: *name, token: token, insecure: *insecure, insecureFlag: "--insecure",
+		tlsCert: *tlsCert, tlsKey: *tlsKey, tlsLeaf: leaf})
 	if ue, ok := err.(usageError); ok {
 		return usageError{"--listen " + ue.msg}
 	} else if err != nil {
 		return err
 	}
-	log.Info().Str("nats", srv.ClientURL()).Str("store", *store).Bool("token", token != "").
+	log.Info().Str("nats", srv.ClientURL()).Str("store", *store).Bool("token", token != "").Bool("tls", leaf != nil).
 		Msg("NATS JetStream server running; connect with plant --nats " + srv.ClientURL() + " and run --plant " + srv.ClientURL())
 	<-ctx.Done()
 	srv.Shutdown()
@@ -59,12 +71,51 @@ func cmdNats(ctx context.Context, args []string, stdout io.Writer) error {
 
 // natsServer is an embedded JetStream server to start: its client
 // listener (host:port), its streams' directory, its name, the plant's
-// NATS token ("" for none) and whether it may listen where other machines
-// reach it without one (insecureFlag names that flag in errors).
+// NATS token ("" for none), whether it may listen where other machines
+// reach it without one (insecureFlag names that flag in errors), and its
+// TLS certificate and key files (checkServerTLS: tlsLeaf; none: plain).
 type natsServer struct {
 	listen, store, name, token string
 	insecure                   bool
 	insecureFlag               string
+	tlsCert, tlsKey            string
+	tlsLeaf                    *x509.Certificate
+}
+
+// certWarnBefore is how long before its certificate expires a NATS server
+// says so at start.
+const certWarnBefore = 30 * 24 * time.Hour
+
+// checkServerTLS checks --tls-cert and --tls-key (both or neither) as the
+// server will load them, as a command-line mistake naming the file and
+// what is wrong; it returns the server's certificate, nil for none.
+func checkServerTLS(certFile, keyFile string) (*x509.Certificate, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "":
+		return nil, usageError{"--tls-key needs --tls-cert FILE"}
+	case keyFile == "":
+		return nil, usageError{"--tls-cert needs --tls-key FILE"}
+	}
+	c, err := plant.LoadCert(certFile, keyFile, time.Now())
+	if err != nil {
+		return nil, tlsFileError("", err)
+	}
+	return c.Leaf, nil
+}
+
+// tlsFileError is plant.ErrTLSFile as a command-line mistake (after
+// flag, if any), other errors as they are.
+func tlsFileError(flag string, err error) error {
+	if !errors.Is(err, plant.ErrTLSFile) {
+		return err
+	}
+	msg := "TLS " + strings.TrimPrefix(err.Error(), plant.ErrTLSFile.Error()+": ")
+	if flag != "" {
+		msg = flag + ": " + msg
+	}
+	return usageError{msg}
 }
 
 // check refuses, as a usage error without the flag's name, a listener
@@ -95,13 +146,27 @@ func startNATS(n natsServer) (*server.Server, error) {
 		return nil, err
 	}
 	srv, err := plant.StartServer(plant.ServerOptions{Name: n.name, Host: h, Port: port, StoreDir: filepath.Clean(n.store),
-		Token: n.token, Insecure: n.insecure})
+		Token: n.token, Insecure: n.insecure, TLSCert: n.tlsCert, TLSKey: n.tlsKey})
 	if err != nil {
-		return nil, err
+		return nil, tlsFileError("", err)
 	}
-	if n.token == "" && !api.LoopbackHost(h) {
+	switch {
+	case n.token == "" && !api.LoopbackHost(h):
 		log.Warn().Str("nats", srv.ClientURL()).Msg("NATS server without a token on an address other machines reach (" + n.insecureFlag +
 			"): anyone who reaches it can publish into the plant's record or delete its streams; give it --nats-token-file")
+	case n.tlsLeaf == nil && !api.LoopbackHost(h):
+		// Warned, not refused: a plant that ran a token without TLS keeps
+		// running after an upgrade (README, "TLS on the bus").
+		log.Warn().Str("nats", srv.ClientURL()).Msg("NATS server with a token but without TLS on an address other machines reach: " +
+			"the token travels in clear, and so does every record; give it --tls-cert and --tls-key")
+	}
+	if c := n.tlsLeaf; c != nil {
+		log.Info().Strs("hosts", plant.CertHosts(c)).Str("issuer", c.Issuer.String()).Time("expires", c.NotAfter).
+			Msg("NATS server takes clients over TLS only; they verify its certificate with --nats-ca (the CA that signed it) and connect by one of its hosts")
+		if time.Until(c.NotAfter) < certWarnBefore {
+			log.Warn().Str("cert", n.tlsCert).Time("expires", c.NotAfter).
+				Msg("the NATS server's TLS certificate expires within 30 days: renew it (replace the files and restart; clients reconnect)")
+		}
 	}
 	return srv, nil
 }

@@ -23,8 +23,8 @@ import (
 
 // plantFlags are run's flags for publishing to the plant.
 type plantFlags struct {
-	url, name, line, tokenFile string
-	replicas                   int
+	url, name, line, tokenFile, ca string
+	replicas                       int
 
 	token  string           // read by check
 	pub    *plant.Publisher // connected by connect
@@ -34,12 +34,29 @@ type plantFlags struct {
 
 func addPlantFlags(fs *flag.FlagSet) *plantFlags {
 	f := &plantFlags{}
-	fs.StringVar(&f.url, "plant", "", "publish the roll map to the plant's NATS `URL`s (comma-separated, e.g. nats://127.0.0.1:4222); off when empty")
+	fs.StringVar(&f.url, "plant", "", "publish the roll map to the plant's NATS `URL`s (comma-separated, e.g. nats://127.0.0.1:4222, or tls://HOST:4222 for TLS); off when empty")
 	fs.StringVar(&f.name, "plant-name", "plant", "the plant's `NAME` on the bus (A-Z a-z 0-9 _ -)")
 	fs.StringVar(&f.line, "line", "", "this line's `NAME` on the bus (A-Z a-z 0-9 _ -); required with --plant")
 	fs.IntVar(&f.replicas, "plant-replicas", 1, "replication factor of the plant streams if this line creates them (3 on a three-node cluster)")
 	addNatsTokenFlags(fs, &f.tokenFile)
+	addNatsCAFlag(fs, &f.ca)
 	return f
+}
+
+// addNatsCAFlag adds --nats-ca, the same in plant and run.
+func addNatsCAFlag(fs *flag.FlagSet, path *string) {
+	fs.StringVar(path, "nats-ca", "", "`FILE`: PEM bundle of the CA(s) that signed the NATS server's certificate: every connection to NATS is then TLS, "+
+		"and the server's certificate must verify against it for the host in the URL (default with tls:// URLs: the system's roots)")
+}
+
+// checkNatsCA checks --nats-ca as the client will load it, as a
+// command-line mistake naming the file and what is wrong.
+func checkNatsCA(path string) error {
+	if path == "" {
+		return nil
+	}
+	_, err := plant.LoadCA(path, time.Now())
+	return tlsFileError("--nats-ca", err)
 }
 
 // natsTokenEnv holds the plant's NATS token when --nats-token-file is not
@@ -73,10 +90,14 @@ func readNatsToken(path string) (string, error) {
 	return tok, nil
 }
 
-// natsAuthError adds to plant.ErrAuth where the token comes from.
-func natsAuthError(err error) error {
-	if errors.Is(err, plant.ErrAuth) {
+// natsLinkError adds to plant.ErrAuth where the token comes from, and to
+// plant.ErrTLS where the CA does.
+func natsLinkError(err error) error {
+	switch {
+	case errors.Is(err, plant.ErrAuth):
 		return fmt.Errorf("%w; give the NATS server's token in --nats-token-file F or $%s", err, natsTokenEnv)
+	case errors.Is(err, plant.ErrTLS):
+		return fmt.Errorf("%w; --nats-ca F gives the CA that signed the NATS server's certificate, and tls://HOST:PORT names it by a host the certificate is for", err)
 	}
 	return err
 }
@@ -90,6 +111,9 @@ func (f *plantFlags) check() error {
 		}
 		if f.tokenFile != "" {
 			return usageError{"--nats-token-file needs --plant URL"}
+		}
+		if f.ca != "" {
+			return usageError{"--nats-ca needs --plant URL"}
 		}
 		return nil
 	}
@@ -112,7 +136,7 @@ func (f *plantFlags) check() error {
 		return err
 	}
 	f.token = tok
-	return nil
+	return checkNatsCA(f.ca)
 }
 
 // connect connects the publisher when --plant is set, before the engine
@@ -123,7 +147,7 @@ func (f *plantFlags) connect(store *rollmap.Store, reg prometheus.Registerer) er
 	if f.url == "" {
 		return nil
 	}
-	p, err := plant.NewPublisher(plant.PublisherOptions{URLs: splitURLs(f.url), Token: f.token, Plant: f.name, Line: f.line, Store: store,
+	p, err := plant.NewPublisher(plant.PublisherOptions{URLs: splitURLs(f.url), Token: f.token, TLSCA: f.ca, Plant: f.name, Line: f.line, Store: store,
 		Replicas: f.replicas, Logger: log, Registerer: reg,
 		Status: func() plant.LineStatus {
 			s := f.status() // set by start, before Run calls this
@@ -133,8 +157,8 @@ func (f *plantFlags) connect(store *rollmap.Store, reg prometheus.Registerer) er
 			}
 			return out
 		}})
-	if errors.Is(err, plant.ErrAuth) {
-		return natsAuthError(err)
+	if errors.Is(err, plant.ErrAuth) || errors.Is(err, plant.ErrTLS) {
+		return natsLinkError(err)
 	}
 	if err != nil {
 		return usageError{err.Error()}
@@ -166,7 +190,7 @@ func (f *plantFlags) start(st func() status.Status) (stop func()) {
 		defer close(done)
 		p.Run(pctx)
 	}()
-	log.Info().Str("plant", f.name).Str("line", f.line).Str("nats", f.url).Bool("token", f.token != "").Msg("publishing the roll map to the plant")
+	log.Info().Str("plant", f.name).Str("line", f.line).Str("nats", f.url).Bool("token", f.token != "").Str("nats_ca", f.ca).Msg("publishing the roll map to the plant")
 	return func() {
 		cancel()
 		<-done
@@ -202,7 +226,7 @@ func splitURLs(s string) []string {
 
 func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("plant", flag.ContinueOnError)
-	natsFlag := fs.String("nats", "", "NATS server `URL`s of an external cluster (comma-separated); empty: start an embedded JetStream server")
+	natsFlag := fs.String("nats", "", "NATS server `URL`s of an external server or cluster (comma-separated; tls://HOST:PORT for TLS); empty: start an embedded JetStream server (no TLS)")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (without --nats)")
 	data := fs.String("data", "plant-data", "`DIR` of the plant dataset, its roll states and the embedded server's streams")
 	listen := fs.String("listen", "127.0.0.1:8090", "`HOST:PORT` of the plant page and its JSON API")
@@ -217,8 +241,9 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	})
-	var natsTokenFile string
+	var natsTokenFile, natsCA string
 	addNatsTokenFlags(fs, &natsTokenFile)
+	addNatsCAFlag(fs, &natsCA)
 	natsInsecure := fs.Bool("nats-insecure", false, "let the embedded NATS server listen on an address other machines reach (--nats-listen) without a token: "+
 		"anyone who reaches it can publish into the plant's record or delete its streams")
 	replicas := fs.Int("replicas", 1, "replication factor of the streams when the plant creates them (3 on a three-node cluster)")
@@ -258,6 +283,14 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(urls) > 0 && *natsInsecure {
 		return usageError{"--nats-insecure is for the embedded NATS server: not with --nats"}
 	}
+	if len(urls) == 0 && natsCA != "" {
+		// The embedded server has no TLS: run webinspect nats --tls-cert
+		// as its own process for that (README, "TLS on the bus").
+		return usageError{"--nats-ca is for an external NATS server (--nats URL): the embedded server has no TLS; for TLS run webinspect nats --tls-cert F --tls-key F and plant --nats tls://HOST:PORT"}
+	}
+	if err := checkNatsCA(natsCA); err != nil {
+		return err
+	}
 	embedded := natsServer{listen: *natsListen, store: filepath.Join(*data, "nats"), name: "webinspect",
 		token: natsToken, insecure: *natsInsecure, insecureFlag: "--nats-insecure"}
 	if len(urls) == 0 {
@@ -284,7 +317,7 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Token: natsToken, Data: *data, Replicas: *replicas, Hold: hold, Logger: log, Registerer: reg})
+	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Token: natsToken, TLSCA: natsCA, Data: *data, Replicas: *replicas, Hold: hold, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -296,7 +329,7 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	hs := &http.Server{Handler: plant.Protect(svc.Handler(), access), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	log.Info().Str("page", "http://"+ln.Addr().String()).Str("data", *data).Msg("plant service running")
-	err = natsAuthError(svc.Run(ctx))
+	err = natsLinkError(svc.Run(ctx))
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)

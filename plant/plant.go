@@ -54,6 +54,28 @@
 // credentials in them are refused (they would show in logs). The token is
 // never logged, counted, or written to positions or the dataset.
 //
+// # TLS
+//
+// Without TLS the token and every record cross the plant network in
+// clear. ServerOptions.TLSCert and TLSKey make the server take clients
+// over TLS only (TLS 1.2 or later), checked at start by LoadCert (valid
+// now, at least one Subject Alternative Name, serverAuth, the key
+// matching and not readable by every user); in a cluster TLSCA makes
+// the routes mutual TLS against the plant's CA, as nats-server's own
+// configuration does. PublisherOptions.TLSCA and ServiceOptions.TLSCA
+// (LoadCA) make every connection TLS whatever the URL's scheme; a tls://
+// URL without one is verified against the system's roots. A client
+// always verifies the chain and the host it dialled, and never falls
+// back to plain text once TLS was asked for; a nats:// client without a
+// CA follows a server that requires TLS into it (nats.go), verified the
+// same way. A TLS failure at start is an error at once (ErrTLS, naming
+// the server and what did not verify), a later one is logged once while
+// the client keeps trying, as for ErrAuth; unusable files are
+// ErrTLSFile, naming the file. TLS does not replace the token (clients
+// present no certificate): a token sent without TLS to a host other
+// than loopback is logged once at warning level, not refused, so that a
+// plant running without TLS keeps running after an upgrade.
+//
 // # Time
 //
 // Every time in a message is the engine's: a defect's day in the plant

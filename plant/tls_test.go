@@ -42,8 +42,10 @@ func tlsNode(t *testing.T, dir string, tok string) (node *natsNode, ca *testpki.
 }
 
 // Over TLS with the token, a line's records reach the plant end to end;
-// every client connection the server holds is TLS, and no log holds the
-// token or the key.
+// every client connection the server holds is TLS. When the server comes
+// back with a certificate of another CA, the line keeps recording and
+// logs the refusal naming the server; once the certificate is put right
+// the plant holds every defect. No log holds the token or the key.
 func TestTLSEndToEnd(t *testing.T) {
 	const tok = "plant-token-Tl5sEnd2EndX"
 	dir := t.TempDir()
@@ -69,16 +71,20 @@ func TestTLSEndToEnd(t *testing.T) {
 	}
 	run := goRun(func(ctx context.Context) { svc.Run(ctx) })
 	defer run.stop()
-	l.startRoll(t)
-	want := sortKeys(l.truth(t))
-	var got []DefectKey
-	poll.Until(t, 90*time.Second, "the plant holds the line's defects sent over TLS", func() bool {
-		got = diskDefects(t, svc)
-		return len(got) >= len(want)
-	})
-	if !slices.Equal(got, want) {
-		t.Fatalf("plant has %d defects, the roll map %d; %s", len(got), len(want), firstDiff(got, want))
+	waitAll := func(what string) []DefectKey {
+		t.Helper()
+		want := sortKeys(l.truth(t))
+		var got []DefectKey
+		poll.Until(t, 90*time.Second, what, func() bool {
+			got = diskDefects(t, svc)
+			return len(got) >= len(want)
+		})
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: plant has %d defects, the roll map %d; %s", what, len(got), len(want), firstDiff(got, want))
+		}
+		return got
 	}
+	first := waitAll("the plant holds the line's defects sent over TLS")
 	node.mu.Lock()
 	cz, err := node.srv.Connz(&server.ConnzOptions{})
 	node.mu.Unlock()
@@ -93,13 +99,38 @@ func TestTLSEndToEnd(t *testing.T) {
 			t.Errorf("connection %q is not TLS", c.Name)
 		}
 	}
+
+	cert, key0 := node.o.TLSCert, node.o.TLSKey
+	stranger := testpki.NewCA(t, dir, "stranger")
+	node.stop()
+	node.o.TLSCert, node.o.TLSKey = stranger.Issue(t, testpki.Leaf{Name: "stranger", Hosts: []string{"127.0.0.1", "localhost"}})
+	node.start()
+	l.web(t, 30)
+	poll.Until(t, 60*time.Second, "the line logs that the server's certificate does not verify", func() bool {
+		for _, ln := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(ln, `"level":"error"`) && strings.Contains(ln, `"line":"L1"`) &&
+				strings.Contains(ln, ErrTLS.Error()+" at tls://127.0.0.1:") && strings.Contains(ln, "does not verify against the CA file "+ca.File) {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(l.truth(t)); n <= len(first) {
+		t.Fatalf("the roll map has %d defects after the refusal, %d before: the line stopped recording", n, len(first))
+	}
+	node.stop()
+	node.o.TLSCert, node.o.TLSKey = cert, key0
+	node.start()
+	l.startRoll(t)
+	all := waitAll("the plant holds every defect once the certificate is right again")
+
 	pub.stop()
 	run.stop()
 	noSecret(t, "the log", logs.String(), tok, keyBody(t, key))
 	if strings.Contains(logs.String(), "travels in clear") {
 		t.Errorf("a warning that the token travels in clear, over TLS:\n%s", logs.String())
 	}
-	t.Logf("%d defects over TLS (%s)", len(got), cz.Conns[0].TLSVersion)
+	t.Logf("%d defects over TLS (%s), %d of them recorded while the server's certificate did not verify", len(all), cz.Conns[0].TLSVersion, len(all)-len(first))
 }
 
 // Against the TLS server, a client refuses at once, with ErrTLS naming

@@ -55,7 +55,7 @@ func cmdNats(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	srv, err := startNATS(natsServer{listen: *listen, store: *store, name: *name, token: token, insecure: *insecure, insecureFlag: "--insecure",
-		tlsCert: *tlsCert, tlsKey: *tlsKey, tlsLeaf: leaf})
+		tlsCert: *tlsCert, tlsKey: *tlsKey, tlsLeaf: leaf, tlsHint: "give it --tls-cert and --tls-key"})
 	if ue, ok := err.(usageError); ok {
 		return usageError{"--listen " + ue.msg}
 	} else if err != nil {
@@ -80,6 +80,7 @@ type natsServer struct {
 	insecureFlag               string
 	tlsCert, tlsKey            string
 	tlsLeaf                    *x509.Certificate
+	tlsHint                    string // how to give it TLS, for the warning without
 }
 
 // certWarnBefore is how long before its certificate expires a NATS server
@@ -158,7 +159,7 @@ func startNATS(n natsServer) (*server.Server, error) {
 		// Warned, not refused: a plant that ran a token without TLS keeps
 		// running after an upgrade (README, "TLS on the bus").
 		log.Warn().Str("nats", srv.ClientURL()).Msg("NATS server with a token but without TLS on an address other machines reach: " +
-			"the token travels in clear, and so does every record; give it --tls-cert and --tls-key")
+			"the token travels in clear, and so does every record; " + n.tlsHint)
 	}
 	if c := n.tlsLeaf; c != nil {
 		log.Info().Strs("hosts", plant.CertHosts(c)).Str("issuer", c.Issuer.String()).Time("expires", c.NotAfter).

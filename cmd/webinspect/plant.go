@@ -292,7 +292,8 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	embedded := natsServer{listen: *natsListen, store: filepath.Join(*data, "nats"), name: "webinspect",
-		token: natsToken, insecure: *natsInsecure, insecureFlag: "--nats-insecure"}
+		token: natsToken, insecure: *natsInsecure, insecureFlag: "--nats-insecure",
+		tlsHint: "the embedded server has no TLS: run webinspect nats --tls-cert F --tls-key F as its own process and plant --nats tls://HOST:PORT --nats-ca F"}
 	if len(urls) == 0 {
 		if _, _, err := embedded.check(); err != nil {
 			return usageError{"--nats-listen " + err.(usageError).msg}

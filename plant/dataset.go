@@ -114,25 +114,7 @@ func writePart(root string, seq int64, rows []*defectRow) error {
 	defer rec.Release()
 	name := fmt.Sprintf("part-%d-%d.parquet", time.Now().UnixNano(), seq)
 	tmp := filepath.Join(dir, "."+name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(true),
-		parquet.WithCreatedBy("webinspect plant"))
-	fw, err := pqarrow.NewFileWriter(datasetSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err == nil {
-		err = fw.Write(rec)
-		if cerr := fw.Close(); err == nil {
-			err = cerr
-		}
-	} else {
-		f.Close()
-	}
-	if err == nil {
-		// pqarrow closed f; reopen to sync.
-		err = syncFile(tmp)
-	}
+	err := writeParquetFile(tmp, 0, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) })
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
@@ -141,6 +123,38 @@ func writePart(root string, seq int64, rows []*defectRow) error {
 		return fmt.Errorf("plant dataset %s: %w", dir, err)
 	}
 	return atomicfile.SyncDir(dir)
+}
+
+// writeParquetFile creates path as a Parquet file of the dataset's
+// schema, writes it with write and fsyncs it; on error path is removed.
+// rowGroup bounds the rows of a row group (0: the library's default).
+func writeParquetFile(path string, rowGroup int64, write func(fw *pqarrow.FileWriter) error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	opts := []parquet.WriterProperty{parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(true),
+		parquet.WithCreatedBy("webinspect plant")}
+	if rowGroup > 0 {
+		opts = append(opts, parquet.WithMaxRowGroupLength(rowGroup))
+	}
+	fw, err := pqarrow.NewFileWriter(datasetSchema, f, parquet.NewWriterProperties(opts...), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err == nil {
+		err = write(fw)
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+	} else {
+		f.Close()
+	}
+	if err == nil {
+		// pqarrow closed f; reopen to sync.
+		err = syncFile(path)
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }
 
 func syncFile(path string) error {
@@ -185,16 +199,7 @@ func readDataset(root string, clean bool, fn func(r *defectRow)) error {
 }
 
 func readPart(path, line string, fn func(r *defectRow)) error {
-	pf, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return fmt.Errorf("plant dataset %s: %w", path, err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("plant dataset %s: %w", path, err)
-	}
-	tbl, err := fr.ReadTable(context.Background())
+	tbl, err := readTable(path)
 	if err != nil {
 		return fmt.Errorf("plant dataset %s: %w", path, err)
 	}
@@ -220,4 +225,39 @@ func readPart(path, line string, fn func(r *defectRow)) error {
 		}
 	}
 	return tr.Err()
+}
+
+// readTable reads a whole part file, refusing one whose schema is not
+// the dataset's.
+func readTable(path string) (arrow.Table, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, err
+	}
+	if sc, err := fr.Schema(); err != nil {
+		return nil, err
+	} else if !sameFields(sc, datasetSchema) {
+		return nil, fmt.Errorf("%w: schema %s", ErrBadPart, sc)
+	}
+	return fr.ReadTable(context.Background())
+}
+
+// sameFields reports whether a and b have the same field names and types
+// (the Parquet reader adds field IDs as metadata).
+func sameFields(a, b *arrow.Schema) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i := range a.NumFields() {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || !arrow.TypeEqual(fa.Type, fb.Type) {
+			return false
+		}
+	}
+	return true
 }

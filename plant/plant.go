@@ -155,6 +155,13 @@ var (
 	// used; the message names the file and what is wrong, never what it
 	// holds.
 	ErrTLSFile = errors.New("plant: bad TLS file")
+	// ErrBadPart wraps why compaction could not read a part file fully
+	// (truncated, corrupt, another schema): the partition is left as it
+	// is and the file is never deleted.
+	ErrBadPart = errors.New("plant: unreadable part file")
+	// ErrDataInUse is returned when another process (or Run in this one)
+	// holds the plant data directory: one service or compaction at a time.
+	ErrDataInUse = errors.New("plant: data directory in use")
 )
 
 // Message is one record on the plant bus. Exactly one of the payload

@@ -289,6 +289,8 @@ type DefectKey struct {
 // disk, as written (a row written twice is there twice): tests and
 // checks. It reads every Parquet file.
 func (s *Service) Defects() ([]DefectKey, error) {
+	s.comp.swapMu.RLock() // not while a compaction swaps files
+	defer s.comp.swapMu.RUnlock()
 	var out []DefectKey
 	err := readDataset(s.o.Data, false, func(r *defectRow) {
 		out = append(out, DefectKey{r.Line, r.Roll, r.ID, r.MDStart, r.CDStart, r.day()})

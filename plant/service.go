@@ -45,6 +45,9 @@ type ServiceOptions struct {
 	AckWait time.Duration
 	// Hold are the rules that put a roll on the hold list.
 	Hold HoldRules
+	// Compact configures the compaction of the dataset in the service's
+	// background (compact.go); zero fields take DefaultCompactOptions.
+	Compact CompactOptions
 	// Logger, Registerer as for PublisherOptions.
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
@@ -105,6 +108,7 @@ type Service struct {
 	lines map[string]*lineState
 	dead  int64
 	lat   []latSample // record → queryable, the newest latencyKeep
+	comp  *compactor
 
 	// Owned by Run.
 	pending   []jetstream.Msg
@@ -152,6 +156,10 @@ func NewService(o ServiceOptions) (*Service, error) {
 	case o.FlushInterval < 10*time.Millisecond || o.FlushInterval > time.Minute:
 		return nil, fmt.Errorf("%w: FlushInterval %v, want 10ms to 1m", ErrInvalidOptions, o.FlushInterval)
 	}
+	o.Compact = o.Compact.withDefaults()
+	if err := o.Compact.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(o.Data, "rolls"), 0o755); err != nil {
 		return nil, fmt.Errorf("plant: %w", err)
 	}
@@ -169,20 +177,41 @@ func NewService(o ServiceOptions) (*Service, error) {
 			}
 		}
 	}
-	start := time.Now()
-	parts, rebuilt, err := loadIndex(o.Data)
-	if err != nil {
+	var err error
+	if s.comp, err = newCompactor(o.Data, o.Compact, o.Logger, o.Registerer); err != nil {
 		return nil, err
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load recovers a compaction a crash cut short, then loads the index and
+// the roll states, holding the data directory's lock meanwhile.
+func (s *Service) load() error {
+	l, err := lockData(s.o.Data)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	if err := s.comp.recover(); err != nil {
+		return err
+	}
+	start := time.Now()
+	parts, rebuilt, err := loadIndex(s.o.Data)
+	if err != nil {
+		return err
 	}
 	s.parts = parts
 	for _, k := range rebuilt {
 		s.log.Warn().Str("line", k.line).Str("day", k.day).Msg("plant index of a partition rebuilt from its Parquet files (a write cut short, or a dataset without an index)")
 	}
 	if err := s.loadRolls(); err != nil {
-		return nil, err
+		return err
 	}
-	s.log.Info().Int("partitions", len(s.parts)).Int("rolls", len(s.rolls)).Dur("took", time.Since(start)).Str("data", o.Data).Msg("plant index loaded")
-	return s, nil
+	s.log.Info().Int("partitions", len(s.parts)).Int("rolls", len(s.rolls)).Dur("took", time.Since(start)).Str("data", s.o.Data).Msg("plant index loaded")
+	return nil
 }
 
 func (s *Service) rollsDir(line string) string { return filepath.Join(s.o.Data, "rolls", line) }
@@ -220,6 +249,12 @@ func (s *Service) loadRolls() error {
 // consumer as needed; it returns nil when ctx is done, and ErrAuth at
 // once when a server that is up refuses the credentials.
 func (s *Service) Run(ctx context.Context) error {
+	l, err := lockData(s.o.Data)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	defer s.startCompaction()()
 	nc, err := connect(s.o.URLs, "webinspect plant", s.o.Token, s.o.TLSCA, s.log)
 	if err != nil {
 		return err

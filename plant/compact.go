@@ -84,13 +84,14 @@ type CompactOptions struct {
 	Interval time.Duration
 	// Grace after the end of a UTC day before its partitions are
 	// compacted into day files, 0 to 30 days: late records of the day
-	// still come as part files after it. Default 2 h.
+	// still come as part files after it. 0 takes the default of 2 h
+	// (1ns: no grace).
 	Grace time.Duration
 	// MaxParts: a partition with more part files than this is compacted
 	// while its day runs, 2 to 1<<20. Default 512.
 	MaxParts int
 	// MaxRows bounds the rows of a merged file, 1000 to 1<<31.
-	// Default 2,000,000 (some 60 MB).
+	// Default 2,000,000.
 	MaxRows int64
 }
 

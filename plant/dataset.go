@@ -29,6 +29,9 @@ import (
 // read_parquet('DATA/defects/*/*/*.parquet', hive_partitioning = true).
 // The day is the UTC day of the defect's own time (the engine's clock);
 // line and day are in the path only, not columns of the files.
+// Compaction (compact.go) merges a partition's part files into
+// compact-*.parquet and day-*.parquet files of the same schema, which the
+// same glob reads.
 const datasetDir = "defects"
 
 // defectRow is one defect of the plant: the roll map's record with the

@@ -17,7 +17,9 @@
 // published again with the same message ID, which JetStream drops within
 // its duplicate window, and the plant drops by key after it: by (line,
 // roll, defect ID) in the index of the defect's partition (index.go), so
-// that the plant starts without reading its dataset's rows.
+// that the plant starts without reading its dataset's rows. In its
+// background the service merges the dataset's many small part files into
+// a few per partition, through a journal a crash cannot tear (compact.go).
 //
 // # Subjects and messages
 //

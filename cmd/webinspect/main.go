@@ -57,7 +57,7 @@ var commands = []command{
 	{"versions", "list the recipe and model versions the rolls were inspected with, who made each and when", cmdVersions},
 	{"bench", "run the benchmark scenarios live on the simulator", cmdBench},
 	{"cameras", "list GigE Vision and USB3 Vision cameras, dump or set their features", cmdCameras},
-	{"plant", "run the plant service: consume every line over NATS JetStream into a plant dataset and serve the plant page", cmdPlant},
+	{"plant", "run the plant service: consume every line over NATS JetStream into a plant dataset and serve the plant page; plant compact merges the dataset's part files (the service does it in its background)", cmdPlant},
 	{"nats", "run the plant's NATS JetStream server as its own process (plant --nats and run --plant connect to it, with the token of --nats-token-file; over TLS with --tls-cert/--tls-key and their --nats-ca)", cmdNats},
 	{"camera-sim", "serve emulated line-scan GigE Vision cameras over the simulated web", cmdCameraSim},
 }
@@ -65,22 +65,23 @@ var commands = []command{
 // synopses are each command's arguments after its name, as the usage and
 // -h show them.
 var synopses = map[string]string{
-	"run":        "[flags]",
-	"simulate":   "--out DIR [flags]",
-	"replay":     "DIR --rolls OUTDIR [flags]",
-	"teach":      "--from DIR|RECORDING --out MODELDIR [flags]",
-	"eval":       "DATASET_DIR [--model MODELDIR] [flags]",
-	"export":     "ROLL --format csv|json|parquet|cutlist|pdf|html [--out FILE] [flags]",
-	"learn":      "--rolls DIR --out CLASSIFIERDIR [flags]",
-	"compare":    "ROLL [--model NEW] [--recipe NEW] [--classifier NEW] [--out DIR] [--recording DIR] [flags]",
-	"reteach":    "--model OLDDIR --out NEWDIR ROLLDIR[=RECORDING]... [flags]",
-	"versions":   "[--rolls DIR] [--kind recipe|model|classifier] [--json]",
-	"calibrate":  "--rolls DIR [--roll ID,…] [--recipe VERSION|FILE|NAME] [--json] [--apply [--by NAME] [--out FILE]]",
-	"bench":      "[flags]",
-	"cameras":    "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",
-	"camera-sim": "[--cameras N] [--listen 127.0.0.1] [flags]",
-	"plant":      "[--nats URL,…] [--data DIR] [--listen 127.0.0.1:8090] [--nats-token-file FILE] [--nats-ca FILE] [flags]",
-	"nats":       "[--listen 127.0.0.1:4222] [--store DIR] [--nats-token-file FILE | --insecure] [--tls-cert FILE --tls-key FILE] [flags]",
+	"run":           "[flags]",
+	"simulate":      "--out DIR [flags]",
+	"replay":        "DIR --rolls OUTDIR [flags]",
+	"teach":         "--from DIR|RECORDING --out MODELDIR [flags]",
+	"eval":          "DATASET_DIR [--model MODELDIR] [flags]",
+	"export":        "ROLL --format csv|json|parquet|cutlist|pdf|html [--out FILE] [flags]",
+	"learn":         "--rolls DIR --out CLASSIFIERDIR [flags]",
+	"compare":       "ROLL [--model NEW] [--recipe NEW] [--classifier NEW] [--out DIR] [--recording DIR] [flags]",
+	"reteach":       "--model OLDDIR --out NEWDIR ROLLDIR[=RECORDING]... [flags]",
+	"versions":      "[--rolls DIR] [--kind recipe|model|classifier] [--json]",
+	"calibrate":     "--rolls DIR [--roll ID,…] [--recipe VERSION|FILE|NAME] [--json] [--apply [--by NAME] [--out FILE]]",
+	"bench":         "[flags]",
+	"cameras":       "[--dump ADDR|SERIAL] [--set ADDR|SERIAL Feature=Value…] [flags]",
+	"camera-sim":    "[--cameras N] [--listen 127.0.0.1] [flags]",
+	"plant":         "[--nats URL,…] [--data DIR] [--listen 127.0.0.1:8090] [--nats-token-file FILE] [--nats-ca FILE] [flags]",
+	"plant compact": "[--data DIR] [--compact-grace 2h] [--compact-max-parts 512] [--compact-max-rows N]",
+	"nats":          "[--listen 127.0.0.1:4222] [--store DIR] [--nats-token-file FILE | --insecure] [--tls-cert FILE --tls-key FILE] [flags]",
 }
 
 // synopsisOf returns the arguments of command name for its usage line.

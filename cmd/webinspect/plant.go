@@ -225,6 +225,9 @@ func splitURLs(s string) []string {
 }
 
 func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "compact" {
+		return cmdPlantCompact(ctx, args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("plant", flag.ContinueOnError)
 	natsFlag := fs.String("nats", "", "NATS server `URL`s of an external server or cluster (comma-separated; tls://HOST:PORT for TLS); empty: start an embedded JetStream server (no TLS)")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "`HOST:PORT` of the embedded NATS server (without --nats)")
@@ -250,12 +253,17 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 	holdDensity := fs.Float64("hold-per-100m", 5, "hold a roll with more defects per 100 m than this (0: off)")
 	holdUnins := fs.Float64("hold-uninspected", 1, "hold a roll with more uninspected metres than this (0: off)")
 	holdSev := fs.String("hold-severity", "critical", "hold a roll with any defect of these severities (comma-separated; empty: off)")
+	cf := addCompactFlags(fs, true)
 	pos, err := parseFlags(fs, args, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	compact, err := cf.options()
+	if err != nil {
+		return err
 	}
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
@@ -318,7 +326,7 @@ func cmdPlant(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Token: natsToken, TLSCA: natsCA, Data: *data, Replicas: *replicas, Hold: hold, Logger: log, Registerer: reg})
+	svc, err := plant.NewService(plant.ServiceOptions{URLs: urls, Token: natsToken, TLSCA: natsCA, Data: *data, Replicas: *replicas, Hold: hold, Compact: compact, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

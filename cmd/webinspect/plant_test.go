@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/webinspect/webinspect/internal/dirlock"
 	"github.com/webinspect/webinspect/internal/poll"
 )
 
@@ -91,4 +93,47 @@ func TestNatsCommand(t *testing.T) {
 	child = startChild(t, args)
 	defer func() { child.Process.Signal(syscall.SIGTERM); child.Wait() }()
 	poll.Until(t, 60*time.Second, "webinspect nats restarted on its store keeps the message", func() bool { return msgs(false) == 1 })
+}
+
+// webinspect plant compact compacts the dataset once: with nothing due
+// it says so; an unreadable part file fails its partition with exit 1,
+// naming the file, and nothing is deleted; it refuses a data directory
+// a plant service holds, and flags out of range as mistakes (exit 2).
+func TestPlantCompactCommand(t *testing.T) {
+	data := t.TempDir()
+	code, stdout, stderr := runCLI(t, "plant", "compact", "--data", data)
+	if code != 0 || !strings.Contains(stdout, "compacted 0 partitions") {
+		t.Errorf("empty dataset: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	day := filepath.Join(data, "defects", "line=L1", "day=2026-11-30")
+	if err := os.MkdirAll(day, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"part-1-1.parquet", "part-2-1.parquet"} {
+		if err := os.WriteFile(filepath.Join(day, n), []byte("PAR1 cut short"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr = runCLI(t, "plant", "compact", "--data", data)
+	if code != 1 || !strings.Contains(stderr, "part-1-1.parquet") || !strings.Contains(stderr, "1 partitions not compacted") {
+		t.Errorf("unreadable parts: exit %d, stderr %q; want 1 naming part-1-1.parquet", code, stderr)
+	}
+	if ents, _ := os.ReadDir(day); len(ents) != 2 {
+		t.Errorf("unreadable parts: %d files left, want both", len(ents))
+	}
+	l, err := dirlock.Acquire(data, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "plant", "compact", "--data", data)
+	l.Release()
+	if code != 1 || !strings.Contains(stderr, "in use") {
+		t.Errorf("data held by a service: exit %d, stderr %q", code, stderr)
+	}
+	for _, c := range []struct{ flag, want string }{{"--compact-max-parts=1", "--compact-max-parts 1"}, {"--compact-max-rows=5", "--compact-max-rows 5"}} {
+		code, _, stderr = runCLI(t, "plant", "compact", "--data", data, c.flag)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming it", c.flag, code, stderr)
+		}
+	}
 }

@@ -38,16 +38,7 @@ func (c *compactor) writeJournal(k partKey, j *compactJournal, step string) erro
 	return c.after(k, step)
 }
 
-func removeJournal(root string) error {
-	err := os.Remove(filepath.Join(root, indexDir, journalFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Join(root, indexDir))
-}
+func removeJournal(root string) error { return removeIndexFile(root, journalFile) }
 
 // renameOutputs renames each output's temporary file to its name (one
 // already renamed is left), then fsyncs dir.

@@ -163,8 +163,12 @@ func writePending(root string, ks []partKey) error {
 	return atomicfile.WriteFile(dir, pendingFile, b)
 }
 
-func removePending(root string) error {
-	err := os.Remove(filepath.Join(root, indexDir, pendingFile))
+func removePending(root string) error { return removeIndexFile(root, pendingFile) }
+
+// removeIndexFile removes DATA/index/name (pending.json, compact.json),
+// durably; one that is not there is no error.
+func removeIndexFile(root, name string) error {
+	err := os.Remove(filepath.Join(root, indexDir, name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

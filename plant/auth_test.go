@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,20 +103,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	}
 	run := goRun(func(ctx context.Context) { svc.Run(ctx) })
 	defer run.stop()
-	waitAll := func(what string) []DefectKey {
-		t.Helper()
-		want := sortKeys(l.truth(t))
-		var got []DefectKey
-		poll.Until(t, 90*time.Second, what, func() bool {
-			got = diskDefects(t, svc)
-			return len(got) >= len(want)
-		})
-		if !slices.Equal(got, want) {
-			t.Fatalf("%s: plant has %d defects, the roll map %d; %s", what, len(got), len(want), firstDiff(got, want))
-		}
-		return want
-	}
-	first := waitAll("the plant holds the line's defects published with the token")
+	first := waitPlantHolds(t, svc, l, "the plant holds the line's defects published with the token")
 
 	node.stop()
 	node.o.Token = other
@@ -143,7 +129,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	node.start()
 	l.web(t, 10)
 	l.startRoll(t)
-	all := waitAll("the plant holds every defect once the token is right again")
+	all := waitPlantHolds(t, svc, l, "the plant holds every defect once the token is right again")
 	t.Logf("%d defects end to end, %d of them recorded while NATS refused the line", len(all), len(all)-len(first))
 
 	pub.stop()

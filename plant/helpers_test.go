@@ -217,3 +217,19 @@ func diskDefects(t testing.TB, svc *Service) []DefectKey {
 	}
 	return sortKeys(ks)
 }
+
+// waitPlantHolds waits until svc's dataset holds as many defects as l's
+// roll map and fails t unless they are the same; it returns them.
+func waitPlantHolds(t testing.TB, svc *Service, l *line, what string) []DefectKey {
+	t.Helper()
+	want := sortKeys(l.truth(t))
+	var got []DefectKey
+	poll.Until(t, 90*time.Second, what, func() bool {
+		got = diskDefects(t, svc)
+		return len(got) >= len(want)
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: plant has %d defects, the roll map %d; %s", what, len(got), len(want), firstDiff(got, want))
+	}
+	return got
+}

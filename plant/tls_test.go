@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,17 +18,6 @@ import (
 	"github.com/webinspect/webinspect/internal/syncbuf"
 	"github.com/webinspect/webinspect/internal/testpki"
 )
-
-// keyBody is a line of the base64 body of a PEM key file: the part that
-// must never show in an error or a log.
-func keyBody(t *testing.T, keyFile string) string {
-	t.Helper()
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(string(b), "\n")[1]
-}
 
 // tlsNode is a NATS server with a token and a certificate for 127.0.0.1
 // and localhost from a throwaway CA: the plant's secure setup.
@@ -71,20 +59,7 @@ func TestTLSEndToEnd(t *testing.T) {
 	}
 	run := goRun(func(ctx context.Context) { svc.Run(ctx) })
 	defer run.stop()
-	waitAll := func(what string) []DefectKey {
-		t.Helper()
-		want := sortKeys(l.truth(t))
-		var got []DefectKey
-		poll.Until(t, 90*time.Second, what, func() bool {
-			got = diskDefects(t, svc)
-			return len(got) >= len(want)
-		})
-		if !slices.Equal(got, want) {
-			t.Fatalf("%s: plant has %d defects, the roll map %d; %s", what, len(got), len(want), firstDiff(got, want))
-		}
-		return got
-	}
-	first := waitAll("the plant holds the line's defects sent over TLS")
+	first := waitPlantHolds(t, svc, l, "the plant holds the line's defects sent over TLS")
 	node.mu.Lock()
 	cz, err := node.srv.Connz(&server.ConnzOptions{})
 	node.mu.Unlock()
@@ -122,11 +97,11 @@ func TestTLSEndToEnd(t *testing.T) {
 	node.o.TLSCert, node.o.TLSKey = cert, key0
 	node.start()
 	l.startRoll(t)
-	all := waitAll("the plant holds every defect once the certificate is right again")
+	all := waitPlantHolds(t, svc, l, "the plant holds every defect once the certificate is right again")
 
 	pub.stop()
 	run.stop()
-	noSecret(t, "the log", logs.String(), tok, keyBody(t, key))
+	noSecret(t, "the log", logs.String(), tok, testpki.KeyLine(t, key))
 	if strings.Contains(logs.String(), "travels in clear") {
 		t.Errorf("a warning that the token travels in clear, over TLS:\n%s", logs.String())
 	}
@@ -177,7 +152,7 @@ func TestTLSRefused(t *testing.T) {
 						t.Errorf("%s: %v; want it to say %q", who, err, w)
 					}
 				}
-				noSecret(t, who+"'s error", fmt.Sprint(err), tok, keyBody(t, key))
+				noSecret(t, who+"'s error", fmt.Sprint(err), tok, testpki.KeyLine(t, key))
 			}
 			check("publisher", err)
 			svc, err := NewService(ServiceOptions{URLs: []string{c.url}, Token: tok, TLSCA: c.ca, Data: filepath.Join(dir, "plant")})
@@ -231,7 +206,7 @@ func TestTLSFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "nosuch.pem")
-	secrets := []string{keyBody(t, key), keyBody(t, otherKey)}
+	secrets := []string{testpki.KeyLine(t, key), testpki.KeyLine(t, otherKey)}
 	for _, c := range []struct {
 		name      string
 		cert, key string

@@ -128,12 +128,7 @@ func TestNatsTokenFlags(t *testing.T) {
 	t.Setenv(natsTokenEnv, "short")
 	code, stderr := runCLIWithin(t, time.Minute, "nats", "--store", t.TempDir())
 	oneLineError(t, code, stderr, "$"+natsTokenEnv, "5 bytes")
-	if ents, _ := os.ReadDir(rolls); len(ents) != 0 {
-		t.Errorf("refused starts left %d entries in --rolls, want none", len(ents))
-	}
-	if _, err := os.Stat(data); err == nil {
-		t.Errorf("refused starts made the plant's data directory %s", data)
-	}
+	nothingStarted(t, rolls, data)
 }
 
 // End to end through the commands, on real sockets: webinspect nats with
@@ -151,34 +146,8 @@ func TestNatsTokenEndToEnd(t *testing.T) {
 	wrong := writeToken(t, filepath.Join(dir, "wrong.token"), wrongTok, 0o600)
 
 	// A roll taken before the line joined the plant.
-	rec, rolls := filepath.Join(dir, "rec"), filepath.Join(dir, "rolls")
-	simulate(t, rec)
-	if code, out, stderr := runCLI(t, "replay", rec, "--rolls", rolls); code != 0 {
-		t.Fatalf("replay: exit %d: %s %s", code, out, stderr)
-	}
-	rollDefects := func() (string, []int64) {
-		t.Helper()
-		st, err := rollmap.OpenStore(rolls)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		infos, err := st.List()
-		if err != nil || len(infos) == 0 {
-			t.Fatalf("roll map: %d rolls (%v)", len(infos), err)
-		}
-		id := infos[0].ID
-		ds, err := st.Defects(id, rollmap.Query{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, d := range ds {
-			ids = append(ids, d.ID)
-		}
-		slices.Sort(ids)
-		return id, ids
-	}
+	rolls := replayedRoll(t, dir)
+	rollDefects := func() (string, []int64) { return firstRoll(t, rolls) }
 	rollID, taken := rollDefects()
 	if len(taken) == 0 {
 		t.Fatal("the replayed roll has no defects to publish")
@@ -228,54 +197,14 @@ func TestNatsTokenEndToEnd(t *testing.T) {
 		t.Fatalf("refused starts opened rolls: %v", ents)
 	}
 
-	plantAddr := freeAddr(t)
-	plantChild, plantLogs := startLoggedChild(t, "plant --data "+data+" --listen "+plantAddr+" --nats "+url+" --nats-token-file "+good)
-	lineChild, lineLogs := startLoggedChild(t, "run --rolls "+rolls+" --listen 127.0.0.1:0 --plant "+url+" --line L1 --nats-token-file "+good+
-		" --length 3m --speed 100m/min --width 400mm --defects 5 --seed 9")
-	poll.Until(t, 2*time.Minute, "the plant holds the line's earlier roll", func() bool {
-		resp, err := http.Get("http://" + plantAddr + "/api/plant/rolls?line=L1")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var rs []plant.RollView
-		if json.NewDecoder(resp.Body).Decode(&rs) != nil {
-			return false
-		}
-		return slices.ContainsFunc(rs, func(r plant.RollView) bool { return r.Roll == rollID && r.Ended })
-	})
-	for _, c := range []interface {
-		Signal(os.Signal) error
-	}{lineChild.Process, plantChild.Process} {
-		c.Signal(syscall.SIGTERM)
-	}
-	if err := lineChild.Wait(); err != nil {
-		t.Errorf("line engine: %v", err)
-	}
-	if err := plantChild.Wait(); err != nil {
-		t.Errorf("plant service: %v", err)
-	}
-	svc, err := plant.NewService(plant.ServiceOptions{URLs: []string{url}, Data: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := svc.Defects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int64
-	for _, k := range keys {
-		if k.Line == "L1" && k.Roll == rollID {
-			got = append(got, k.ID)
-		}
-	}
-	slices.Sort(got)
+	plantLogs, lineLogs := publishThroughPlant(t, rolls, data, url, rollID, " --nats-token-file "+good)
+	got := plantRollDefects(t, data, url, rollID)
 	if !slices.Equal(got, taken) {
 		t.Fatalf("the plant holds %d defects of %s (%v), the roll map %d (%v)", len(got), rollID, got, len(taken), taken)
 	}
 	natsChild.Process.Signal(syscall.SIGTERM)
 	natsChild.Wait()
-	for name, l := range map[string]string{"nats": natsLogs.String(), "plant": plantLogs.String(), "run": lineLogs.String()} {
+	for name, l := range map[string]string{"nats": natsLogs.String(), "plant": plantLogs, "run": lineLogs} {
 		if strings.Contains(l, tok) {
 			t.Errorf("the %s log holds the token", name)
 		}
@@ -283,8 +212,8 @@ func TestNatsTokenEndToEnd(t *testing.T) {
 			t.Errorf("the %s log is empty: nothing was checked", name)
 		}
 	}
-	if !strings.Contains(lineLogs.String(), "token=true") {
-		t.Errorf("the line's log does not say it publishes with a token:\n%s", lineLogs.String())
+	if !strings.Contains(lineLogs, "token=true") {
+		t.Errorf("the line's log does not say it publishes with a token:\n%s", lineLogs)
 	}
 	t.Logf("%d defects of %s published with the token after two refused starts", len(got), rollID)
 }
@@ -311,5 +240,111 @@ func TestNatsInsecure(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "WRN") || !strings.Contains(l, "without a token") || !strings.Contains(l, "--insecure") {
 		t.Errorf("no warning about the open server in its log:\n%s", l)
+	}
+}
+
+// replayedRoll writes a simulated recording below dir and replays it
+// into a roll map there: a roll taken before the line joined the plant.
+// It returns the roll map's directory.
+func replayedRoll(t *testing.T, dir string) (rolls string) {
+	t.Helper()
+	rec, rolls := filepath.Join(dir, "rec"), filepath.Join(dir, "rolls")
+	simulate(t, rec)
+	if code, out, stderr := runCLI(t, "replay", rec, "--rolls", rolls); code != 0 {
+		t.Fatalf("replay: exit %d: %s %s", code, out, stderr)
+	}
+	return rolls
+}
+
+// firstRoll returns the first roll of the roll map in rolls and its
+// defect IDs, sorted.
+func firstRoll(t *testing.T, rolls string) (id string, ids []int64) {
+	t.Helper()
+	st, err := rollmap.OpenStore(rolls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	infos, err := st.List()
+	if err != nil || len(infos) == 0 {
+		t.Fatalf("roll map: %d rolls (%v)", len(infos), err)
+	}
+	id = infos[0].ID
+	ds, err := st.Defects(id, rollmap.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	return id, ids
+}
+
+// publishThroughPlant runs a plant service (data) and a line L1 (rolls)
+// as processes on the NATS server at url, both with clientFlags (token,
+// CA), until the plant holds the line's roll rollID as ended; it stops
+// both, fails t unless both exit cleanly, and returns their logs.
+func publishThroughPlant(t *testing.T, rolls, data, url, rollID, clientFlags string) (plantLogs, lineLogs string) {
+	t.Helper()
+	plantAddr := freeAddr(t)
+	plantChild, pl := startLoggedChild(t, "plant --data "+data+" --listen "+plantAddr+" --nats "+url+clientFlags)
+	lineChild, ll := startLoggedChild(t, "run --rolls "+rolls+" --listen 127.0.0.1:0 --plant "+url+" --line L1"+clientFlags+
+		" --length 3m --speed 100m/min --width 400mm --defects 5 --seed 9")
+	poll.Until(t, 2*time.Minute, "the plant holds the line's earlier roll", func() bool {
+		resp, err := http.Get("http://" + plantAddr + "/api/plant/rolls?line=L1")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var rs []plant.RollView
+		if json.NewDecoder(resp.Body).Decode(&rs) != nil {
+			return false
+		}
+		return slices.ContainsFunc(rs, func(r plant.RollView) bool { return r.Roll == rollID && r.Ended })
+	})
+	lineChild.Process.Signal(syscall.SIGTERM)
+	plantChild.Process.Signal(syscall.SIGTERM)
+	if err := lineChild.Wait(); err != nil {
+		t.Errorf("line engine: %v", err)
+	}
+	if err := plantChild.Wait(); err != nil {
+		t.Errorf("plant service: %v", err)
+	}
+	return pl.String(), ll.String()
+}
+
+// plantRollDefects returns the defect IDs of line L1's roll rollID in
+// the plant dataset in data, sorted (url: the service's NATS URL, not
+// connected to).
+func plantRollDefects(t *testing.T, data, url, rollID string) []int64 {
+	t.Helper()
+	svc, err := plant.NewService(plant.ServiceOptions{URLs: []string{url}, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := svc.Defects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, k := range keys {
+		if k.Line == "L1" && k.Roll == rollID {
+			got = append(got, k.ID)
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// nothingStarted fails t if refused starts of run left anything in
+// rolls, or of plant made its data directory.
+func nothingStarted(t *testing.T, rolls, data string) {
+	t.Helper()
+	if ents, _ := os.ReadDir(rolls); len(ents) != 0 {
+		t.Errorf("refused starts left %d entries in --rolls, want none", len(ents))
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Errorf("refused starts made the plant's data directory %s", data)
 	}
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,20 +16,7 @@ import (
 
 	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/internal/testpki"
-	"github.com/webinspect/webinspect/plant"
-	"github.com/webinspect/webinspect/rollmap"
 )
-
-// keyLine is a line of the base64 body of a PEM key file, which no
-// output may hold.
-func keyLine(t *testing.T, keyFile string) string {
-	t.Helper()
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(string(b), "\n")[1]
-}
 
 // Bad TLS files and flags are refused before anything starts (exit 2),
 // naming the file and what is wrong, never the key.
@@ -77,17 +62,12 @@ func TestNatsTLSFlags(t *testing.T) {
 			t.Errorf("%s: exit %d, want 2", strings.Join(c.args, " "), code)
 		}
 		for _, k := range []string{key, otherKey, expiredKey} {
-			if strings.Contains(stderr, keyLine(t, k)) {
+			if strings.Contains(stderr, testpki.KeyLine(t, k)) {
 				t.Errorf("%s: the key is in the error", strings.Join(c.args, " "))
 			}
 		}
 	}
-	if ents, _ := os.ReadDir(rolls); len(ents) != 0 {
-		t.Errorf("refused starts left %d entries in --rolls, want none", len(ents))
-	}
-	if _, err := os.Stat(data); err == nil {
-		t.Errorf("refused starts made the plant's data directory %s", data)
-	}
+	nothingStarted(t, rolls, data)
 }
 
 // End to end through the commands over TLS, on real sockets:
@@ -107,10 +87,10 @@ func TestNatsTLSEndToEnd(t *testing.T) {
 	other := testpki.NewCA(t, dir, "other")
 	cert, key := ca.Issue(t, testpki.Leaf{Name: "nats", Hosts: []string{"127.0.0.1"}})
 
-	rec, rolls := filepath.Join(dir, "rec"), filepath.Join(dir, "rolls")
-	simulate(t, rec)
-	if code, out, stderr := runCLI(t, "replay", rec, "--rolls", rolls); code != 0 {
-		t.Fatalf("replay: exit %d: %s %s", code, out, stderr)
+	rolls := replayedRoll(t, dir)
+	rollID, taken := firstRoll(t, rolls)
+	if len(taken) == 0 {
+		t.Fatal("the replayed roll has no defects to publish")
 	}
 	dirsBefore, _ := rollDirs(rolls)
 
@@ -150,7 +130,7 @@ func TestNatsTLSEndToEnd(t *testing.T) {
 		if code != 1 {
 			t.Errorf("%v: exit %d, want 1", c.args, code)
 		}
-		if strings.Contains(stderr, tok) || strings.Contains(stderr, keyLine(t, key)) {
+		if strings.Contains(stderr, tok) || strings.Contains(stderr, testpki.KeyLine(t, key)) {
 			t.Errorf("%v: a secret is in the output", c.args)
 		}
 	}
@@ -158,72 +138,18 @@ func TestNatsTLSEndToEnd(t *testing.T) {
 		t.Fatalf("refused starts changed the rolls: %v, before %v", dirs, dirsBefore)
 	}
 
-	st, err := rollmap.OpenStore(rolls)
-	if err != nil {
-		t.Fatal(err)
+	if id, ids := firstRoll(t, rolls); id != rollID || !slices.Equal(ids, taken) {
+		t.Fatalf("after the refused starts the roll map has %s with %d defects, before %s with %d", id, len(ids), rollID, len(taken))
 	}
-	infos, err := st.List()
-	if err != nil || len(infos) != 1 {
-		t.Fatalf("roll map: %d rolls (%v)", len(infos), err)
-	}
-	rollID := infos[0].ID
-	ds, err := st.Defects(rollID, rollmap.Query{})
-	st.Close()
-	if err != nil || len(ds) == 0 {
-		t.Fatalf("the replayed roll has %d defects (%v)", len(ds), err)
-	}
-	var taken []int64
-	for _, d := range ds {
-		taken = append(taken, d.ID)
-	}
-	slices.Sort(taken)
-
-	plantAddr := freeAddr(t)
-	plantChild, plantLogs := startLoggedChild(t, "plant --data "+data+" --listen "+plantAddr+" --nats "+url+" --nats-token-file "+good+" --nats-ca "+ca.File)
-	lineChild, lineLogs := startLoggedChild(t, "run --rolls "+rolls+" --listen 127.0.0.1:0 --plant "+url+" --line L1 --nats-token-file "+good+
-		" --nats-ca "+ca.File+" --length 3m --speed 100m/min --width 400mm --defects 5 --seed 9")
-	poll.Until(t, 2*time.Minute, "the plant holds the line's earlier roll, sent over TLS", func() bool {
-		resp, err := http.Get("http://" + plantAddr + "/api/plant/rolls?line=L1")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var rs []plant.RollView
-		if json.NewDecoder(resp.Body).Decode(&rs) != nil {
-			return false
-		}
-		return slices.ContainsFunc(rs, func(r plant.RollView) bool { return r.Roll == rollID && r.Ended })
-	})
-	lineChild.Process.Signal(syscall.SIGTERM)
-	plantChild.Process.Signal(syscall.SIGTERM)
-	if err := lineChild.Wait(); err != nil {
-		t.Errorf("line engine: %v", err)
-	}
-	if err := plantChild.Wait(); err != nil {
-		t.Errorf("plant service: %v", err)
-	}
-	svc, err := plant.NewService(plant.ServiceOptions{URLs: []string{url}, TLSCA: ca.File, Data: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := svc.Defects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int64
-	for _, k := range keys {
-		if k.Line == "L1" && k.Roll == rollID {
-			got = append(got, k.ID)
-		}
-	}
-	slices.Sort(got)
+	plantLogs, lineLogs := publishThroughPlant(t, rolls, data, url, rollID, " --nats-token-file "+good+" --nats-ca "+ca.File)
+	got := plantRollDefects(t, data, url, rollID)
 	if !slices.Equal(got, taken) {
 		t.Fatalf("the plant holds %d defects of %s (%v), the roll map %d (%v)", len(got), rollID, got, len(taken), taken)
 	}
 	natsChild.Process.Signal(syscall.SIGTERM)
 	natsChild.Wait()
-	for name, l := range map[string]string{"nats": natsLogs.String(), "plant": plantLogs.String(), "run": lineLogs.String()} {
-		if strings.Contains(l, tok) || strings.Contains(l, keyLine(t, key)) {
+	for name, l := range map[string]string{"nats": natsLogs.String(), "plant": plantLogs, "run": lineLogs} {
+		if strings.Contains(l, tok) || strings.Contains(l, testpki.KeyLine(t, key)) {
 			t.Errorf("the %s log holds a secret", name)
 		}
 		if strings.Contains(l, "travels in clear") {

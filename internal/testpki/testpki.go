@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,6 +106,21 @@ func (ca *CA) Issue(t testing.TB, l Leaf) (certFile, keyFile string) {
 	}
 	writePEM(t, keyFile, "PRIVATE KEY", kder, 0o600)
 	return certFile, keyFile
+}
+
+// KeyLine returns a line of the base64 body of the PEM key in keyFile:
+// what no error, log or output may ever hold.
+func KeyLine(t testing.TB, keyFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "-----BEGIN") {
+		t.Fatalf("%s: not a PEM file", keyFile)
+	}
+	return lines[1]
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {

@@ -23,21 +23,25 @@ import (
 
 const pastDay = "2026-11-30"
 
+// testRow is row id of line and day, its values all drawn from id.
+func testRow(line, day string, id int64) *defectRow {
+	t0, _ := time.Parse(time.DateOnly, day)
+	return &defectRow{Line: line, Roll: fmt.Sprintf("%s-R%d", line, id%3), ID: id, MDStart: float64(id) * 0.7, MDEnd: float64(id)*0.7 + 0.01,
+		CDStart: float64(id%7) * 3.5, CDEnd: float64(id%7)*3.5 + 5, Area: 3, Peak: 40.25, Class: classes[int(id)%len(classes)],
+		Severity: "minor", Decision: "pass", Detector: "threshold", Camera: int32(id % 4), Lane: int32(id % 3),
+		Time: t0.Add(time.Duration(id) * time.Second), Received: t0.Add(time.Duration(id)*time.Second + 123*time.Microsecond),
+		Ctx: rollmap.RollContext{Product: "P1", Lot: "L" + fmt.Sprint(id%5), Shift: "A"}}
+}
+
 // writeParts writes n part files of rows rows each for line and day, as
 // the service's flushes do, and returns the rows in the order written.
 func writeParts(t testing.TB, root, line, day string, n, rows int) []defectRow {
 	t.Helper()
-	t0, _ := time.Parse(time.DateOnly, day)
 	var all []defectRow
 	for f := range n {
 		var batch []*defectRow
 		for i := range rows {
-			id := int64(f*rows + i + 1)
-			r := &defectRow{Line: line, Roll: fmt.Sprintf("%s-R%d", line, f%3), ID: id, MDStart: float64(id) * 0.7, MDEnd: float64(id)*0.7 + 0.01,
-				CDStart: float64(i) * 3.5, CDEnd: float64(i)*3.5 + 5, Area: 3, Peak: 40.25, Class: classes[int(id)%len(classes)],
-				Severity: "minor", Decision: "pass", Detector: "threshold", Camera: int32(i % 4), Lane: int32(i % 3),
-				Time: t0.Add(time.Duration(id) * time.Second), Received: t0.Add(time.Duration(id)*time.Second + 123*time.Microsecond),
-				Ctx: rollmap.RollContext{Product: "P1", Lot: "L" + fmt.Sprint(f), Shift: "A"}}
+			r := testRow(line, day, int64(f*rows+i+1))
 			batch = append(batch, r)
 			all = append(all, *r)
 		}

@@ -23,6 +23,9 @@ import (
 const natsChildEnv = "WEBINSPECT_TEST_NATS_CHILD"
 
 func TestMain(m *testing.M) {
+	if root := os.Getenv(compactChildEnv); root != "" {
+		os.Exit(compactChild(root))
+	}
 	if v := os.Getenv(natsChildEnv); v != "" {
 		port, dir, _ := strings.Cut(v, ":")
 		p, err := strconv.Atoi(port)

@@ -87,7 +87,7 @@ func linkError(nc *nats.Conn, urls []string, token, caFile string) error {
 	if errors.Is(nc.LastError(), nats.ErrAuthorization) {
 		return authError(urls, token)
 	}
-	if err, ok := tlsError(urls, caFile, nc.LastError()); ok {
+	if err, ok := tlsError(urls, caFile, wantsTLS(caFile, urls), nc.LastError()); ok {
 		return err
 	}
 	return errors.New("not connected to NATS")
@@ -114,7 +114,7 @@ func connect(urls []string, name, token, caFile string, log zerolog.Logger) (*na
 		if errors.Is(err, nats.ErrAuthorization) {
 			return authError(at, token)
 		}
-		if terr, ok := tlsError(at, caFile, err); ok {
+		if terr, ok := tlsError(at, caFile, tlsCfg != nil, err); ok {
 			return terr
 		}
 		return nil

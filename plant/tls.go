@@ -188,13 +188,7 @@ func CertHosts(c *x509.Certificate) []string {
 // against the system's roots: nats.go follows the server). Never
 // InsecureSkipVerify. wantTLS says whether TLS is required.
 func clientTLS(caFile string, urls []string) (cfg *tls.Config, err error) {
-	want := caFile != ""
-	for _, u := range urls {
-		if strings.HasPrefix(strings.ToLower(u), "tls://") {
-			want = true
-		}
-	}
-	if !want {
+	if !wantsTLS(caFile, urls) {
 		return nil, nil
 	}
 	cfg = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -206,10 +200,18 @@ func clientTLS(caFile string, urls []string) (cfg *tls.Config, err error) {
 	return cfg, nil
 }
 
+// wantsTLS reports whether a client of urls with caFile requires TLS: a
+// CA file, or a tls:// URL (which makes nats.go require it on all).
+func wantsTLS(caFile string, urls []string) bool {
+	return caFile != "" || slices.ContainsFunc(urls, func(u string) bool { return strings.HasPrefix(strings.ToLower(u), "tls://") })
+}
+
 // tlsError is ErrTLS for urls from a failed connection attempt (err),
 // saying what did not verify; caFile is the CA bundle the client trusts
-// ("" for the system's roots). ok is false when err is no TLS failure.
-func tlsError(urls []string, caFile string, err error) (_ error, ok bool) {
+// ("" for the system's roots) and asked whether it required TLS (a
+// client that did not was taken into TLS by a server that requires it).
+// ok is false when err is no TLS failure.
+func tlsError(urls []string, caFile string, asked bool, err error) (_ error, ok bool) {
 	trust := "the system's root CAs"
 	if caFile != "" {
 		trust = "the CA file " + caFile
@@ -240,6 +242,9 @@ func tlsError(urls []string, caFile string, err error) (_ error, ok bool) {
 		why = strings.TrimPrefix(err.Error(), nats.ErrTLS.Error()+": ")
 	default:
 		return nil, false
+	}
+	if !asked && !errors.Is(err, nats.ErrSecureConnWanted) {
+		why = "the server requires TLS, and " + why
 	}
 	return fmt.Errorf("%w at %s: %s", ErrTLS, strings.Join(urls, ","), why), true
 }

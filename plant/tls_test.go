@@ -134,7 +134,7 @@ func TestTLSRefused(t *testing.T) {
 		want          []string
 	}{
 		{"tls, no CA", "tls://" + hostport, "", []string{"does not verify against the system's root CAs", `issued by "CN=plant test CA"`}},
-		{"nats, no CA", "nats://" + hostport, "", []string{"does not verify against the system's root CAs"}},
+		{"nats, no CA", "nats://" + hostport, "", []string{"the server requires TLS, and the server's certificate", "does not verify against the system's root CAs"}},
 		{"another CA", "tls://" + hostport, other.File, []string{"does not verify against the CA file " + other.File}},
 		{"wrong host", fmt.Sprintf("tls://127.0.0.1:%d", mis.o.Port), ca.File, []string{"certificate is for nats.plant.invalid, not for the host 127.0.0.1"}},
 		{"plain server", fmt.Sprintf("tls://127.0.0.1:%d", plain.o.Port), ca.File, []string{"does not speak TLS"}},

@@ -118,7 +118,7 @@ func TestNatsTLSEndToEnd(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{runArgs("nats://" + natsAddr), []string{"NATS TLS failed at nats://" + natsAddr, "does not verify against the system's root CAs", "--nats-ca"}},
+		{runArgs("nats://" + natsAddr), []string{"NATS TLS failed at nats://" + natsAddr, "the server requires TLS", "does not verify against the system's root CAs", "--nats-ca"}},
 		{runArgs(url), []string{"NATS TLS failed at " + url, "does not verify against the system's root CAs", "--nats-ca"}},
 		{runArgs(url, "--nats-ca", other.File), []string{"NATS TLS failed at " + url, "does not verify against the CA file " + other.File}},
 		{runArgs("tls://localhost:"+port, "--nats-ca", ca.File), []string{"NATS TLS failed at tls://localhost:" + port, "not for the host localhost"}},

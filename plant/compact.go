@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -453,12 +454,9 @@ func writeMerged(ctx context.Context, dir, tmp string, g []dsFile, maxRows int64
 	if err != nil {
 		return 0, err
 	}
-	tbl, err := readTable(path)
-	if err == nil {
-		defer tbl.Release()
-		if tbl.NumRows() != rows {
-			err = fmt.Errorf("%d rows read back, %d written", tbl.NumRows(), rows)
-		}
+	n, err := eachBatch(path, func(arrow.RecordBatch) error { return nil })
+	if err == nil && n != rows {
+		err = fmt.Errorf("%d rows read back, %d written", n, rows)
 	}
 	if err != nil {
 		os.Remove(path)
@@ -469,24 +467,21 @@ func writeMerged(ctx context.Context, dir, tmp string, g []dsFile, maxRows int64
 
 // copyPart appends a part file's rows to fw.
 func copyPart(fw *pqarrow.FileWriter, path string) (int64, error) {
-	tbl, err := readTable(path)
+	var werr error
+	n, err := eachBatch(path, func(rec arrow.RecordBatch) error {
+		rec = array.NewRecordBatch(datasetSchema, rec.Columns(), rec.NumRows()) // the writer's schema, without the reader's field IDs
+		defer rec.Release()
+		werr = fw.WriteBuffered(rec)
+		return werr
+	})
+	if werr != nil {
+		return 0, werr // the output's error, not the input's
+	}
+	if err != nil && !errors.Is(err, ErrBadPart) {
+		err = fmt.Errorf("%w: %v", ErrBadPart, err)
+	}
 	if err != nil {
-		if !errors.Is(err, ErrBadPart) {
-			err = fmt.Errorf("%w: %v", ErrBadPart, err)
-		}
 		return 0, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	defer tbl.Release()
-	tr := array.NewTableReader(tbl, 64<<10)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		rec = array.NewRecordBatch(datasetSchema, rec.Columns(), rec.NumRows()) // the writer's schema, without the reader's field IDs
-		err := fw.WriteBuffered(rec)
-		rec.Release()
-		if err != nil {
-			return 0, err
-		}
-	}
-	return tbl.NumRows(), tr.Err()
+	return n, nil
 }

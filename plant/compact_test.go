@@ -210,44 +210,53 @@ func TestCompactToday(t *testing.T) {
 	}
 }
 
-// A part file that cannot be read fully stops its partition's
-// compaction, named in the log; no file of the partition is removed or
-// changed, and other partitions are compacted.
+// A part file that cannot be read fully (truncated: no footer; a page
+// corrupt behind an intact footer, found only by reading every row)
+// stops its partition's compaction, named in the log; no file of the
+// partition is removed or changed, and other partitions are compacted.
 func TestCompactBadPart(t *testing.T) {
 	fileOnly(t)
 	root := t.TempDir()
-	writeParts(t, root, "L1", pastDay, 5, 10)
 	good := writeParts(t, root, "L2", pastDay, 3, 10)
-	dir := partDir(root, partKey{"L1", pastDay})
-	files, _ := listPartition(dir)
-	bad := filepath.Join(dir, files[2].name)
-	fi, _ := os.Stat(bad)
-	if err := os.Truncate(bad, fi.Size()/2); err != nil {
-		t.Fatal(err)
+	damage := map[string]func(b []byte) []byte{
+		"L1": func(b []byte) []byte { return b[:len(b)/2] },
+		"L3": func(b []byte) []byte {
+			for i := 400; i < 440; i++ {
+				b[i] ^= 0x5a
+			}
+			return b
+		},
 	}
-	sizes := func() map[string]int64 {
-		m := make(map[string]int64)
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			fi, _ := e.Info()
-			m[e.Name()] = fi.Size()
+	want := make(map[string]map[string]int64)
+	var bad []string
+	for line, f := range damage {
+		writeParts(t, root, line, pastDay, 5, 10)
+		dir := partDir(root, partKey{line, pastDay})
+		files, _ := listPartition(dir)
+		path := filepath.Join(dir, files[2].name)
+		b, _ := os.ReadFile(path)
+		if err := os.WriteFile(path, f(b), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		return m
+		want[line], bad = dirSizes(dir), append(bad, files[2].name)
 	}
-	want := sizes()
 	var log bytes.Buffer
 	st, err := Compact(context.Background(), root, CompactOptions{}, zerolog.New(&log), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Failed != 1 || st.Partitions != 1 {
-		t.Errorf("stats %+v, want L1 failed and L2 compacted", st)
+	if st.Failed != 2 || st.Partitions != 1 {
+		t.Errorf("stats %+v, want L1 and L3 failed, L2 compacted", st)
 	}
-	if got := sizes(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("partition with a truncated part: files %v after compaction, want %v untouched", got, want)
+	for line := range damage {
+		if got := dirSizes(partDir(root, partKey{line, pastDay})); fmt.Sprint(got) != fmt.Sprint(want[line]) {
+			t.Errorf("%s, a partition with a damaged part: files %v after compaction, want %v untouched", line, got, want[line])
+		}
 	}
-	if !strings.Contains(log.String(), files[2].name) || !strings.Contains(log.String(), "not compacted") {
-		t.Errorf("log %q does not name the bad file %s", log.String(), files[2].name)
+	for _, name := range bad {
+		if !strings.Contains(log.String(), name) || !strings.Contains(log.String(), "not compacted") {
+			t.Errorf("log %q does not name the bad file %s", log.String(), name)
+		}
 	}
 	if got, _ := partitionRows(t, root, "L2", pastDay); !slices.Equal(got, good) {
 		t.Errorf("L2 after compaction: %d rows, want the %d written", len(got), len(good))
@@ -255,6 +264,18 @@ func TestCompactBadPart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, indexDir, journalFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("journal left after a failed partition: %v", err)
 	}
+}
+
+// dirSizes is the size of each file in dir, by name.
+func dirSizes(dir string) map[string]int64 {
+	m := make(map[string]int64)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			m[e.Name()] = fi.Size()
+		}
+	}
+	return m
 }
 
 // A crash after each step of the journal leaves, after the next start,

@@ -202,15 +202,7 @@ func readDataset(root string, clean bool, fn func(r *defectRow)) error {
 }
 
 func readPart(path, line string, fn func(r *defectRow)) error {
-	tbl, err := readTable(path)
-	if err != nil {
-		return fmt.Errorf("plant dataset %s: %w", path, err)
-	}
-	defer tbl.Release()
-	tr := array.NewTableReader(tbl, 64<<10)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
+	_, err := eachBatch(path, func(rec arrow.RecordBatch) error {
 		col := func(i int) arrow.Array { return rec.Column(i) }
 		s := func(i, j int) string { return col(i).(*array.String).Value(j) }
 		f := func(i, j int) float64 { return col(i).(*array.Float64).Value(j) }
@@ -226,28 +218,45 @@ func readPart(path, line string, fn func(r *defectRow)) error {
 				Ctx: rollmap.RollContext{Product: s(16, j), Lot: s(17, j), Supplier: s(18, j), Shift: s(19, j), Operator: s(20, j), Order: s(21, j)}}
 			fn(&r)
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("plant dataset %s: %w", path, err)
 	}
-	return tr.Err()
+	return nil
 }
 
-// readTable reads a whole part file, refusing one whose schema is not
-// the dataset's.
-func readTable(path string) (arrow.Table, error) {
+// eachBatch calls fn for each record batch of a part file, in order,
+// reading 64 Ki rows at a time, and returns the rows read. It refuses a
+// file whose schema is not the dataset's (ErrBadPart).
+func eachBatch(path string, fn func(rec arrow.RecordBatch) error) (int64, error) {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if sc, err := fr.Schema(); err != nil {
-		return nil, err
+		return 0, err
 	} else if !sameFields(sc, datasetSchema) {
-		return nil, fmt.Errorf("%w: schema %s", ErrBadPart, sc)
+		return 0, fmt.Errorf("%w: schema %s", ErrBadPart, sc)
 	}
-	return fr.ReadTable(context.Background())
+	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rr.Release()
+	var n int64
+	for rr.Next() {
+		n += rr.RecordBatch().NumRows()
+		if err := fn(rr.RecordBatch()); err != nil {
+			return n, err
+		}
+	}
+	return n, rr.Err()
 }
 
 // sameFields reports whether a and b have the same field names and types

@@ -1,9 +1,11 @@
 package plant
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +130,27 @@ func TestTLSRefused(t *testing.T) {
 		nc.Close()
 		t.Error("a nats.go client without the CA connected to the TLS server")
 	}
+	// A client that does not speak TLS at all: the server's greeting
+	// says TLS is required, and the connection is closed on the plain
+	// text that follows.
+	raw, err := net.DialTimeout("tcp", hostport, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetDeadline(time.Now().Add(30 * time.Second)) // a deadline for a hang, not a speed
+	rd := bufio.NewReader(raw)
+	info, err := rd.ReadString('\n')
+	if err != nil || !strings.Contains(info, `"tls_required":true`) {
+		t.Errorf("the TLS server's greeting %q (%v) does not say TLS is required", info, err)
+	}
+	fmt.Fprintf(raw, "CONNECT {\"verbose\":false}\r\nPING\r\n")
+	// Refused: the connection closed, or an -ERR; not a PONG, not a hang.
+	reply, err := rd.ReadString('\n')
+	if errors.Is(err, os.ErrDeadlineExceeded) || err == nil && !strings.HasPrefix(reply, "-ERR") {
+		t.Errorf("the TLS server's answer to a plain-text client: %q (%v), want it refused", reply, err)
+	}
+	raw.Close()
+
 	l := newLine(t, dir, "L1", 1)
 	for _, c := range []struct {
 		name, url, ca string
@@ -172,7 +195,7 @@ func TestTLSRefused(t *testing.T) {
 	// In a list, the refusal of a server that is up is not hidden by
 	// another that is down.
 	down := fmt.Sprintf("tls://127.0.0.1:%d", freePort(t))
-	_, err := NewPublisher(PublisherOptions{URLs: []string{"tls://" + hostport, down}, Token: tok, TLSCA: other.File, Plant: "mill", Line: "L1", Store: l.store})
+	_, err = NewPublisher(PublisherOptions{URLs: []string{"tls://" + hostport, down}, Token: tok, TLSCA: other.File, Plant: "mill", Line: "L1", Store: l.store})
 	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "at tls://"+hostport+": ") {
 		t.Errorf("two URLs, one down: %v; want %v naming tls://%s", err, ErrTLS, hostport)
 	}

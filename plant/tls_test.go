@@ -113,8 +113,8 @@ func TestTLSEndToEnd(t *testing.T) {
 // Against the TLS server, a client refuses at once, with ErrTLS naming
 // the server and what did not verify, whatever does not check out: no CA
 // (tls:// or plain nats://), another CA, a host name the certificate is
-// not for; a client that asks for TLS refuses a server without it. A
-// client of nats.go that speaks plain text is refused too.
+// not for; a client that asks for TLS refuses a server without it. The
+// server refuses a client that speaks plain text.
 func TestTLSRefused(t *testing.T) {
 	const tok = "plant-token-Tl5sRefusedQ"
 	dir := t.TempDir()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/webinspect/webinspect/internal/atomicfile"
 )
@@ -41,7 +42,10 @@ func (c *compactor) writeJournal(k partKey, j *compactJournal, step string) erro
 func removeJournal(root string) error { return removeIndexFile(root, journalFile) }
 
 // renameOutputs renames each output's temporary file to its name (one
-// already renamed is left), then fsyncs dir.
+// already renamed is left). No fsync between these renames and the
+// removals after them: whichever of them a crash keeps, the journal's
+// swap phase finds each output under one of its two names (the
+// temporary files' names were made durable before it).
 func renameOutputs(dir string, outs []string) error {
 	for _, o := range outs {
 		err := os.Rename(filepath.Join(dir, tmpName(o)), filepath.Join(dir, o))
@@ -54,7 +58,7 @@ func renameOutputs(dir string, outs []string) error {
 			return err
 		}
 	}
-	return atomicfile.SyncDir(dir)
+	return nil
 }
 
 // recover finishes or undoes the compaction a crash cut short, if any:
@@ -82,7 +86,7 @@ func (c *compactor) recover() error {
 	ev := c.log.Warn().Str("line", j.Line).Str("day", j.Day).Strs("outputs", j.Outputs).Int("inputs", len(j.Inputs))
 	switch {
 	case j.Phase == phaseSwap && allExist(dir, j.Outputs, true):
-		if err := c.swapFiles(k, dir, &j); err != nil {
+		if _, err := c.swapFiles(k, dir, &j); err != nil {
 			return fmt.Errorf("plant compaction of line=%s day=%s, finishing: %w", j.Line, j.Day, err)
 		}
 		ev.Msg("plant compaction cut short after its merged files were complete: finished (inputs removed)")
@@ -121,36 +125,41 @@ func allExist(dir string, names []string, tmpToo bool) bool {
 
 // swap renames the outputs into place and removes the inputs (steps 4
 // to 6).
-func (c *compactor) swap(k partKey, dir string, j *compactJournal) error {
-	if err := c.swapFiles(k, dir, j); err != nil {
-		return err
+func (c *compactor) swap(k partKey, dir string, j *compactJournal) (time.Duration, error) {
+	window, err := c.swapFiles(k, dir, j)
+	if err != nil {
+		return 0, err
 	}
 	if err := removeJournal(c.root); err != nil {
-		return err
+		return 0, err
 	}
-	return c.after(k, "done")
+	return window, c.after(k, "done")
 }
 
-func (c *compactor) swapFiles(k partKey, dir string, j *compactJournal) error {
+// swapFiles renames the outputs into place and removes the inputs: the
+// window in which a reader of the glob sees the rows twice, returned.
+func (c *compactor) swapFiles(k partKey, dir string, j *compactJournal) (window time.Duration, err error) {
 	c.swapMu.Lock()
 	defer c.swapMu.Unlock()
+	start := time.Now()
 	if err := renameOutputs(dir, j.Outputs); err != nil {
-		return err
+		return 0, err
 	}
 	if err := c.after(k, "renamed"); err != nil {
-		return err
+		return 0, err
 	}
 	for i, in := range j.Inputs {
 		if err := os.Remove(filepath.Join(dir, in)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			return 0, err
 		}
 		if i == 0 {
 			if err := c.after(k, "removed-one"); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
-	return c.syncAfter(k, dir, "removed")
+	window = time.Since(start)
+	return window, c.syncAfter(k, dir, "removed")
 }
 
 func (c *compactor) syncAfter(k partKey, dir, step string) error {

@@ -404,3 +404,56 @@ func TestCompactInService(t *testing.T) {
 		t.Fatalf("after compaction and late defects: %d rows on disk, want %d each once; %s", len(got), len(want), firstDiff(got, want))
 	}
 }
+
+// A journal in its swap phase whose merged file was removed by hand: with
+// every input still there the swap is undone (each row once); with an
+// input already removed too, the start refuses, naming the journal, and
+// touches nothing.
+func TestCompactRecoverMissingOutput(t *testing.T) {
+	fileOnly(t)
+	for _, c := range []struct {
+		step    string
+		refused bool
+	}{{"swap", false}, {"removed-one", true}} {
+		root := t.TempDir()
+		rows := writeParts(t, root, "L1", pastDay, 4, 5)
+		cp := testCompactor(t, root, CompactOptions{}, zerolog.Nop())
+		var out string
+		cp.step = func(_ partKey, s string) error {
+			if s == c.step {
+				return errStop
+			}
+			return nil
+		}
+		if _, err := cp.pass(context.Background(), time.Now()); !errors.Is(err, errStop) {
+			t.Fatal(err)
+		}
+		dir := partDir(root, partKey{"L1", pastDay})
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "day-") {
+				out = e.Name()
+			}
+		}
+		if err := os.Remove(filepath.Join(dir, out)); err != nil {
+			t.Fatal(err)
+		}
+		before := dirSizes(dir)
+		_, err := NewService(ServiceOptions{URLs: []string{"nats://127.0.0.1:1"}, Data: root})
+		if c.refused {
+			if err == nil || !strings.Contains(err.Error(), journalFile) {
+				t.Errorf("after %s, %s removed by hand: start %v, want a refusal naming the journal", c.step, out, err)
+			}
+			if got := dirSizes(dir); fmt.Sprint(got) != fmt.Sprint(before) {
+				t.Errorf("after %s, %s removed by hand: files %v, want %v untouched", c.step, out, got, before)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := partitionRows(t, root, "L1", pastDay); !slices.Equal(got, rows) {
+			t.Errorf("after %s, %s removed by hand: %d rows, want the %d written", c.step, out, len(got), len(rows))
+		}
+	}
+}

@@ -164,27 +164,43 @@ func TestNatsTLSEndToEnd(t *testing.T) {
 
 // A NATS server with a token but without TLS on an address other
 // machines reach starts (as before) and warns that the token travels in
-// clear.
+// clear, saying how to give it TLS: webinspect nats and plant's embedded
+// server alike.
 func TestNatsTokenInClearWarning(t *testing.T) {
+	t.Setenv("WEBINSPECT_TOKEN", "")
 	t.Setenv(natsTokenEnv, "")
-	tokFile := writeToken(t, filepath.Join(t.TempDir(), "nats.token"), "plant-token-Cl3arW4rnXy", 0o600)
-	_, port, err := net.SplitHostPort(freeAddr(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, logs := startLoggedChild(t, "nats --listen 0.0.0.0:"+port+" --store "+filepath.Join(t.TempDir(), "ns")+" --nats-token-file "+tokFile)
-	poll.Until(t, time.Minute, "the server takes a client with the token", func() bool {
-		nc, err := nats.Connect("nats://127.0.0.1:"+port, nats.Token("plant-token-Cl3arW4rnXy"), nats.Timeout(time.Second))
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
-	child.Process.Signal(syscall.SIGTERM)
-	if err := child.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if l := logs.String(); !strings.Contains(l, "WRN") || !strings.Contains(l, "token travels in clear") || !strings.Contains(l, "--tls-cert") {
-		t.Errorf("no warning that the token travels in clear:\n%s", l)
+	const tok = "plant-token-Cl3arW4rnXy"
+	tokFile := writeToken(t, filepath.Join(t.TempDir(), "nats.token"), tok, 0o600)
+	for _, c := range []struct {
+		name, args, hint string
+	}{
+		{"nats", "nats --store " + filepath.Join(t.TempDir(), "ns") + " --listen 0.0.0.0:", "give it --tls-cert and --tls-key"},
+		{"plant", "plant --data " + t.TempDir() + " --listen 127.0.0.1:0 --nats-listen 0.0.0.0:", "the embedded server has no TLS: run webinspect nats --tls-cert"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, port, err := net.SplitHostPort(freeAddr(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			child, logs := startLoggedChild(t, c.args+port+" --nats-token-file "+tokFile)
+			poll.Until(t, time.Minute, "the server takes a client with the token", func() bool {
+				nc, err := nats.Connect("nats://127.0.0.1:"+port, nats.Token(tok), nats.Timeout(time.Second))
+				if err == nil {
+					nc.Close()
+				}
+				return err == nil
+			})
+			child.Process.Signal(syscall.SIGTERM)
+			if err := child.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			l := logs.String()
+			if !strings.Contains(l, "WRN") || !strings.Contains(l, "token travels in clear") || !strings.Contains(l, c.hint) {
+				t.Errorf("no warning that the token travels in clear, saying %q:\n%s", c.hint, l)
+			}
+			if strings.Contains(l, tok) {
+				t.Error("the log holds the token")
+			}
+		})
 	}
 }

@@ -47,7 +47,7 @@ func Acquire(dir, what string) (*Lock, error) {
 		holder := readHolder(f)
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s %s is %w%s: only one engine may write it", what, dir, ErrLocked, holder)
+			return nil, fmt.Errorf("%s %s is %w%s: only one process at a time may write it", what, dir, ErrLocked, holder)
 		}
 		return nil, fmt.Errorf("%s %s: lock: %w", what, dir, err)
 	}

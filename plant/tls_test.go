@@ -3,6 +3,7 @@ package plant
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -279,8 +280,9 @@ func TestTLSFiles(t *testing.T) {
 }
 
 // Two nodes clustered over TLS routes (each verifying the other against
-// the plant's CA) with the token: a message published on one node over
-// TLS reaches a subscriber on the other.
+// the plant's CA) with the token: the route listener greets a peer with
+// a certificate of the plant's CA and refuses one without, and a message
+// published on one node over TLS reaches a subscriber on the other.
 func TestTLSCluster(t *testing.T) {
 	const tok = "cluster-token-Tl5sRoutes9"
 	dir := t.TempDir()
@@ -305,6 +307,32 @@ func TestTLSCluster(t *testing.T) {
 		}
 		return true
 	})
+	// The route listener greets a peer with a certificate of the plant's
+	// CA over TLS, and refuses one without a certificate.
+	pool, err := LoadCA(ca.File, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := LoadCert(nodes[1].o.TLSCert, nodes[1].o.TLSKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	greet := func(certs []tls.Certificate) (string, error) {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", routes[0]),
+			&tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second)) // a deadline for a hang, not a speed
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	if info, err := greet([]tls.Certificate{pair}); err != nil || !strings.Contains(info, `"cluster":"plant"`) {
+		t.Errorf("a peer with the plant CA's certificate: greeting %q (%v), want the route's INFO", info, err)
+	}
+	if info, err := greet(nil); err == nil || !strings.Contains(err.Error(), "certificate required") {
+		t.Errorf("a peer without a certificate: greeting %q (%v), want it refused (certificate required)", info, err)
+	}
 	conn := func(i int) *nats.Conn {
 		nc, err := connect([]string{fmt.Sprintf("tls://127.0.0.1:%d", ports[i])}, "test", tok, ca.File, zerolog.Nop())
 		if err != nil {

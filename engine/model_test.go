@@ -50,8 +50,6 @@ func goodLines(t *testing.T, cfg sim.Config, cam int, target uint8) (next func()
 	}, ci.Width
 }
 
-// teachFabric teaches a model with the default options on the first 9 m
-// of good simulated fabric (seed 3, camera 0) for recipe, and loads it.
 // loadTaught writes a taught model into a temporary folder and loads it
 // for recipe, as `webinspect run --model` does.
 func loadTaught(t *testing.T, taught *teach.Taught, recipe *Recipe) *onnx.Model {
@@ -67,6 +65,8 @@ func loadTaught(t *testing.T, taught *teach.Taught, recipe *Recipe) *onnx.Model 
 	return model
 }
 
+// teachFabric teaches a model with the default options on the first 9 m
+// of good simulated fabric (seed 3, camera 0) for recipe, and loads it.
 func teachFabric(t *testing.T, recipe *Recipe) (*onnx.Model, teach.Options) {
 	t.Helper()
 	good := testSimConfig("fabric", 3)

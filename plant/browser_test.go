@@ -26,6 +26,7 @@ func TestPlantPage(t *testing.T) {
 	if raceEnabled {
 		long.Skip(t, "ten lines and a browser under the race detector take minutes")
 	}
+	bctx := chromiumtest.Start(t, chromiumtest.Options(1280, 1400)) // before the rig: a missing browser fails at once
 	g := newRig(t, 10)
 	for _, l := range g.lines {
 		l.startRoll(t)
@@ -35,7 +36,6 @@ func TestPlantPage(t *testing.T) {
 	srv := httptest.NewServer(g.svc.Handler())
 	defer srv.Close()
 
-	bctx := chromiumtest.Start(t, chromiumtest.Options(1280, 1400))
 	ctx, cancel := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {

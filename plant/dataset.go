@@ -116,7 +116,7 @@ func writePart(root string, seq int64, rows []*defectRow) error {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	name := fmt.Sprintf("part-%d-%d.parquet", time.Now().UnixNano(), seq)
-	tmp := filepath.Join(dir, "."+name+".tmp")
+	tmp := filepath.Join(dir, tmpName(name))
 	err := writeParquetFile(tmp, 0, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) })
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, name))

@@ -153,7 +153,7 @@ type compactor struct {
 	o      CompactOptions
 	log    zerolog.Logger
 	m      compactMetrics
-	swapMu *sync.RWMutex // held across steps 4-5: readers in this process wait
+	swapMu sync.RWMutex // held across steps 4-5: readers in this process wait
 	// step is called after each step of the journal; tests make it fail
 	// to stop there as a crash would (nil: no test).
 	step func(k partKey, name string) error
@@ -164,7 +164,7 @@ type compactMetrics struct {
 }
 
 func newCompactor(root string, o CompactOptions, log zerolog.Logger, reg prometheus.Registerer) (*compactor, error) {
-	c := &compactor{root: root, o: o, log: log, swapMu: new(sync.RWMutex), m: compactMetrics{
+	c := &compactor{root: root, o: o, log: log, m: compactMetrics{
 		files:      prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_compacted_files_total", Help: "Part files of the plant dataset merged by compaction (and removed)."}),
 		partitions: prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_compacted_partitions_total", Help: "Partitions of the plant dataset compacted."}),
 		errors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "webinspect_plant_compaction_errors_total", Help: "Partitions left uncompacted for an error (an unreadable part file, a disk error)."}),

@@ -65,7 +65,8 @@ import (
 // removes the temporary outputs (the inputs are all there); in phase
 // swap it finishes 4 and 5: the outputs are complete and durable since
 // 2, each under its temporary name or its own, whichever of the renames
-// and removals the crash kept. A reader of the glob sees each row once
+// and removals the crash kept. Each pass does the same first: an error
+// that left the journal (a swap half done) stops its pass. A reader of the glob sees each row once
 // except between 4 and 5: for the time it takes to remove the inputs
 // (26 ms for 2000 part files, BenchmarkCompaction; the log's "window"
 // of each partition) a query may
@@ -197,9 +198,6 @@ func Compact(ctx context.Context, data string, o CompactOptions, log zerolog.Log
 		return CompactStats{}, err
 	}
 	defer l.Release()
-	if err := c.recover(); err != nil {
-		return CompactStats{}, err
-	}
 	return c.pass(ctx, time.Now())
 }
 
@@ -291,9 +289,15 @@ func dayOver(day string, now time.Time, grace time.Duration) bool {
 }
 
 // pass compacts every partition due at now, one at a time; it stops
-// between partitions when ctx is done.
+// between partitions when ctx is done. It first finishes or undoes a
+// compaction cut short (recover), and stops at a partition whose error
+// left its journal (a swap half done): the next partition's journal
+// would overwrite it, leaving the merged rows next to their inputs.
 func (c *compactor) pass(ctx context.Context, now time.Time) (CompactStats, error) {
 	var st CompactStats
+	if err := c.recover(); err != nil {
+		return st, err
+	}
 	pass := time.Now().UnixNano()
 	err := eachPartition(filepath.Join(c.root, datasetDir), true, "", func(k partKey, dir string) error {
 		if err := ctx.Err(); err != nil {
@@ -314,6 +318,9 @@ func (c *compactor) pass(ctx context.Context, now time.Time) (CompactStats, erro
 		if err != nil {
 			st.Failed++
 			c.m.errors.Inc()
+			if _, jerr := os.Stat(filepath.Join(c.root, indexDir, journalFile)); jerr == nil {
+				return fmt.Errorf("plant compaction of line=%s day=%s stopped with its journal left (the next pass or start finishes or undoes it): %w", k.line, k.day, err)
+			}
 			c.log.Error().Err(err).Str("line", k.line).Str("day", k.day).Msg("plant partition not compacted: left as it is, nothing deleted")
 		}
 		return nil

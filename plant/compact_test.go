@@ -457,3 +457,39 @@ func TestCompactRecoverMissingOutput(t *testing.T) {
 		}
 	}
 }
+
+// A disk error within the swap (after the renames, before the removals)
+// stops the pass with its journal left, counted as the partition's
+// failure; the next pass finishes that swap before anything else, so the
+// merged rows never stay next to their inputs.
+func TestCompactSwapErrorFinishedByNextPass(t *testing.T) {
+	fileOnly(t)
+	root := t.TempDir()
+	rows := writeParts(t, root, "L1", pastDay, 4, 5)
+	other := writeParts(t, root, "L2", pastDay, 4, 5)
+	c := testCompactor(t, root, CompactOptions{}, zerolog.Nop())
+	diskErr := errors.New("input/output error")
+	c.step = func(_ partKey, s string) error {
+		if s == "renamed" {
+			return diskErr
+		}
+		return nil
+	}
+	st, err := c.pass(context.Background(), time.Now())
+	if !errors.Is(err, diskErr) || st.Failed != 1 || st.Partitions != 0 {
+		t.Fatalf("pass with a swap error: %+v, %v; want it stopped at the first partition with that error", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, indexDir, journalFile)); err != nil {
+		t.Fatalf("journal after a swap error: %v, want it left", err)
+	}
+	c.step = nil
+	if st, err := c.pass(context.Background(), time.Now()); err != nil || st.Failed != 0 {
+		t.Fatalf("next pass: %+v, %v", st, err)
+	}
+	for line, want := range map[string][]defectRow{"L1": rows, "L2": other} {
+		got, files := partitionRows(t, root, line, pastDay)
+		if !slices.Equal(got, want) || len(files) != 1 {
+			t.Errorf("line %s after the next pass: %d rows in %v, want the %d written, once, in one day file", line, len(got), files, len(want))
+		}
+	}
+}

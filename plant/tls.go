@@ -186,7 +186,7 @@ func CertHosts(c *x509.Certificate) []string {
 // verified against the system's roots when a URL is tls://, and nil
 // otherwise (a server that requires TLS is then still spoken to over TLS
 // against the system's roots: nats.go follows the server). Never
-// InsecureSkipVerify. wantTLS says whether TLS is required.
+// InsecureSkipVerify. wantsTLS says whether TLS is required.
 func clientTLS(caFile string, urls []string) (cfg *tls.Config, err error) {
 	if !wantsTLS(caFile, urls) {
 		return nil, nil

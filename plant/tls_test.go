@@ -318,7 +318,9 @@ func TestTLSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	greet := func(certs []tls.Certificate) (string, error) {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", routes[0]),
+		// The dialer's timeout bounds the handshake too: a deadline for a
+		// hang, not a speed (the server's own bound is tlsTimeout).
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", routes[0]),
 			&tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12})
 		if err != nil {
 			return "", err

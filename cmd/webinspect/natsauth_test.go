@@ -43,6 +43,20 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// waitNatsTakes waits (a minute at most: a bound for a hang, not a
+// speed) until the NATS server at url takes a client with opts.
+func waitNatsTakes(t *testing.T, what, url string, opts ...nats.Option) {
+	t.Helper()
+	opts = append(opts, nats.Timeout(time.Second))
+	poll.Until(t, time.Minute, what, func() bool {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			nc.Close()
+		}
+		return err == nil
+	})
+}
+
 // runCLIWithin is runCLI that fails t if the command has not returned
 // within d (a refused client must not hang).
 func runCLIWithin(t *testing.T, d time.Duration, args ...string) (code int, stderr string) {
@@ -157,13 +171,7 @@ func TestNatsTokenEndToEnd(t *testing.T) {
 	url := "nats://" + natsAddr
 	natsChild, natsLogs := startLoggedChild(t, "nats --listen "+natsAddr+" --store "+filepath.Join(dir, "ns")+" --nats-token-file "+good)
 	defer func() { natsChild.Process.Signal(syscall.SIGTERM); natsChild.Wait() }()
-	poll.Until(t, time.Minute, "webinspect nats takes a client with the token", func() bool {
-		nc, err := nats.Connect(url, nats.Token(tok), nats.Timeout(time.Second))
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
+	waitNatsTakes(t, "webinspect nats takes a client with the token", url, nats.Token(tok))
 	if _, err := nats.Connect(url, nats.Timeout(time.Second)); !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("a client without the token: %v, want an authorization violation", err)
 	}
@@ -227,13 +235,7 @@ func TestNatsInsecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	child, logs := startLoggedChild(t, "nats --listen 0.0.0.0:"+port+" --store "+filepath.Join(t.TempDir(), "ns")+" --insecure")
-	poll.Until(t, time.Minute, "the open NATS server takes a client without a token", func() bool {
-		nc, err := nats.Connect("nats://127.0.0.1:"+port, nats.Timeout(time.Second))
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
+	waitNatsTakes(t, "the open NATS server takes a client without a token", "nats://127.0.0.1:"+port)
 	child.Process.Signal(syscall.SIGTERM)
 	if err := child.Wait(); err != nil {
 		t.Fatal(err)

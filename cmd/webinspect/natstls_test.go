@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/webinspect/webinspect/internal/poll"
 	"github.com/webinspect/webinspect/internal/testpki"
 )
 
@@ -102,13 +101,7 @@ func TestNatsTLSEndToEnd(t *testing.T) {
 	defer func() { natsChild.Process.Signal(syscall.SIGTERM); natsChild.Wait() }()
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	poll.Until(t, time.Minute, "webinspect nats takes a TLS client with the token", func() bool {
-		nc, err := nats.Connect(url, nats.Token(tok), nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nats.Timeout(time.Second))
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
+	waitNatsTakes(t, "webinspect nats takes a TLS client with the token", url, nats.Token(tok), nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
 
 	data := filepath.Join(dir, "plant")
 	runArgs := func(u string, extra ...string) []string {
@@ -183,13 +176,7 @@ func TestNatsTokenInClearWarning(t *testing.T) {
 				t.Fatal(err)
 			}
 			child, logs := startLoggedChild(t, c.args+port+" --nats-token-file "+tokFile)
-			poll.Until(t, time.Minute, "the server takes a client with the token", func() bool {
-				nc, err := nats.Connect("nats://127.0.0.1:"+port, nats.Token(tok), nats.Timeout(time.Second))
-				if err == nil {
-					nc.Close()
-				}
-				return err == nil
-			})
+			waitNatsTakes(t, "the server takes a client with the token", "nats://127.0.0.1:"+port, nats.Token(tok))
 			child.Process.Signal(syscall.SIGTERM)
 			if err := child.Wait(); err != nil {
 				t.Fatal(err)
